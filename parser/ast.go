@@ -1,0 +1,368 @@
+package parser
+
+// The tree a rule file parses into. It holds values, not behaviour: rules/
+// compiles it, hooks/ programs the kernel from it. Every value is kept as the
+// big-endian bytes nftables itself compares (an IPv4 address is 4 bytes, a
+// port 2, an interface name 16), so a match is a byte comparison wherever it
+// runs.
+
+// Family is an nftables table family nfd supports.
+type Family uint8
+
+const (
+	FamilyIP Family = iota + 1
+	FamilyIP6
+	FamilyInet
+)
+
+func (f Family) String() string {
+	switch f {
+	case FamilyIP:
+		return "ip"
+	case FamilyIP6:
+		return "ip6"
+	case FamilyInet:
+		return "inet"
+	}
+	return "?"
+}
+
+// Hook is a netfilter hook, numbered as the kernel numbers NF_INET_*.
+type Hook uint8
+
+const (
+	HookPrerouting  Hook = 0
+	HookInput       Hook = 1
+	HookForward     Hook = 2
+	HookOutput      Hook = 3
+	HookPostrouting Hook = 4
+)
+
+// Hooks lists the five hooks in kernel order.
+var Hooks = []Hook{HookPrerouting, HookInput, HookForward, HookOutput, HookPostrouting}
+
+var hookNames = [...]string{"prerouting", "input", "forward", "output", "postrouting"}
+
+func (h Hook) String() string {
+	if int(h) < len(hookNames) {
+		return hookNames[h]
+	}
+	return "?"
+}
+
+// ParseHook maps a hook name to its number.
+func ParseHook(s string) (Hook, bool) {
+	for i, n := range hookNames {
+		if n == s {
+			return Hook(i), true
+		}
+	}
+	return 0, false
+}
+
+// Ruleset is a whole loaded file, includes flattened and defines expanded.
+type Ruleset struct {
+	Tables []*Table
+	Files  []string // every file read, the main one first
+}
+
+// Table is one nftables table.
+type Table struct {
+	Pos     Pos
+	Family  Family
+	Name    string
+	Comment string
+	Sets    []*Set
+	Chains  []*Chain
+}
+
+// Chain is a base chain (Base != nil) or a regular chain.
+type Chain struct {
+	Pos     Pos
+	Name    string
+	Base    *BaseSpec
+	Comment string
+	Rules   []*Rule
+}
+
+// ChainType is the `type` of a base chain.
+type ChainType uint8
+
+const (
+	ChainFilter ChainType = iota
+	ChainNAT
+	ChainRoute
+)
+
+func (t ChainType) String() string { return [...]string{"filter", "nat", "route"}[t] }
+
+// BaseSpec is what makes a chain a base chain.
+type BaseSpec struct {
+	Pos      Pos
+	Type     ChainType
+	Hook     Hook
+	Priority int
+	Policy   VerdictKind // Accept or Drop
+}
+
+// Rule is one line of a chain: statements run in order.
+type Rule struct {
+	Pos     Pos
+	Handle  int // per table, in file order, starting at 1
+	Stmts   []Stmt
+	Comment string
+}
+
+// Set is a named set or map.
+type Set struct {
+	Pos      Pos
+	Name     string
+	Key      []*Type // concatenation of one or more types
+	Typeof   []Field // when declared with typeof (printed that way)
+	IsMap    bool
+	Data     *Type // map data type; TypeVerdict for verdict maps
+	DataOf   Field // the typeof expression of the data, when declared so
+	Flags    SetFlags
+	Timeout  uint64 // seconds, 0 = none
+	Size     uint32
+	Comment  string
+	Elems    []Elem
+	AutoMerg bool
+}
+
+// SetFlags are the flags of a named set.
+type SetFlags uint8
+
+const (
+	SetConstant SetFlags = 1 << iota
+	SetInterval
+	SetTimeout
+	SetDynamic
+)
+
+// Elem is a set element: one value or an interval [Lo, Hi] per key field,
+// laid out as the concatenation of the key types. For hostname keys Lo holds
+// the lower-case pattern and Hi equals Lo.
+type Elem struct {
+	Lo, Hi  []byte
+	Verdict *Verdict // for verdict maps
+	Data    []byte   // for data maps
+}
+
+// Stmt is a match or a statement of a rule.
+type Stmt interface{ StmtPos() Pos }
+
+// Op is a relational operator.
+type Op uint8
+
+const (
+	OpImplicit Op = iota // no operator written: == , or "any bit set" for flag types
+	OpEq
+	OpNe
+	OpLt
+	OpGt
+	OpLe
+	OpGe
+)
+
+var opNames = [...]string{"", "==", "!=", "<", ">", "<=", ">="}
+
+func (o Op) String() string { return opNames[o] }
+
+// Value is the right-hand side of a match: literal elements (one, or an
+// anonymous set when Anon), or a reference to a named set.
+type Value struct {
+	Pos    Pos
+	Anon   bool
+	Elems  []Elem
+	SetRef string
+}
+
+// Match compares one field, or a concatenation of fields, with a value.
+type Match struct {
+	Pos  Pos
+	Keys []Field
+	Mask []byte // `& mask` before the comparison, single key only
+	Op   Op
+	Val  Value
+}
+
+// VMap looks the key up in a verdict map and applies the verdict found.
+type VMap struct {
+	Pos  Pos
+	Keys []Field
+	Val  Value // Elems carry verdicts, or SetRef names a verdict map
+}
+
+// Counter counts packets and bytes.
+type Counter struct {
+	Pos     Pos
+	Packets uint64
+	Bytes   uint64
+}
+
+// Log logs the packet.
+type Log struct {
+	Pos    Pos
+	Prefix string
+	Level  string // "" = default (warn)
+}
+
+// RateUnit is the time unit of a limit.
+type RateUnit uint8
+
+const (
+	PerSecond RateUnit = iota
+	PerMinute
+	PerHour
+	PerDay
+)
+
+var rateUnitNames = [...]string{"second", "minute", "hour", "day"}
+
+// Seconds is the unit's length.
+func (u RateUnit) Seconds() uint64 { return [...]uint64{1, 60, 3600, 86400}[u] }
+
+func (u RateUnit) String() string { return rateUnitNames[u] }
+
+// Limit is a token bucket; with Over it matches when the rate is exceeded.
+type Limit struct {
+	Pos   Pos
+	Rate  uint64
+	Unit  RateUnit
+	Bytes bool // rate in bytes (Rate is bytes per unit)
+	Over  bool
+	Burst uint32 // packets, or bytes when Bytes; 0 = default
+}
+
+// MarkSet is `meta mark set` or `ct mark set`.
+type MarkSet struct {
+	Pos   Pos
+	Ct    bool   // ct mark (else meta mark)
+	Value uint32 // used when From == 0
+	From  Field  // FieldMetaMark or FieldCtMark to copy from, else 0
+}
+
+// VerdictKind is an nftables verdict.
+type VerdictKind uint8
+
+const (
+	VerdictAccept VerdictKind = iota + 1
+	VerdictDrop
+	VerdictContinue
+	VerdictReturn
+	VerdictJump
+	VerdictGoto
+)
+
+var verdictNames = [...]string{"", "accept", "drop", "continue", "return", "jump", "goto"}
+
+func (v VerdictKind) String() string { return verdictNames[v] }
+
+// Verdict ends rule evaluation (jump and goto move to Target).
+type Verdict struct {
+	Pos    Pos
+	Kind   VerdictKind
+	Target string
+}
+
+// RejectKind says how a reject answers.
+type RejectKind uint8
+
+const (
+	RejectDefault RejectKind = iota // ICMP port unreachable (ICMPv6 for IPv6), as nft does
+	RejectTCPReset
+	RejectICMP   // ICMP (IPv4) code
+	RejectICMPv6 // ICMPv6 code
+	RejectICMPx  // family-independent code
+)
+
+// Reject drops the packet and answers the sender.
+type Reject struct {
+	Pos  Pos
+	Kind RejectKind
+	Code uint8
+}
+
+// NATKind is a NAT statement; NAT only ever runs in the kernel.
+type NATKind uint8
+
+const (
+	NATSnat NATKind = iota + 1
+	NATDnat
+	NATMasquerade
+	NATRedirect
+)
+
+var natNames = [...]string{"", "snat", "dnat", "masquerade", "redirect"}
+
+func (k NATKind) String() string { return natNames[k] }
+
+// NAT rewrites addresses or ports.
+type NAT struct {
+	Pos            Pos
+	Kind           NATKind
+	Family         Family // FamilyIP or FamilyIP6 when written (`snat ip to`), else 0
+	AddrFamily     Family // family of AddrLo/AddrHi
+	AddrLo, AddrHi []byte // nil when no address
+	PortLo, PortHi uint16 // 0 when no port
+	Flags          []string
+}
+
+// Notrack exempts the packet from connection tracking.
+type Notrack struct{ Pos Pos }
+
+func (s *Match) StmtPos() Pos   { return s.Pos }
+func (s *VMap) StmtPos() Pos    { return s.Pos }
+func (s *Counter) StmtPos() Pos { return s.Pos }
+func (s *Log) StmtPos() Pos     { return s.Pos }
+func (s *Limit) StmtPos() Pos   { return s.Pos }
+func (s *MarkSet) StmtPos() Pos { return s.Pos }
+func (s *Verdict) StmtPos() Pos { return s.Pos }
+func (s *Reject) StmtPos() Pos  { return s.Pos }
+func (s *NAT) StmtPos() Pos     { return s.Pos }
+func (s *Notrack) StmtPos() Pos { return s.Pos }
+
+// IsTerminal reports whether the statement ends the rule's evaluation
+// whenever it is reached.
+func IsTerminal(s Stmt) bool {
+	switch s := s.(type) {
+	case *Verdict:
+		return true
+	case *Reject:
+		return true
+	case *NAT:
+		return s.Kind != 0
+	}
+	return false
+}
+
+// Table looks a table up by family and name.
+func (rs *Ruleset) Table(f Family, name string) *Table {
+	for _, t := range rs.Tables {
+		if t.Family == f && t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// Chain looks a chain up by name.
+func (t *Table) Chain(name string) *Chain {
+	for _, c := range t.Chains {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Set looks a set or map up by name.
+func (t *Table) Set(name string) *Set {
+	for _, s := range t.Sets {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+package parser
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxJumpDepth is the kernel's NFT_JUMP_STACK_SIZE: nft_chain_validate()
+// refuses a chain reached at this depth of jumps (-EMLINK).
+const MaxJumpDepth = 16
+
+// finish numbers rules per table in file order, as handles.
+func (p *parser) finish() {
+	for _, t := range p.rs.Tables {
+		h := 0
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				h++
+				r.Handle = h
+			}
+		}
+	}
+}
+
+// context is a base chain's type and hook: where a chain can run.
+type context struct {
+	typ  ChainType
+	hook Hook
+}
+
+// checkRuleset runs the semantic checks that need the whole file: names
+// resolve, types agree, families fit, jumps neither loop nor nest too deep,
+// and statements sit in chains where the kernel runs them.
+func checkRuleset(rs *Ruleset, p *parser) {
+	for _, t := range rs.Tables {
+		checkTable(t, p)
+	}
+}
+
+type edge struct {
+	to  *Chain
+	pos Pos
+}
+
+func checkTable(t *Table, p *parser) {
+	// Sets.
+	for _, s := range t.Sets {
+		for _, e := range s.Elems {
+			if string(e.Lo) != string(e.Hi) && s.Flags&SetInterval == 0 {
+				p.errorf(s.Pos, "set `%s` holds ranges or prefixes but has no `flags interval`", s.Name)
+				break
+			}
+		}
+	}
+	// Jump edges, from rules and from verdict maps.
+	edges := map[*Chain][]edge{}
+	addVerdictEdge := func(from *Chain, v *Verdict) {
+		if v == nil || (v.Kind != VerdictJump && v.Kind != VerdictGoto) {
+			return
+		}
+		to := t.Chain(v.Target)
+		if to == nil {
+			var names []string
+			for _, c := range t.Chains {
+				names = append(names, c.Name)
+			}
+			msg := fmt.Sprintf("%s to undefined chain `%s` in table `%s %s`", v.Kind, v.Target, t.Family, t.Name)
+			if s := suggest(v.Target, names); s != "" {
+				msg += fmt.Sprintf(", did you mean `%s`?", s)
+			}
+			p.errorf(v.Pos, "%s", msg)
+			return
+		}
+		if to.Base != nil {
+			p.errorf(v.Pos, "cannot %s to base chain `%s`", v.Kind, to.Name)
+			return
+		}
+		edges[from] = append(edges[from], edge{to, v.Pos})
+	}
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			checkRuleLocal(t, r, p)
+			for _, s := range r.Stmts {
+				switch s := s.(type) {
+				case *Verdict:
+					addVerdictEdge(c, s)
+				case *VMap:
+					if s.Val.SetRef != "" {
+						if m := t.Set(s.Val.SetRef); m != nil {
+							for i := range m.Elems {
+								v := *m.Elems[i].Verdict
+								v.Pos = s.Val.Pos
+								addVerdictEdge(c, &v)
+							}
+						}
+					}
+					for i := range s.Val.Elems {
+						addVerdictEdge(c, s.Val.Elems[i].Verdict)
+					}
+				}
+			}
+		}
+	}
+	// Loops (nf_tables_check_loops refuses them with -ELOOP wherever they are).
+	state := map[*Chain]int{} // 0 new, 1 on stack, 2 done
+	var stack []*Chain
+	looped := false
+	var visit func(c *Chain)
+	visit = func(c *Chain) {
+		state[c] = 1
+		stack = append(stack, c)
+		for _, e := range edges[c] {
+			if looped {
+				break
+			}
+			switch state[e.to] {
+			case 0:
+				visit(e.to)
+			case 1:
+				var path []string
+				in := false
+				for _, x := range stack {
+					if x == e.to {
+						in = true
+					}
+					if in {
+						path = append(path, x.Name)
+					}
+				}
+				path = append(path, e.to.Name)
+				p.errorf(e.pos, "jump loop: %s", strings.Join(path, " → "))
+				looped = true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[c] = 2
+	}
+	for _, c := range t.Chains {
+		if state[c] == 0 && !looped {
+			visit(c)
+		}
+	}
+	if looped {
+		return
+	}
+	// Depth and contexts: walk from every base chain.
+	contexts := map[*Chain]map[context]bool{}
+	depthErr := false
+	var walk func(c *Chain, ctx context, depth int, path []string)
+	walk = func(c *Chain, ctx context, depth int, path []string) {
+		if contexts[c] == nil {
+			contexts[c] = map[context]bool{}
+		}
+		contexts[c][ctx] = true
+		for _, e := range edges[c] {
+			if depthErr {
+				return
+			}
+			if depth+1 >= MaxJumpDepth {
+				p.errorf(e.pos, "jumps nest deeper than %d chains (the kernel's limit): %s → %s", MaxJumpDepth, strings.Join(path, " → "), e.to.Name)
+				depthErr = true
+				return
+			}
+			walk(e.to, ctx, depth+1, append(path, e.to.Name))
+		}
+	}
+	for _, c := range t.Chains {
+		if c.Base != nil {
+			if !checkBase(t, c, p) {
+				continue
+			}
+			walk(c, context{c.Base.Type, c.Base.Hook}, 0, []string{c.Name})
+		}
+	}
+	// Statements that depend on where the chain runs.
+	for _, c := range t.Chains {
+		for ctx := range contexts[c] {
+			for _, r := range c.Rules {
+				if !checkRuleContext(t, c, ctx, r, p) {
+					break
+				}
+			}
+		}
+	}
+}
+
+func checkBase(t *Table, c *Chain, p *parser) bool {
+	b := c.Base
+	switch b.Type {
+	case ChainNAT:
+		if b.Hook == HookForward {
+			p.errorf(b.Pos, "nat chains cannot hook forward (use prerouting, input, output or postrouting)")
+			return false
+		}
+	case ChainRoute:
+		if b.Hook != HookOutput {
+			p.errorf(b.Pos, "route chains only hook output")
+			return false
+		}
+	}
+	return true
+}
+
+// checkRuleLocal checks what one rule can get wrong on its own.
+func checkRuleLocal(t *Table, r *Rule, p *parser) {
+	var netProto, l4Proto Proto
+	var netPos, l4Pos Pos
+	for i, s := range r.Stmts {
+		if i > 0 && IsTerminal(r.Stmts[i-1]) {
+			p.errorf(s.StmtPos(), "statement after `%s` is never reached", stmtName(r.Stmts[i-1]))
+			return
+		}
+		var keys []Field
+		var val *Value
+		isMap := false
+		switch s := s.(type) {
+		case *Match:
+			keys, val = s.Keys, &s.Val
+		case *VMap:
+			keys, val, isMap = s.Keys, &s.Val, true
+		case *Reject:
+			if (s.Kind == RejectICMP && t.Family == FamilyIP6) || (s.Kind == RejectICMPv6 && t.Family == FamilyIP) {
+				p.errorf(s.Pos, "`reject with %s` in an %s table", map[RejectKind]string{RejectICMP: "icmp", RejectICMPv6: "icmpv6"}[s.Kind], t.Family)
+			}
+		case *NAT:
+			if s.PortLo != 0 && l4Proto == ProtoNone && !hasL4Match(r.Stmts[:i]) {
+				p.errorf(s.Pos, "a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", s.Kind)
+			}
+			if s.AddrLo != nil {
+				switch {
+				case t.Family == FamilyInet && s.Family == 0:
+					p.errorf(s.Pos, "specify `%s ip` or `%s ip6` in an inet table", s.Kind, s.Kind)
+				case t.Family == FamilyIP && s.AddrFamily == FamilyIP6, t.Family == FamilyIP6 && s.AddrFamily == FamilyIP:
+					p.errorf(s.Pos, "%s address in an %s table", map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}[s.AddrFamily], t.Family)
+				}
+			}
+		}
+		for _, k := range keys {
+			pr := k.Info().Proto
+			switch pr {
+			case ProtoIP, ProtoIP6:
+				if (pr == ProtoIP && t.Family == FamilyIP6) || (pr == ProtoIP6 && t.Family == FamilyIP) {
+					p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
+					return
+				}
+				if netProto != ProtoNone && netProto != pr {
+					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, pr)
+					return
+				}
+				netProto, netPos = pr, s.StmtPos()
+			case ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMP6, ProtoTH:
+				if l4Proto != ProtoNone && l4Proto != pr && !(pr == ProtoTH && (l4Proto == ProtoTCP || l4Proto == ProtoUDP)) && !(l4Proto == ProtoTH && (pr == ProtoTCP || pr == ProtoUDP)) {
+					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
+					return
+				}
+				if l4Proto == ProtoNone || l4Proto == ProtoTH {
+					l4Proto, l4Pos = pr, s.StmtPos()
+				}
+			}
+		}
+		if val != nil && val.SetRef != "" {
+			checkSetRef(t, keys, val, isMap, p)
+		}
+	}
+}
+
+// hasL4Match reports whether a statement before the NAT pins the transport
+// protocol, as nft's "transport protocol mapping" check requires.
+func hasL4Match(stmts []Stmt) bool {
+	for _, s := range stmts {
+		if m, ok := s.(*Match); ok {
+			for _, k := range m.Keys {
+				switch k {
+				case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func stmtName(s Stmt) string {
+	switch s := s.(type) {
+	case *Verdict:
+		return s.Kind.String()
+	case *Reject:
+		return "reject"
+	case *NAT:
+		return s.Kind.String()
+	}
+	return "statement"
+}
+
+func checkSetRef(t *Table, keys []Field, val *Value, isMap bool, p *parser) {
+	s := t.Set(val.SetRef)
+	if s == nil {
+		var names []string
+		for _, x := range t.Sets {
+			names = append(names, x.Name)
+		}
+		msg := fmt.Sprintf("undefined set `@%s` in table `%s %s`", val.SetRef, t.Family, t.Name)
+		if sg := suggest(val.SetRef, names); sg != "" {
+			msg += fmt.Sprintf(", did you mean `@%s`?", sg)
+		}
+		p.errorf(val.Pos, "%s", msg)
+		return
+	}
+	if isMap && (!s.IsMap || s.Data != TypeVerdict) {
+		p.errorf(val.Pos, "`vmap @%s` needs a verdict map (`type ... : verdict`)", s.Name)
+		return
+	}
+	if !isMap && s.IsMap {
+		p.errorf(val.Pos, "`@%s` is a map; use `vmap @%s` or a set", s.Name, s.Name)
+		return
+	}
+	want := make([]*Type, len(keys))
+	for i, k := range keys {
+		want[i] = k.Type()
+	}
+	if !sameTypes(want, s.Key) {
+		p.errorf(val.Pos, "set `@%s` holds %s, but `%s` is %s", s.Name, typeList(s.Key), keyNames(keys), typeList(want))
+	}
+}
+
+// checkRuleContext checks a rule against one base-chain context it runs in.
+// It reports at most one error and returns false after one.
+func checkRuleContext(t *Table, c *Chain, ctx context, r *Rule, p *parser) bool {
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Match, *VMap:
+			var keys []Field
+			if m, ok := s.(*Match); ok {
+				keys = m.Keys
+			} else {
+				keys = s.(*VMap).Keys
+			}
+			for _, k := range keys {
+				if k.Userspace() && ctx.typ != ChainFilter {
+					p.errorf(s.StmtPos(), "`%s` is evaluated by nfd in userspace and cannot be used in a %s chain (chain `%s`)", k, ctx.typ, c.Name)
+					return false
+				}
+			}
+		case *NAT:
+			if ctx.typ != ChainNAT {
+				p.errorf(s.Pos, "`%s` only works in a nat chain; chain `%s` runs in a %s chain", s.Kind, c.Name, ctx.typ)
+				return false
+			}
+			ok := false
+			switch s.Kind {
+			case NATSnat:
+				ok = ctx.hook == HookPostrouting || ctx.hook == HookInput
+			case NATMasquerade:
+				ok = ctx.hook == HookPostrouting
+			case NATDnat, NATRedirect:
+				ok = ctx.hook == HookPrerouting || ctx.hook == HookOutput
+			}
+			if !ok {
+				p.errorf(s.Pos, "`%s` is not valid at the %s hook", s.Kind, ctx.hook)
+				return false
+			}
+		case *Reject:
+			if ctx.hook == HookPostrouting {
+				p.errorf(s.Pos, "`reject` is not valid at the postrouting hook (chain `%s`)", c.Name)
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,412 @@
+package parser
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Print renders the ruleset in canonical nft form, the way
+// `nft list ruleset` lays it out. Parsing the output gives the same tree.
+func Print(rs *Ruleset) string {
+	var b strings.Builder
+	for i, t := range rs.Tables {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		PrintTable(&b, t)
+	}
+	return b.String()
+}
+
+// PrintTable renders one table.
+func PrintTable(b *strings.Builder, t *Table) {
+	fmt.Fprintf(b, "table %s %s {\n", t.Family, quoteName(t.Name))
+	first := true
+	sep := func() {
+		if !first {
+			b.WriteByte('\n')
+		}
+		first = false
+	}
+	if t.Comment != "" {
+		fmt.Fprintf(b, "\tcomment %s\n", quote(t.Comment))
+		first = false
+	}
+	for _, s := range t.Sets {
+		sep()
+		printSet(b, s)
+	}
+	for _, c := range t.Chains {
+		sep()
+		printChain(b, t, c)
+	}
+	b.WriteString("}\n")
+}
+
+// quoteName quotes a name that would not lex back as one word.
+func quoteName(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) {
+			return quote(s)
+		}
+	}
+	if s[0] >= '0' && s[0] <= '9' || isKeyword(s) {
+		return quote(s)
+	}
+	return s
+}
+
+// nftKeywords are words nft's scanner takes as keywords wherever they
+// appear; a table, chain or set so named must be quoted for nft to read it.
+var nftKeywords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`ip ip6 inet bridge arp netdev table chain set map rule element
+		elements comment flags type typeof hook priority policy define include flush add delete insert
+		create vmap fwd dup queue log counter counters limit quota reject accept drop continue return
+		jump goto snat dnat masquerade redirect notrack meta ct mark tcp udp th icmp icmpv6 tls http dns
+		sctp dccp esp ah vlan ether ip6ext exthdr rt hbh frag dst mh osf socket tproxy synproxy secmark
+		flowtable devices device timeout size to with level prefix over rate burst packets bytes`) {
+		nftKeywords[w] = true
+	}
+}
+
+func isKeyword(s string) bool { return nftKeywords[s] }
+
+// quote writes a string literal; nft strings have no escapes and the lexer
+// cannot produce a string holding a quote.
+func quote(s string) string { return `"` + s + `"` }
+
+func printSet(b *strings.Builder, s *Set) {
+	kw := "set"
+	if s.IsMap {
+		kw = "map"
+	}
+	fmt.Fprintf(b, "\t%s %s {\n", kw, quoteName(s.Name))
+	if len(s.Typeof) > 0 {
+		b.WriteString("\t\ttypeof " + keyNames(s.Typeof))
+	} else {
+		b.WriteString("\t\ttype " + typeList(s.Key))
+	}
+	if s.IsMap {
+		switch {
+		case s.Data == TypeVerdict:
+			b.WriteString(" : verdict")
+		case s.DataOf != FieldNone && len(s.Typeof) > 0:
+			b.WriteString(" : " + s.DataOf.String())
+		default:
+			b.WriteString(" : " + s.Data.Name)
+		}
+	}
+	b.WriteByte('\n')
+	if s.Flags != 0 {
+		var f []string
+		for _, x := range []struct {
+			f SetFlags
+			n string
+		}{{SetConstant, "constant"}, {SetInterval, "interval"}, {SetTimeout, "timeout"}, {SetDynamic, "dynamic"}} {
+			if s.Flags&x.f != 0 {
+				f = append(f, x.n)
+			}
+		}
+		fmt.Fprintf(b, "\t\tflags %s\n", strings.Join(f, ","))
+	}
+	if s.Timeout != 0 {
+		fmt.Fprintf(b, "\t\ttimeout %s\n", formatDuration(s.Timeout))
+	}
+	if s.Size != 0 {
+		fmt.Fprintf(b, "\t\tsize %d\n", s.Size)
+	}
+	if s.AutoMerg {
+		b.WriteString("\t\tauto-merge\n")
+	}
+	if s.Comment != "" {
+		fmt.Fprintf(b, "\t\tcomment %s\n", quote(s.Comment))
+	}
+	if len(s.Elems) > 0 {
+		b.WriteString("\t\telements = { ")
+		data := s.mapData()
+		for i := range s.Elems {
+			if i > 0 {
+				b.WriteString(",")
+				if i%4 == 0 {
+					b.WriteString("\n\t\t\t     ")
+				} else {
+					b.WriteString(" ")
+				}
+			}
+			b.WriteString(FormatElem(s.Key, &s.Elems[i], data))
+		}
+		b.WriteString(" }\n")
+	}
+	b.WriteString("\t}\n")
+}
+
+func formatDuration(sec uint64) string {
+	var b strings.Builder
+	for _, u := range []struct {
+		n uint64
+		s string
+	}{{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}} {
+		if sec >= u.n {
+			fmt.Fprintf(&b, "%d%s", sec/u.n, u.s)
+			sec %= u.n
+		}
+	}
+	return b.String()
+}
+
+var stdPrios = []struct {
+	name string
+	v    int
+}{{"raw", -300}, {"mangle", -150}, {"dstnat", -100}, {"filter", 0}, {"security", 50}, {"srcnat", 100}}
+
+// FormatPriority prints a priority as nft does: a keyword, a keyword with
+// an offset, or a number. dstnat and srcnat only name the hooks where NAT runs.
+func FormatPriority(prio int, hook Hook) string {
+	for _, s := range stdPrios {
+		if s.name == "dstnat" && hook != HookPrerouting && hook != HookOutput {
+			continue
+		}
+		if s.name == "srcnat" && hook != HookPostrouting && hook != HookInput {
+			continue
+		}
+		d := prio - s.v
+		switch {
+		case d == 0:
+			return s.name
+		case d > 0 && d <= 10:
+			return fmt.Sprintf("%s + %d", s.name, d)
+		case d < 0 && d >= -10:
+			return fmt.Sprintf("%s - %d", s.name, -d)
+		}
+	}
+	return strconv.Itoa(prio)
+}
+
+func printChain(b *strings.Builder, t *Table, c *Chain) {
+	fmt.Fprintf(b, "\tchain %s {\n", quoteName(c.Name))
+	if c.Comment != "" {
+		fmt.Fprintf(b, "\t\tcomment %s\n", quote(c.Comment))
+	}
+	if bs := c.Base; bs != nil {
+		fmt.Fprintf(b, "\t\ttype %s hook %s priority %s; policy %s;\n", bs.Type, bs.Hook, FormatPriority(bs.Priority, bs.Hook), bs.Policy)
+	}
+	for _, r := range c.Rules {
+		b.WriteString("\t\t")
+		b.WriteString(FormatRule(r))
+		b.WriteByte('\n')
+	}
+	b.WriteString("\t}\n")
+}
+
+// FormatRule renders one rule on one line.
+func FormatRule(r *Rule) string {
+	var parts []string
+	for _, s := range r.Stmts {
+		parts = append(parts, FormatStmt(s))
+	}
+	if r.Comment != "" {
+		parts = append(parts, "comment "+quote(r.Comment))
+	}
+	return strings.Join(parts, " ")
+}
+
+// FormatStmt renders one statement.
+func FormatStmt(s Stmt) string {
+	switch s := s.(type) {
+	case *Match:
+		return formatMatch(s)
+	case *VMap:
+		return keyNames(s.Keys) + " vmap " + formatValue(keyTypes(s.Keys), &s.Val, TypeVerdict)
+	case *Counter:
+		return fmt.Sprintf("counter packets %d bytes %d", s.Packets, s.Bytes)
+	case *Log:
+		out := "log"
+		if s.Prefix != "" {
+			out += " prefix " + quote(s.Prefix)
+		}
+		if s.Level != "" {
+			out += " level " + s.Level
+		}
+		return out
+	case *Limit:
+		out := "limit rate "
+		if s.Over {
+			out += "over "
+		}
+		if s.Bytes {
+			out += fmt.Sprintf("%d bytes/%s", s.Rate, s.Unit)
+			if s.Burst != 0 {
+				out += fmt.Sprintf(" burst %d bytes", s.Burst)
+			}
+		} else {
+			out += fmt.Sprintf("%d/%s", s.Rate, s.Unit)
+			if s.Burst != 0 {
+				out += fmt.Sprintf(" burst %d packets", s.Burst)
+			}
+		}
+		return out
+	case *MarkSet:
+		out := "meta mark set "
+		if s.Ct {
+			out = "ct mark set "
+		}
+		if s.From != FieldNone {
+			return out + s.From.String()
+		}
+		return out + fmt.Sprintf("0x%08x", s.Value)
+	case *Verdict:
+		if s.Target != "" {
+			return s.Kind.String() + " " + quoteName(s.Target)
+		}
+		return s.Kind.String()
+	case *Reject:
+		switch s.Kind {
+		case RejectTCPReset:
+			return "reject with tcp reset"
+		case RejectICMP:
+			return "reject with icmp " + TypeICMPCode.FormatValue([]byte{s.Code})
+		case RejectICMPv6:
+			return "reject with icmpv6 " + TypeICMP6Code.FormatValue([]byte{s.Code})
+		case RejectICMPx:
+			return "reject with icmpx " + TypeICMPxCode.FormatValue([]byte{s.Code})
+		}
+		return "reject"
+	case *NAT:
+		return formatNAT(s)
+	case *Notrack:
+		return "notrack"
+	}
+	return "?"
+}
+
+func keyTypes(keys []Field) []*Type {
+	ts := make([]*Type, len(keys))
+	for i, k := range keys {
+		ts[i] = k.Type()
+	}
+	return ts
+}
+
+func formatMatch(m *Match) string {
+	types := keyTypes(m.Keys)
+	var b strings.Builder
+	b.WriteString(keyNames(m.Keys))
+	if m.Mask != nil {
+		b.WriteString(" & ")
+		b.WriteString(formatMaskValue(types[0], m.Mask))
+	}
+	if m.Op != OpImplicit {
+		b.WriteString(" ")
+		b.WriteString(m.Op.String())
+	}
+	b.WriteString(" ")
+	b.WriteString(formatValue(types, &m.Val, nil))
+	return b.String()
+}
+
+func formatMaskValue(t *Type, v []byte) string {
+	if t.Bitmask {
+		s := formatBits(t, v, " | ")
+		if strings.Contains(s, "|") {
+			return "(" + s + ")"
+		}
+		return s
+	}
+	return t.FormatValue(v)
+}
+
+func formatBits(t *Type, v []byte, sep string) string {
+	return strings.ReplaceAll(t.FormatValue(v), ",", sep)
+}
+
+func formatValue(types []*Type, v *Value, data *Type) string {
+	if v.SetRef != "" {
+		return "@" + quoteName(v.SetRef)
+	}
+	if !v.Anon && len(v.Elems) == 1 {
+		if len(types) == 1 && types[0].Bitmask {
+			return types[0].FormatValue(v.Elems[0].Lo) // flags as a,b
+		}
+		return FormatElem(types, &v.Elems[0], data)
+	}
+	var parts []string
+	for i := range v.Elems {
+		e := &v.Elems[i]
+		parts = append(parts, FormatElem(types, e, data))
+	}
+	return "{ " + strings.Join(parts, ", ") + " }"
+}
+
+// FormatElem renders one element: its key parts joined by " . ", and the
+// mapped value after " : " for maps.
+func FormatElem(types []*Type, e *Elem, data *Type) string {
+	var s string
+	if len(types) == 1 && types[0].Bitmask {
+		s = formatBits(types[0], e.Lo, "|") // inside braces a comma separates elements
+	} else if len(types) == 1 {
+		s = types[0].FormatInterval(e.Lo, e.Hi)
+	} else {
+		off := 0
+		var parts []string
+		for _, t := range types {
+			parts = append(parts, t.FormatInterval(e.Lo[off:off+t.Size], e.Hi[off:off+t.Size]))
+			off += t.Size
+		}
+		s = strings.Join(parts, " . ")
+	}
+	if data != nil {
+		s += " : " + formatData(data, e)
+	}
+	return s
+}
+
+func formatData(data *Type, e *Elem) string {
+	if data == TypeVerdict {
+		if e.Verdict == nil {
+			return "?"
+		}
+		return FormatStmt(e.Verdict)
+	}
+	return data.FormatValue(e.Data)
+}
+
+func formatNAT(n *NAT) string {
+	var b strings.Builder
+	b.WriteString(n.Kind.String())
+	if n.Family != 0 {
+		b.WriteString(" " + n.Family.String())
+	}
+	if n.AddrLo != nil || n.PortLo != 0 {
+		b.WriteString(" to ")
+	}
+	if n.AddrLo != nil {
+		t := TypeIPv4
+		if len(n.AddrLo) == 16 {
+			t = TypeIPv6
+		}
+		a := t.FormatValue(n.AddrLo)
+		if string(n.AddrLo) != string(n.AddrHi) {
+			a += "-" + t.FormatValue(n.AddrHi)
+		}
+		if t == TypeIPv6 && n.PortLo != 0 {
+			a = "[" + a + "]"
+		}
+		b.WriteString(a)
+	}
+	if n.PortLo != 0 {
+		fmt.Fprintf(&b, ":%d", n.PortLo)
+		if n.PortHi != n.PortLo {
+			fmt.Fprintf(&b, "-%d", n.PortHi)
+		}
+	}
+	if len(n.Flags) > 0 {
+		b.WriteString(" " + strings.Join(n.Flags, ","))
+	}
+	return b.String()
+}

@@ -1,0 +1,717 @@
+package parser
+
+import (
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var stmtKeywords = []string{"ip", "ip6", "tcp", "udp", "th", "icmp", "icmpv6", "meta", "ct", "iif", "oif",
+	"iifname", "oifname", "mark", "l4proto", "tls", "http", "dns", "counter", "log", "limit", "accept",
+	"drop", "continue", "return", "jump", "goto", "reject", "masquerade", "snat", "dnat", "redirect",
+	"comment", "notrack"}
+
+func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t, c) }
+
+// parseRuleStmts parses statements up to the end of the line. On an error
+// it reports it, skips the rest of the rule and returns nil.
+func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
+	r := &Rule{Pos: p.peek().pos}
+	for !p.atEnd() {
+		tok := p.peek()
+		if tok.kind != tWord {
+			p.errorf(tok.pos, "found %s, expected a match or a statement", tok.describe())
+			p.sync()
+			return nil
+		}
+		var s Stmt
+		ok := true
+		switch tok.text {
+		case "counter":
+			s, ok = p.parseCounter()
+		case "log":
+			s, ok = p.parseLog()
+		case "limit":
+			s, ok = p.parseLimit()
+		case "accept", "drop", "continue", "return", "jump", "goto":
+			s, ok = p.parseVerdictWord()
+		case "reject":
+			s, ok = p.parseReject()
+		case "snat", "dnat", "masquerade", "redirect":
+			s, ok = p.parseNAT()
+		case "notrack":
+			p.next()
+			s = &Notrack{Pos: tok.pos}
+		case "comment":
+			p.next()
+			var c token
+			if c, ok = p.expect(tString, "a quoted comment"); ok {
+				r.Comment = c.text
+			}
+		case "queue":
+			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")
+			ok = false
+		default:
+			if _, isSel := selectors[tok.text]; isSel || shorthands[tok.text] != FieldNone {
+				s, ok = p.parseMatch()
+			} else {
+				p.errorf(tok.pos, "%s", expected(tok.describe(), "a match or a statement", stmtKeywords))
+				ok = false
+			}
+		}
+		if !ok {
+			p.sync()
+			return nil
+		}
+		if s != nil {
+			r.Stmts = append(r.Stmts, s)
+		}
+	}
+	if len(r.Stmts) == 0 && r.Comment == "" {
+		return nil
+	}
+	return r
+}
+
+// parseFieldName parses a selector: `ip saddr`, `meta mark`, `iifname`, ...
+func (p *parser) parseFieldName() (Field, bool) {
+	t := p.peek()
+	if t.kind != tWord {
+		p.errorf(t.pos, "found %s, expected a field such as `ip saddr` or `tcp dport`", t.describe())
+		return 0, false
+	}
+	p.next()
+	if sel, ok := selectors[t.text]; ok {
+		n := p.peek()
+		if n.kind == tWord {
+			if f, ok := sel[n.text]; ok {
+				p.next()
+				return f, true
+			}
+		}
+		var names []string
+		for k := range sel {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		p.errorf(n.pos, "%s", expected(n.describe(), "a `"+t.text+"` field ("+strings.Join(names, ", ")+")", names))
+		return 0, false
+	}
+	if f, ok := shorthands[t.text]; ok {
+		return f, true
+	}
+	var all []string
+	for k := range selectors {
+		all = append(all, k)
+	}
+	for k := range shorthands {
+		all = append(all, k)
+	}
+	sort.Strings(all)
+	p.errorf(t.pos, "%s", expected(t.describe(), "a field such as `ip saddr` or `tcp dport`", all))
+	return 0, false
+}
+
+func (p *parser) parseOp() Op {
+	t := p.peek()
+	var op Op
+	switch t.kind {
+	case tEq:
+		op = OpEq
+	case tNe:
+		op = OpNe
+	case tLt:
+		op = OpLt
+	case tGt:
+		op = OpGt
+	case tLe:
+		op = OpLe
+	case tGe:
+		op = OpGe
+	case tWord:
+		switch t.text {
+		case "eq":
+			op = OpEq
+		case "ne":
+			op = OpNe
+		case "lt":
+			op = OpLt
+		case "gt":
+			op = OpGt
+		case "le":
+			op = OpLe
+		case "ge":
+			op = OpGe
+		}
+	}
+	if op != OpImplicit {
+		p.next()
+	}
+	return op
+}
+
+func (p *parser) parseMatch() (Stmt, bool) {
+	start := p.peek().pos
+	f, ok := p.parseFieldName()
+	if !ok {
+		return nil, false
+	}
+	if p.isWord("set") {
+		if f != FieldMetaMark && f != FieldCtMark {
+			p.errorf(p.peek().pos, "`%s set` is not supported; nfd can set `meta mark` and `ct mark`", f)
+			return nil, false
+		}
+		p.next()
+		return p.parseMarkSet(start, f == FieldCtMark)
+	}
+	keys := []Field{f}
+	for p.peek().kind == tDot {
+		p.next()
+		f2, ok := p.parseFieldName()
+		if !ok {
+			return nil, false
+		}
+		keys = append(keys, f2)
+	}
+	types := make([]*Type, len(keys))
+	for i, k := range keys {
+		types[i] = k.Type()
+		if len(keys) > 1 && types[i].Size == 0 {
+			p.errorf(start, "`%s` cannot be part of a concatenation", k)
+			return nil, false
+		}
+	}
+	if p.isWord("vmap") {
+		vp := p.next().pos
+		v, ok := p.parseMapValue(types, vp)
+		if !ok {
+			return nil, false
+		}
+		return &VMap{Pos: start, Keys: keys, Val: v}, true
+	}
+	if p.isWord("map") {
+		p.errorf(p.peek().pos, "data maps in expressions are not supported by nfd; use `vmap` for verdicts")
+		return nil, false
+	}
+	m := &Match{Pos: start, Keys: keys}
+	if p.peek().kind == tAmp {
+		ap := p.next().pos
+		if len(keys) > 1 || types[0].Size == 0 || types[0].kind == kIfname {
+			p.errorf(ap, "`&` needs a single numeric field, not `%s`", keyNames(keys))
+			return nil, false
+		}
+		lo, hi, ok := p.parseLiteral(types[0])
+		if !ok {
+			return nil, false
+		}
+		if string(lo) != string(hi) {
+			p.errorf(ap, "a mask must be a single value")
+			return nil, false
+		}
+		m.Mask = lo
+	}
+	m.Op = p.parseOp()
+	if p.atEnd() {
+		t := p.peek()
+		p.errorf(t.pos, "found %s, expected a value for `%s`", t.describe(), keyNames(keys))
+		return nil, false
+	}
+	v, ok := p.parseValue(types)
+	if !ok {
+		return nil, false
+	}
+	m.Val = v
+	if p.peek().kind == tSlash {
+		sp := p.next().pos
+		if len(keys) > 1 || m.Mask != nil || !types[0].Bitmask || v.SetRef != "" || v.Anon {
+			p.errorf(sp, "the `value / mask` form needs a single flag field such as `tcp flags`")
+			return nil, false
+		}
+		mv, ok := p.parseBitmask(types[0])
+		if !ok {
+			return nil, false
+		}
+		m.Mask = make([]byte, types[0].Size)
+		putUint(m.Mask, mv)
+		if m.Op == OpImplicit {
+			m.Op = OpEq
+		}
+	}
+	// `==` and no operator mean the same for plain values: keep one form.
+	if !(len(keys) == 1 && types[0].Bitmask) {
+		if m.Op == OpEq && m.Mask == nil {
+			m.Op = OpImplicit
+		} else if m.Op == OpImplicit && m.Mask != nil {
+			m.Op = OpEq
+		}
+	}
+	if m.Op >= OpLt && (v.Anon || v.SetRef != "" || len(v.Elems) != 1 || string(v.Elems[0].Lo) != string(v.Elems[0].Hi)) {
+		p.errorf(v.Pos, "`%s` compares with a single value, not a set or range", m.Op)
+		return nil, false
+	}
+	if m.Op >= OpLt && types[0].Size == 0 {
+		p.errorf(start, "`%s` cannot be ordered with `%s`", keyNames(keys), m.Op)
+		return nil, false
+	}
+	return m, true
+}
+
+func keyNames(keys []Field) string {
+	var n []string
+	for _, k := range keys {
+		n = append(n, k.String())
+	}
+	return strings.Join(n, " . ")
+}
+
+// parseValue parses the right-hand side of a match.
+func (p *parser) parseValue(types []*Type) (Value, bool) {
+	t := p.peek()
+	v := Value{Pos: t.pos}
+	switch t.kind {
+	case tSetRef:
+		p.next()
+		v.SetRef = t.text
+		return v, true
+	case tLBrace:
+		p.next()
+		els, ok := p.parseElemList(types, nil)
+		if !ok {
+			return v, false
+		}
+		if len(els) == 0 {
+			p.errorf(t.pos, "empty anonymous set")
+			return v, false
+		}
+		v.Anon, v.Elems = true, els
+		return v, true
+	}
+	e, ok := p.parseElem(types, nil)
+	if !ok {
+		return v, false
+	}
+	v.Elems = []Elem{e}
+	if p.peek().kind == tComma && !types[0].Bitmask {
+		p.errorf(p.peek().pos, "a list of values needs braces, as in `{ 22, 80 }`")
+		return v, false
+	}
+	return v, true
+}
+
+func (p *parser) parseMapValue(types []*Type, pos Pos) (Value, bool) {
+	t := p.peek()
+	v := Value{Pos: t.pos}
+	switch t.kind {
+	case tSetRef:
+		p.next()
+		v.SetRef = t.text
+		return v, true
+	case tLBrace:
+		p.next()
+		els, ok := p.parseElemList(types, TypeVerdict)
+		if !ok {
+			return v, false
+		}
+		if len(els) == 0 {
+			p.errorf(t.pos, "empty verdict map")
+			return v, false
+		}
+		v.Anon, v.Elems = true, els
+		return v, true
+	}
+	p.errorf(t.pos, "found %s, expected `{` or `@map` after `vmap`", t.describe())
+	return v, false
+}
+
+func (p *parser) parseVerdictWord() (*Verdict, bool) {
+	t := p.peek()
+	v := &Verdict{Pos: t.pos}
+	if t.kind == tWord {
+		switch t.text {
+		case "accept":
+			v.Kind = VerdictAccept
+		case "drop":
+			v.Kind = VerdictDrop
+		case "continue":
+			v.Kind = VerdictContinue
+		case "return":
+			v.Kind = VerdictReturn
+		case "jump":
+			v.Kind = VerdictJump
+		case "goto":
+			v.Kind = VerdictGoto
+		}
+	}
+	if v.Kind == 0 {
+		words := []string{"accept", "drop", "continue", "return", "jump", "goto"}
+		p.errorf(t.pos, "%s", expected(t.describe(), "a verdict (accept, drop, continue, return, jump CHAIN, goto CHAIN)", words))
+		return nil, false
+	}
+	p.next()
+	if v.Kind == VerdictJump || v.Kind == VerdictGoto {
+		n, ok := p.name("a chain name")
+		if !ok {
+			return nil, false
+		}
+		v.Target = n.text
+	}
+	return v, true
+}
+
+func (p *parser) parseCounter() (Stmt, bool) {
+	c := &Counter{Pos: p.next().pos}
+	if p.isWord("name") {
+		p.errorf(p.peek().pos, "named counters are not supported by nfd")
+		return nil, false
+	}
+	if p.acceptWord("packets") {
+		n, ok := p.uintWord(64)
+		if !ok {
+			return nil, false
+		}
+		c.Packets = n
+		if !p.acceptWord("bytes") {
+			t := p.peek()
+			p.errorf(t.pos, "found %s, expected `bytes`", t.describe())
+			return nil, false
+		}
+		if c.Bytes, ok = p.uintWord(64); !ok {
+			return nil, false
+		}
+	}
+	return c, true
+}
+
+func (p *parser) uintWord(bits int) (uint64, bool) {
+	t, ok := p.name("a number")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(t.text, 0, bits)
+	if err != nil {
+		p.errorf(t.pos, "found `%s`, expected a number below 2^%d", t.text, bits)
+		return 0, false
+	}
+	return v, true
+}
+
+var logLevels = []string{"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", "audit"}
+
+func (p *parser) parseLog() (Stmt, bool) {
+	l := &Log{Pos: p.next().pos}
+	for {
+		t := p.peek()
+		if t.kind != tWord {
+			return l, true
+		}
+		switch t.text {
+		case "prefix":
+			p.next()
+			s, ok := p.expect(tString, "a quoted log prefix")
+			if !ok {
+				return nil, false
+			}
+			if len(s.text) > 127 {
+				p.errorf(s.pos, "log prefix is longer than 127 characters")
+				return nil, false
+			}
+			l.Prefix = s.text
+		case "level":
+			p.next()
+			n, ok := p.name("a log level")
+			if !ok {
+				return nil, false
+			}
+			found := false
+			for _, lv := range logLevels {
+				found = found || lv == n.text
+			}
+			if !found {
+				p.errorf(n.pos, "%s", expected("`"+n.text+"`", "a log level ("+strings.Join(logLevels, ", ")+")", logLevels))
+				return nil, false
+			}
+			l.Level = n.text
+		case "group", "snaplen", "queue-threshold", "flags":
+			p.errorf(t.pos, "log option `%s` is not supported by nfd", t.text)
+			return nil, false
+		default:
+			return l, true
+		}
+	}
+}
+
+func (p *parser) parseLimit() (Stmt, bool) {
+	l := &Limit{Pos: p.next().pos}
+	if !p.acceptWord("rate") {
+		t := p.peek()
+		p.errorf(t.pos, "%s", expected(t.describe(), "`rate`", []string{"rate"}))
+		return nil, false
+	}
+	if p.acceptWord("over") {
+		l.Over = true
+	}
+	n, ok := p.name("a rate such as 10/second")
+	if !ok {
+		return nil, false
+	}
+	num, unit, hasSlash := strings.Cut(n.text, "/")
+	if !hasSlash {
+		// "10 mbytes/second" or "10 /second"
+		u := p.peek()
+		if u.kind == tSlash {
+			p.next()
+			u2, ok := p.name("a time unit")
+			if !ok {
+				return nil, false
+			}
+			unit = u2.text
+		} else if u.kind == tWord && strings.Contains(u.text, "/") {
+			p.next()
+			var bu string
+			bu, unit, _ = strings.Cut(u.text, "/")
+			mult := map[string]uint64{"bytes": 1, "kbytes": 1024, "mbytes": 1024 * 1024}[bu]
+			if mult == 0 {
+				p.errorf(u.pos, "%s", expected("`"+bu+"`", "bytes, kbytes or mbytes", []string{"bytes", "kbytes", "mbytes"}))
+				return nil, false
+			}
+			l.Bytes = true
+			v, err := strconv.ParseUint(num, 10, 32)
+			if err != nil || v == 0 {
+				p.errorf(n.pos, "found `%s`, expected a positive rate", num)
+				return nil, false
+			}
+			l.Rate = v * mult
+			num = ""
+		} else {
+			p.errorf(u.pos, "found %s, expected a unit such as `/second`", u.describe())
+			return nil, false
+		}
+	}
+	if num != "" {
+		v, err := strconv.ParseUint(num, 10, 32)
+		if err != nil || v == 0 {
+			p.errorf(n.pos, "found `%s`, expected a positive rate", num)
+			return nil, false
+		}
+		l.Rate = v
+	}
+	switch unit {
+	case "second":
+		l.Unit = PerSecond
+	case "minute":
+		l.Unit = PerMinute
+	case "hour":
+		l.Unit = PerHour
+	case "day":
+		l.Unit = PerDay
+	default:
+		p.errorf(n.pos, "%s", expected("`"+unit+"`", "second, minute, hour or day", rateUnitNames[:]))
+		return nil, false
+	}
+	if p.acceptWord("burst") {
+		b, ok := p.uintWord(32)
+		if !ok {
+			return nil, false
+		}
+		l.Burst = uint32(b)
+		u, ok := p.name("`packets` or `bytes`")
+		if !ok {
+			return nil, false
+		}
+		switch {
+		case u.text == "packets" && !l.Bytes:
+		case u.text == "bytes" && l.Bytes:
+		case u.text == "kbytes" && l.Bytes:
+			l.Burst *= 1024
+		case u.text == "mbytes" && l.Bytes:
+			l.Burst *= 1024 * 1024
+		default:
+			want := "packets"
+			if l.Bytes {
+				want = "bytes"
+			}
+			p.errorf(u.pos, "found `%s`, expected `%s`", u.text, want)
+			return nil, false
+		}
+	}
+	return l, true
+}
+
+func (p *parser) parseMarkSet(pos Pos, ct bool) (Stmt, bool) {
+	s := &MarkSet{Pos: pos, Ct: ct}
+	t := p.peek()
+	if t.kind == tWord && (t.text == "meta" || t.text == "ct" || t.text == "mark") {
+		f, ok := p.parseFieldName()
+		if !ok {
+			return nil, false
+		}
+		if f != FieldMetaMark && f != FieldCtMark {
+			p.errorf(t.pos, "found `%s`, expected a mark value, `meta mark` or `ct mark`", f)
+			return nil, false
+		}
+		s.From = f
+		return s, true
+	}
+	lo, hi, ok := p.parseLiteral(TypeMark)
+	if !ok {
+		return nil, false
+	}
+	if string(lo) != string(hi) {
+		p.errorf(t.pos, "a mark must be a single value")
+		return nil, false
+	}
+	s.Value = uint32(Uint(lo))
+	return s, true
+}
+
+func (p *parser) parseReject() (Stmt, bool) {
+	r := &Reject{Pos: p.next().pos}
+	if !p.acceptWord("with") {
+		return r, true
+	}
+	t, ok := p.name("`tcp reset`, `icmp`, `icmpv6` or `icmpx`")
+	if !ok {
+		return nil, false
+	}
+	var ct *Type
+	switch t.text {
+	case "tcp":
+		if !p.acceptWord("reset") {
+			n := p.peek()
+			p.errorf(n.pos, "found %s, expected `reset`", n.describe())
+			return nil, false
+		}
+		r.Kind = RejectTCPReset
+		return r, true
+	case "icmp":
+		r.Kind, ct = RejectICMP, TypeICMPCode
+	case "icmpv6":
+		r.Kind, ct = RejectICMPv6, TypeICMP6Code
+	case "icmpx":
+		r.Kind, ct = RejectICMPx, TypeICMPxCode
+	default:
+		p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`tcp reset`, `icmp`, `icmpv6` or `icmpx`", []string{"tcp", "icmp", "icmpv6", "icmpx"}))
+		return nil, false
+	}
+	p.acceptWord("type")
+	n, ok := p.name("an ICMP code such as port-unreachable")
+	if !ok {
+		return nil, false
+	}
+	b, err := ct.parseScalar(n.text, false)
+	if err != nil {
+		p.errorf(n.pos, "%s", err)
+		return nil, false
+	}
+	r.Code = b[0]
+	return r, true
+}
+
+func (p *parser) parseNAT() (Stmt, bool) {
+	t := p.next()
+	n := &NAT{Pos: t.pos}
+	switch t.text {
+	case "snat":
+		n.Kind = NATSnat
+	case "dnat":
+		n.Kind = NATDnat
+	case "masquerade":
+		n.Kind = NATMasquerade
+	case "redirect":
+		n.Kind = NATRedirect
+	}
+	if n.Kind == NATSnat || n.Kind == NATDnat {
+		if p.acceptWord("ip") {
+			n.Family = FamilyIP
+		} else if p.acceptWord("ip6") {
+			n.Family = FamilyIP6
+		}
+		if !p.acceptWord("to") {
+			x := p.peek()
+			p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address", []string{"to"}))
+			return nil, false
+		}
+		if !p.parseNATAddr(n) {
+			return nil, false
+		}
+	} else if p.acceptWord("to") {
+		if !p.accept(tColon) && n.Kind == NATMasquerade {
+			x := p.peek()
+			p.errorf(x.pos, "found %s, expected `:PORT`", x.describe())
+			return nil, false
+		}
+		if !p.parseNATPorts(n) {
+			return nil, false
+		}
+	}
+	for {
+		x := p.peek()
+		if x.kind != tWord {
+			break
+		}
+		if x.text != "random" && x.text != "fully-random" && x.text != "persistent" {
+			break
+		}
+		p.next()
+		n.Flags = append(n.Flags, x.text)
+		if !p.accept(tComma) {
+			break
+		}
+	}
+	return n, true
+}
+
+func (p *parser) parseNATAddr(n *NAT) bool {
+	brack := p.accept(tLBrack)
+	a, ok := p.name("an address")
+	if !ok {
+		return false
+	}
+	loS, hiS, isRange := strings.Cut(a.text, "-")
+	lo, err := netip.ParseAddr(loS)
+	if err != nil {
+		p.errorf(a.pos, "found `%s`, expected an address", a.text)
+		return false
+	}
+	hi := lo
+	if isRange {
+		if hi, err = netip.ParseAddr(hiS); err != nil || hi.Is4() != lo.Is4() || hi.Less(lo) {
+			p.errorf(a.pos, "found `%s`, expected an address range", a.text)
+			return false
+		}
+	}
+	fam := FamilyIP
+	if lo.Is6() {
+		fam = FamilyIP6
+	}
+	if n.Family != 0 && n.Family != fam {
+		p.errorf(a.pos, "`%s %s to` with an %s address", n.Kind, n.Family, map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}[fam])
+		return false
+	}
+	n.AddrFamily = fam
+	n.AddrLo, n.AddrHi = lo.AsSlice(), hi.AsSlice()
+	if brack {
+		if _, ok := p.expect(tRBrack, "`]`"); !ok {
+			return false
+		}
+	}
+	if p.accept(tColon) {
+		return p.parseNATPorts(n)
+	}
+	return true
+}
+
+func (p *parser) parseNATPorts(n *NAT) bool {
+	t, ok := p.name("a port or port range")
+	if !ok {
+		return false
+	}
+	lo, hi, err := TypeService.ParseLiteral(t.text, false)
+	if err != nil {
+		p.errorf(t.pos, "%s", err)
+		return false
+	}
+	n.PortLo, n.PortHi = uint16(Uint(lo)), uint16(Uint(hi))
+	return true
+}
