@@ -72,14 +72,14 @@ var (
 	TypeICMP6Code = &Type{Name: "icmpv6_code", Size: 1, Symbols: sym("no-route", 0, "admin-prohibited", 1, "addr-unreachable", 3, "port-unreachable", 4, "policy-fail", 5, "reject-route", 6)}
 	TypeICMPxCode = &Type{Name: "icmpx_code", Size: 1, Symbols: sym("no-route", 0, "port-unreachable", 1, "host-unreachable", 2, "admin-prohibited", 3)}
 	// ct state bits are NF_CT_STATE_BIT(ctinfo) of the kernel.
-	TypeCtState   = &Type{Name: "ct_state", Size: 4, Bitmask: true, Symbols: sym("invalid", 1, "established", 2, "related", 4, "new", 8, "untracked", 64)}
-	TypeCtStatus  = &Type{Name: "ct_status", Size: 4, Bitmask: true, Symbols: sym("expected", 1, "seen-reply", 2, "assured", 4, "confirmed", 8, "snat", 16, "dnat", 32, "dying", 512)}
-	TypeCtDir     = &Type{Name: "ct_dir", Size: 1, Symbols: sym("original", 0, "reply", 1)}
-	TypeTCPFlag   = &Type{Name: "tcp_flag", Size: 1, Bitmask: true, Symbols: sym("fin", 1, "syn", 2, "rst", 4, "psh", 8, "ack", 16, "urg", 32, "ecn", 64, "cwr", 128)}
-	TypePktType   = &Type{Name: "pkt_type", Size: 1, Symbols: sym("host", 0, "broadcast", 1, "multicast", 2, "other", 3)}
-	TypeNfProto   = &Type{Name: "nf_proto", Size: 1, Symbols: sym("ipv4", 2, "ipv6", 10)}
-	TypeHostname  = &Type{Name: "hostname", kind: kHostname}
-	TypeVerdict   = &Type{Name: "verdict", kind: kVerdict}
+	TypeCtState  = &Type{Name: "ct_state", Size: 4, Bitmask: true, Symbols: sym("invalid", 1, "established", 2, "related", 4, "new", 8, "untracked", 64)}
+	TypeCtStatus = &Type{Name: "ct_status", Size: 4, Bitmask: true, Symbols: sym("expected", 1, "seen-reply", 2, "assured", 4, "confirmed", 8, "snat", 16, "dnat", 32, "dying", 512)}
+	TypeCtDir    = &Type{Name: "ct_dir", Size: 1, Symbols: sym("original", 0, "reply", 1)}
+	TypeTCPFlag  = &Type{Name: "tcp_flag", Size: 1, Bitmask: true, Symbols: sym("fin", 1, "syn", 2, "rst", 4, "psh", 8, "ack", 16, "urg", 32, "ecn", 64, "cwr", 128)}
+	TypePktType  = &Type{Name: "pkt_type", Size: 1, Symbols: sym("host", 0, "broadcast", 1, "multicast", 2, "other", 3)}
+	TypeNfProto  = &Type{Name: "nf_proto", Size: 1, Symbols: sym("ipv4", 2, "ipv6", 10)}
+	TypeHostname = &Type{Name: "hostname", kind: kHostname}
+	TypeVerdict  = &Type{Name: "verdict", kind: kVerdict}
 )
 
 // setTypes are the types a named set may be declared with (`type X`).
@@ -450,4 +450,3 @@ func normalizeHostPattern(s string) (string, error) {
 	}
 	return p, nil
 }
-
