@@ -693,9 +693,16 @@ func (p *parser) parseBaseSpec(t *Table, c *Chain, pos Pos) bool {
 		p.errorf(tok.pos, "%s", expected(tok.describe(), "`priority`", []string{"priority"}))
 		return false
 	}
+	prioTok := p.peek()
 	prio, ok := p.parsePriority()
 	if !ok {
 		return false
+	}
+	if kw := strings.TrimRight(strings.SplitN(strings.SplitN(prioTok.text, "+", 2)[0], "-", 2)[0], " "); priorityNames[kw] != 0 || kw == "filter" {
+		if !prioValidAt(kw, hook) {
+			p.errorf(prioTok.pos, "priority `%s` is not valid at the %s hook (nft allows dstnat at prerouting, srcnat at postrouting)", kw, hook)
+			return false
+		}
 	}
 	bs.Priority = prio
 	p.accept(tSemi)

@@ -165,14 +165,23 @@ var stdPrios = []struct {
 	v    int
 }{{"raw", -300}, {"mangle", -150}, {"dstnat", -100}, {"filter", 0}, {"security", 50}, {"srcnat", 100}}
 
+// prioValidAt mirrors nft's std_prio_family_hook_compat(): the NAT
+// priority names only exist at the hooks where NAT runs (nft 1.0.6 checked).
+func prioValidAt(name string, hook Hook) bool {
+	switch name {
+	case "dstnat":
+		return hook == HookPrerouting
+	case "srcnat":
+		return hook == HookPostrouting
+	}
+	return true
+}
+
 // FormatPriority prints a priority as nft does: a keyword, a keyword with
 // an offset, or a number. dstnat and srcnat only name the hooks where NAT runs.
 func FormatPriority(prio int, hook Hook) string {
 	for _, s := range stdPrios {
-		if s.name == "dstnat" && hook != HookPrerouting && hook != HookOutput {
-			continue
-		}
-		if s.name == "srcnat" && hook != HookPostrouting && hook != HookInput {
+		if !prioValidAt(s.name, hook) {
 			continue
 		}
 		d := prio - s.v

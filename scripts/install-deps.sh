@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the system tools nfd's tests and demo use, when missing.
+# Debian-like systems only; anything else gets told what to install.
+set -euo pipefail
+need=()
+command -v nft >/dev/null || need+=(nftables)
+command -v ip >/dev/null || need+=(iproute2)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)"; exit 1; }
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing ${need[*]}; run as root or install them (root-only tests will skip)"
+	exit 0
+fi
+if ! command -v apt-get >/dev/null; then
+	echo "install-deps: missing ${need[*]} and no apt-get; install them by hand"
+	exit 0
+fi
+echo "install-deps: installing ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${need[@]}" >/dev/null
