@@ -1,0 +1,226 @@
+// Package pktgen builds IPv4 and IPv6 packets for tests and benchmarks.
+// Checksums are computed so the packets are also valid on a wire.
+package pktgen
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Opts describes one packet.
+type Opts struct {
+	Src, Dst     netip.Addr
+	Proto        uint8 // 6 tcp, 17 udp, 1 icmp, 58 icmpv6, or any other
+	Sport, Dport uint16
+	TCPFlags     uint8
+	Seq, Ack     uint32
+	ICMPType     uint8
+	ICMPCode     uint8
+	ICMPID       uint16
+	Payload      []byte
+	TTL          uint8 // default 64
+	// IPv4 only.
+	IPOptions int    // bytes of NOP options (multiple of 4)
+	FragOff   uint16 // in 8-byte units
+	MoreFrags bool
+	// IPv6 only: extension headers to insert before the transport header
+	// (0 hop-by-hop, 43 routing, 60 destination options, 44 fragment).
+	Ext6 []uint8
+}
+
+// Build returns the packet bytes, starting at the IP header.
+func Build(o Opts) []byte {
+	if o.TTL == 0 {
+		o.TTL = 64
+	}
+	l4 := transport(o)
+	if o.Src.Is4() {
+		ihl := 20 + o.IPOptions
+		b := make([]byte, ihl+len(l4))
+		b[0] = 0x40 | byte(ihl/4)
+		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+		binary.BigEndian.PutUint16(b[4:], 0x1234)
+		ff := o.FragOff & 0x1fff
+		if o.MoreFrags {
+			ff |= 0x2000
+		}
+		binary.BigEndian.PutUint16(b[6:], ff)
+		b[8] = o.TTL
+		b[9] = o.Proto
+		s, d := o.Src.As4(), o.Dst.As4()
+		copy(b[12:], s[:])
+		copy(b[16:], d[:])
+		for i := 20; i < ihl; i++ {
+			b[i] = 1 // NOP
+		}
+		binary.BigEndian.PutUint16(b[10:], checksum(b[:ihl], 0))
+		copy(b[ihl:], l4)
+		fixL4Checksum(o, b[ihl:])
+		return b
+	}
+	var ext []byte
+	next := o.Proto
+	for i := len(o.Ext6) - 1; i >= 0; i-- {
+		h := make([]byte, 8)
+		h[0] = next
+		if o.Ext6[i] == 44 {
+			binary.BigEndian.PutUint16(h[2:], o.FragOff<<3|map[bool]uint16{true: 1, false: 0}[o.MoreFrags])
+		} else {
+			h[2], h[3] = 1, 4 // PadN option filling the header
+		}
+		ext = append(h, ext...)
+		next = o.Ext6[i]
+	}
+	b := make([]byte, 40+len(ext)+len(l4))
+	b[0] = 0x60
+	binary.BigEndian.PutUint16(b[4:], uint16(len(ext)+len(l4)))
+	b[6] = next
+	b[7] = o.TTL
+	s, d := o.Src.As16(), o.Dst.As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	copy(b[40:], ext)
+	copy(b[40+len(ext):], l4)
+	fixL4Checksum(o, b[40+len(ext):])
+	return b
+}
+
+func transport(o Opts) []byte {
+	switch o.Proto {
+	case 6:
+		t := make([]byte, 20+len(o.Payload))
+		binary.BigEndian.PutUint16(t[0:], o.Sport)
+		binary.BigEndian.PutUint16(t[2:], o.Dport)
+		binary.BigEndian.PutUint32(t[4:], o.Seq)
+		binary.BigEndian.PutUint32(t[8:], o.Ack)
+		t[12] = 5 << 4
+		t[13] = o.TCPFlags
+		binary.BigEndian.PutUint16(t[14:], 65535)
+		copy(t[20:], o.Payload)
+		return t
+	case 17:
+		t := make([]byte, 8+len(o.Payload))
+		binary.BigEndian.PutUint16(t[0:], o.Sport)
+		binary.BigEndian.PutUint16(t[2:], o.Dport)
+		binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
+		copy(t[8:], o.Payload)
+		return t
+	case 1, 58:
+		t := make([]byte, 8+len(o.Payload))
+		t[0], t[1] = o.ICMPType, o.ICMPCode
+		binary.BigEndian.PutUint16(t[4:], o.ICMPID)
+		binary.BigEndian.PutUint16(t[6:], 1)
+		copy(t[8:], o.Payload)
+		return t
+	}
+	return append([]byte(nil), o.Payload...)
+}
+
+func fixL4Checksum(o Opts, t []byte) {
+	var off int
+	switch o.Proto {
+	case 6:
+		off = 16
+	case 17:
+		off = 6
+	case 1:
+		binary.BigEndian.PutUint16(t[2:], checksum(t, 0))
+		return
+	case 58:
+		off = 2
+	default:
+		return
+	}
+	if len(t) < off+2 {
+		return
+	}
+	var sum uint32
+	if o.Src.Is4() {
+		s, d := o.Src.As4(), o.Dst.As4()
+		sum = partial(s[:], partial(d[:], 0))
+	} else {
+		s, d := o.Src.As16(), o.Dst.As16()
+		sum = partial(s[:], partial(d[:], 0))
+	}
+	sum += uint32(o.Proto) + uint32(len(t))
+	binary.BigEndian.PutUint16(t[off:], checksum(t, sum))
+}
+
+func partial(b []byte, sum uint32) uint32 {
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	return sum
+}
+
+func checksum(b []byte, initial uint32) uint16 {
+	sum := partial(b, initial)
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// ICMPError builds the ICMP (or ICMPv6) error that router `from` sends back
+// to the source of orig, quoting orig's first bytes as RFC 792 does.
+func ICMPError(from netip.Addr, typ, code uint8, orig []byte) []byte {
+	quote := orig
+	if len(quote) > 548 {
+		quote = quote[:548]
+	}
+	var src netip.Addr
+	var proto uint8 = 1
+	if orig[0]>>4 == 4 {
+		src, _ = netip.AddrFromSlice(orig[12:16])
+	} else {
+		src, _ = netip.AddrFromSlice(orig[8:24])
+		proto = 58
+	}
+	return Build(Opts{Src: from, Dst: src, Proto: proto, ICMPType: typ, ICMPCode: code, Payload: quote})
+}
+
+// ClientHello returns a TLS record holding a ClientHello with the given SNI.
+func ClientHello(sni string) []byte {
+	name := []byte(sni)
+	sniExt := make([]byte, 0, 9+len(name))
+	sniExt = binary.BigEndian.AppendUint16(sniExt, 0)                   // server_name
+	sniExt = binary.BigEndian.AppendUint16(sniExt, uint16(5+len(name))) // ext length
+	sniExt = binary.BigEndian.AppendUint16(sniExt, uint16(3+len(name))) // list length
+	sniExt = append(sniExt, 0)
+	sniExt = binary.BigEndian.AppendUint16(sniExt, uint16(len(name)))
+	sniExt = append(sniExt, name...)
+	// another extension before it, to exercise the walk
+	other := []byte{0x00, 0x0b, 0x00, 0x02, 0x01, 0x00}
+	exts := append(other, sniExt...)
+	body := []byte{0x03, 0x03}
+	body = append(body, make([]byte, 32)...)    // random
+	body = append(body, 0)                      // session id
+	body = append(body, 0x00, 0x02, 0x13, 0x01) // cipher suites
+	body = append(body, 0x01, 0x00)             // compression
+	body = binary.BigEndian.AppendUint16(body, uint16(len(exts)))
+	body = append(body, exts...)
+	hs := []byte{1, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}
+	hs = append(hs, body...)
+	rec := []byte{22, 3, 1}
+	rec = binary.BigEndian.AppendUint16(rec, uint16(len(hs)))
+	return append(rec, hs...)
+}
+
+// DNSQuery returns a DNS query for name (type A).
+func DNSQuery(id uint16, name string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, id)
+	b = append(b, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0)
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			b = append(b, byte(i-start))
+			b = append(b, name[start:i]...)
+			start = i + 1
+		}
+	}
+	b = append(b, 0, 0, 1, 0, 1)
+	return b
+}

@@ -1,0 +1,52 @@
+package packet
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/nfdproject/nfd/internal/pktgen"
+)
+
+func seedPackets(f *testing.F) {
+	a, b := netip.MustParseAddr("10.1.1.1"), netip.MustParseAddr("10.1.1.2")
+	c, d := netip.MustParseAddr("2001:db8::a"), netip.MustParseAddr("2001:db8::b")
+	f.Add(pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 1, Dport: 443, Payload: pktgen.ClientHello("a.example")}))
+	f.Add(pktgen.Build(pktgen.Opts{Src: c, Dst: d, Proto: 17, Sport: 1, Dport: 53, Ext6: []uint8{0, 43, 44}, Payload: pktgen.DNSQuery(3, "b.example")}))
+	f.Add(pktgen.ICMPError(b, 11, 0, pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 2, Dport: 3})))
+	f.Add(pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 1, Dport: 80, Payload: []byte("GET / HTTP/1.1\r\nHost: h.example\r\n\r\n")}))
+}
+
+// FuzzDecode: any bytes decode without panic and with offsets inside the buffer.
+func FuzzDecode(f *testing.F) {
+	seedPackets(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p, q Parsed
+		p.Decode(b)
+		if p.L4Off+p.L4Len > len(b) || p.PayloadOff > len(b) {
+			t.Fatalf("offsets past the end: %+v", p)
+		}
+		_ = p.Transport()
+		_ = p.Payload()
+		if p.DecodeInner(&q) && q.L4Off+q.L4Len > len(q.buf) {
+			t.Fatal("inner offsets past the end")
+		}
+	})
+}
+
+// FuzzL7: the extractors never panic and return bounded, valid names.
+func FuzzL7(f *testing.F) {
+	f.Add(pktgen.ClientHello("fuzz.example"))
+	f.Add(pktgen.DNSQuery(1, "fuzz.example"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: fuzz.example\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var buf [MaxNameLen + 2]byte
+		for _, n := range [][]byte{TLSServerName(b), HTTPHost(b), DNSQueryName(b, &buf)} {
+			if len(n) > MaxNameLen {
+				t.Fatalf("name of %d bytes", len(n))
+			}
+			if n != nil && validName(n) == nil {
+				t.Fatalf("invalid name %q", n)
+			}
+		}
+	})
+}

@@ -1,0 +1,366 @@
+package packet
+
+import "encoding/binary"
+
+// Flag records what decoding found wrong or special about a packet.
+type Flag uint16
+
+const (
+	// Truncated: the buffer ends before a header it announces.
+	Truncated Flag = 1 << iota
+	// BadHeader: a length or version field is impossible (IHL < 5, total
+	// length shorter than the header, ...).
+	BadHeader
+	// Fragment: the packet is a fragment (first or not).
+	Fragment
+	// NonFirstFragment: a fragment with offset > 0; it has no transport
+	// header and only layer-3 matches can hit it.
+	NonFirstFragment
+	// ExtHdrLimit: the IPv6 extension-header chain was longer than
+	// MaxExtHeaders, or malformed; the transport header is treated as absent.
+	ExtHdrLimit
+)
+
+// MaxExtHeaders bounds the IPv6 extension-header walk.
+const MaxExtHeaders = 16
+
+// Parsed is one decoded packet. It borrows the buffer passed to Decode and
+// holds no other pointers, so decoding allocates nothing.
+type Parsed struct {
+	buf []byte
+	// WireLen is the packet's real length; it exceeds len(buf) when only
+	// a prefix was captured (NFQUEUE copy range, pcap snap length).
+	WireLen int
+
+	Family uint8 // 4 or 6; 0 when the buffer holds no usable IP header
+	Flags  Flag
+
+	// Layer 3.
+	Src, Dst   [16]byte // an IPv4 address uses the first 4 bytes
+	NetProto   uint8    // IPv4 protocol field, or the IPv6 header's next header
+	L4Proto    uint8    // the transport protocol, after IPv6 extension headers
+	HasL4Proto bool     // L4Proto is known (as the kernel's NFT_PKTINFO_L4PROTO)
+	TTL        uint8    // TTL or hop limit
+	IPLen      uint16   // IPv4 total length, or 40 + IPv6 payload length
+	NetLen     uint8    // IPv4 header length (with options), or 40
+
+	// Layer 4. L4Off is the transport header's offset and L4Len the bytes of
+	// it (and beyond) that belong to the packet; L4Len is 0 for non-first
+	// fragments.
+	L4Off, L4Len int
+	Sport, Dport uint16
+	TCPFlags     uint8
+	Seq, Ack     uint32
+	ICMPType     uint8
+	ICMPCode     uint8
+	ICMPID       uint16
+
+	// PayloadOff is where layer-7 data starts (after the TCP or UDP
+	// header), or 0 when there is none.
+	PayloadOff int
+}
+
+// AddrLen is 4 for IPv4 and 16 for IPv6.
+func (p *Parsed) AddrLen() int {
+	if p.Family == 4 {
+		return 4
+	}
+	return 16
+}
+
+// SrcAddr and DstAddr return the addresses as slices of the struct.
+func (p *Parsed) SrcAddr() []byte { return p.Src[:p.AddrLen()] }
+func (p *Parsed) DstAddr() []byte { return p.Dst[:p.AddrLen()] }
+
+// Bytes is the packet as decoded.
+func (p *Parsed) Bytes() []byte { return p.buf }
+
+// Len is the packet length, as `meta length` sees it.
+func (p *Parsed) Len() int { return p.WireLen }
+
+// Transport returns the transport header and what follows, within the
+// packet's IP length.
+func (p *Parsed) Transport() []byte {
+	if p.L4Len == 0 {
+		return nil
+	}
+	return p.buf[p.L4Off : p.L4Off+p.L4Len]
+}
+
+// Payload returns the layer-7 bytes (after TCP or UDP header).
+func (p *Parsed) Payload() []byte {
+	if p.PayloadOff == 0 {
+		return nil
+	}
+	end := p.L4Off + p.L4Len
+	if p.PayloadOff > end {
+		return nil
+	}
+	return p.buf[p.PayloadOff:end]
+}
+
+// HasTransport reports whether n bytes of the transport header are present,
+// which is what the kernel's payload expression needs to load them.
+func (p *Parsed) HasTransport(n int) bool { return p.L4Len >= n }
+
+// Decode parses b, a whole IPv4 or IPv6 packet starting at its network
+// header. It never panics and never reads outside b; problems are recorded
+// in Flags.
+func (p *Parsed) Decode(b []byte) { p.DecodeCaptured(b, len(b)) }
+
+// DecodeCaptured parses b, the first bytes of a packet wireLen long. Header
+// fields beyond the captured bytes count as absent.
+func (p *Parsed) DecodeCaptured(b []byte, wireLen int) {
+	*p = Parsed{buf: b, WireLen: max(wireLen, len(b))}
+	if len(b) < 1 {
+		p.Flags |= Truncated
+		return
+	}
+	switch b[0] >> 4 {
+	case 4:
+		p.decode4(b)
+	case 6:
+		p.decode6(b)
+	default:
+		p.Flags |= BadHeader
+	}
+}
+
+// decode4 follows nft_set_pktinfo_ipv4_validate() in
+// include/net/netfilter/nf_tables_ipv4.h: the network header is usable if
+// 20 bytes are there; the transport header only if IHL and total length
+// are sane.
+func (p *Parsed) decode4(b []byte) {
+	if len(b) < IPv4MinSize {
+		p.Flags |= Truncated
+		return
+	}
+	h := IPv4(b)
+	p.Family = 4
+	copy(p.Src[:4], h.Src())
+	copy(p.Dst[:4], h.Dst())
+	p.NetProto = h.Protocol()
+	p.TTL = h.TTL()
+	p.IPLen = h.TotalLength()
+	ihl := h.IHL()
+	p.NetLen = uint8(ihl)
+	total := int(p.IPLen)
+	if total == 0 && p.WireLen > 0xffff {
+		total = p.WireLen // a GSO super-packet past 64 KiB carries length 0
+	}
+	if ihl < IPv4MinSize || total < ihl || total > p.WireLen {
+		p.Flags |= BadHeader
+		return
+	}
+	if ihl > len(b) {
+		p.Flags |= Truncated
+		return
+	}
+	if total > len(b) {
+		p.Flags |= Truncated // captured prefix: use what is there
+		total = len(b)
+	}
+	p.L4Proto, p.HasL4Proto = p.NetProto, true
+	if h.FragOffset() != 0 || h.MoreFragments() {
+		p.Flags |= Fragment
+	}
+	if h.FragOffset() != 0 {
+		p.Flags |= NonFirstFragment
+		return
+	}
+	p.L4Off, p.L4Len = ihl, total-ihl
+	p.decodeL4()
+}
+
+// decode6 walks extension headers as ipv6_find_hdr() does, bounded.
+func (p *Parsed) decode6(b []byte) {
+	if len(b) < IPv6Size {
+		p.Flags |= Truncated
+		return
+	}
+	h := IPv6(b)
+	p.Family = 6
+	copy(p.Src[:], h.Src())
+	copy(p.Dst[:], h.Dst())
+	p.NetProto = h.NextHeader()
+	p.TTL = h.HopLimit()
+	p.NetLen = IPv6Size
+	total := IPv6Size + int(h.PayloadLength())
+	if h.PayloadLength() == 0 && p.WireLen > IPv6Size {
+		total = p.WireLen // jumbogram or GSO super-packet
+	}
+	p.IPLen = uint16(min(total, 0xffff))
+	if total > p.WireLen {
+		p.Flags |= BadHeader
+		return
+	}
+	if total > len(b) {
+		p.Flags |= Truncated // captured prefix: use what is there
+		total = len(b)
+	}
+	next := h.NextHeader()
+	off := IPv6Size
+	for i := 0; ; i++ {
+		switch next {
+		case ext6HopByHop, ext6Routing, ext6DestOpts, ProtoAH, ext6Fragment:
+		default:
+			if next == ext6None {
+				// No transport header at all.
+				p.L4Proto, p.HasL4Proto = next, true
+				return
+			}
+			p.L4Proto, p.HasL4Proto = next, true
+			p.L4Off, p.L4Len = off, total-off
+			p.decodeL4()
+			return
+		}
+		if i >= MaxExtHeaders || off+8 > total {
+			p.Flags |= ExtHdrLimit
+			if off+8 > total {
+				p.Flags |= Truncated
+			}
+			return
+		}
+		var hlen int
+		switch next {
+		case ext6Fragment:
+			hlen = 8
+			p.Flags |= Fragment
+			fragOff := binary.BigEndian.Uint16(b[off+2:]) &^ 7
+			if fragOff != 0 {
+				p.Flags |= NonFirstFragment
+				p.L4Proto, p.HasL4Proto = b[off], true
+				return
+			}
+		case ProtoAH:
+			hlen = (int(b[off+1]) + 2) * 4
+		default:
+			hlen = (int(b[off+1]) + 1) * 8
+		}
+		next = b[off]
+		off += hlen
+		if off > total {
+			p.Flags |= ExtHdrLimit | Truncated
+			return
+		}
+	}
+}
+
+// decodeL4 reads the transport fields that are present. A field whose
+// bytes are missing stays zero and HasTransport tells matchers so.
+func (p *Parsed) decodeL4() {
+	t := p.buf[p.L4Off : p.L4Off+p.L4Len]
+	switch p.L4Proto {
+	case ProtoTCP:
+		if len(t) >= 4 {
+			h := TCP(t)
+			p.Sport, p.Dport = h.SrcPort(), h.DstPort()
+		}
+		if len(t) >= TCPMinSize {
+			h := TCP(t)
+			p.Seq, p.Ack, p.TCPFlags = h.Seq(), h.AckNum(), h.Flags()
+			if off := h.DataOffset(); off >= TCPMinSize && off <= len(t) {
+				p.PayloadOff = p.L4Off + off
+			} else {
+				p.Flags |= BadHeader
+			}
+		} else {
+			p.Flags |= Truncated
+		}
+	case ProtoUDP, ProtoUDPLite, ProtoSCTP:
+		if len(t) >= 4 {
+			h := UDP(t)
+			p.Sport, p.Dport = h.SrcPort(), h.DstPort()
+		}
+		if p.L4Proto != ProtoSCTP && len(t) >= UDPSize {
+			p.PayloadOff = p.L4Off + UDPSize
+		} else if len(t) < 4 {
+			p.Flags |= Truncated
+		}
+	case ProtoICMP, ProtoICMPv6:
+		if len(t) >= 2 {
+			p.ICMPType, p.ICMPCode = t[0], t[1]
+		}
+		if len(t) >= ICMPMinSize {
+			p.ICMPID = ICMP(t).ID()
+		} else {
+			p.Flags |= Truncated
+		}
+	}
+}
+
+// IsICMPError reports whether the packet is an ICMP or ICMPv6 error, which
+// quotes the header of the packet that caused it.
+func (p *Parsed) IsICMPError() bool {
+	if p.L4Len < ICMPMinSize {
+		return false
+	}
+	switch {
+	case p.Family == 4 && p.L4Proto == ProtoICMP:
+		switch p.ICMPType {
+		case 3, 4, 5, 11, 12: // unreachable, source quench, redirect, time exceeded, parameter problem
+			return true
+		}
+	case p.Family == 6 && p.L4Proto == ProtoICMPv6:
+		return p.ICMPType < 128
+	}
+	return false
+}
+
+// DecodeInner decodes the packet quoted inside an ICMP error into q. The
+// quote is usually cut short, so q is decoded leniently: only the addresses,
+// protocol and ports or ICMP id (the first 8 transport bytes) are needed.
+func (p *Parsed) DecodeInner(q *Parsed) bool {
+	if !p.IsICMPError() {
+		return false
+	}
+	inner := p.buf[p.L4Off+ICMPMinSize : p.L4Off+p.L4Len]
+	*q = Parsed{buf: inner}
+	switch {
+	case p.Family == 4 && len(inner) >= IPv4MinSize && inner[0]>>4 == 4:
+		h := IPv4(inner)
+		ihl := h.IHL()
+		if ihl < IPv4MinSize || ihl > len(inner) {
+			return false
+		}
+		q.Family = 4
+		copy(q.Src[:4], h.Src())
+		copy(q.Dst[:4], h.Dst())
+		q.NetProto, q.L4Proto, q.HasL4Proto = h.Protocol(), h.Protocol(), true
+		if h.FragOffset() != 0 {
+			return false
+		}
+		q.L4Off, q.L4Len = ihl, len(inner)-ihl
+	case p.Family == 6 && len(inner) >= IPv6Size && inner[0]>>4 == 6:
+		h := IPv6(inner)
+		q.Family = 6
+		copy(q.Src[:], h.Src())
+		copy(q.Dst[:], h.Dst())
+		q.NetProto = h.NextHeader()
+		// Quoted packets rarely carry extension headers; take the
+		// transport header right after the fixed header when it is one.
+		switch h.NextHeader() {
+		case ProtoTCP, ProtoUDP, ProtoICMPv6, ProtoUDPLite, ProtoSCTP:
+		default:
+			return false
+		}
+		q.L4Proto, q.HasL4Proto = h.NextHeader(), true
+		q.L4Off, q.L4Len = IPv6Size, len(inner)-IPv6Size
+	default:
+		return false
+	}
+	if q.L4Len < 8 {
+		return false
+	}
+	t := inner[q.L4Off:]
+	switch q.L4Proto {
+	case ProtoTCP, ProtoUDP, ProtoUDPLite, ProtoSCTP:
+		q.Sport, q.Dport = UDP(t).SrcPort(), UDP(t).DstPort()
+		if q.L4Proto == ProtoTCP && len(t) >= 14 {
+			q.TCPFlags = t[tcpFlags]
+		}
+	case ProtoICMP, ProtoICMPv6:
+		q.ICMPType, q.ICMPCode, q.ICMPID = t[0], t[1], ICMP(t).ID()
+	}
+	return true
+}
