@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 var seq atomic.Int64
@@ -64,4 +67,62 @@ func (ns *NS) Run(name string, args ...string) (string, error) {
 		return string(out), fmt.Errorf("%s %s (in %s): %v: %s", name, strings.Join(args, " "), ns.Name, err, out)
 	}
 	return string(out), nil
+}
+
+// Veth joins namespaces a and b with a veth pair named ifA (in a) and ifB
+// (in b), gives each side its addresses (CIDR strings; IPv6 without
+// duplicate address detection) and brings both up.
+func Veth(t testing.TB, a *NS, ifA string, addrsA []string, b *NS, ifB string, addrsB []string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "link", "add", ifA, "netns", a.Name, "type", "veth", "peer", "name", ifB, "netns", b.Name).CombinedOutput(); err != nil {
+		t.Fatalf("ip link add veth: %v: %s", err, out)
+	}
+	for _, side := range []struct {
+		ns    *NS
+		ifc   string
+		addrs []string
+	}{{a, ifA, addrsA}, {b, ifB, addrsB}} {
+		for _, ad := range side.addrs {
+			args := []string{"addr", "add", ad, "dev", side.ifc}
+			if strings.Contains(ad, ":") {
+				args = append(args, "nodad")
+			}
+			if _, err := side.ns.Run("ip", args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := side.ns.Run("ip", "link", "set", side.ifc, "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Do runs fn on a thread switched into the namespace: sockets fn creates
+// belong to the namespace and stay usable from any goroutine afterwards.
+func (ns *NS) Do(fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("setns %s: %w", ns.Name, err)
+	}
+	ferr := fn()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		// Leave the thread locked: it dies with this goroutine instead of
+		// running other goroutines in the wrong namespace.
+		return fmt.Errorf("setns back: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ferr
 }

@@ -1,0 +1,521 @@
+package conntrack
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nfdproject/nfd/packet"
+)
+
+// ct state bits as nftables sees them (NF_CT_STATE_BIT(ctinfo)); the same
+// values as the parser's ct_state type.
+const (
+	StateInvalid     uint32 = 1
+	StateEstablished uint32 = 2
+	StateRelated     uint32 = 4
+	StateNew         uint32 = 8
+	StateUntracked   uint32 = 64
+)
+
+// ct status bits (enum ip_conntrack_status), as the parser's ct_status.
+const (
+	StatusSeenReply uint32 = 2
+	StatusAssured   uint32 = 4
+	StatusConfirmed uint32 = 8
+	StatusDying     uint32 = 512
+)
+
+// Directions.
+const (
+	DirOriginal uint8 = 0
+	DirReply    uint8 = 1
+)
+
+// DefaultMax is the default entry limit: the kernel's nf_conntrack_max on
+// a machine with 4 GiB or more (nf_conntrack_htable_size 262144, max = size).
+const DefaultMax = 262144
+
+const (
+	numShards = 256
+	// evictionRange is NF_CT_EVICTION_RANGE: how many entries early drop
+	// looks at for a victim.
+	evictionRange = 8
+	// dyingLinger keeps a killed entry visible to later hooks of the same
+	// packet (never to Track or List).
+	dyingLinger = 2 * time.Second
+)
+
+// entry is the value stored per connection. It holds no pointers, so a
+// million of them cost the garbage collector nothing to scan.
+type entry struct {
+	expires  int64 // clock nanoseconds
+	created  int64
+	pkts     [2]uint64
+	bytes    [2]uint64
+	mark     uint32
+	status   uint32
+	swapped  bool // the original direction is the reverse of the key
+	tcpState TCPState
+	icmpType uint8
+	icmpCode uint8
+}
+
+type shard struct {
+	mu sync.Mutex // guards m
+	m  map[Tuple]entry
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// Config sets up a table.
+type Config struct {
+	Max      int          // entry limit; 0 means DefaultMax
+	Timeouts *Timeouts    // nil means DefaultTimeouts()
+	Loose    *bool        // nf_conntrack_tcp_loose: pick up mid-stream TCP (default true)
+	Now      func() int64 // clock in nanoseconds; nil means a monotonic clock
+}
+
+// Table is the connection table. All methods are safe for concurrent use
+// by any number of goroutines: each shard has its own mutex, taken for the
+// few hundred nanoseconds one lookup-and-update needs.
+type Table struct {
+	shards   [numShards]shard
+	max      int64
+	timeouts Timeouts
+	loose    bool
+	now      func() int64
+
+	count  atomic.Int64
+	reapAt atomic.Uint32 // next shard the reaper visits
+	stats  counters
+}
+
+type counters struct {
+	inserts, evictions, drops, invalid, expired, kernelDeleted, related atomic.Uint64
+}
+
+// Stats is a snapshot of the table's counters.
+type Stats struct {
+	Entries       int64
+	Max           int64
+	Inserts       uint64 // connections created
+	Evictions     uint64 // non-assured entries dropped early to make room
+	Drops         uint64 // new connections refused: table full, nothing evictable
+	Invalid       uint64 // packets judged invalid
+	Expired       uint64 // entries whose timeout ran out
+	KernelDeleted uint64 // entries removed because the kernel ended them
+	Related       uint64 // ICMP errors matched to a tracked connection
+}
+
+var monoStart = time.Now()
+
+func monotonic() int64 { return int64(time.Since(monoStart)) }
+
+// New makes a table.
+func New(cfg Config) *Table {
+	t := &Table{max: int64(cfg.Max), loose: true, now: cfg.Now}
+	if t.max <= 0 {
+		t.max = DefaultMax
+	}
+	if cfg.Timeouts != nil {
+		t.timeouts = *cfg.Timeouts
+	} else {
+		t.timeouts = DefaultTimeouts()
+	}
+	if cfg.Loose != nil {
+		t.loose = *cfg.Loose
+	}
+	if t.now == nil {
+		t.now = monotonic
+	}
+	for i := range t.shards {
+		t.shards[i].m = make(map[Tuple]entry)
+	}
+	return t
+}
+
+// Result is what the table says about one packet.
+type Result struct {
+	State   uint32 // one of the State* bits
+	Status  uint32 // Status* bits of the entry, after this packet
+	Dir     uint8
+	Mark    uint32
+	Key     Tuple // the entry's key, for SetMark and Forget
+	Found   bool  // an entry backs this result
+	Created bool  // this packet created the entry
+	Dropped bool  // table full: the kernel would drop this packet
+}
+
+func (t *Table) shardOf(k *Tuple) *shard { return &t.shards[k.hash()%numShards] }
+
+func shardIndex(k *Tuple) int { return int(k.hash() % numShards) }
+
+// Track is nf_conntrack_in() for one packet at the first hook nfd sees it
+// (prerouting or output in the kernel): it classifies the packet and
+// updates the connection. Later hooks of the same packet use Lookup.
+func (t *Table) Track(p *packet.Parsed, r *Result) {
+	*r = Result{}
+	var tup Tuple
+	if !tupleFromPacket(p, &tup) {
+		t.invalid(r)
+		return
+	}
+	if p.IsICMPError() {
+		t.related(p, r)
+		return
+	}
+	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
+		t.invalid(r) // tcp_error(): short header, bad data offset, bad flags
+		return
+	}
+	key, swapped := tup.canonical()
+	now := t.now()
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	e, ok := s.m[key]
+	if ok && (e.expires <= now || e.status&StatusDying != 0) {
+		if e.status&StatusDying == 0 {
+			t.stats.expired.Add(1)
+		}
+		delete(s.m, key)
+		t.count.Add(-1)
+		ok = false
+	}
+	if !ok {
+		t.newConn(s, p, key, swapped, now, r)
+		s.mu.Unlock()
+		return
+	}
+	dir := DirOriginal
+	if swapped != e.swapped && tup != tup.Reply() {
+		dir = DirReply
+	}
+	state := StateNew
+	if dir == DirReply || e.status&StatusSeenReply != 0 {
+		state = StateEstablished
+	}
+	seenReply := e.status&StatusSeenReply != 0
+	switch tup.Proto {
+	case packet.ProtoTCP:
+		idx := tcpIndex(p.TCPFlags)
+		old := e.tcpState
+		next := tcpConntracks[dir][idx][old]
+		switch {
+		case next == sIV:
+			s.mu.Unlock()
+			t.invalid(r)
+			return
+		case next == sSS && old >= sTW:
+			// A SYN reopening a closed connection: the kernel kills the
+			// old entry and the packet starts a new one (-NF_REPEAT).
+			delete(s.m, key)
+			t.count.Add(-1)
+			t.newConn(s, p, key, swapped, now, r)
+			s.mu.Unlock()
+			return
+		case next == sIG:
+			// Accepted, but the state and the timer are left alone.
+			e.pkts[dir]++
+			e.bytes[dir] += uint64(p.Len())
+			s.m[key] = e
+			s.mu.Unlock()
+			t.fill(r, &e, key, dir, state)
+			return
+		}
+		e.tcpState = next
+		e.expires = now + int64(t.timeouts.TCP[next])
+		if !seenReply {
+			if p.TCPFlags&packet.TCPRst != 0 {
+				// "If only reply is a RST, we can consider ourselves not
+				// to have an established connection": killed at once.
+				e.status |= StatusDying
+				e.expires = now + int64(dyingLinger)
+			}
+		} else if e.status&StatusAssured == 0 && (old == sSR || old == sES) && next == sES {
+			e.status |= StatusAssured
+		}
+	case packet.ProtoUDP, packet.ProtoUDPLite:
+		// nf_conntrack_udp_packet()
+		if seenReply {
+			extra := t.timeouts.UDP
+			if now > e.created+int64(t.timeouts.UDPStreamAt) {
+				extra = t.timeouts.UDPStream
+				e.status |= StatusAssured
+			}
+			e.expires = now + int64(extra)
+		} else {
+			e.expires = now + int64(t.timeouts.UDP)
+		}
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		e.expires = now + int64(t.timeouts.ICMP)
+	default:
+		e.expires = now + int64(t.timeouts.Generic)
+	}
+	if dir == DirReply {
+		e.status |= StatusSeenReply
+	}
+	e.pkts[dir]++
+	e.bytes[dir] += uint64(p.Len())
+	s.m[key] = e
+	s.mu.Unlock()
+	t.fill(r, &e, key, dir, state)
+}
+
+func (t *Table) fill(r *Result, e *entry, key Tuple, dir uint8, state uint32) {
+	*r = Result{State: state, Status: e.status, Dir: dir, Mark: e.mark, Key: key, Found: true}
+}
+
+func (t *Table) invalid(r *Result) {
+	t.stats.invalid.Add(1)
+	*r = Result{State: StateInvalid}
+}
+
+// newConn creates the entry for the first packet of a connection, called
+// with s locked. It follows the protocols' new() checks: a TCP packet must
+// be a SYN (or, with loose pickup, an ACK); ICMP must be a request.
+func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now int64, r *Result) {
+	e := entry{created: now, swapped: swapped, status: StatusConfirmed}
+	switch key.Proto {
+	case packet.ProtoTCP:
+		st := tcpConntracks[0][tcpIndex(p.TCPFlags)][sNO]
+		if st == sIV || (st == sES && !t.loose) {
+			t.invalid(r)
+			return
+		}
+		e.tcpState = st
+		e.expires = now + int64(t.timeouts.TCP[st])
+	case packet.ProtoUDP, packet.ProtoUDPLite:
+		e.expires = now + int64(t.timeouts.UDP)
+	case packet.ProtoICMP, packet.ProtoICMPv6:
+		if !icmpNew(key.Family, p.ICMPType) {
+			t.invalid(r)
+			return
+		}
+		e.icmpType, e.icmpCode = p.ICMPType, p.ICMPCode
+		e.expires = now + int64(t.timeouts.ICMP)
+	default:
+		e.expires = now + int64(t.timeouts.Generic)
+	}
+	if t.count.Load() >= t.max && !t.earlyDrop(shardIndex(&key)) {
+		t.stats.drops.Add(1)
+		*r = Result{State: StateInvalid, Dropped: true}
+		return
+	}
+	e.pkts[0] = 1
+	e.bytes[0] = uint64(p.Len())
+	s.m[key] = e
+	t.count.Add(1)
+	t.stats.inserts.Add(1)
+	*r = Result{State: StateNew, Status: e.status, Key: key, Found: true, Created: true}
+}
+
+// earlyDrop frees one slot as early_drop() does: it evicts a connection
+// that is not assured, looking at up to evictionRange entries, starting in
+// the new one's shard and going on through the next ones. Called with s
+// locked (index start); other shards are only tried (TryLock), never waited for.
+func (t *Table) earlyDrop(start int) bool {
+	seen := 0
+	scan := func(x *shard) bool {
+		for k, e := range x.m {
+			if seen++; seen > evictionRange {
+				return false
+			}
+			if e.status&StatusAssured == 0 {
+				delete(x.m, k)
+				t.count.Add(-1)
+				t.stats.evictions.Add(1)
+				return true
+			}
+		}
+		return false
+	}
+	if scan(&t.shards[start]) {
+		return true
+	}
+	for i := 1; i < numShards && seen < evictionRange; i++ {
+		x := &t.shards[(start+i)%numShards]
+		if !x.mu.TryLock() {
+			continue
+		}
+		ok := scan(x)
+		x.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// related handles an ICMP error: it is RELATED when the packet it quotes
+// belongs to a tracked connection (nf_conntrack_inet_error()), else invalid.
+func (t *Table) related(p *packet.Parsed, r *Result) {
+	var q packet.Parsed
+	var inner Tuple
+	if !p.DecodeInner(&q) || !tupleFromPacket(&q, &inner) {
+		t.invalid(r)
+		return
+	}
+	key, swapped := inner.canonical()
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	e, ok := s.m[key]
+	s.mu.Unlock()
+	if !ok || e.expires <= t.now() || e.status&StatusDying != 0 {
+		t.invalid(r)
+		return
+	}
+	// The error travels against the quoted packet.
+	dir := DirReply
+	if swapped != e.swapped {
+		dir = DirOriginal
+	}
+	t.stats.related.Add(1)
+	t.fill(r, &e, key, dir, StateRelated)
+}
+
+// Lookup classifies a packet the table has already tracked, at a later
+// hook of its path (input, forward, postrouting), without changing
+// anything. It gives the same answer Track gave, except that a packet
+// which created no entry is reported invalid.
+func (t *Table) Lookup(p *packet.Parsed, r *Result) {
+	*r = Result{}
+	var tup Tuple
+	if !tupleFromPacket(p, &tup) {
+		*r = Result{State: StateInvalid}
+		return
+	}
+	if p.IsICMPError() {
+		t.related(p, r)
+		return
+	}
+	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
+		*r = Result{State: StateInvalid}
+		return
+	}
+	key, swapped := tup.canonical()
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	e, ok := s.m[key]
+	s.mu.Unlock()
+	if !ok || e.expires <= t.now() && e.status&StatusDying == 0 {
+		*r = Result{State: StateInvalid}
+		return
+	}
+	dir := DirOriginal
+	if swapped != e.swapped && tup != tup.Reply() {
+		dir = DirReply
+	}
+	state := StateNew
+	if dir == DirReply || e.status&StatusSeenReply != 0 {
+		state = StateEstablished
+	}
+	if tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV {
+		*r = Result{State: StateInvalid}
+		return
+	}
+	t.fill(r, &e, key, dir, state)
+}
+
+// SetMark sets the connection's mark (`ct mark set`).
+func (t *Table) SetMark(key Tuple, mark uint32) {
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	if e, ok := s.m[key]; ok {
+		e.mark = mark
+		s.m[key] = e
+	}
+	s.mu.Unlock()
+}
+
+// Forget removes an entry that its first packet created when that packet
+// was then dropped: the kernel never confirms such a connection.
+func (t *Table) Forget(key Tuple) {
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	if e, ok := s.m[key]; ok && e.pkts[0]+e.pkts[1] <= 1 {
+		delete(s.m, key)
+		t.count.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// Delete removes the connection of tuple (either direction), as when the
+// kernel reports it destroyed. It reports whether there was one.
+func (t *Table) Delete(tup Tuple) bool {
+	key, _ := tup.canonical()
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	_, ok := s.m[key]
+	if ok {
+		delete(s.m, key)
+		t.count.Add(-1)
+	}
+	s.mu.Unlock()
+	return ok
+}
+
+// Flush removes every entry.
+func (t *Table) Flush() {
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		t.count.Add(-int64(len(s.m)))
+		s.m = make(map[Tuple]entry)
+		s.mu.Unlock()
+	}
+}
+
+// Len is the number of entries.
+func (t *Table) Len() int64 { return t.count.Load() }
+
+// Stats returns the counters.
+func (t *Table) Stats() Stats {
+	return Stats{
+		Entries: t.count.Load(), Max: t.max,
+		Inserts: t.stats.inserts.Load(), Evictions: t.stats.evictions.Load(), Drops: t.stats.drops.Load(),
+		Invalid: t.stats.invalid.Load(), Expired: t.stats.expired.Load(), KernelDeleted: t.stats.kernelDeleted.Load(),
+		Related: t.stats.related.Load(),
+	}
+}
+
+// ReapShards removes expired entries from the next n shards, round robin,
+// and returns how many it removed. Each shard is locked only while it is
+// swept, so expiry never stops the world.
+func (t *Table) ReapShards(n int) int {
+	removed := 0
+	now := t.now()
+	for i := 0; i < n; i++ {
+		s := &t.shards[t.reapAt.Add(1)%numShards]
+		gone := 0
+		s.mu.Lock()
+		for k, e := range s.m {
+			if e.expires <= now {
+				delete(s.m, k)
+				if e.status&StatusDying == 0 {
+					t.stats.expired.Add(1)
+				}
+				gone++
+			}
+		}
+		t.count.Add(-int64(gone))
+		s.mu.Unlock()
+		removed += gone
+	}
+	return removed
+}
+
+// RunReaper sweeps one shard every period/numShards until stop is closed,
+// so every entry is looked at once per period. The caller owns the
+// goroutine that runs it.
+func (t *Table) RunReaper(stop <-chan struct{}, period time.Duration) {
+	tick := time.NewTicker(max(period/numShards, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			t.ReapShards(1)
+		}
+	}
+}
