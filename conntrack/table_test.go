@@ -123,19 +123,19 @@ func TestTCPLifecycle(t *testing.T) {
 	tb, _ := newTable(t, Config{})
 	runSteps(t, tb, []step{
 		{true, syn, N, sSS, 0, o},
-		{true, syn, N, sSS, 0, o},            // retransmitted SYN
-		{false, synack, E, sSR, SR, rp},      // standard open
-		{false, synack, E, sSR, SR, rp},      // retransmitted SYN/ACK: ignored
-		{true, ack, E, sES, SR | AS, o},      // established, assured
+		{true, syn, N, sSS, 0, o},             // retransmitted SYN
+		{false, synack, E, sSR, SR, rp},       // standard open
+		{false, synack, E, sSR, SR, rp},       // retransmitted SYN/ACK: ignored
+		{true, ack, E, sES, SR | AS, o},       // established, assured
 		{true, ack | psh, E, sES, SR | AS, o}, // data
 		{false, ack, E, sES, SR | AS, rp},
-		{true, syn, E, sES, SR | AS, o},      // SYN in ESTABLISHED: ignored
-		{true, finack, E, sFW, SR | AS, o},   // close started
+		{true, syn, E, sES, SR | AS, o},    // SYN in ESTABLISHED: ignored
+		{true, finack, E, sFW, SR | AS, o}, // close started
 		{false, ack, E, sCW, SR | AS, rp},
 		{false, finack, E, sLA, SR | AS, rp},
 		{true, ack, E, sTW, SR | AS, o},
-		{true, ack, E, sTW, SR | AS, o},      // retransmitted last ACK
-		{true, syn, N, sSS, 0, o},            // reopened from TIME_WAIT: a new connection
+		{true, ack, E, sTW, SR | AS, o}, // retransmitted last ACK
+		{true, syn, N, sSS, 0, o},       // reopened from TIME_WAIT: a new connection
 	})
 }
 
@@ -163,9 +163,9 @@ func TestTCPInvalid(t *testing.T) {
 	tb, _ := newTable(t, Config{})
 	runSteps(t, tb, []step{
 		{true, syn, N, sSS, 0, o},
-		{true, ack, IV, sSS, 0, o},      // ACK before any SYN/ACK
-		{true, finack, IV, sSS, 0, o},   // FIN in SYN_SENT
-		{true, synack, IV, sSS, 0, o},   // client sends SYN/ACK
+		{true, ack, IV, sSS, 0, o},    // ACK before any SYN/ACK
+		{true, finack, IV, sSS, 0, o}, // FIN in SYN_SENT
+		{true, synack, IV, sSS, 0, o}, // client sends SYN/ACK
 		{false, syn | fin, IV, sSS, 0, rp},
 	})
 }
@@ -173,9 +173,9 @@ func TestTCPInvalid(t *testing.T) {
 func TestTCPPickupAndLoose(t *testing.T) {
 	tb, _ := newTable(t, Config{})
 	runSteps(t, tb, []step{
-		{true, ack, N, sES, 0, o},         // mid-stream pickup: ct state new, as the kernel says
-		{false, ack, E, sES, SR, rp},      // first reply: not yet assured
-		{true, ack, E, sES, SR | AS, o},   // then assured
+		{true, ack, N, sES, 0, o},       // mid-stream pickup: ct state new, as the kernel says
+		{false, ack, E, sES, SR, rp},    // first reply: not yet assured
+		{true, ack, E, sES, SR | AS, o}, // then assured
 	})
 	off := false
 	tb2, _ := newTable(t, Config{Loose: &off})
