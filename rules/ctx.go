@@ -1,0 +1,264 @@
+// Package rules compiles a parsed ruleset into an immutable engine that
+// decides, for a packet seen at a hook, what nftables would decide: base
+// chains in priority order, first terminal verdict wins, jumps, gotos,
+// returns, policies, and the non-terminal statements in order.
+package rules
+
+import (
+	"encoding/binary"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/packet"
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Ctx is one packet at one hook, and the evaluation's scratch state. The
+// caller owns it and reuses it across packets: evaluating allocates nothing.
+type Ctx struct {
+	P    *packet.Parsed
+	Hook parser.Hook
+	// Interface names, zero-padded as the kernel's IFNAMSIZ buffers.
+	IifName, OifName [16]byte
+	HasIif, HasOif   bool
+	Mark             uint32 // meta mark; statements may change it
+	CT               conntrack.Result
+	CtMark           uint32 // ct mark; starts as CT.Mark, statements may change it
+	PktType          uint8  // 0 host, 1 broadcast, 2 multicast, 3 other
+
+	// Set by evaluation.
+	MarkChanged   bool
+	CtMarkChanged bool
+
+	l7done  uint8 // which of sni/host/qname were extracted
+	sni     []byte
+	host    []byte
+	qname   []byte
+	qbuf    [packet.MaxNameLen + 2]byte
+	hbuf    [packet.MaxNameLen + 2]byte
+	scratch [64]byte
+	stack   [parser.MaxJumpDepth + 1]frame // the jump stack, reused
+}
+
+// Reset prepares the context for a packet. CT and interfaces are set by
+// the caller afterwards.
+func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
+	c.P, c.Hook = p, hook
+	c.HasIif, c.HasOif = false, false
+	c.Mark, c.CtMark = 0, 0
+	c.CT = conntrack.Result{}
+	c.PktType = pktTypeOf(p)
+	c.MarkChanged, c.CtMarkChanged = false, false
+	c.l7done = 0
+	c.sni, c.host, c.qname = nil, nil, nil
+}
+
+// SetIif and SetOif record the interfaces by name.
+func (c *Ctx) SetIif(name string) {
+	c.IifName = [16]byte{}
+	copy(c.IifName[:15], name)
+	c.HasIif = true
+}
+func (c *Ctx) SetOif(name string) {
+	c.OifName = [16]byte{}
+	copy(c.OifName[:15], name)
+	c.HasOif = true
+}
+
+// pktTypeOf guesses meta pkttype from the destination address; NFQUEUE does
+// not carry the link-layer packet type.
+func pktTypeOf(p *packet.Parsed) uint8 {
+	switch p.Family {
+	case 4:
+		if p.Dst[0]>>4 == 14 {
+			return 2
+		}
+		if p.Dst[0] == 255 && p.Dst[1] == 255 && p.Dst[2] == 255 && p.Dst[3] == 255 {
+			return 1
+		}
+	case 6:
+		if p.Dst[0] == 0xff {
+			return 2
+		}
+	}
+	return 0
+}
+
+// key128 holds a field value of up to 16 bytes, right-aligned big-endian,
+// so comparing keys compares values.
+type key128 struct{ hi, lo uint64 }
+
+func keyOf(b []byte) key128 {
+	switch {
+	case len(b) <= 8:
+		return key128{lo: parser.Uint(b)}
+	case len(b) == 16:
+		return key128{hi: binary.BigEndian.Uint64(b), lo: binary.BigEndian.Uint64(b[8:])}
+	}
+	return key128{}
+}
+
+func (k key128) and(m key128) key128 { return key128{k.hi & m.hi, k.lo & m.lo} }
+
+func (k key128) less(o key128) bool { return k.hi < o.hi || k.hi == o.hi && k.lo < o.lo }
+
+func (k key128) isZero() bool { return k.hi == 0 && k.lo == 0 }
+
+// put writes the key's low n bytes big-endian into b.
+func (k key128) put(b []byte, n int) {
+	if n == 16 {
+		binary.BigEndian.PutUint64(b, k.hi)
+		binary.BigEndian.PutUint64(b[8:], k.lo)
+		return
+	}
+	v := k.lo
+	for i := n - 1; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+type loader func(c *Ctx) (key128, bool)
+
+func be16(b []byte) uint64 { return uint64(binary.BigEndian.Uint16(b)) }
+func be32(b []byte) uint64 { return uint64(binary.BigEndian.Uint32(b)) }
+
+func addr16(b *[16]byte) key128 {
+	return key128{hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])}
+}
+
+func ifkey(b *[16]byte) key128 { return addr16(b) }
+
+// hasThoff is the kernel's condition for loading from the transport header:
+// the protocol is known and the packet is not a later fragment.
+func hasThoff(p *packet.Parsed, n int) bool { return p.HasL4Proto && p.HasTransport(n) }
+
+// loaders read each field the way the kernel's expressions do: a field
+// that is not there (wrong family, wrong protocol, a later fragment, a
+// truncated header, no interface at this hook, no conntrack entry) makes
+// the match fail whatever the operator.
+var loaders = [...]loader{
+	parser.FieldIPSaddr: func(c *Ctx) (key128, bool) { return key128{lo: be32(c.P.Src[:4])}, c.P.Family == 4 },
+	parser.FieldIPDaddr: func(c *Ctx) (key128, bool) { return key128{lo: be32(c.P.Dst[:4])}, c.P.Family == 4 },
+	parser.FieldIPProtocol: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.NetProto)}, c.P.Family == 4
+	},
+	parser.FieldIPTTL:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.TTL)}, c.P.Family == 4 },
+	parser.FieldIPLength: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.IPLen)}, c.P.Family == 4 },
+	parser.FieldIP6Saddr: func(c *Ctx) (key128, bool) { return addr16(&c.P.Src), c.P.Family == 6 },
+	parser.FieldIP6Daddr: func(c *Ctx) (key128, bool) { return addr16(&c.P.Dst), c.P.Family == 6 },
+	parser.FieldIP6Nexthdr: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.NetProto)}, c.P.Family == 6
+	},
+	parser.FieldIP6Hoplimit: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.TTL)}, c.P.Family == 6 },
+	parser.FieldTCPSport: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.Sport)}, c.P.L4Proto == packet.ProtoTCP && hasThoff(c.P, 2)
+	},
+	parser.FieldTCPDport: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.Dport)}, c.P.L4Proto == packet.ProtoTCP && hasThoff(c.P, 4)
+	},
+	parser.FieldTCPFlags: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.TCPFlags)}, c.P.L4Proto == packet.ProtoTCP && hasThoff(c.P, 14)
+	},
+	parser.FieldUDPSport: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.Sport)}, c.P.L4Proto == packet.ProtoUDP && hasThoff(c.P, 2)
+	},
+	parser.FieldUDPDport: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.Dport)}, c.P.L4Proto == packet.ProtoUDP && hasThoff(c.P, 4)
+	},
+	// th reads transport bytes 0-3 of any protocol, without a dependency,
+	// as nft's raw transport header expression does.
+	parser.FieldTHSport: func(c *Ctx) (key128, bool) {
+		if !hasThoff(c.P, 2) {
+			return key128{}, false
+		}
+		return key128{lo: be16(c.P.Transport())}, true
+	},
+	parser.FieldTHDport: func(c *Ctx) (key128, bool) {
+		if !hasThoff(c.P, 4) {
+			return key128{}, false
+		}
+		return key128{lo: be16(c.P.Transport()[2:])}, true
+	},
+	parser.FieldICMPType: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.ICMPType)}, c.P.Family == 4 && c.P.L4Proto == packet.ProtoICMP && hasThoff(c.P, 1)
+	},
+	parser.FieldICMPCode: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.ICMPCode)}, c.P.Family == 4 && c.P.L4Proto == packet.ProtoICMP && hasThoff(c.P, 2)
+	},
+	parser.FieldICMP6Type: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.ICMPType)}, c.P.Family == 6 && c.P.L4Proto == packet.ProtoICMPv6 && hasThoff(c.P, 1)
+	},
+	parser.FieldICMP6Code: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.P.ICMPCode)}, c.P.Family == 6 && c.P.L4Proto == packet.ProtoICMPv6 && hasThoff(c.P, 2)
+	},
+	parser.FieldMetaL4proto: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.L4Proto)}, c.P.HasL4Proto },
+	parser.FieldMetaNfproto: func(c *Ctx) (key128, bool) {
+		switch c.P.Family {
+		case 4:
+			return key128{lo: 2}, true
+		case 6:
+			return key128{lo: 10}, true
+		}
+		return key128{}, false
+	},
+	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
+	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
+	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
+	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
+	parser.FieldMetaMark:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Mark)}, true },
+	parser.FieldMetaLength:  func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.Len())}, true },
+	parser.FieldMetaPkttype: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.PktType)}, true },
+	parser.FieldCtState: func(c *Ctx) (key128, bool) {
+		return key128{lo: uint64(c.CT.State)}, c.CT.State != 0
+	},
+	parser.FieldCtStatus:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.CT.Status)}, c.CT.Found },
+	parser.FieldCtMark:      func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.CtMark)}, c.CT.Found },
+	parser.FieldCtDirection: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.CT.Dir)}, c.CT.Found },
+	parser.FieldTLSSNI:      nil,
+	parser.FieldHTTPHost:    nil,
+	parser.FieldDNSQname:    nil,
+}
+
+// l7Name returns the layer-7 name of a packet for f, extracted once per
+// packet.
+func (c *Ctx) l7Name(f parser.Field) []byte {
+	p := c.P
+	switch f {
+	case parser.FieldTLSSNI:
+		if c.l7done&1 == 0 {
+			c.l7done |= 1
+			if p.L4Proto == packet.ProtoTCP {
+				c.sni = packet.TLSServerName(p.Payload())
+			}
+		}
+		return c.sni
+	case parser.FieldHTTPHost:
+		if c.l7done&2 == 0 {
+			c.l7done |= 2
+			if p.L4Proto == packet.ProtoTCP {
+				c.host = packet.HTTPHost(p.Payload())
+			}
+		}
+		return c.host
+	case parser.FieldDNSQname:
+		if c.l7done&4 == 0 {
+			c.l7done |= 4
+			if p.L4Proto == packet.ProtoUDP {
+				c.qname = packet.DNSQueryName(p.Payload(), &c.qbuf)
+			}
+		}
+		return c.qname
+	}
+	return nil
+}
+
+// loadBytes writes field f's value (f.Type().Size bytes) into dst, for
+// concatenated keys.
+func (c *Ctx) loadBytes(f parser.Field, dst []byte) bool {
+	k, ok := loaders[f](c)
+	if !ok {
+		return false
+	}
+	k.put(dst, f.Type().Size)
+	return true
+}

@@ -1,0 +1,416 @@
+package rules
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Counters are a rule's (or a counter statement's) packets and bytes. They
+// are shared by successive engines while the rule stays the same, so a
+// reload does not reset them.
+type Counters struct {
+	Packets atomic.Uint64
+	Bytes   atomic.Uint64
+}
+
+// RuleInfo names a rule for metrics, tracing and replay.
+type RuleInfo struct {
+	Family  parser.Family
+	Table   string
+	Chain   string
+	Handle  int
+	Comment string
+	Text    string // canonical nft text of the rule
+	Pos     parser.Pos
+	// Counts are the packets that matched the whole rule.
+	Counts *Counters
+	// Userspace reports whether the rule needs nfd (a layer-7 match).
+	Userspace bool
+}
+
+// Label is the rule's comment, else its handle: the `rule` label of metrics.
+func (r *RuleInfo) Label() string {
+	if r == nil {
+		return ""
+	}
+	if r.Comment != "" {
+		return r.Comment
+	}
+	return strconv.Itoa(r.Handle)
+}
+
+// ChainInfo names a chain.
+type ChainInfo struct {
+	Family parser.Family
+	Table  string
+	Name   string
+	Base   *parser.BaseSpec
+}
+
+type verdictKind uint8
+
+const (
+	vAccept verdictKind = iota + 1
+	vDrop
+	vReject
+	vContinue
+	vReturn
+	vJump
+	vGoto
+	vBreak // internal: the rule stops here without a verdict
+)
+
+type verdict struct {
+	kind   verdictKind
+	target *chain
+	reject parser.RejectKind
+	code   uint8
+	nat    bool
+}
+
+var breakVerdict = &verdict{kind: vBreak}
+
+// op is one compiled statement: a match, or an action that may end the
+// rule with a verdict.
+type op struct {
+	match func(*Ctx) bool
+	exec  func(*Ctx) *verdict
+}
+
+type rule struct {
+	ops  []op
+	info *RuleInfo
+}
+
+type chain struct {
+	info   *ChainInfo
+	rules  []rule
+	idx    *index
+	policy verdictKind
+}
+
+// Engine is an immutable compiled ruleset. Any number of goroutines may
+// call Eval at once, each with its own Ctx.
+type Engine struct {
+	// hooks holds, per hook and per family (0 IPv4, 1 IPv6), the base
+	// chains that see the packet, in priority order.
+	hooks  [5][2][]*chain
+	Rules  []*RuleInfo
+	Chains []*ChainInfo
+	// Counters of `counter` statements, keyed like rules, for carry-over.
+	stmtCounters map[string]*Counters
+	ruleKeys     map[string]*RuleInfo
+	log          *logger
+	Ruleset      *parser.Ruleset
+	// NeedsPayload reports, per hook, whether any rule there needs layer-7
+	// bytes (so the queue must copy payload, not only headers).
+	NeedsPayload [5]bool
+}
+
+// Options configure compilation.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() int64 // nanosecond clock for limits; nil means monotonic
+	// Prev is the engine being replaced: counters of unchanged rules carry over.
+	Prev *Engine
+}
+
+var monoStart = time.Now()
+
+func monotonic() int64 { return int64(time.Since(monoStart)) }
+
+type builder struct {
+	opts   Options
+	e      *Engine
+	chains map[*parser.Chain]*chain
+	sets   map[*parser.Set]*set
+	seen   map[string]int
+}
+
+// Compile builds an engine from a validated ruleset.
+func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
+	if opts.Now == nil {
+		opts.Now = monotonic
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, ruleKeys: map[string]*RuleInfo{}},
+		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}, seen: map[string]int{}}
+	b.e.log = newLogger(opts.Logger, opts.Now)
+	type base struct {
+		c     *chain
+		prio  int
+		order int
+		fam   parser.Family
+		hook  parser.Hook
+	}
+	var bases []base
+	for _, t := range rs.Tables {
+		for _, s := range t.Sets {
+			b.sets[s] = newSet(s.Name, s.Key, s.Elems)
+		}
+		for _, pc := range t.Chains {
+			ci := &ChainInfo{Family: t.Family, Table: t.Name, Name: pc.Name, Base: pc.Base}
+			b.e.Chains = append(b.e.Chains, ci)
+			c := &chain{info: ci}
+			b.chains[pc] = c
+			if pc.Base != nil {
+				c.policy = vAccept
+				if pc.Base.Policy == parser.VerdictDrop {
+					c.policy = vDrop
+				}
+				bases = append(bases, base{c, pc.Base.Priority, len(bases), t.Family, pc.Base.Hook})
+			}
+		}
+	}
+	for _, t := range rs.Tables {
+		for _, s := range t.Sets {
+			if s.IsMap && s.Data == parser.TypeVerdict {
+				cs := b.sets[s]
+				for _, el := range s.Elems {
+					cs.verdicts = append(cs.verdicts, b.verdictOf(t, el.Verdict))
+				}
+			}
+		}
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			for _, pr := range pc.Rules {
+				r, err := b.compileRule(t, pc, pr)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", pr.Pos, err)
+				}
+				c.rules = append(c.rules, r)
+				if r.info.Userspace && pc.Base != nil {
+					b.e.NeedsPayload[pc.Base.Hook] = true
+				}
+			}
+			c.idx = buildIndex(pc.Rules)
+		}
+	}
+	// Payload needs of regular chains apply at every hook that reaches them.
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			if pc.Base != nil && reachesUserspace(t, pc, map[*parser.Chain]bool{}) {
+				b.e.NeedsPayload[pc.Base.Hook] = true
+			}
+		}
+	}
+	sort.SliceStable(bases, func(i, j int) bool { return bases[i].prio < bases[j].prio })
+	for _, bc := range bases {
+		if bc.fam == parser.FamilyIP || bc.fam == parser.FamilyInet {
+			b.e.hooks[bc.hook][0] = append(b.e.hooks[bc.hook][0], bc.c)
+		}
+		if bc.fam == parser.FamilyIP6 || bc.fam == parser.FamilyInet {
+			b.e.hooks[bc.hook][1] = append(b.e.hooks[bc.hook][1], bc.c)
+		}
+	}
+	return b.e, nil
+}
+
+func reachesUserspace(t *parser.Table, c *parser.Chain, seen map[*parser.Chain]bool) bool {
+	if seen[c] {
+		return false
+	}
+	seen[c] = true
+	for _, r := range c.Rules {
+		for _, s := range r.Stmts {
+			switch s := s.(type) {
+			case *parser.Match:
+				for _, k := range s.Keys {
+					if k.Userspace() {
+						return true
+					}
+				}
+			case *parser.Verdict:
+				if s.Target != "" {
+					if x := t.Chain(s.Target); x != nil && reachesUserspace(t, x, seen) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// HasChains reports whether any base chain sees packets of family fam
+// (4 or 6) at hook.
+func (e *Engine) HasChains(hook parser.Hook, fam int) bool {
+	i := 0
+	if fam == 6 {
+		i = 1
+	}
+	return len(e.hooks[hook][i]) > 0
+}
+
+// Hooks lists the hooks that have base chains.
+func (e *Engine) Hooks() []parser.Hook {
+	var out []parser.Hook
+	for _, h := range parser.Hooks {
+		if len(e.hooks[h][0])+len(e.hooks[h][1]) > 0 {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (b *builder) verdictOf(t *parser.Table, v *parser.Verdict) *verdict {
+	out := &verdict{}
+	switch v.Kind {
+	case parser.VerdictAccept:
+		out.kind = vAccept
+	case parser.VerdictDrop:
+		out.kind = vDrop
+	case parser.VerdictContinue:
+		out.kind = vContinue
+	case parser.VerdictReturn:
+		out.kind = vReturn
+	case parser.VerdictJump, parser.VerdictGoto:
+		out.kind = vJump
+		if v.Kind == parser.VerdictGoto {
+			out.kind = vGoto
+		}
+		out.target = b.chains[t.Chain(v.Target)]
+	}
+	return out
+}
+
+// ruleKey identifies a rule across reloads: where it is and what it says,
+// with an occurrence number for identical rules in one chain.
+func (b *builder) ruleKey(t *parser.Table, c *parser.Chain, text string) string {
+	k := t.Family.String() + "\x00" + t.Name + "\x00" + c.Name + "\x00" + text
+	n := b.seen[k]
+	b.seen[k]++
+	return k + "\x00" + strconv.Itoa(n)
+}
+
+func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule) (rule, error) {
+	text := parser.FormatRule(pr)
+	key := b.ruleKey(t, c, text)
+	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos}
+	if old := b.prevRule(key); old != nil {
+		info.Counts = old.Counts
+	} else {
+		info.Counts = &Counters{}
+	}
+	b.e.ruleKeys[key] = info
+	b.e.Rules = append(b.e.Rules, info)
+	r := rule{info: info}
+	for i, s := range pr.Stmts {
+		o, err := b.compileStmt(t, s, key+"\x00"+strconv.Itoa(i))
+		if err != nil {
+			return r, err
+		}
+		if m, ok := s.(*parser.Match); ok && m.Keys[0].Userspace() {
+			info.Userspace = true
+		}
+		if o.match == nil && o.exec == nil {
+			continue
+		}
+		r.ops = append(r.ops, o)
+	}
+	return r, nil
+}
+
+func (b *builder) prevRule(key string) *RuleInfo {
+	if b.opts.Prev == nil {
+		return nil
+	}
+	return b.opts.Prev.ruleKeys[key]
+}
+
+func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, error) {
+	switch s := s.(type) {
+	case *parser.Match:
+		m, err := b.compileMatch(t, s)
+		return op{match: m}, err
+	case *parser.VMap:
+		return b.compileVMap(t, s)
+	case *parser.Counter:
+		ctr := b.stmtCounter(key, s)
+		return op{exec: func(c *Ctx) *verdict {
+			ctr.Packets.Add(1)
+			ctr.Bytes.Add(uint64(c.P.Len()))
+			return nil
+		}}, nil
+	case *parser.Log:
+		lg := b.e.log
+		prefix, level := s.Prefix, s.Level
+		return op{exec: func(c *Ctx) *verdict { lg.log(c, prefix, level); return nil }}, nil
+	case *parser.Limit:
+		l := newLimiter(s, b.opts.Now)
+		return op{match: l.match}, nil
+	case *parser.MarkSet:
+		return compileMarkSet(s), nil
+	case *parser.Verdict:
+		v := b.verdictOf(t, s)
+		return op{exec: func(*Ctx) *verdict { return v }}, nil
+	case *parser.Reject:
+		v := &verdict{kind: vReject, reject: s.Kind, code: s.Code}
+		return op{exec: func(*Ctx) *verdict { return v }}, nil
+	case *parser.NAT:
+		// NAT runs only in the kernel; to the engine it accepts.
+		v := &verdict{kind: vAccept, nat: true}
+		return op{exec: func(*Ctx) *verdict { return v }}, nil
+	case *parser.Notrack:
+		return op{}, nil
+	}
+	return op{}, fmt.Errorf("unsupported statement %T", s)
+}
+
+func (b *builder) stmtCounter(key string, s *parser.Counter) *Counters {
+	if b.opts.Prev != nil {
+		if c := b.opts.Prev.stmtCounters[key]; c != nil {
+			b.e.stmtCounters[key] = c
+			return c
+		}
+	}
+	c := &Counters{}
+	c.Packets.Store(s.Packets)
+	c.Bytes.Store(s.Bytes)
+	b.e.stmtCounters[key] = c
+	return c
+}
+
+// StmtCounter returns the counter of the i-th statement of a rule, for
+// printing live values (nil if that statement is no counter).
+func (e *Engine) StmtCounter(r *RuleInfo, i int) *Counters {
+	for k, v := range e.ruleKeys {
+		if v == r {
+			return e.stmtCounters[k+"\x00"+strconv.Itoa(i)]
+		}
+	}
+	return nil
+}
+
+func compileMarkSet(s *parser.MarkSet) op {
+	val, from, ct := s.Value, s.From, s.Ct
+	return op{exec: func(c *Ctx) *verdict {
+		v := val
+		switch from {
+		case parser.FieldMetaMark:
+			v = c.Mark
+		case parser.FieldCtMark:
+			if !c.CT.Found {
+				return breakVerdict // no conntrack: the expression breaks
+			}
+			v = c.CtMark
+		}
+		if ct {
+			if !c.CT.Found {
+				return breakVerdict
+			}
+			c.CtMark, c.CtMarkChanged = v, true
+		} else {
+			c.Mark, c.MarkChanged = v, true
+		}
+		return nil
+	}}
+}

@@ -1,0 +1,140 @@
+package rules
+
+import "github.com/nfdproject/nfd/parser"
+
+// Verdict is the engine's answer for a packet at a hook.
+type Verdict uint8
+
+const (
+	Accept Verdict = iota + 1
+	Drop
+	Reject
+)
+
+func (v Verdict) String() string { return [...]string{"", "accept", "drop", "reject"}[v] }
+
+// Decision is a verdict and what decided it.
+type Decision struct {
+	Verdict    Verdict
+	RejectKind parser.RejectKind
+	RejectCode uint8
+	// Rule decided, or nil when a chain's policy did (or no chain applied).
+	Rule *RuleInfo
+	// Chain is the base chain whose rule or policy decided.
+	Chain *ChainInfo
+}
+
+type frame struct {
+	ch *chain
+	it iter
+}
+
+// Eval decides a packet at c.Hook, going through every base chain of the
+// packet's family at that hook in priority order: an accept moves on to
+// the next base chain, drop and reject end it. It allocates nothing.
+func (e *Engine) Eval(c *Ctx) Decision {
+	fam := 0
+	switch c.P.Family {
+	case 4:
+	case 6:
+		fam = 1
+	default:
+		return Decision{Verdict: Accept}
+	}
+	d := Decision{Verdict: Accept}
+	for _, ch := range e.hooks[c.Hook][fam] {
+		d = e.evalBase(c, ch)
+		if d.Verdict != Accept {
+			return d
+		}
+	}
+	return d
+}
+
+func (e *Engine) evalBase(c *Ctx, base *chain) Decision {
+	stack := &c.stack
+	depth := 0
+	cur := &stack[0]
+	cur.ch = base
+	cur.it.init(c, base)
+	for {
+		ri, ok := cur.it.next()
+		if !ok {
+			if depth == 0 {
+				return policy(base)
+			}
+			depth--
+			cur = &stack[depth]
+			continue
+		}
+		r := &cur.ch.rules[ri]
+		v := r.eval(c)
+		if v == nil {
+			continue
+		}
+		switch v.kind {
+		case vAccept:
+			return Decision{Verdict: Accept, Rule: r.info, Chain: base.info}
+		case vDrop:
+			return Decision{Verdict: Drop, Rule: r.info, Chain: base.info}
+		case vReject:
+			return Decision{Verdict: Reject, RejectKind: v.reject, RejectCode: v.code, Rule: r.info, Chain: base.info}
+		case vReturn:
+			if depth == 0 {
+				return policy(base)
+			}
+			depth--
+			cur = &stack[depth]
+		case vJump:
+			if depth+1 >= len(stack) {
+				// Cannot happen: the parser refuses deeper nesting.
+				return Decision{Verdict: Drop, Rule: r.info, Chain: base.info}
+			}
+			depth++
+			cur = &stack[depth]
+			cur.ch = v.target
+			cur.it.init(c, v.target)
+		case vGoto:
+			cur.ch = v.target
+			cur.it.init(c, v.target)
+		}
+	}
+}
+
+func policy(base *chain) Decision {
+	if base.policy == vDrop {
+		return Decision{Verdict: Drop, Chain: base.info}
+	}
+	return Decision{Verdict: Accept, Chain: base.info}
+}
+
+// eval runs one rule: matches until one fails, statements in order, and
+// returns its verdict or nil to go on with the next rule.
+func (r *rule) eval(c *Ctx) *verdict {
+	for i := range r.ops {
+		o := &r.ops[i]
+		if o.match != nil {
+			if !o.match(c) {
+				return nil
+			}
+			continue
+		}
+		if v := o.exec(c); v != nil {
+			if v.kind == vBreak {
+				return nil
+			}
+			r.count(c)
+			if v.kind == vContinue {
+				return nil
+			}
+			return v
+		}
+	}
+	r.count(c)
+	return nil
+}
+
+func (r *rule) count(c *Ctx) {
+	r.info.Counts.Packets.Add(1)
+	r.info.Counts.Bytes.Add(uint64(c.P.Len()))
+}

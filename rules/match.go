@@ -1,0 +1,230 @@
+package rules
+
+import (
+	"fmt"
+
+	"github.com/nfdproject/nfd/packet"
+	"github.com/nfdproject/nfd/parser"
+)
+
+// setFor returns the compiled set a value refers to, or compiles an
+// anonymous one.
+func (b *builder) setFor(t *parser.Table, keys []parser.Field, v *parser.Value) (*set, error) {
+	if v.SetRef != "" {
+		ps := t.Set(v.SetRef)
+		if ps == nil {
+			return nil, fmt.Errorf("undefined set @%s", v.SetRef)
+		}
+		return b.sets[ps], nil
+	}
+	types := make([]*parser.Type, len(keys))
+	for i, k := range keys {
+		types[i] = k.Type()
+	}
+	return newSet("", types, v.Elems), nil
+}
+
+func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) bool, error) {
+	neg := m.Op == parser.OpNe
+	isSet := m.Val.Anon || m.Val.SetRef != ""
+	if len(m.Keys) > 1 {
+		return b.compileConcatMatch(t, m, neg, isSet)
+	}
+	f := m.Keys[0]
+	if f.Userspace() {
+		if isSet {
+			s, err := b.setFor(t, m.Keys, &m.Val)
+			if err != nil {
+				return nil, err
+			}
+			return func(c *Ctx) bool {
+				n := c.l7Name(f)
+				if n == nil {
+					return false
+				}
+				_, hit := s.lookupHost(n, c.hbuf[:])
+				return hit != neg
+			}, nil
+		}
+		pat := string(m.Val.Elems[0].Lo)
+		return func(c *Ctx) bool {
+			n := c.l7Name(f)
+			return n != nil && packet.HostMatch(pat, n) != neg
+		}, nil
+	}
+	ld := loaders[f]
+	if ld == nil {
+		return nil, fmt.Errorf("no loader for %s", f)
+	}
+	hasMask := m.Mask != nil
+	mask := keyOf(m.Mask)
+	if isSet {
+		s, err := b.setFor(t, m.Keys, &m.Val)
+		if err != nil {
+			return nil, err
+		}
+		return func(c *Ctx) bool {
+			k, ok := ld(c)
+			if !ok {
+				return false
+			}
+			if hasMask {
+				k = k.and(mask)
+			}
+			_, hit := s.lookup(k)
+			return hit != neg
+		}, nil
+	}
+	lo, hi := keyOf(m.Val.Elems[0].Lo), keyOf(m.Val.Elems[0].Hi)
+	if lo != hi {
+		return func(c *Ctx) bool {
+			k, ok := ld(c)
+			if !ok {
+				return false
+			}
+			if hasMask {
+				k = k.and(mask)
+			}
+			in := !k.less(lo) && !hi.less(k)
+			return in != neg
+		}, nil
+	}
+	v := lo
+	if f.Type().Bitmask && m.Op == parser.OpImplicit {
+		// Flags without an operator: any of the bits set.
+		return func(c *Ctx) bool {
+			k, ok := ld(c)
+			if hasMask {
+				k = k.and(mask)
+			}
+			return ok && !k.and(v).isZero()
+		}, nil
+	}
+	if !hasMask {
+		// The common case, specialised: one field compared with one value.
+		switch m.Op {
+		case parser.OpImplicit, parser.OpEq:
+			return func(c *Ctx) bool { k, ok := ld(c); return ok && k == v }, nil
+		case parser.OpNe:
+			return func(c *Ctx) bool { k, ok := ld(c); return ok && k != v }, nil
+		}
+	}
+	op := m.Op
+	return func(c *Ctx) bool {
+		k, ok := ld(c)
+		if !ok {
+			return false
+		}
+		if hasMask {
+			k = k.and(mask)
+		}
+		switch op {
+		case parser.OpNe:
+			return k != v
+		case parser.OpLt:
+			return k.less(v)
+		case parser.OpGt:
+			return v.less(k)
+		case parser.OpLe:
+			return !v.less(k)
+		case parser.OpGe:
+			return !k.less(v)
+		}
+		return k == v
+	}, nil
+}
+
+// concatKey loads the fields of a concatenation into c.scratch.
+func concatKey(c *Ctx, keys []parser.Field, size int) ([]byte, bool) {
+	if size > len(c.scratch) {
+		return nil, false
+	}
+	buf := c.scratch[:size]
+	off := 0
+	for _, k := range keys {
+		n := k.Type().Size
+		if !c.loadBytes(k, buf[off:off+n]) {
+			return nil, false
+		}
+		off += n
+	}
+	return buf, true
+}
+
+func keySize(keys []parser.Field) int {
+	n := 0
+	for _, k := range keys {
+		n += k.Type().Size
+	}
+	return n
+}
+
+func (b *builder) compileConcatMatch(t *parser.Table, m *parser.Match, neg, isSet bool) (func(*Ctx) bool, error) {
+	keys := append([]parser.Field(nil), m.Keys...)
+	size := keySize(keys)
+	if isSet {
+		s, err := b.setFor(t, keys, &m.Val)
+		if err != nil {
+			return nil, err
+		}
+		return func(c *Ctx) bool {
+			buf, ok := concatKey(c, keys, size)
+			if !ok {
+				return false
+			}
+			_, hit := s.lookupConcat(buf)
+			return hit != neg
+		}, nil
+	}
+	e := m.Val.Elems[0]
+	types := make([]*parser.Type, len(keys))
+	for i, k := range keys {
+		types[i] = k.Type()
+	}
+	return func(c *Ctx) bool {
+		buf, ok := concatKey(c, keys, size)
+		if !ok {
+			return false
+		}
+		return inFields(types, e.Lo, e.Hi, buf) != neg
+	}, nil
+}
+
+func (b *builder) compileVMap(t *parser.Table, vm *parser.VMap) (op, error) {
+	s, err := b.setFor(t, vm.Keys, &vm.Val)
+	if err != nil {
+		return op{}, err
+	}
+	if vm.Val.SetRef == "" {
+		for _, el := range vm.Val.Elems {
+			s.verdicts = append(s.verdicts, b.verdictOf(t, el.Verdict))
+		}
+	}
+	keys := append([]parser.Field(nil), vm.Keys...)
+	if len(keys) == 1 {
+		ld := loaders[keys[0]]
+		return op{exec: func(c *Ctx) *verdict {
+			k, ok := ld(c)
+			if !ok {
+				return breakVerdict
+			}
+			i, hit := s.lookup(k)
+			if !hit {
+				return breakVerdict
+			}
+			return s.verdicts[i]
+		}}, nil
+	}
+	size := keySize(keys)
+	return op{exec: func(c *Ctx) *verdict {
+		buf, ok := concatKey(c, keys, size)
+		if !ok {
+			return breakVerdict
+		}
+		i, hit := s.lookupConcat(buf)
+		if !hit {
+			return breakVerdict
+		}
+		return s.verdicts[i]
+	}}, nil
+}
