@@ -382,7 +382,9 @@ type rgen struct{ r *rand.Rand }
 func (g *rgen) pick(xs ...string) string { return xs[g.r.Intn(len(xs))] }
 
 func (g *rgen) match(fam string) string {
-	v4 := func() string { return g.pick("10.0.0.1", "10.0.0.2", "10.0.1.0/24", "10.0.0.0/8", "{ 10.0.0.1, 10.0.0.3 }", "10.0.0.1-10.0.0.2") }
+	v4 := func() string {
+		return g.pick("10.0.0.1", "10.0.0.2", "10.0.1.0/24", "10.0.0.0/8", "{ 10.0.0.1, 10.0.0.3 }", "10.0.0.1-10.0.0.2")
+	}
 	v6 := func() string { return g.pick("2001:db8::1", "2001:db8::/64", "{ 2001:db8::2, 2001:db8::3 }") }
 	port := func() string {
 		return g.pick("22", "80", "{ 22, 53, 80 }", "1-100", "!= 22", "< 80", ">= 53", "{ 443, 1000-2000 }")
@@ -396,7 +398,9 @@ func (g *rgen) match(fam string) string {
 		func() string {
 			return "tcp flags " + g.pick("syn", "& (syn | ack) == syn", "== ack", "{ syn, ack }", "fin,rst", "!= syn")
 		},
-		func() string { return "ct state " + g.pick("new", "established,related", "invalid", "{ new, established }", "!= new") },
+		func() string {
+			return "ct state " + g.pick("new", "established,related", "invalid", "{ new, established }", "!= new")
+		},
 		func() string { return "ct mark " + g.pick("0x1", "!= 0x0", "& 0x2 == 0x2") },
 		func() string { return "meta mark " + g.pick("0x1", "0x2", "{ 0x0, 0x3 }", "& 0x1 == 0x1") },
 		func() string { return "iifname " + g.pick(`"eth0"`, `"eth*"`, `{ "lo", "wg0" }`, `!= "eth1"`) },
@@ -409,7 +413,9 @@ func (g *rgen) match(fam string) string {
 			func() string { return "ip saddr " + v4() },
 			func() string { return "ip daddr " + g.pick("", "!= ") + v4() },
 			func() string { return "icmp type " + g.pick("echo-request", "{ echo-reply, echo-request }") },
-			func() string { return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "10.0.0.1 . 22") },
+			func() string {
+				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "10.0.0.1 . 22")
+			},
 			func() string { return "ip saddr @v4s" },
 		)
 	}
