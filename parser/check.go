@@ -216,6 +216,14 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 		switch s := s.(type) {
 		case *Match:
 			keys, val = s.Keys, &s.Val
+			if len(s.Keys) > 1 && !s.Val.Anon && s.Val.SetRef == "" {
+				p.errorf(s.Pos, "use concatenations with sets and maps, not singleton values (write `{ %s }`)", FormatElem(keyTypes(s.Keys), &s.Val.Elems[0], nil))
+				return
+			}
+			if s.Keys[0] == FieldMetaNfproto && t.Family != FamilyInet {
+				p.errorf(s.Pos, "meta nfproto is only useful in the inet family")
+				return
+			}
 		case *VMap:
 			keys, val, isMap = s.Keys, &s.Val, true
 		case *Reject:
@@ -232,6 +240,30 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 					p.errorf(s.Pos, "specify `%s ip` or `%s ip6` in an inet table", s.Kind, s.Kind)
 				case t.Family == FamilyIP && s.AddrFamily == FamilyIP6, t.Family == FamilyIP6 && s.AddrFamily == FamilyIP:
 					p.errorf(s.Pos, "%s address in an %s table", map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}[s.AddrFamily], t.Family)
+				}
+			}
+		}
+		if m, ok := s.(*Match); ok && len(m.Keys) == 1 && (m.Op == OpImplicit || m.Op == OpEq) && !m.Val.Anon && m.Val.SetRef == "" {
+			// `meta l4proto udp` (or ip protocol, ip6 nexthdr) fixes the
+			// transport protocol for what follows, as nft's context does.
+			switch m.Keys[0] {
+			case FieldMetaNfproto:
+				pr := map[byte]Proto{2: ProtoIP, 10: ProtoIP6}[m.Val.Elems[0].Lo[0]]
+				if netProto != ProtoNone && netProto != pr {
+					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, pr)
+					return
+				}
+				netProto, netPos = pr, s.StmtPos()
+			case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
+				if e := m.Val.Elems[0]; string(e.Lo) == string(e.Hi) {
+					pr := map[byte]Proto{6: ProtoTCP, 17: ProtoUDP, 1: ProtoICMP, 58: ProtoICMP6}[e.Lo[0]]
+					if pr != ProtoNone {
+						if l4Proto != ProtoNone && l4Proto != pr && l4Proto != ProtoTH {
+							p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
+							return
+						}
+						l4Proto, l4Pos = pr, s.StmtPos()
+					}
 				}
 			}
 		}

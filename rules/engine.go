@@ -202,7 +202,15 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			}
 		}
 	}
-	sort.SliceStable(bases, func(i, j int) bool { return bases[i].prio < bases[j].prio })
+	// Priority order; among equal priorities the chain registered last runs
+	// first, as nf_hook_entries_grow() inserts a hook before the first one
+	// of equal or higher priority.
+	sort.SliceStable(bases, func(i, j int) bool {
+		if bases[i].prio != bases[j].prio {
+			return bases[i].prio < bases[j].prio
+		}
+		return bases[i].order > bases[j].order
+	})
 	for _, bc := range bases {
 		if bc.fam == parser.FamilyIP || bc.fam == parser.FamilyInet {
 			b.e.hooks[bc.hook][0] = append(b.e.hooks[bc.hook][0], bc.c)
@@ -399,13 +407,15 @@ func compileMarkSet(s *parser.MarkSet) op {
 			v = c.Mark
 		case parser.FieldCtMark:
 			if !c.CT.Found {
-				return breakVerdict // no conntrack: the expression breaks
+				return breakVerdict // reading ct mark without conntrack breaks the rule
 			}
 			v = c.CtMark
 		}
 		if ct {
+			// nft_ct_set_eval() quietly does nothing without a conntrack
+			// entry: the rule goes on.
 			if !c.CT.Found {
-				return breakVerdict
+				return nil
 			}
 			c.CtMark, c.CtMarkChanged = v, true
 		} else {

@@ -318,10 +318,9 @@ func (s *refState) rule(t *parser.Table, c *parser.Chain, r *parser.Rule) (refRe
 				v = s.ctm
 			}
 			if st.Ct {
-				if !s.c.CT.Found {
-					return refResult{}, false
+				if s.c.CT.Found {
+					s.ctm, s.ctSet = v, true
 				}
-				s.ctm, s.ctSet = v, true
 			} else {
 				s.mark = v
 			}
@@ -352,9 +351,10 @@ func refEval(rs *parser.Ruleset, c *Ctx) (refResult, uint32, uint32) {
 			}
 		}
 	}
-	// insertion sort by priority, stable
+	// insertion sort by priority; on equal priority the later chain first,
+	// as the kernel registers hooks
 	for i := 1; i < len(bases); i++ {
-		for j := i; j > 0 && bases[j].c.Base.Priority < bases[j-1].c.Base.Priority; j-- {
+		for j := i; j > 0 && bases[j].c.Base.Priority <= bases[j-1].c.Base.Priority; j-- {
 			bases[j], bases[j-1] = bases[j-1], bases[j]
 		}
 	}
@@ -377,7 +377,17 @@ func refEval(rs *parser.Ruleset, c *Ctx) (refResult, uint32, uint32) {
 
 // ---- random rulesets and packets ----
 
-type rgen struct{ r *rand.Rand }
+type rgen struct {
+	r *rand.Rand
+	// For the kernel oracle: a counter before every verdict, base chains at
+	// hook, no reject, and packets to the given local addresses.
+	counted  bool
+	hook     string
+	noReject bool
+	dst4     string
+	dst6     string
+	iif      string
+}
 
 func (g *rgen) pick(xs ...string) string { return xs[g.r.Intn(len(xs))] }
 
@@ -406,7 +416,9 @@ func (g *rgen) match(fam string) string {
 		func() string { return "iifname " + g.pick(`"eth0"`, `"eth*"`, `{ "lo", "wg0" }`, `!= "eth1"`) },
 		func() string { return "meta length " + g.pick("< 100", "> 60", "40-80") },
 		func() string { return "ct direction " + g.pick("original", "reply") },
-		func() string { return "meta nfproto " + g.pick("ipv4", "ipv6") },
+	}
+	if fam == "inet" {
+		opts = append(opts, func() string { return "meta nfproto " + g.pick("ipv4", "ipv6") })
 	}
 	if fam != "ip6" {
 		opts = append(opts,
@@ -414,7 +426,7 @@ func (g *rgen) match(fam string) string {
 			func() string { return "ip daddr " + g.pick("", "!= ") + v4() },
 			func() string { return "icmp type " + g.pick("echo-request", "{ echo-reply, echo-request }") },
 			func() string {
-				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "10.0.0.1 . 22")
+				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "{ 10.0.0.1 . 22 }")
 			},
 			func() string { return "ip saddr @v4s" },
 		)
@@ -432,8 +444,10 @@ func protoOf(m string) (l3, l4 string) {
 	switch {
 	case strings.HasPrefix(m, "ip6 "):
 		l3 = "ip6"
-	case strings.HasPrefix(m, "ip ") || strings.HasPrefix(m, "icmp "):
+	case strings.HasPrefix(m, "ip ") || strings.HasPrefix(m, "icmp ") || m == "meta nfproto ipv4":
 		l3 = "ip"
+	case m == "meta nfproto ipv6":
+		l3 = "ip6"
 	}
 	switch {
 	case strings.HasPrefix(m, "tcp ") || strings.Contains(m, ". tcp "):
@@ -444,11 +458,22 @@ func protoOf(m string) (l3, l4 string) {
 		l4 = "icmp"
 	case strings.HasPrefix(m, "th "):
 		l4 = "th"
+	case m == "meta l4proto tcp":
+		l4 = "tcp"
+	case m == "meta l4proto udp":
+		l4 = "udp"
+	case strings.HasPrefix(m, "meta l4proto"):
+		// nft takes a set's last protocol as the context: combine with
+		// nothing that names a protocol.
+		l4 = "l4set"
 	}
 	return
 }
 
 func compatible(a, b string) bool {
+	if (a == "l4set" || b == "l4set") && a != "" && b != "" {
+		return false
+	}
 	return a == "" || b == "" || a == b || (a == "th" && b != "icmp") || (b == "th" && a != "icmp")
 }
 
@@ -478,7 +503,13 @@ func (g *rgen) rule(fam string, self, nchains int) string {
 	case 1:
 		parts = append(parts, g.pick("meta mark set 0x1", "meta mark set 0x2", "ct mark set 0x1", "ct mark set meta mark", "meta mark set ct mark"))
 	}
+	if g.counted {
+		parts = append(parts, "counter")
+	}
 	vs := []string{"accept", "drop", "", "", "continue", "reject"}
+	if g.noReject {
+		vs[5] = "drop"
+	}
 	if l4 == "" || l4 == "tcp" || l4 == "th" {
 		vs = append(vs, "tcp dport vmap { 22 : accept, 80 : drop }")
 	}
@@ -511,7 +542,11 @@ func (g *rgen) ruleset() string {
 		}
 		nch := g.r.Intn(4)
 		for bi := 0; bi < 1+g.r.Intn(2); bi++ {
-			fmt.Fprintf(&b, "\tchain b%d {\n\t\ttype filter hook input priority %d; policy %s;\n", bi, g.r.Intn(5)-2, g.pick("accept", "drop"))
+			hook := g.hook
+			if hook == "" {
+				hook = "input"
+			}
+			fmt.Fprintf(&b, "\tchain b%d {\n\t\ttype filter hook %s priority %d; policy %s;\n", bi, hook, g.r.Intn(5)-2, g.pick("accept", "drop"))
 			n := g.r.Intn(12)
 			if g.r.Intn(3) == 0 {
 				n = 20 + g.r.Intn(40) // big enough to be indexed
@@ -536,10 +571,14 @@ func (g *rgen) ruleset() string {
 func (g *rgen) packet() *Ctx {
 	v6 := g.r.Intn(3) == 0
 	src := netip.MustParseAddr(g.pick("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.7", "192.168.0.1"))
-	dst := netip.MustParseAddr("10.0.0.9")
+	d4, d6 := "10.0.0.9", "2001:db8::9"
+	if g.dst4 != "" {
+		d4, d6 = g.dst4, g.dst6
+	}
+	dst := netip.MustParseAddr(d4)
 	if v6 {
 		src = netip.MustParseAddr(g.pick("2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:1::1"))
-		dst = netip.MustParseAddr("2001:db8::9")
+		dst = netip.MustParseAddr(d6)
 	}
 	proto := []uint8{6, 6, 17, 1, 58}[g.r.Intn(5)]
 	if proto == 1 && v6 {
@@ -560,7 +599,9 @@ func (g *rgen) packet() *Ctx {
 	c.CT = conntrack.Result{State: st, Found: st != conntrack.StateInvalid, Dir: uint8(g.r.Intn(2)), Mark: uint32(g.r.Intn(3))}
 	c.CtMark = c.CT.Mark
 	c.Mark = uint32(g.r.Intn(4))
-	if g.r.Intn(4) != 0 {
+	if g.iif != "" {
+		c.SetIif(g.iif)
+	} else if g.r.Intn(4) != 0 {
 		c.SetIif(g.pick("eth0", "eth1", "lo", "wg0"))
 	}
 	return c

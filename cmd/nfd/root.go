@@ -17,6 +17,6 @@ rule engine through NFQUEUE.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCheckCmd(), newVersionCmd())
+	root.AddCommand(newCheckCmd(), newVersionCmd(), newReplayCmd())
 	return root
 }

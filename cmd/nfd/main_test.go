@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nfdproject/nfd/internal/pcapio"
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/packet"
+)
+
+var nfdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "nfd-bin")
+	if err != nil {
+		panic(err)
+	}
+	nfdBin = filepath.Join(dir, "nfd")
+	if out, err := exec.Command("go", "build", "-o", nfdBin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(nfdBin, args...)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), code
+}
+
+func write(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	good := write(t, "good.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n")
+	bad := write(t, "bad.nft", "table inet t {\n\tchain c {\n\t\ttcp dprot 22 accept\n\t}\n}\n")
+	if _, _, code := run(t, "check", good); code != 0 {
+		t.Fatalf("valid file: exit %d", code)
+	}
+	_, errOut, code := run(t, "check", good, bad)
+	if code != 1 || !strings.Contains(errOut, bad+":3:7: error: unknown keyword `dprot`, did you mean `dport`?") || !strings.Contains(errOut, "\t\t    ^") {
+		t.Fatalf("invalid file: exit %d, stderr:\n%s", code, errOut)
+	}
+	if _, _, code := run(t, "check"); code != 2 {
+		t.Fatalf("no file: exit %d, want 2", code)
+	}
+	if _, _, code := run(t, "check", "--bogus", good); code != 2 {
+		t.Fatalf("bad flag: exit %d, want 2", code)
+	}
+	out, _, code := run(t, "check", "--print", good)
+	if code != 0 || !strings.Contains(out, "type filter hook input priority filter; policy drop;") {
+		t.Fatalf("--print: %d\n%s", code, out)
+	}
+	if out, _, _ := run(t, "version"); !strings.HasPrefix(out, "nfd ") {
+		t.Fatalf("version: %q", out)
+	}
+	if out, _, code := run(t, "completion", "bash"); code != 0 || !strings.Contains(out, "bash completion") {
+		t.Fatalf("completion: %d", code)
+	}
+	if out, _, _ := run(t, "check", "--help"); !strings.Contains(out, "exits 0 when every file is valid") {
+		t.Fatalf("help: %s", out)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	rules := write(t, "r.nft", `table inet f {
+	chain in {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept comment "est"
+		tcp dport 22 accept comment "ssh"
+	}
+	chain fwd {
+		type filter hook forward priority 0; policy accept;
+		udp dport 53 drop comment "no-dns"
+	}
+}`)
+	srv := netip.MustParseAddr("10.0.0.2")
+	cli := netip.MustParseAddr("10.0.0.1")
+	other := netip.MustParseAddr("10.9.9.9")
+	pkts := [][]byte{
+		pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 6, Sport: 4000, Dport: 22, TCPFlags: packet.TCPSyn}),
+		pktgen.Build(pktgen.Opts{Src: srv, Dst: cli, Proto: 6, Sport: 22, Dport: 4000, TCPFlags: packet.TCPSyn | packet.TCPAck}),
+		pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 6, Sport: 4000, Dport: 22, TCPFlags: packet.TCPAck}),
+		pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 6, Sport: 4001, Dport: 80, TCPFlags: packet.TCPSyn}),
+		pktgen.Build(pktgen.Opts{Src: cli, Dst: other, Proto: 17, Sport: 5000, Dport: 53}),
+	}
+	capf := filepath.Join(t.TempDir(), "c.pcap")
+	f, _ := os.Create(capf)
+	if err := pcapio.Write(f, pkts); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, errOut, code := run(t, "replay", "--rules", rules, "--local", "10.0.0.2", "--json", capf)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := []jsonResult{
+		{Packet: 1, Hook: "input", Verdict: "accept", Table: "f", Chain: "in", Rule: "ssh"},
+		{Packet: 2, Hook: "postrouting", Verdict: "accept"},
+		{Packet: 3, Hook: "input", Verdict: "accept", Table: "f", Chain: "in", Rule: "est"},
+		{Packet: 4, Hook: "input", Verdict: "drop", Table: "f", Chain: "in"},
+		{Packet: 5, Hook: "forward", Verdict: "drop", Table: "f", Chain: "fwd", Rule: "no-dns"},
+	}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	i := 0
+	for ; sc.Scan(); i++ {
+		var got jsonResult
+		if err := json.Unmarshal(sc.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		got.Summary = ""
+		if i >= len(want) || got != want[i] {
+			t.Fatalf("line %d: got %+v", i+1, got)
+		}
+	}
+	if i != len(want) {
+		t.Fatalf("%d lines, want %d", i, len(want))
+	}
+	text, _, _ := run(t, "replay", "--rules", rules, "--local", "10.0.0.2", capf)
+	if !strings.Contains(text, "5 packets: accept 3 drop 2 reject 0") {
+		t.Fatalf("text output:\n%s", text)
+	}
+	if _, _, code := run(t, "replay", "--rules", rules, "--hook", "nowhere", capf); code != 2 {
+		t.Fatalf("bad hook: exit %d", code)
+	}
+}
