@@ -18,7 +18,7 @@ import (
 // Clock is a settable clock: replay runs on the capture's timestamps.
 type Clock struct{ t int64 }
 
-func (c *Clock) Now() int64     { return c.t }
+func (c *Clock) Now() int64      { return c.t }
 func (c *Clock) Set(t time.Time) { c.t = t.UnixNano() }
 
 // Result is what happened to one packet.
