@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,6 +93,64 @@ func (t *Table) StartKernelSync(ctx context.Context, log *slog.Logger) (*KernelS
 		}
 	}()
 	return k, nil
+}
+
+// KernelResolver returns a Resolver that looks connections up in the
+// kernel's table over ctnetlink, and a function to close its socket. It is
+// used once per connection nfd meets mid-way, so one socket behind a mutex
+// suffices.
+func KernelResolver() (Resolver, func(), error) {
+	c, err := ct.Dial(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mu sync.Mutex
+	resolve := func(tup Tuple) (KernelEntry, bool) {
+		q := ct.Flow{TupleOrig: ct.Tuple{
+			IP:    ct.IPTuple{SourceAddress: tup.SrcAddr(), DestinationAddress: tup.DstAddr()},
+			Proto: ct.ProtoTuple{Protocol: tup.Proto, SourcePort: tup.Sport, DestinationPort: tup.Dport},
+		}}
+		types := []uint8{0}
+		if tup.isICMP() {
+			// The kernel's ICMP tuple holds the type: ask for an echo
+			// request's tuple, then an echo reply's.
+			q.TupleOrig.Proto = ct.ProtoTuple{Protocol: tup.Proto, ICMPID: tup.Sport, ICMPv4: tup.Proto == 1, ICMPv6: tup.Proto == 58}
+			types = []uint8{8, 0}
+			if tup.Proto == 58 {
+				types = []uint8{128, 129}
+			}
+		}
+		var f ct.Flow
+		var err error
+		for _, typ := range types {
+			q.TupleOrig.Proto.ICMPType = typ
+			mu.Lock()
+			f, err = c.Get(q)
+			mu.Unlock()
+			if err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return KernelEntry{}, false
+		}
+		o := f.TupleOrig
+		port := o.Proto.SourcePort
+		if o.Proto.ICMPv4 || o.Proto.ICMPv6 {
+			port = o.Proto.ICMPID
+		}
+		ke := KernelEntry{
+			Orig:    TupleOf(o.Proto.Protocol, o.IP.SourceAddress.Unmap(), o.IP.DestinationAddress.Unmap(), port, o.Proto.DestinationPort),
+			Status:  uint32(f.Status),
+			Mark:    f.Mark,
+			Timeout: time.Duration(f.Timeout) * time.Second,
+		}
+		if f.ProtoInfo.TCP != nil {
+			ke.TCPState = f.ProtoInfo.TCP.State
+		}
+		return ke, true
+	}
+	return resolve, func() { c.Close() }, nil
 }
 
 func subscribe() (*ct.Conn, chan ct.Event, chan error, error) {

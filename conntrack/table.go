@@ -67,8 +67,26 @@ type shard struct {
 	_  [40]byte // keep shards on separate cache lines
 }
 
+// KernelEntry is what the kernel's own table says about a connection, for
+// importing flows whose first packets nfd did not see (they took a hook
+// nfd does not queue).
+type KernelEntry struct {
+	Orig     Tuple // the kernel's original direction
+	TCPState uint8 // enum tcp_conntrack
+	Status   uint32
+	Mark     uint32
+	Timeout  time.Duration
+}
+
+// Resolver asks the kernel's conntrack table about tup (either direction).
+type Resolver func(tup Tuple) (KernelEntry, bool)
+
 // Config sets up a table.
 type Config struct {
+	// Resolve, when set, is asked once when a packet belongs to no entry:
+	// if the kernel already tracks the connection (nfd saw none of its
+	// earlier packets), its state is imported instead of starting anew.
+	Resolve Resolver
 	Max      int          // entry limit; 0 means DefaultMax
 	Timeouts *Timeouts    // nil means DefaultTimeouts()
 	Loose    *bool        // nf_conntrack_tcp_loose: pick up mid-stream TCP (default true)
@@ -84,6 +102,7 @@ type Table struct {
 	timeouts Timeouts
 	loose    bool
 	now      func() int64
+	resolve  Resolver
 
 	count  atomic.Int64
 	reapAt atomic.Uint32 // next shard the reaper visits
@@ -91,7 +110,7 @@ type Table struct {
 }
 
 type counters struct {
-	inserts, evictions, drops, invalid, expired, kernelDeleted, related atomic.Uint64
+	inserts, evictions, drops, invalid, expired, kernelDeleted, related, imported atomic.Uint64
 }
 
 // Stats is a snapshot of the table's counters.
@@ -105,6 +124,7 @@ type Stats struct {
 	Expired       uint64 // entries whose timeout ran out
 	KernelDeleted uint64 // entries removed because the kernel ended them
 	Related       uint64 // ICMP errors matched to a tracked connection
+	Imported      uint64 // connections taken over from the kernel's table
 }
 
 var monoStart = time.Now()
@@ -128,6 +148,7 @@ func New(cfg Config) *Table {
 	if t.now == nil {
 		t.now = monotonic
 	}
+	t.resolve = cfg.Resolve
 	for i := range t.shards {
 		t.shards[i].m = make(map[Tuple]entry)
 	}
@@ -144,6 +165,7 @@ type Result struct {
 	Found   bool  // an entry backs this result
 	Created bool  // this packet created the entry
 	Dropped bool  // table full: the kernel would drop this packet
+	NoEntry bool  // Lookup found no entry for a trackable packet
 }
 
 func (t *Table) shardOf(k *Tuple) *shard { return &t.shards[k.hash()%numShards] }
@@ -164,6 +186,10 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		t.related(p, r)
 		return
 	}
+	if untracked(p) {
+		*r = Result{State: StateUntracked}
+		return
+	}
 	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
 		t.invalid(r) // tcp_error(): short header, bad data offset, bad flags
 		return
@@ -180,6 +206,37 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		delete(s.m, key)
 		t.count.Add(-1)
 		ok = false
+	}
+	if !ok && t.resolve != nil {
+		s.mu.Unlock()
+		ke, found := t.resolve(tup)
+		s.mu.Lock()
+		if found {
+			if _, raced := s.m[key]; !raced {
+				t.importEntry(s, key, ke, now)
+			}
+			var imported bool
+			if e, imported = s.m[key]; !imported {
+				t.newConn(s, p, key, swapped, now, r)
+				s.mu.Unlock()
+				return
+			}
+			dir := DirOriginal
+			if swapped != e.swapped && tup != tup.Reply() {
+				dir = DirReply
+			}
+			state := StateNew
+			if dir == DirReply || e.status&StatusSeenReply != 0 {
+				state = StateEstablished
+			}
+			e.pkts[dir]++
+			e.bytes[dir] += uint64(p.Len())
+			s.m[key] = e
+			s.mu.Unlock()
+			t.fill(r, &e, key, dir, state)
+			return
+		}
+		e, ok = s.m[key]
 	}
 	if !ok {
 		t.newConn(s, p, key, swapped, now, r)
@@ -309,6 +366,29 @@ func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now
 	*r = Result{State: StateNew, Status: e.status, Key: key, Found: true, Created: true}
 }
 
+// importEntry adds a connection the kernel already tracks, with the
+// kernel's state (the packet at hand already counted there). Called with s
+// locked.
+func (t *Table) importEntry(s *shard, key Tuple, ke KernelEntry, now int64) {
+	_, swapped := ke.Orig.canonical()
+	e := entry{created: now, swapped: swapped, status: ke.Status | StatusConfirmed, mark: ke.Mark,
+		tcpState: TCPState(ke.TCPState), expires: now + int64(ke.Timeout)}
+	if e.tcpState > sS2 {
+		e.tcpState = sES
+	}
+	if ke.Timeout <= 0 {
+		e.expires = now + int64(t.timeouts.Generic)
+	}
+	if t.count.Load() >= t.max && !t.earlyDrop(shardIndex(&key)) {
+		t.stats.drops.Add(1)
+		return
+	}
+	s.m[key] = e
+	t.count.Add(1)
+	t.stats.inserts.Add(1)
+	t.stats.imported.Add(1)
+}
+
 // earlyDrop frees one slot as early_drop() does: it evicts a connection
 // that is not assured, looking at up to evictionRange entries, starting in
 // the new one's shard and going on through the next ones. Called with s
@@ -388,6 +468,10 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		t.related(p, r)
 		return
 	}
+	if untracked(p) {
+		*r = Result{State: StateUntracked}
+		return
+	}
 	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
 		*r = Result{State: StateInvalid}
 		return
@@ -398,7 +482,7 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 	e, ok := s.m[key]
 	s.mu.Unlock()
 	if !ok || e.expires <= t.now() && e.status&StatusDying == 0 {
-		*r = Result{State: StateInvalid}
+		*r = Result{State: StateInvalid, NoEntry: true}
 		return
 	}
 	dir := DirOriginal
@@ -414,6 +498,20 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		return
 	}
 	t.fill(r, &e, key, dir, state)
+}
+
+// untracked reports the ICMPv6 neighbour discovery and MLD messages the
+// kernel never tracks (noct_valid_new[] in nf_conntrack_proto_icmpv6.c):
+// they carry ct state untracked.
+func untracked(p *packet.Parsed) bool {
+	if p.Family != 6 || p.L4Proto != packet.ProtoICMPv6 || !p.HasTransport(1) {
+		return false
+	}
+	switch p.ICMPType {
+	case 130, 131, 132, 133, 134, 135, 136, 143:
+		return true
+	}
+	return false
 }
 
 // SetMark sets the connection's mark (`ct mark set`).
@@ -474,7 +572,7 @@ func (t *Table) Stats() Stats {
 		Entries: t.count.Load(), Max: t.max,
 		Inserts: t.stats.inserts.Load(), Evictions: t.stats.evictions.Load(), Drops: t.stats.drops.Load(),
 		Invalid: t.stats.invalid.Load(), Expired: t.stats.expired.Load(), KernelDeleted: t.stats.kernelDeleted.Load(),
-		Related: t.stats.related.Load(),
+		Related: t.stats.related.Load(), Imported: t.stats.imported.Load(),
 	}
 }
 

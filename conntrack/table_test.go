@@ -444,3 +444,51 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("count %d, listed %d", tb.Len(), n)
 	}
 }
+
+// TestImportFromKernel: a flow whose first packets took a hook nfd does
+// not queue is taken over from the kernel's table, not started anew.
+func TestImportFromKernel(t *testing.T) {
+	asked := 0
+	resolve := func(tup Tuple) (KernelEntry, bool) {
+		asked++
+		if tup.Proto != 6 {
+			return KernelEntry{}, false
+		}
+		return KernelEntry{Orig: TupleOf(6, cli, srv, 40000, 22), TCPState: uint8(sSR), Status: StatusSeenReply, Timeout: 60 * time.Second}, true
+	}
+	c := &clock{t: int64(time.Hour)}
+	tb := New(Config{Resolve: resolve, Now: c.now})
+	var r Result
+	// The server's SYN/ACK is the first packet nfd sees: established, reply.
+	tb.Track(tcp(false, synack), &r)
+	if r.State != E || r.Dir != rp || !r.Found || tb.Stats().Imported != 1 {
+		t.Fatalf("imported SYN/ACK: %+v %+v", r, tb.Stats())
+	}
+	tb.Track(tcp(true, ack), &r)
+	if r.State != E || r.Dir != o || r.Status&AS == 0 {
+		t.Fatalf("next packet: %+v", r)
+	}
+	if asked != 1 {
+		t.Fatalf("kernel asked %d times", asked)
+	}
+	// Nothing in the kernel: a new flow as usual.
+	tb.Track(udp(true), &r)
+	if r.State != N || !r.Created || asked != 2 {
+		t.Fatalf("unknown to the kernel: %+v", r)
+	}
+}
+
+func TestNeighbourDiscoveryUntracked(t *testing.T) {
+	tb, _ := newTable(t, Config{})
+	var p packet.Parsed
+	p.Decode(pktgen.Build(pktgen.Opts{Src: cli6, Dst: srv6, Proto: 58, ICMPType: 135}))
+	var r Result
+	tb.Track(&p, &r)
+	if r.State != StateUntracked || r.Found {
+		t.Fatalf("neighbour solicitation: %+v", r)
+	}
+	tb.Lookup(&p, &r)
+	if r.State != StateUntracked {
+		t.Fatalf("lookup: %+v", r)
+	}
+}

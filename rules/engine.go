@@ -93,6 +93,19 @@ type chain struct {
 	rules  []rule
 	idx    *index
 	policy verdictKind
+	fams   uint8 // base chains: 1 IPv4, 2 IPv6
+}
+
+// Base is a base chain as the kernel runs it: nfd gives each its own
+// kernel chain and queue, and evaluates it alone with EvalBase.
+type Base struct {
+	Info     *ChainInfo
+	Hook     parser.Hook
+	Priority int
+	Policy   parser.VerdictKind
+	// NeedsPayload: a rule this chain reaches looks at layer-7 bytes.
+	NeedsPayload bool
+	c            *chain
 }
 
 // Engine is an immutable compiled ruleset. Any number of goroutines may
@@ -111,6 +124,8 @@ type Engine struct {
 	// NeedsPayload reports, per hook, whether any rule there needs layer-7
 	// bytes (so the queue must copy payload, not only headers).
 	NeedsPayload [5]bool
+	// Bases lists the base chains in file order.
+	Bases []*Base
 }
 
 // Options configure compilation.
@@ -166,7 +181,9 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 				if pc.Base.Policy == parser.VerdictDrop {
 					c.policy = vDrop
 				}
+				c.fams = map[parser.Family]uint8{parser.FamilyIP: 1, parser.FamilyIP6: 2, parser.FamilyInet: 3}[t.Family]
 				bases = append(bases, base{c, pc.Base.Priority, len(bases), t.Family, pc.Base.Hook})
+				b.e.Bases = append(b.e.Bases, &Base{Info: ci, Hook: pc.Base.Hook, Priority: pc.Base.Priority, Policy: pc.Base.Policy, c: c})
 			}
 		}
 	}
@@ -199,6 +216,11 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 		for _, pc := range t.Chains {
 			if pc.Base != nil && reachesUserspace(t, pc, map[*parser.Chain]bool{}) {
 				b.e.NeedsPayload[pc.Base.Hook] = true
+				for _, bb := range b.e.Bases {
+					if bb.c == b.chains[pc] {
+						bb.NeedsPayload = true
+					}
+				}
 			}
 		}
 	}

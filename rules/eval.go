@@ -51,6 +51,22 @@ func (e *Engine) Eval(c *Ctx) Decision {
 	return d
 }
 
+// EvalBase decides a packet in one base chain only, as the kernel runs
+// that chain: its rules, then its policy. Packets of a family the chain's
+// table does not take are accepted untouched.
+func (e *Engine) EvalBase(c *Ctx, b *Base) Decision {
+	fam := uint8(1)
+	if c.P.Family == 6 {
+		fam = 2
+	} else if c.P.Family != 4 {
+		return Decision{Verdict: Accept}
+	}
+	if b.c.fams&fam == 0 {
+		return Decision{Verdict: Accept}
+	}
+	return e.evalBase(c, b.c)
+}
+
 func (e *Engine) evalBase(c *Ctx, base *chain) Decision {
 	stack := &c.stack
 	depth := 0

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/hooks"
+	"github.com/nfdproject/nfd/internal/control"
+)
+
+func addSocketFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "socket", control.DefaultSocket, "control socket of the daemon")
+}
+
+func call(socket string, req control.Request, out any) error {
+	err := control.Call(socket, req, out)
+	if err == nil {
+		return nil
+	}
+	var re *control.RemoteError
+	if errors.As(err, &re) {
+		return &exitError{code: 1, msg: re.Msg}
+	}
+	return &exitError{code: 1, msg: "nfd: " + err.Error()}
+}
+
+func newStatusCmd() *cobra.Command {
+	var socket string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running daemon's state",
+		Long:  "status asks the daemon on --socket; it exits 0 when the daemon answers, 1 when none does.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var s hooks.Status
+			if err := call(socket, control.Request{Cmd: "status"}, &s); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			printStatus(cmd, &s)
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printStatus(cmd *cobra.Command, s *hooks.Status) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "nfd %s, pid %d, up %s\n", s.Version, s.PID, time.Duration(s.UptimeSeconds*float64(time.Second)).Round(time.Second))
+	fmt.Fprintf(w, "queue mode:  %s\noffload:     %s\n", s.QueueMode, s.Offload)
+	fmt.Fprintf(w, "rules:       %s (sha256 %s, loaded %s, %d reloads, %d failed)\n", s.RulesFile, short(s.Checksum), s.Loaded.Format(time.RFC3339), s.Reloads, s.ReloadErrors)
+	fmt.Fprintf(w, "kernel:      %s\n", strings.Join(s.KernelTables, ", "))
+	fmt.Fprintln(w, "chains:")
+	for _, c := range s.Chains {
+		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s queues %s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Queues)
+	}
+	fmt.Fprintln(w, "hooks:       packets     accept       drop     reject        bytes")
+	hooksOrder := []string{"prerouting", "input", "forward", "output", "postrouting"}
+	for _, h := range hooksOrder {
+		x := s.Hooks[h]
+		fmt.Fprintf(w, "  %-11s %10d %10d %10d %10d %12d\n", h, x.Packets, x.Accept, x.Drop, x.Reject, x.Bytes)
+	}
+	fmt.Fprintf(w, "conntrack:   %d/%d entries, %d inserts, %d evictions, %d drops, %d invalid; kernel sync %s\n",
+		s.Conntrack.Entries, s.Conntrack.Max, s.Conntrack.Inserts, s.Conntrack.Evictions, s.Conntrack.Drops, s.Conntrack.Invalid, s.ConntrackSync)
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func newReloadCmd() *cobra.Command {
+	var socket string
+	cmd := &cobra.Command{
+		Use:   "reload [FILE]",
+		Short: "Load a rule file into the running daemon, atomically",
+		Long: `reload asks the daemon to parse, validate, compile and program FILE (or its
+current file) as one transaction. On any error the old ruleset keeps
+running, the errors are printed and reload exits 1.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req := control.Request{Cmd: "reload", Args: map[string]string{}}
+			if len(args) == 1 {
+				abs, err := filepath.Abs(args[0])
+				if err != nil {
+					return usageError("%v", err)
+				}
+				if _, err := os.Stat(abs); err != nil {
+					return &exitError{code: 1, msg: "nfd reload: " + err.Error()}
+				}
+				req.Args["file"] = abs
+			}
+			var s hooks.Status
+			if err := call(socket, req, &s); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s (sha256 %s)\n", s.RulesFile, short(s.Checksum))
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	return cmd
+}
+
+func newConntrackCmd() *cobra.Command {
+	var socket string
+	root := &cobra.Command{Use: "conntrack", Short: "Inspect the daemon's connection table"}
+	root.PersistentFlags().StringVar(&socket, "socket", control.DefaultSocket, "control socket of the daemon")
+	list := &cobra.Command{
+		Use: "list", Short: "List connections in the format of `conntrack -L -o extended`", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lines []string
+			if err := call(socket, control.Request{Cmd: "conntrack-list"}, &lines); err != nil {
+				return err
+			}
+			for _, l := range lines {
+				fmt.Fprintln(cmd.OutOrStdout(), l)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "nfd conntrack: %d flow entries have been shown.\n", len(lines))
+			return nil
+		},
+	}
+	flush := &cobra.Command{
+		Use: "flush", Short: "Remove every connection from the daemon's table", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return call(socket, control.Request{Cmd: "conntrack-flush"}, nil)
+		},
+	}
+	stats := &cobra.Command{
+		Use: "stats", Short: "Show the table's counters", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var s conntrack.Stats
+			if err := call(socket, control.Request{Cmd: "conntrack-stats"}, &s); err != nil {
+				return err
+			}
+			m := map[string]any{"entries": s.Entries, "max": s.Max, "inserts": s.Inserts, "evictions": s.Evictions,
+				"drops": s.Drops, "invalid": s.Invalid, "expired": s.Expired, "kernel_deleted": s.KernelDeleted, "related": s.Related}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(cmd.OutOrStdout(), "%-15s %v\n", k, m[k])
+			}
+			return nil
+		},
+	}
+	root.AddCommand(list, flush, stats)
+	return root
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/hooks"
+	"github.com/nfdproject/nfd/internal/control"
+	"github.com/nfdproject/nfd/internal/sdnotify"
+	"github.com/nfdproject/nfd/parser"
+)
+
+type runFlags struct {
+	rules, offload, socket, metrics, logLevel string
+	queues, queueBase, ctMax                  int
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run --rules FILE",
+		Short: "Run the firewall daemon",
+		Long: `run starts the daemon: it probes the kernel's queue support, parses and
+validates the rule file (on error it exits 1 and programs nothing), builds
+the engine, programs nfd's own nftables tables, opens the queues, tells
+systemd it is ready, and serves the control socket. SIGHUP reloads the
+rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rules, "rules", "/etc/nfd/rules.nft", "rule file (nft syntax)")
+	fl.StringVar(&f.offload, "offload", "none", "where kernel-expressible rules run: none (all in nfd)")
+	fl.IntVar(&f.queues, "queues", 0, "queues per base chain, balanced by CPU fanout (0: one per CPU)")
+	fl.IntVar(&f.queueBase, "queue-base", 1000, "first NFQUEUE number nfd uses")
+	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
+	fl.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket path")
+	fl.StringVar(&f.metrics, "metrics-addr", "127.0.0.1:9641", "Prometheus listen address (empty disables)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runDaemon(cmd *cobra.Command, f runFlags) error {
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if f.offload != "none" {
+		return usageError("--offload=%s is not available in this build; use --offload=none", f.offload)
+	}
+	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
+		return usageError("--queue-base must be 0-65535 and --queues 0-64")
+	}
+	d, err := hooks.New(hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
+		ConntrackMax: f.ctMax, Version: version, Logger: log})
+	if err != nil {
+		var el parser.ErrorList
+		if errors.As(err, &el) {
+			fmt.Fprintln(os.Stderr, el.Pretty())
+			return &exitError{code: 1, msg: "nfd: the rule file has errors; nothing was programmed"}
+		}
+		return &exitError{code: 1, msg: "nfd: " + err.Error()}
+	}
+	ln, err := control.Listen(f.socket)
+	if err != nil {
+		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
+	}
+	defer os.Remove(f.socket)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := d.Start(ctx); err != nil {
+		_ = d.Stop()
+		return &exitError{code: 1, msg: "nfd: " + err.Error()}
+	}
+	go control.Serve(ctx, ln, handler(d), log)
+	if f.metrics != "" {
+		if err := serveMetrics(ctx, f.metrics, d, log); err != nil {
+			_ = d.Stop()
+			return &exitError{code: 1, msg: "nfd: metrics: " + err.Error()}
+		}
+	}
+	if _, err := sdnotify.Notify("READY=1\nSTATUS=running " + f.rules); err != nil {
+		log.Warn("sd_notify failed", "err", err)
+	}
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			_, _ = sdnotify.Notify("RELOADING=1")
+			if err := d.Reload(""); err != nil {
+				logFileErrors(log, err)
+			}
+			_, _ = sdnotify.Notify("READY=1")
+			continue
+		}
+		log.Info("stopping", "signal", s.String())
+		_, _ = sdnotify.Notify("STOPPING=1")
+		done := make(chan error, 1)
+		go func() { done <- d.Stop() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				log.Error("stop", "err", err)
+			}
+		case <-time.After(2 * time.Second):
+			log.Error("stop took longer than 2s; exiting anyway")
+		}
+		return nil
+	}
+	return nil
+}
+
+func logFileErrors(log *slog.Logger, err error) {
+	var el parser.ErrorList
+	if errors.As(err, &el) {
+		for _, e := range el {
+			log.Error("rule file error", "at", e.Pos.String(), "msg", e.Msg)
+		}
+		return
+	}
+	log.Error("reload failed", "err", err)
+}
+
+// handler answers control-socket requests.
+func handler(d *hooks.Daemon) control.Handler {
+	return func(ctx context.Context, req control.Request, w *json.Encoder) (any, error) {
+		switch req.Cmd {
+		case "status":
+			return d.Status(), nil
+		case "reload":
+			if err := d.Reload(req.Args["file"]); err != nil {
+				var el parser.ErrorList
+				if errors.As(err, &el) {
+					return nil, errors.New(el.Pretty())
+				}
+				return nil, err
+			}
+			return d.Status(), nil
+		case "conntrack-list":
+			var lines []string
+			for _, f := range d.Conntrack().List() {
+				lines = append(lines, conntrack.FormatFlow(f))
+			}
+			return lines, nil
+		case "conntrack-flush":
+			d.Conntrack().Flush()
+			return "flushed", nil
+		case "conntrack-stats":
+			return d.Conntrack().Stats(), nil
+		}
+		return nil, fmt.Errorf("unknown command %q", strings.TrimSpace(req.Cmd))
+	}
+}

@@ -1,0 +1,475 @@
+package hooks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/nftables"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/rules"
+)
+
+// Config configures a daemon.
+type Config struct {
+	RulesFile    string
+	Queues       int    // queues per base chain; 0 means one per CPU
+	QueueBase    uint16 // first queue number nfd uses
+	QueueLen     uint32 // kernel queue length per queue
+	ConntrackMax int
+	Version      string
+	Logger       *slog.Logger
+	// NewConn opens an nftables netlink connection; nil means the current
+	// network namespace.
+	NewConn func() (*nftables.Conn, error)
+}
+
+// chainState is one of the user's base chains as it runs now.
+type chainState struct {
+	base  *rules.Base
+	kc    KernelChain
+	key   string
+	first [2]bool // the first base chain at its hook, for IPv4 / IPv6
+}
+
+// state is what a ruleset compiles to. It is immutable once published;
+// a reload builds a new one and swaps the pointer.
+type state struct {
+	eng      *rules.Engine
+	chains   []*chainState
+	byQueue  map[uint16]*chainState
+	file     string
+	checksum string
+	loaded   time.Time
+}
+
+// Daemon runs a ruleset: nftables programmed, queues read, packets decided.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	mode    QueueMode
+	st      atomic.Pointer[state]
+	ct      *conntrack.Table
+	ctSync  *conntrack.KernelSync
+	ctErr   string
+	ifn     *ifnames
+	rej     *rejecter
+	started time.Time
+
+	// mu serializes Start, Reload and Stop: they own queues and groups.
+	mu     sync.Mutex
+	queues map[uint16]*queueReader
+	groups map[string]int // chain key → queue group index
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closeResolver func()
+
+	Stats     Stats
+	reloads   atomic.Uint64
+	reloadErr atomic.Uint64
+}
+
+// Stats are the daemon's per-hook counters, bumped with atomics on the hot
+// path and read at scrape time.
+type Stats struct {
+	Packets [5][4]atomic.Uint64 // [hook][verdict]
+	Bytes   [5]atomic.Uint64
+	Errors  atomic.Uint64 // queue receive errors
+	Verdict atomic.Uint64 // failed verdict sends
+}
+
+// New probes the kernel, parses and compiles the rule file. Nothing is
+// programmed until Start.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Queues <= 0 {
+		cfg.Queues = runtime.NumCPU()
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = 4096
+	}
+	if cfg.NewConn == nil {
+		cfg.NewConn = func() (*nftables.Conn, error) { return nftables.New() }
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, ifn: newIfnames(), queues: map[uint16]*queueReader{}, groups: map[string]int{}}
+	mode, err := ProbeQueue(cfg.NewConn)
+	if err != nil {
+		return nil, err
+	}
+	d.mode = mode
+	d.log.Info("kernel queue support", "mode", mode.String())
+	st, err := d.load(cfg.RulesFile, nil)
+	if err != nil {
+		return nil, err
+	}
+	d.st.Store(st)
+	ctcfg := conntrack.Config{Max: cfg.ConntrackMax}
+	if resolve, closeFn, err := conntrack.KernelResolver(); err == nil {
+		// Connections whose first packets took hooks nfd does not queue
+		// (replies to outgoing traffic, say) are taken from the kernel.
+		ctcfg.Resolve = resolve
+		d.closeResolver = closeFn
+	} else {
+		d.log.Warn("kernel conntrack lookups unavailable; nfd tracks only what it sees", "err", err)
+	}
+	d.ct = conntrack.New(ctcfg)
+	return d, nil
+}
+
+// QueueMode reports how the kernel queues.
+func (d *Daemon) QueueMode() QueueMode { return d.mode }
+
+// Conntrack is the daemon's table.
+func (d *Daemon) Conntrack() *conntrack.Table { return d.ct }
+
+// Engine is the engine running now.
+func (d *Daemon) Engine() *rules.Engine { return d.st.Load().eng }
+
+// load parses, validates and compiles a rule file into a state. The
+// engine it replaces lends its counters to unchanged rules.
+func (d *Daemon) load(file string, prev *state) (*state, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", file, err)
+	}
+	if len(src) > parser.MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", file, parser.MaxFileSize)
+	}
+	rs, err := parser.Parse(file, src)
+	if err != nil {
+		return nil, err
+	}
+	opts := rules.Options{Logger: d.log}
+	if prev != nil {
+		opts.Prev = prev.eng
+	}
+	eng, err := rules.Compile(rs, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			if c.Base != nil && c.Base.Type != parser.ChainFilter {
+				return nil, fmt.Errorf("%s: %s chain `%s` needs native nftables (offload); nfd runs filter chains in userspace", c.Base.Pos, c.Base.Type, c.Name)
+			}
+		}
+	}
+	sum := sha256.Sum256(src)
+	st := &state{eng: eng, file: file, checksum: hex.EncodeToString(sum[:]), loaded: time.Now(), byQueue: map[uint16]*chainState{}}
+	for _, b := range eng.Bases {
+		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
+		st.chains = append(st.chains, &chainState{base: b, key: key, kc: KernelChain{
+			Family: b.Info.Family, Table: b.Info.Table, Chain: b.Info.Name, Hook: b.Hook, Priority: b.Priority,
+			Policy: b.Policy, QueueTotal: uint16(d.cfg.Queues)}})
+	}
+	// The first chain at each hook (kernel order: priority, then newest
+	// first) tracks connections; later ones only look them up.
+	order := make([]int, len(st.chains))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ca, cb := st.chains[order[a]], st.chains[order[b]]
+		if ca.kc.Priority != cb.kc.Priority {
+			return ca.kc.Priority < cb.kc.Priority
+		}
+		return order[a] > order[b]
+	})
+	var seen [2][5]bool
+	for _, i := range order {
+		c := st.chains[i]
+		for fi, fam := range []parser.Family{parser.FamilyIP, parser.FamilyIP6} {
+			if c.kc.Family == fam || c.kc.Family == parser.FamilyInet {
+				if !seen[fi][c.kc.Hook] {
+					seen[fi][c.kc.Hook] = true
+					c.first[fi] = true
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// assignQueues gives each chain its queue group, keeping the numbers of
+// chains that did not change. Called with d.mu held.
+func (d *Daemon) assignQueues(st *state) {
+	used := map[int]bool{}
+	for _, c := range st.chains {
+		if g, ok := d.groups[c.key]; ok {
+			used[g] = true
+		}
+	}
+	for _, c := range st.chains {
+		g, ok := d.groups[c.key]
+		if !ok {
+			for g = 0; used[g]; g++ {
+			}
+			used[g] = true
+		}
+		c.kc.QueueNum = d.cfg.QueueBase + uint16(g*d.cfg.Queues)
+		for q := 0; q < d.cfg.Queues; q++ {
+			st.byQueue[c.kc.QueueNum+uint16(q)] = c
+		}
+	}
+	groups := map[string]int{}
+	for _, c := range st.chains {
+		groups[c.key] = int(c.kc.QueueNum-d.cfg.QueueBase) / d.cfg.Queues
+	}
+	d.groups = groups
+}
+
+// openQueues opens the queues st needs that are not open yet and returns
+// the new ones. Called with d.mu held.
+func (d *Daemon) openQueues(st *state) ([]uint16, error) {
+	var opened []uint16
+	for num, c := range st.byQueue {
+		if _, ok := d.queues[num]; ok {
+			continue
+		}
+		q, err := d.openQueue(num, c.kc.Policy == parser.VerdictAccept, c.base.NeedsPayload)
+		if err != nil {
+			for _, n := range opened {
+				d.queues[n].close()
+				delete(d.queues, n)
+			}
+			return nil, fmt.Errorf("opening queue %d: %w", num, err)
+		}
+		d.queues[num] = q
+		opened = append(opened, num)
+	}
+	return opened, nil
+}
+
+func (d *Daemon) kernelChains(st *state) []KernelChain {
+	out := make([]KernelChain, len(st.chains))
+	for i, c := range st.chains {
+		out[i] = c.kc
+	}
+	return out
+}
+
+// Start programs nftables and opens the queues: queues first, so that no
+// packet meets a queue nobody reads (bypass would let it pass).
+func (d *Daemon) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	rej, err := newRejecter()
+	if err != nil {
+		return err
+	}
+	d.rej = rej
+	st := d.st.Load()
+	d.assignQueues(st)
+	if _, err := d.openQueues(st); err != nil {
+		return err
+	}
+	conn, err := d.cfg.NewConn()
+	if err != nil {
+		return err
+	}
+	if err := Program(conn, d.mode, d.kernelChains(st)); err != nil {
+		return err
+	}
+	d.started = time.Now()
+	go d.ct.RunReaper(d.ctx.Done(), time.Second)
+	if ks, err := d.ct.StartKernelSync(d.ctx, d.log); err != nil {
+		d.ctErr = err.Error()
+		d.log.Warn("kernel conntrack sync unavailable", "err", err)
+	} else {
+		d.ctSync = ks
+		d.log.Info("kernel conntrack sync active")
+	}
+	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
+	return nil
+}
+
+// ErrReloadFailed wraps every reload error: the old ruleset still runs.
+var ErrReloadFailed = errors.New("reload failed; the previous ruleset keeps running")
+
+// Reload loads file (or the current file when empty) as one transaction:
+// on any error nothing changes. Conntrack state is kept.
+func (d *Daemon) Reload(file string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.reload(file)
+	if err != nil {
+		d.reloadErr.Add(1)
+		d.log.Error("reload failed; previous ruleset still active", "err", err)
+		return err
+	}
+	d.reloads.Add(1)
+	return nil
+}
+
+func (d *Daemon) reload(file string) error {
+	old := d.st.Load()
+	if file == "" {
+		file = old.file
+	}
+	st, err := d.load(file, old)
+	if err != nil {
+		return err
+	}
+	savedGroups := d.groups
+	d.assignQueues(st)
+	opened, err := d.openQueues(st)
+	if err != nil {
+		d.groups = savedGroups
+		return err
+	}
+	// Publish the new state before the kernel switches, so a packet from
+	// a new queue finds its chain; old queues still map in the old state.
+	for num, c := range old.byQueue {
+		if _, ok := st.byQueue[num]; !ok {
+			st.byQueue[num] = c
+		}
+	}
+	d.st.Store(st)
+	conn, err := d.cfg.NewConn()
+	if err == nil {
+		err = Program(conn, d.mode, d.kernelChains(st))
+	}
+	if err != nil {
+		d.st.Store(old)
+		d.groups = savedGroups
+		for _, n := range opened {
+			d.queues[n].close()
+			delete(d.queues, n)
+		}
+		return err
+	}
+	// Close queues no chain uses any more, after the kernel stopped
+	// queueing to them.
+	final := &state{}
+	*final = *st
+	final.byQueue = map[uint16]*chainState{}
+	for _, c := range st.chains {
+		for q := 0; q < d.cfg.Queues; q++ {
+			final.byQueue[c.kc.QueueNum+uint16(q)] = c
+		}
+	}
+	for num, q := range d.queues {
+		if _, ok := final.byQueue[num]; !ok {
+			q.close()
+			delete(d.queues, num)
+		}
+	}
+	d.st.Store(final)
+	d.ifn.forget()
+	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
+	return nil
+}
+
+// Stop removes nfd's tables in one batch and closes the queues.
+func (d *Daemon) Stop() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	if conn, err := d.cfg.NewConn(); err != nil {
+		errs = append(errs, err)
+	} else if err := Remove(conn); err != nil {
+		errs = append(errs, fmt.Errorf("removing nfd's tables: %w", err))
+	}
+	for n, q := range d.queues {
+		q.close()
+		delete(d.queues, n)
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	if d.rej != nil {
+		d.rej.Close()
+	}
+	if d.closeResolver != nil {
+		d.closeResolver()
+	}
+	return errors.Join(errs...)
+}
+
+// ChainStatus describes one running chain.
+type ChainStatus struct {
+	Table    string `json:"table"`
+	Chain    string `json:"chain"`
+	Hook     string `json:"hook"`
+	Priority int    `json:"priority"`
+	Policy   string `json:"policy"`
+	Queues   string `json:"queues"`
+	Payload  bool   `json:"payload"`
+}
+
+// HookStatus counts decisions at one hook.
+type HookStatus struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	Accept  uint64 `json:"accept"`
+	Drop    uint64 `json:"drop"`
+	Reject  uint64 `json:"reject"`
+}
+
+// Status is what `nfd status` shows.
+type Status struct {
+	Version       string                `json:"version"`
+	PID           int                   `json:"pid"`
+	Started       time.Time             `json:"started"`
+	UptimeSeconds float64               `json:"uptime_seconds"`
+	QueueMode     string                `json:"queue_mode"`
+	Offload       string                `json:"offload"`
+	RulesFile     string                `json:"rules_file"`
+	Checksum      string                `json:"checksum"`
+	Loaded        time.Time             `json:"loaded"`
+	Reloads       uint64                `json:"reloads"`
+	ReloadErrors  uint64                `json:"reload_errors"`
+	KernelTables  []string              `json:"kernel_tables"`
+	Chains        []ChainStatus         `json:"chains"`
+	Hooks         map[string]HookStatus `json:"hooks"`
+	Conntrack     conntrack.Stats       `json:"conntrack"`
+	ConntrackSync string                `json:"conntrack_sync"`
+	QueueErrors   uint64                `json:"queue_errors"`
+}
+
+// Status reports the daemon's state.
+func (d *Daemon) Status() Status {
+	st := d.st.Load()
+	s := Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
+		QueueMode: d.mode.String(), Offload: "none", RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
+		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
+		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load()}
+	if conn, err := d.cfg.NewConn(); err == nil {
+		s.KernelTables, _ = OwnedTables(conn)
+	}
+	for _, c := range st.chains {
+		s.Chains = append(s.Chains, ChainStatus{Table: c.kc.Family.String() + " " + c.kc.Table, Chain: c.kc.Chain, Hook: c.kc.Hook.String(),
+			Priority: c.kc.Priority, Policy: c.kc.Policy.String(), Payload: c.base.NeedsPayload,
+			Queues: fmt.Sprintf("%d-%d", c.kc.QueueNum, c.kc.QueueNum+c.kc.QueueTotal-1)})
+	}
+	for _, h := range parser.Hooks {
+		hs := HookStatus{Bytes: d.Stats.Bytes[h].Load(), Accept: d.Stats.Packets[h][rules.Accept].Load(),
+			Drop: d.Stats.Packets[h][rules.Drop].Load(), Reject: d.Stats.Packets[h][rules.Reject].Load()}
+		hs.Packets = hs.Accept + hs.Drop + hs.Reject
+		s.Hooks[h.String()] = hs
+	}
+	switch {
+	case d.ctSync.Active():
+		s.ConntrackSync = "active (kernel destroy events)"
+	case d.ctErr != "":
+		s.ConntrackSync = "unavailable: " + d.ctErr
+	default:
+		s.ConntrackSync = "inactive"
+	}
+	return s
+}

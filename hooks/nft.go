@@ -1,0 +1,131 @@
+package hooks
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// KernelChain is one base chain nfd creates: the same family, hook and
+// priority as the user's chain, ending in a queue rule to its queue group.
+type KernelChain struct {
+	Family     parser.Family
+	Table      string // the user's table name; the kernel table is TablePrefix+Table
+	Chain      string
+	Hook       parser.Hook
+	Priority   int
+	Policy     parser.VerdictKind
+	QueueNum   uint16
+	QueueTotal uint16
+}
+
+func tableFamily(f parser.Family) nftables.TableFamily {
+	switch f {
+	case parser.FamilyIP:
+		return nftables.TableFamilyIPv4
+	case parser.FamilyIP6:
+		return nftables.TableFamilyIPv6
+	}
+	return nftables.TableFamilyINet
+}
+
+// trackExprs load `ct state` and compare it with 0, which always holds (a
+// packet without conntrack reads as invalid): the ct expression makes the
+// kernel run connection tracking in this namespace and family, so nfd can
+// take over connections it meets mid-way from the kernel's table.
+func trackExprs() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+	}
+}
+
+// KernelTableName is the name of nfd's table for a user table.
+func KernelTableName(user string) string { return TablePrefix + user }
+
+// ownedTables lists the tables nfd owns now (by prefix).
+func ownedTables(c *nftables.Conn) ([]*nftables.Table, error) {
+	ts, err := c.ListTables()
+	if err != nil {
+		return nil, err
+	}
+	var out []*nftables.Table
+	for _, t := range ts {
+		if strings.HasPrefix(t.Name, TablePrefix) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// Program replaces all of nfd's tables with chains in one batch: the old
+// tables (from this run or one that crashed) go in the same transaction
+// that creates the new ones, so no packet ever sees neither.
+func Program(c *nftables.Conn, mode QueueMode, chains []KernelChain) error {
+	old, err := ownedTables(c)
+	if err != nil {
+		return fmt.Errorf("listing tables: %w", err)
+	}
+	for _, t := range old {
+		c.DelTable(t)
+	}
+	tables := map[string]*nftables.Table{}
+	for _, kc := range chains {
+		key := kc.Family.String() + " " + kc.Table
+		t := tables[key]
+		if t == nil {
+			t = c.AddTable(&nftables.Table{Name: KernelTableName(kc.Table), Family: tableFamily(kc.Family)})
+			tables[key] = t
+		}
+		policy := nftables.ChainPolicyAccept
+		if kc.Policy == parser.VerdictDrop {
+			policy = nftables.ChainPolicyDrop
+		}
+		ch := c.AddChain(&nftables.Chain{
+			Name:     kc.Chain,
+			Table:    t,
+			Type:     nftables.ChainTypeFilter,
+			Hooknum:  nftables.ChainHookRef(nftables.ChainHook(kc.Hook)),
+			Priority: nftables.ChainPriorityRef(nftables.ChainPriority(kc.Priority)),
+			Policy:   &policy,
+		})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, kc.QueueNum, kc.QueueTotal)...)})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables transaction: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes every table nfd owns, in one batch.
+func Remove(c *nftables.Conn) error {
+	old, err := ownedTables(c)
+	if err != nil {
+		return err
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	for _, t := range old {
+		c.DelTable(t)
+	}
+	return c.Flush()
+}
+
+// OwnedTables names nfd's tables now in the kernel ("family name").
+func OwnedTables(c *nftables.Conn) ([]string, error) {
+	ts, err := ownedTables(c)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range ts {
+		fam := map[nftables.TableFamily]string{nftables.TableFamilyIPv4: "ip", nftables.TableFamilyIPv6: "ip6", nftables.TableFamilyINet: "inet"}[t.Family]
+		out = append(out, fam+" "+t.Name)
+	}
+	return out, nil
+}
