@@ -86,7 +86,7 @@ type Config struct {
 	// Resolve, when set, is asked once when a packet belongs to no entry:
 	// if the kernel already tracks the connection (nfd saw none of its
 	// earlier packets), its state is imported instead of starting anew.
-	Resolve Resolver
+	Resolve  Resolver
 	Max      int          // entry limit; 0 means DefaultMax
 	Timeouts *Timeouts    // nil means DefaultTimeouts()
 	Loose    *bool        // nf_conntrack_tcp_loose: pick up mid-stream TCP (default true)
