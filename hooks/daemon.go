@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"net"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -49,6 +50,7 @@ type state struct {
 	eng      *rules.Engine
 	chains   []*chainState
 	byQueue  map[uint16]*chainState
+	queued   [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
 	file     string
 	checksum string
 	loaded   time.Time
@@ -75,6 +77,7 @@ type Daemon struct {
 	cancel context.CancelFunc
 
 	closeResolver func()
+	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 
 	Stats     Stats
 	reloads   atomic.Uint64
@@ -189,6 +192,13 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 		}
 		return order[a] > order[b]
 	})
+	for _, c := range st.chains {
+		for fi, fam := range []parser.Family{parser.FamilyIP, parser.FamilyIP6} {
+			if c.kc.Family == fam || c.kc.Family == parser.FamilyInet {
+				st.queued[fi][c.kc.Hook] = true
+			}
+		}
+	}
 	var seen [2][5]bool
 	for _, i := range order {
 		c := st.chains[i]
@@ -286,6 +296,19 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	d.started = time.Now()
+	d.refreshLocal()
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-d.ctx.Done():
+				return
+			case <-t.C:
+				d.refreshLocal()
+			}
+		}
+	}()
 	go d.ct.RunReaper(d.ctx.Done(), time.Second)
 	if ks, err := d.ct.StartKernelSync(d.ctx, d.log); err != nil {
 		d.ctErr = err.Error()
@@ -296,6 +319,39 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
+}
+
+// refreshLocal reloads the set of the host's own addresses, which tells a
+// locally sent packet from a forwarded one at postrouting.
+func (d *Daemon) refreshLocal() {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return
+	}
+	m := make(map[[16]byte]struct{}, len(addrs))
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		var k [16]byte
+		if v4 := ipn.IP.To4(); v4 != nil {
+			copy(k[:], v4)
+		} else {
+			copy(k[:], ipn.IP.To16())
+		}
+		m[k] = struct{}{}
+	}
+	d.local.Store(&m)
+}
+
+func (d *Daemon) isLocal(a *[16]byte) bool {
+	m := d.local.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[*a]
+	return ok
 }
 
 // ErrReloadFailed wraps every reload error: the old ruleset still runs.

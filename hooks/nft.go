@@ -93,7 +93,7 @@ func Program(c *nftables.Conn, mode QueueMode, chains []KernelChain) error {
 			Priority: nftables.ChainPriorityRef(nftables.ChainPriority(kc.Priority)),
 			Policy:   &policy,
 		})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, kc.QueueNum, kc.QueueTotal)...)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, kc.QueueNum, kc.QueueTotal, kc.Policy == parser.VerdictAccept)...)})
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables transaction: %w", err)

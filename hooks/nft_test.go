@@ -52,7 +52,7 @@ func TestProbeProgramRemove(t *testing.T) {
 			t.Errorf("ruleset lacks %q:\n%s", want, out)
 		}
 	}
-	if mode == QueueNative && !strings.Contains(out, "queue flags bypass,fanout to 100-101") {
+	if mode == QueueNative && !strings.Contains(out, "queue flags fanout to 100-101") {
 		t.Errorf("native queue rule wrong:\n%s", out)
 	}
 	if mode == QueueCompat && !strings.Contains(out, "xt target \"NFQUEUE\"") && !strings.Contains(out, "NFQUEUE") {

@@ -44,14 +44,22 @@ var ErrNoQueue = errors.New("this kernel cannot queue packets from nftables: it 
 	"or CONFIG_NFT_COMPAT with CONFIG_NETFILTER_XT_TARGET_NFQUEUE, and CONFIG_NETFILTER_NETLINK_QUEUE")
 
 // queueExprs returns the expressions that queue to queues [num, num+total).
-// Every queue rule carries the bypass flag: when nobody listens the packet
-// goes on to the chain's policy instead of being dropped.
-func queueExprs(mode QueueMode, num, total uint16) []expr.Any {
+//
+// When nobody listens on the queue, a queue with the bypass flag lets the
+// packet go on to the next hook function (nf_queue() returns 1 on -ESRCH:
+// the packet leaves this chain accepted), and one without drops it. The
+// queue rule is the chain's last rule, so giving the bypass flag exactly to
+// accept-policy chains makes a missing nfd behave as the chain's policy:
+// policy accept fails open, policy drop fails closed.
+func queueExprs(mode QueueMode, num, total uint16, bypass bool) []expr.Any {
 	if total == 0 {
 		total = 1
 	}
 	if mode == QueueNative {
-		flags := expr.QueueFlagBypass
+		var flags expr.QueueFlag
+		if bypass {
+			flags |= expr.QueueFlagBypass
+		}
 		if total > 1 {
 			flags |= expr.QueueFlagFanout
 		}
@@ -62,7 +70,10 @@ func queueExprs(mode QueueMode, num, total uint16) []expr.Any {
 	info := make([]byte, 8)
 	binary.NativeEndian.PutUint16(info[0:], num)
 	binary.NativeEndian.PutUint16(info[2:], total)
-	flags := uint16(0x1) // NFQ_FLAG_BYPASS
+	flags := uint16(0)
+	if bypass {
+		flags |= 0x1 // NFQ_FLAG_BYPASS
+	}
 	if total > 1 {
 		flags |= 0x2 // NFQ_FLAG_CPU_FANOUT
 	}
@@ -84,7 +95,7 @@ func ProbeQueue(newConn func() (*nftables.Conn, error)) (QueueMode, error) {
 		}
 		t := c.AddTable(&nftables.Table{Name: fmt.Sprintf("%sprobe_%d", TablePrefix, os.Getpid()), Family: nftables.TableFamilyINet})
 		ch := c.AddChain(&nftables.Chain{Name: "probe", Table: t})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: queueExprs(mode, 0, 1)})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: queueExprs(mode, 0, 1, true)})
 		c.DelTable(t)
 		err = c.Flush()
 		if err == nil {

@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
@@ -122,23 +123,18 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 	if a.Mark != nil {
 		c.Mark = *a.Mark
 	}
-	// Connection tracking: the first chain at prerouting or output tracks,
-	// as nf_conntrack_in() runs there; elsewhere the first chain at a hook
-	// tracks a packet no earlier hook saw; every other chain looks up.
+	// Connection tracking happens once per packet, at the first hook of
+	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
+	// and output; nfd tracks where it first sees the packet); later hooks
+	// and later chains at the same hook only look up.
 	fi := 0
 	if p.Family == 6 {
 		fi = 1
 	}
 	ctr := &q.ctr
-	switch {
-	case cs.first[fi] && (hook == parser.HookPrerouting || hook == parser.HookOutput):
+	if cs.first[fi] && d.firstSight(st, fi, hook, p) {
 		d.ct.Track(p, ctr)
-	case cs.first[fi]:
-		d.ct.Lookup(p, ctr)
-		if ctr.NoEntry {
-			d.ct.Track(p, ctr)
-		}
-	default:
+	} else {
 		d.ct.Lookup(p, ctr)
 	}
 	c.CT = *ctr
@@ -168,11 +164,33 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 			d.ct.Forget(ctr.Key)
 		}
 		q.verdict(id, nfqueue.NfDrop)
+		if d.log.Enabled(context.Background(), slog.LevelDebug) {
+			d.log.Debug("drop", "hook", hook.String(), "chain", cs.kc.Chain, "ct", ctr.State, "len", wire, "cap", len(payload),
+				"flags", p.Flags, "l4len", p.L4Len, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
+		}
 	}
 	d.Stats.Packets[hook][dec.Verdict].Add(1)
 	d.Stats.Bytes[hook].Add(uint64(wire))
 	q.packets.Add(1)
 	return 0
+}
+
+// firstSight reports whether no earlier hook of the packet's path queued
+// it to nfd.
+func (d *Daemon) firstSight(st *state, fi int, hook parser.Hook, p *packet.Parsed) bool {
+	q := &st.queued[fi]
+	switch hook {
+	case parser.HookPrerouting, parser.HookOutput:
+		return true
+	case parser.HookInput, parser.HookForward:
+		return !q[parser.HookPrerouting]
+	case parser.HookPostrouting:
+		if d.isLocal(&p.Src) {
+			return !q[parser.HookOutput]
+		}
+		return !q[parser.HookPrerouting] && !q[parser.HookForward]
+	}
+	return true
 }
 
 func (q *queueReader) verdict(id uint32, v int) {

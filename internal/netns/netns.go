@@ -5,12 +5,14 @@ package netns
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +53,10 @@ func New(t testing.TB, tag string) *NS {
 	if _, err := ns.Run("ip", "link", "set", "lo", "up"); err != nil {
 		t.Fatal(err)
 	}
+	// No duplicate address detection: links are usable at once.
+	for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
+		_, _ = ns.Run("sysctl", "-qw", k)
+	}
 	return ns
 }
 
@@ -82,6 +88,10 @@ func Veth(t testing.TB, a *NS, ifA string, addrsA []string, b *NS, ifB string, a
 		ifc   string
 		addrs []string
 	}{{a, ifA, addrsA}, {b, ifB, addrsB}} {
+		// The interface was created in the root namespace and moved, so it
+		// carries the root's defaults: turn duplicate address detection off
+		// before it comes up, so its link-local address is usable at once.
+		_, _ = side.ns.Run("sysctl", "-qw", "net.ipv6.conf."+side.ifc+".accept_dad=0")
 		for _, ad := range side.addrs {
 			args := []string{"addr", "add", ad, "dev", side.ifc}
 			if strings.Contains(ad, ":") {
@@ -125,4 +135,107 @@ func (ns *NS) Do(fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return ferr
+}
+
+// Topology is three namespaces: a client and a server on either side of a
+// firewall that forwards between them, over IPv4 and IPv6.
+//
+//	client c0 10.10.1.2 fd10:1::2 ── f0 10.10.1.1 fd10:1::1 [fw] f1 10.10.2.1 fd10:2::1 ── s0 10.10.2.2 fd10:2::2 server
+type Topology struct {
+	Client, FW, Server *NS
+}
+
+// Topology addresses.
+const (
+	ClientIP4 = "10.10.1.2"
+	ClientIP6 = "fd10:1::2"
+	FWClient4 = "10.10.1.1"
+	FWClient6 = "fd10:1::1"
+	FWServer4 = "10.10.2.1"
+	ServerIP4 = "10.10.2.2"
+	ServerIP6 = "fd10:2::2"
+)
+
+// NewTopology builds the three namespaces; all go away when the test ends.
+func NewTopology(t testing.TB) *Topology {
+	t.Helper()
+	tp := &Topology{Client: New(t, "cli"), FW: New(t, "fw"), Server: New(t, "srv")}
+	Veth(t, tp.Client, "c0", []string{ClientIP4 + "/24", ClientIP6 + "/64"}, tp.FW, "f0", []string{FWClient4 + "/24", FWClient6 + "/64"})
+	Veth(t, tp.FW, "f1", []string{FWServer4 + "/24", "fd10:2::1/64"}, tp.Server, "s0", []string{ServerIP4 + "/24", ServerIP6 + "/64"})
+	for _, cmd := range [][]string{
+		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+	} {
+		if _, err := tp.FW.Run(cmd[0], cmd[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []struct {
+		ns  *NS
+		via []string
+	}{{tp.Client, []string{FWClient4, FWClient6}}, {tp.Server, []string{FWServer4, "fd10:2::1"}}} {
+		if _, err := r.ns.Run("ip", "route", "add", "default", "via", r.via[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.ns.Run("ip", "-6", "route", "add", "default", "via", r.via[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// New links need a moment before IPv6 forwards; wait until an echo
+	// crosses the firewall both ways.
+	for _, dst := range []string{ServerIP4, ServerIP6} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !tp.Client.Ping(dst, 300*time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("topology: %s unreachable from the client", dst)
+			}
+		}
+	}
+	return tp
+}
+
+// Ping sends one ICMP or ICMPv6 echo request from the namespace and
+// reports whether a reply came within timeout.
+func (ns *NS) Ping(dst string, timeout time.Duration) bool {
+	ip := net.ParseIP(dst)
+	network, typ, reply := "ip4:icmp", byte(8), byte(0)
+	if ip.To4() == nil {
+		network, typ, reply = "ip6:ipv6-icmp", 128, 129
+	}
+	ok := false
+	_ = ns.Do(func() error {
+		c, err := net.ListenPacket(network, "")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		msg := []byte{typ, 0, 0, 0, 0x12, 0x34, 0, 1}
+		if typ == 8 {
+			var s uint32
+			for i := 0; i < len(msg); i += 2 {
+				s += uint32(msg[i])<<8 | uint32(msg[i+1])
+			}
+			for s > 0xffff {
+				s = s>>16 + s&0xffff
+			}
+			msg[2], msg[3] = byte(^s>>8), byte(^s)
+		}
+		if _, err := c.WriteTo(msg, &net.IPAddr{IP: ip}); err != nil {
+			time.Sleep(timeout)
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return err
+			}
+			if n >= 8 && buf[0] == reply && buf[4] == 0x12 && buf[5] == 0x34 {
+				ok = true
+				return nil
+			}
+		}
+	})
+	return ok
 }
