@@ -2,12 +2,12 @@ package hooks
 
 import (
 	"context"
-	"net"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"sort"
