@@ -4,7 +4,10 @@ FUZZTIME ?= 15s
 BIN     := bin/nfd
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build deps test unit fuzz bench demo clean
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+.PHONY: all build deps test unit fuzz bench demo install clean
 
 all: build
 
@@ -32,6 +35,20 @@ bench: build
 
 demo: deps build
 	@./scripts/demo.sh
+
+# Installs the binary, the unit and an example rule file (never over an
+# existing one). Enables nothing: `systemctl enable --now nfd` does that.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/nfd
+	install -D -m 0644 deploy/systemd/nfd.service $(DESTDIR)/etc/systemd/system/nfd.service
+	install -d -m 0755 $(DESTDIR)/etc/nfd
+	@if [ -e $(DESTDIR)/etc/nfd/rules.nft ]; then \
+		echo "keeping existing $(DESTDIR)/etc/nfd/rules.nft"; \
+	else \
+		install -m 0644 deploy/examples/workstation.nft $(DESTDIR)/etc/nfd/rules.nft; \
+	fi
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/nfd/README.md
+	@echo "installed; run: systemctl daemon-reload && systemctl enable --now nfd"
 
 clean:
 	rm -rf bin

@@ -8,6 +8,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v conntrack >/dev/null || need+=(conntrack)
 command -v iperf3 >/dev/null || need+=(iperf3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v nc >/dev/null || need+=(netcat-openbsd)
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)"; exit 1; }
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
