@@ -34,6 +34,13 @@ type Config struct {
 	// NewConn opens an nftables netlink connection; nil means the current
 	// network namespace.
 	NewConn func() (*nftables.Conn, error)
+	// Observer, when set, receives each verdict's latency.
+	Observer VerdictObserver
+}
+
+// VerdictObserver records how long deciding a packet took.
+type VerdictObserver interface {
+	ObserveVerdict(hook parser.Hook, d time.Duration)
 }
 
 // chainState is one of the user's base chains as it runs now.
@@ -79,16 +86,18 @@ type Daemon struct {
 	closeResolver func()
 	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 
-	Stats     Stats
-	reloads   atomic.Uint64
-	reloadErr atomic.Uint64
+	Stats       Stats
+	reloads     atomic.Uint64
+	reloadErr   atomic.Uint64
+	lastFailed  atomic.Bool
+	lastSuccess atomic.Int64 // unix nanoseconds
 }
 
 // Stats are the daemon's per-hook counters, bumped with atomics on the hot
 // path and read at scrape time.
 type Stats struct {
-	Packets [5][4]atomic.Uint64 // [hook][verdict]
-	Bytes   [5]atomic.Uint64
+	Packets [2][5][4]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
+	Bytes   [2][5]atomic.Uint64
 	Errors  atomic.Uint64 // queue receive errors
 	Verdict atomic.Uint64 // failed verdict sends
 }
@@ -120,6 +129,7 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.st.Store(st)
+	d.lastSuccess.Store(time.Now().UnixNano())
 	ctcfg := conntrack.Config{Max: cfg.ConntrackMax}
 	if resolve, closeFn, err := conntrack.KernelResolver(); err == nil {
 		// Connections whose first packets took hooks nfd does not queue
@@ -365,10 +375,13 @@ func (d *Daemon) Reload(file string) error {
 	err := d.reload(file)
 	if err != nil {
 		d.reloadErr.Add(1)
+		d.lastFailed.Store(true)
 		d.log.Error("reload failed; previous ruleset still active", "err", err)
 		return err
 	}
 	d.reloads.Add(1)
+	d.lastFailed.Store(false)
+	d.lastSuccess.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -498,6 +511,22 @@ type Status struct {
 	QueueErrors   uint64                `json:"queue_errors"`
 }
 
+// ReloadState reports whether the last load succeeded and when one last did.
+func (d *Daemon) ReloadState() (ok bool, lastSuccess time.Time, reloads, errs uint64) {
+	return !d.lastFailed.Load(), time.Unix(0, d.lastSuccess.Load()), d.reloads.Load(), d.reloadErr.Load()
+}
+
+// QueuePackets returns the packets each open queue received.
+func (d *Daemon) QueuePackets() map[uint16]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[uint16]uint64, len(d.queues))
+	for n, q := range d.queues {
+		out[n] = q.packets.Load()
+	}
+	return out
+}
+
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
 	st := d.st.Load()
@@ -514,8 +543,13 @@ func (d *Daemon) Status() Status {
 			Queues: fmt.Sprintf("%d-%d", c.kc.QueueNum, c.kc.QueueNum+c.kc.QueueTotal-1)})
 	}
 	for _, h := range parser.Hooks {
-		hs := HookStatus{Bytes: d.Stats.Bytes[h].Load(), Accept: d.Stats.Packets[h][rules.Accept].Load(),
-			Drop: d.Stats.Packets[h][rules.Drop].Load(), Reject: d.Stats.Packets[h][rules.Reject].Load()}
+		var hs HookStatus
+		for fi := 0; fi < 2; fi++ {
+			hs.Bytes += d.Stats.Bytes[fi][h].Load()
+			hs.Accept += d.Stats.Packets[fi][h][rules.Accept].Load()
+			hs.Drop += d.Stats.Packets[fi][h][rules.Drop].Load()
+			hs.Reject += d.Stats.Packets[fi][h][rules.Reject].Load()
+		}
 		hs.Packets = hs.Accept + hs.Drop + hs.Reject
 		s.Hooks[h.String()] = hs
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
@@ -94,6 +95,10 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 	}
 	id := *a.PacketID
 	d := q.d
+	var t0 time.Time
+	if d.cfg.Observer != nil {
+		t0 = time.Now()
+	}
 	st := d.st.Load()
 	cs := st.byQueue[q.num]
 	if cs == nil || a.Payload == nil {
@@ -169,9 +174,12 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 				"flags", p.Flags, "l4len", p.L4Len, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
 		}
 	}
-	d.Stats.Packets[hook][dec.Verdict].Add(1)
-	d.Stats.Bytes[hook].Add(uint64(wire))
+	d.Stats.Packets[fi][hook][dec.Verdict].Add(1)
+	d.Stats.Bytes[fi][hook].Add(uint64(wire))
 	q.packets.Add(1)
+	if d.cfg.Observer != nil {
+		d.cfg.Observer.ObserveVerdict(hook, time.Since(t0))
+	}
 	return 0
 }
 

@@ -2,13 +2,72 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nfdproject/nfd/hooks"
+	"github.com/nfdproject/nfd/metrics"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/rules"
 )
 
-// serveMetrics is replaced by the Prometheus exporter in metrics/.
-func serveMetrics(ctx context.Context, addr string, d *hooks.Daemon, log *slog.Logger) error {
-	log.Info("metrics not built in yet", "addr", addr)
+// snapshot gathers the daemon's counters for one scrape.
+func snapshot(d *hooks.Daemon) metrics.Snapshot {
+	var s metrics.Snapshot
+	for fi, fam := range []string{"ipv4", "ipv6"} {
+		for _, h := range parser.Hooks {
+			s.Hooks = append(s.Hooks, metrics.HookCount{Family: fam, Hook: h.String(),
+				Accept: d.Stats.Packets[fi][h][rules.Accept].Load(), Drop: d.Stats.Packets[fi][h][rules.Drop].Load(),
+				Reject: d.Stats.Packets[fi][h][rules.Reject].Load(), Bytes: d.Stats.Bytes[fi][h].Load()})
+		}
+	}
+	s.RulesByPlacement = map[string]int{}
+	for _, r := range d.Engine().Rules {
+		s.Rules = append(s.Rules, metrics.RuleCount{Table: r.Family.String() + " " + r.Table, Chain: r.Chain, Rule: r.Label(),
+			Placement: "userspace", Packets: r.Counts.Packets.Load(), Bytes: r.Counts.Bytes.Load()})
+		s.RulesByPlacement["userspace"]++
+	}
+	proc := metrics.ProcQueues()
+	for n, pk := range d.QueuePackets() {
+		s.Queues = append(s.Queues, metrics.QueueCount{Queue: n, Packets: pk, QueueFull: proc[n][0], UserDropped: proc[n][1]})
+	}
+	ct := d.Conntrack().Stats()
+	s.ConntrackEntries, s.ConntrackLimit, s.ConntrackEvictions, s.ConntrackInvalid, s.ConntrackDrops = ct.Entries, ct.Max, ct.Evictions, ct.Invalid, ct.Drops
+	s.LastReloadOK, s.LastReloadSuccess, s.Reloads, s.ReloadErrs = d.ReloadState()
+	s.Version, s.QueueMode = version, d.QueueMode().String()
+	s.QueueErrors = d.Stats.Errors.Load()
+	return s
+}
+
+// serveMetrics serves /metrics on addr until ctx ends.
+func serveMetrics(ctx context.Context, addr string, d *hooks.Daemon, vd *metrics.VerdictDuration, log *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector(func() metrics.Snapshot { return snapshot(d) }))
+	for _, c := range vd.Collectors() {
+		reg.MustRegister(c)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	log.Info("metrics", "addr", ln.Addr().String())
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/nfdproject/nfd/hooks"
 	"github.com/nfdproject/nfd/internal/control"
 	"github.com/nfdproject/nfd/internal/sdnotify"
+	"github.com/nfdproject/nfd/metrics"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -70,8 +71,13 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
 		return usageError("--queue-base must be 0-65535 and --queues 0-64")
 	}
-	d, err := hooks.New(hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log})
+	vd := metrics.NewVerdictDuration()
+	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
+		ConntrackMax: f.ctMax, Version: version, Logger: log}
+	if f.metrics != "" {
+		cfg.Observer = vd
+	}
+	d, err := hooks.New(cfg)
 	if err != nil {
 		var el parser.ErrorList
 		if errors.As(err, &el) {
@@ -93,7 +99,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	go control.Serve(ctx, ln, handler(d), log)
 	if f.metrics != "" {
-		if err := serveMetrics(ctx, f.metrics, d, log); err != nil {
+		if err := serveMetrics(ctx, f.metrics, d, vd, log); err != nil {
 			_ = d.Stop()
 			return &exitError{code: 1, msg: "nfd: metrics: " + err.Error()}
 		}
