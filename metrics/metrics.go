@@ -19,12 +19,12 @@ import (
 
 // HookCount is the traffic nfd decided at one hook for one family.
 type HookCount struct {
-	Family  string // ipv4, ipv6
-	Hook    string
-	Accept  uint64
-	Drop    uint64
-	Reject  uint64
-	Bytes   uint64
+	Family string // ipv4, ipv6
+	Hook   string
+	Accept uint64
+	Drop   uint64
+	Reject uint64
+	Bytes  uint64
 }
 
 // RuleCount is one rule's counts.
