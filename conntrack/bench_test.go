@@ -116,3 +116,21 @@ func BenchmarkReapFullSweep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/entry")
 }
+
+// BenchmarkBaselineMap is the floor: one update of a plain Go map with the
+// same key and value, no lock, no state machine.
+func BenchmarkBaselineMap(b *testing.B) {
+	m := map[Tuple]entry{}
+	p := tcp(true, ack)
+	var tup Tuple
+	tupleFromPacket(p, &tup)
+	key, _ := tup.canonical()
+	m[key] = entry{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e := m[key]
+		e.pkts[0]++
+		m[key] = e
+	}
+}

@@ -36,6 +36,8 @@ type Config struct {
 	NewConn func() (*nftables.Conn, error)
 	// Observer, when set, receives each verdict's latency.
 	Observer VerdictObserver
+	// QueueImpl is ImplNfd (default) or ImplGoNfqueue.
+	QueueImpl string
 }
 
 // VerdictObserver records how long deciding a packet took.

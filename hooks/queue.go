@@ -21,14 +21,27 @@ import (
 // needs payload: IPv4 or IPv6 with extension headers and TCP with options.
 const headerCopy = 256
 
-// queueReader reads one NFQUEUE queue. go-nfqueue runs one goroutine per
-// queue that calls handle for every packet; that goroutine owns p, c and
-// ctr, so decoding and evaluation reuse them and allocate nothing.
+// Queue readers. nfd reads each queue on one goroutine, which owns the
+// decoded packet, the evaluation context and the conntrack result, so a
+// packet costs no allocation. Two implementations share the decision:
+//   - "nfd" (default): hooks/nfq.go, buffers reused, recvmmsg, batched
+//     accept verdicts flushed after every receive batch and whenever a
+//     drop, reject or mark must be sent;
+//   - "go-nfqueue": github.com/florianl/go-nfqueue/v2's receive path, one
+//     verdict per packet (kept as the reference and a fallback).
+const (
+	ImplNfd       = "nfd"
+	ImplGoNfqueue = "go-nfqueue"
+)
+
 type queueReader struct {
 	d      *Daemon
 	num    uint16
-	nf     *nfqueue.Nfqueue
 	cancel context.CancelFunc
+	done   chan struct{}
+
+	nf  *nfqueue.Nfqueue // go-nfqueue implementation
+	own *nfq             // nfd implementation
 
 	p   packet.Parsed
 	c   rules.Ctx
@@ -37,63 +50,164 @@ type queueReader struct {
 	packets atomic.Uint64
 }
 
+// decision is what to answer for one packet.
+type decision struct {
+	verdict uint32 // nfAccept or nfDrop
+	mark    uint32
+	setMark bool
+}
+
 func (d *Daemon) openQueue(num uint16, failOpen, payload bool) (*queueReader, error) {
-	flags := uint32(nfqueue.NfQaCfgFlagGSO)
+	flags := uint32(cfgFlagGSO)
 	if failOpen {
 		// Queue overflow follows the chain's policy: accept-policy chains
 		// fail open, drop-policy chains fail closed.
-		flags |= nfqueue.NfQaCfgFlagFailOpen
+		flags |= cfgFlagFailOpen
 	}
 	copyLen := uint32(headerCopy)
 	if payload {
 		copyLen = 0xffff
 	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	q := &queueReader{d: d, num: num, cancel: cancel, done: make(chan struct{})}
+	if d.cfg.QueueImpl == ImplGoNfqueue {
+		if err := q.openGoNfqueue(ctx, flags, copyLen); err != nil {
+			cancel()
+			return nil, err
+		}
+		close(q.done)
+		return q, nil
+	}
+	own, err := openNFQ(num, copyLen, d.cfg.QueueLen, flags, int(d.cfg.QueueLen)*2048)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	q.own = own
+	go q.run(ctx)
+	return q, nil
+}
+
+// run is the queue's goroutine (nfd implementation).
+func (q *queueReader) run(ctx context.Context) {
+	defer close(q.done)
+	defer q.own.close()
+	d := q.d
+	for ctx.Err() == nil {
+		n, err := q.own.recv()
+		if err != nil {
+			d.Stats.Errors.Add(1)
+			if !errors.Is(err, unix.ENOBUFS) {
+				d.log.Warn("queue receive error", "queue", q.num, "err", err)
+				time.Sleep(10 * time.Millisecond)
+			}
+			continue
+		}
+		for i := 0; i < n; i++ {
+			q.own.each(i, q.handleOwn)
+		}
+		// Bound the wait of batched accepts to one receive batch.
+		if err := q.own.flush(); err != nil {
+			d.Stats.Verdict.Add(1)
+		}
+	}
+}
+
+func (q *queueReader) handleOwn(p *nfqPacket) {
+	var mark, in, out *uint32
+	if p.hasMark {
+		mark = &p.mark
+	}
+	if p.hasIn {
+		in = &p.indev
+	}
+	if p.hasOut {
+		out = &p.outdev
+	}
+	dec := q.decide(p.payload, p.capLen, mark, in, out)
+	var err error
+	switch {
+	case dec.verdict == nfAccept && !dec.setMark:
+		q.own.accept(p.id)
+	case dec.setMark:
+		err = q.own.verdict(p.id, dec.verdict, &dec.mark)
+	default:
+		err = q.own.verdict(p.id, dec.verdict, nil)
+	}
+	if err != nil {
+		q.d.Stats.Verdict.Add(1)
+	}
+}
+
+func (q *queueReader) openGoNfqueue(ctx context.Context, flags, copyLen uint32) error {
+	d := q.d
 	nf, err := nfqueue.Open(&nfqueue.Config{
-		NfQueue:      num,
+		NfQueue:      q.num,
 		MaxPacketLen: copyLen,
 		MaxQueueLen:  d.cfg.QueueLen,
 		Copymode:     nfqueue.NfQnlCopyPacket,
 		Flags:        flags,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	_ = nf.SetOption(netlink.NoENOBUFS, true)
 	_ = nf.Con.SetReadBuffer(int(d.cfg.QueueLen) * 2048)
-	ctx, cancel := context.WithCancel(d.ctx)
-	q := &queueReader{d: d, num: num, nf: nf, cancel: cancel}
-	err = nf.RegisterWithErrorFunc(ctx, q.handle, func(err error) int {
+	q.nf = nf
+	err = nf.RegisterWithErrorFunc(ctx, func(a nfqueue.Attribute) int {
+		if a.PacketID == nil {
+			return 0
+		}
+		var payload []byte
+		if a.Payload != nil {
+			payload = *a.Payload
+		}
+		var capLen uint32
+		if a.CapLen != nil {
+			capLen = *a.CapLen
+		}
+		dec := q.decide(payload, capLen, a.Mark, a.InDev, a.OutDev)
+		if dec.setMark {
+			err = nf.SetVerdictWithMark(*a.PacketID, int(dec.verdict), int(dec.mark))
+		} else {
+			err = nf.SetVerdict(*a.PacketID, int(dec.verdict))
+		}
+		if err != nil {
+			d.Stats.Verdict.Add(1)
+		}
+		return 0
+	}, func(err error) int {
 		if ctx.Err() != nil {
 			return 1
 		}
-		var opErr *netlink.OpError
-		if errors.As(err, &opErr) && errors.Is(opErr.Err, unix.ENOBUFS) {
-			d.Stats.Errors.Add(1)
-			return 0
-		}
 		d.Stats.Errors.Add(1)
-		d.log.Warn("queue receive error", "queue", num, "err", err)
+		var opErr *netlink.OpError
+		if !(errors.As(err, &opErr) && errors.Is(opErr.Err, unix.ENOBUFS)) {
+			d.log.Warn("queue receive error", "queue", q.num, "err", err)
+		}
 		return 0
 	})
 	if err != nil {
-		cancel()
 		nf.Close()
-		return nil, err
 	}
-	return q, nil
+	return err
 }
 
 func (q *queueReader) close() {
 	q.cancel()
-	q.nf.Close()
+	if q.nf != nil {
+		q.nf.Close()
+	}
+	select {
+	case <-q.done:
+	case <-time.After(2 * time.Second):
+		q.d.log.Warn("queue reader did not stop in time", "queue", q.num)
+	}
 }
 
-// handle decides one packet. It runs on the queue's goroutine.
-func (q *queueReader) handle(a nfqueue.Attribute) int {
-	if a.PacketID == nil {
-		return 0
-	}
-	id := *a.PacketID
+// decide classifies one packet: decode, conntrack, the chain's rules. It
+// runs on the queue's goroutine and allocates nothing on its way.
+func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev *uint32) decision {
 	d := q.d
 	var t0 time.Time
 	if d.cfg.Observer != nil {
@@ -101,32 +215,30 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 	}
 	st := d.st.Load()
 	cs := st.byQueue[q.num]
-	if cs == nil || a.Payload == nil {
-		q.verdict(id, nfqueue.NfAccept)
-		return 0
+	if cs == nil || payload == nil {
+		return decision{verdict: nfAccept}
 	}
-	payload := *a.Payload
 	wire := len(payload)
-	if a.CapLen != nil && int(*a.CapLen) > wire {
-		wire = int(*a.CapLen)
+	if int(capLen) > wire {
+		wire = int(capLen)
 	}
 	p := &q.p
 	p.DecodeCaptured(payload, wire)
 	hook := cs.base.Hook
 	c := &q.c
 	c.Reset(p, hook)
-	if a.InDev != nil {
-		if n, ok := d.ifn.name(*a.InDev); ok {
+	if indev != nil {
+		if n, ok := d.ifn.name(*indev); ok {
 			c.SetIif(n)
 		}
 	}
-	if a.OutDev != nil {
-		if n, ok := d.ifn.name(*a.OutDev); ok {
+	if outdev != nil {
+		if n, ok := d.ifn.name(*outdev); ok {
 			c.SetOif(n)
 		}
 	}
-	if a.Mark != nil {
-		c.Mark = *a.Mark
+	if mark != nil {
+		c.Mark = *mark
 	}
 	// Connection tracking happens once per packet, at the first hook of
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
@@ -148,14 +260,11 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 	if c.CtMarkChanged && ctr.Found {
 		d.ct.SetMark(ctr.Key, c.CtMark)
 	}
+	out := decision{verdict: nfAccept}
 	switch dec.Verdict {
 	case rules.Accept:
 		if c.MarkChanged {
-			if err := q.nf.SetVerdictWithMark(id, nfqueue.NfAccept, int(c.Mark)); err != nil {
-				d.Stats.Verdict.Add(1)
-			}
-		} else {
-			q.verdict(id, nfqueue.NfAccept)
+			out.mark, out.setMark = c.Mark, true
 		}
 	case rules.Reject:
 		if d.rej != nil {
@@ -168,10 +277,10 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 		if ctr.Found {
 			d.ct.Forget(ctr.Key)
 		}
-		q.verdict(id, nfqueue.NfDrop)
+		out.verdict = nfDrop
 		if d.log.Enabled(context.Background(), slog.LevelDebug) {
-			d.log.Debug("drop", "hook", hook.String(), "chain", cs.kc.Chain, "ct", ctr.State, "len", wire, "cap", len(payload),
-				"flags", p.Flags, "l4len", p.L4Len, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
+			d.log.Debug("drop", "hook", hook.String(), "chain", cs.kc.Chain, "ct", ctr.State, "len", wire,
+				"flags", p.Flags, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
 		}
 	}
 	d.Stats.Packets[fi][hook][dec.Verdict].Add(1)
@@ -180,7 +289,7 @@ func (q *queueReader) handle(a nfqueue.Attribute) int {
 	if d.cfg.Observer != nil {
 		d.cfg.Observer.ObserveVerdict(hook, time.Since(t0))
 	}
-	return 0
+	return out
 }
 
 // firstSight reports whether no earlier hook of the packet's path queued
@@ -199,10 +308,4 @@ func (d *Daemon) firstSight(st *state, fi int, hook parser.Hook, p *packet.Parse
 		return !q[parser.HookPrerouting] && !q[parser.HookForward]
 	}
 	return true
-}
-
-func (q *queueReader) verdict(id uint32, v int) {
-	if err := q.nf.SetVerdict(id, v); err != nil {
-		q.d.Stats.Verdict.Add(1)
-	}
 }

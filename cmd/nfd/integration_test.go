@@ -242,6 +242,12 @@ const forwardRules = `table inet fw {
 `
 
 func TestDaemonVerdicts(t *testing.T) {
+	for _, impl := range []string{"nfd", "go-nfqueue"} {
+		t.Run(impl, func(t *testing.T) { testVerdicts(t, impl) })
+	}
+}
+
+func testVerdicts(t *testing.T, impl string) {
 	netns.SkipUnlessRoot(t, "nft")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81, 82}, []int{53, 54, 55})
@@ -251,7 +257,7 @@ func TestDaemonVerdicts(t *testing.T) {
 			t.Fatalf("before nfd: tcp %s 81 %s", ip, got)
 		}
 	}
-	d := startDaemon(t, tp.FW, forwardRules)
+	d := startDaemon(t, tp.FW, forwardRules, "--queue-reader", impl)
 	cases := []struct {
 		name, want string
 		try        func() string

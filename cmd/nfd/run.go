@@ -23,7 +23,7 @@ import (
 )
 
 type runFlags struct {
-	rules, offload, socket, metrics, logLevel string
+	rules, offload, socket, metrics, logLevel, queueImpl string
 	queues, queueBase, ctMax                  int
 }
 
@@ -49,6 +49,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket path")
 	fl.StringVar(&f.metrics, "metrics-addr", "127.0.0.1:9641", "Prometheus listen address (empty disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
 	return cmd
 }
 
@@ -73,7 +74,10 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log}
+		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl}
+	if f.queueImpl != hooks.ImplNfd && f.queueImpl != hooks.ImplGoNfqueue {
+		return usageError("--queue-reader must be %s or %s", hooks.ImplNfd, hooks.ImplGoNfqueue)
+	}
 	if f.metrics != "" {
 		cfg.Observer = vd
 	}
