@@ -135,7 +135,7 @@ func (q *nfq) header(msgType uint16, flags uint16) {
 	b = binary.NativeEndian.AppendUint16(b, flags)
 	b = binary.NativeEndian.AppendUint32(b, q.seq)
 	b = binary.NativeEndian.AppendUint32(b, 0)
-	b = append(b, unix.AF_UNSPEC, 0)                // nfgen_family, version NFNETLINK_V0
+	b = append(b, unix.AF_UNSPEC, 0)              // nfgen_family, version NFNETLINK_V0
 	b = binary.BigEndian.AppendUint16(b, q.queue) // res_id
 	q.wbuf = b
 }
@@ -234,16 +234,16 @@ func (q *nfq) flush() error {
 
 // nfqPacket is one queued packet, pointing into the receive buffer.
 type nfqPacket struct {
-	id       uint32
-	hook     uint8
-	payload  []byte
-	capLen   uint32 // original length when truncated, else 0
-	mark     uint32
-	hasMark  bool
-	indev    uint32
-	outdev   uint32
-	hasIn    bool
-	hasOut   bool
+	id      uint32
+	hook    uint8
+	payload []byte
+	capLen  uint32 // original length when truncated, else 0
+	mark    uint32
+	hasMark bool
+	indev   uint32
+	outdev  uint32
+	hasIn   bool
+	hasOut  bool
 }
 
 // recv reads up to recvBatch messages; it blocks until at least one

@@ -24,7 +24,7 @@ import (
 
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl string
-	queues, queueBase, ctMax                  int
+	queues, queueBase, ctMax                             int
 }
 
 func newRunCmd() *cobra.Command {
