@@ -38,6 +38,8 @@ type Config struct {
 	Observer VerdictObserver
 	// QueueImpl is ImplNfd (default) or ImplGoNfqueue.
 	QueueImpl string
+	// Offload is OffloadAuto (default) or OffloadNone.
+	Offload string
 }
 
 // VerdictObserver records how long deciding a packet took.
@@ -45,19 +47,22 @@ type VerdictObserver interface {
 	ObserveVerdict(hook parser.Hook, d time.Duration)
 }
 
-// chainState is one of the user's base chains as it runs now.
+// chainState is one of the user's base chains that queues to nfd.
 type chainState struct {
 	base  *rules.Base
 	kc    KernelChain
+	plan  *ChainPlan
 	key   string
-	first [2]bool // the first base chain at its hook, for IPv4 / IPv6
+	first [2]bool // the first queueing chain at its hook, for IPv4 / IPv6
 }
 
 // state is what a ruleset compiles to. It is immutable once published;
 // a reload builds a new one and swaps the pointer.
 type state struct {
-	eng      *rules.Engine
-	chains   []*chainState
+	eng        *rules.Engine
+	plans      []*TablePlan
+	placements map[RuleRef]Placement
+	chains     []*chainState
 	byQueue  map[uint16]*chainState
 	queued   [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
 	file     string
@@ -116,8 +121,11 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.QueueLen == 0 {
 		cfg.QueueLen = 4096
 	}
+	if cfg.Offload == "" {
+		cfg.Offload = OffloadAuto
+	}
 	if cfg.NewConn == nil {
-		cfg.NewConn = func() (*nftables.Conn, error) { return nftables.New() }
+		cfg.NewConn = func() (*nftables.Conn, error) { return NewConn(-1) }
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, ifn: newIfnames(), queues: map[uint16]*queueReader{}, groups: map[string]int{}}
 	mode, err := ProbeQueue(cfg.NewConn)
@@ -176,18 +184,26 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			if c.Base != nil && c.Base.Type != parser.ChainFilter {
-				return nil, fmt.Errorf("%s: %s chain `%s` needs native nftables (offload); nfd runs filter chains in userspace", c.Base.Pos, c.Base.Type, c.Name)
-			}
-		}
+	plans, placements, err := PlanRuleset(rs, d.cfg.Offload)
+	if err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(src)
-	st := &state{eng: eng, file: file, checksum: hex.EncodeToString(sum[:]), loaded: time.Now(), byQueue: map[uint16]*chainState{}}
+	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
+		loaded: time.Now(), byQueue: map[uint16]*chainState{}}
+	planOf := map[string]*ChainPlan{}
+	for _, tp := range plans {
+		for _, cp := range tp.Chains {
+			planOf[tp.Family.String()+" "+tp.Name+" "+cp.Name] = cp
+		}
+	}
 	for _, b := range eng.Bases {
+		cp := planOf[b.Info.Family.String()+" "+b.Info.Table+" "+b.Info.Name]
+		if cp == nil || !cp.Queue {
+			continue // wholly native: no queue, nothing for nfd to decide
+		}
 		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
-		st.chains = append(st.chains, &chainState{base: b, key: key, kc: KernelChain{
+		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: KernelChain{
 			Family: b.Info.Family, Table: b.Info.Table, Chain: b.Info.Name, Hook: b.Hook, Priority: b.Priority,
 			Policy: b.Policy, QueueTotal: uint16(d.cfg.Queues)}})
 	}
@@ -243,6 +259,7 @@ func (d *Daemon) assignQueues(st *state) {
 			used[g] = true
 		}
 		c.kc.QueueNum = d.cfg.QueueBase + uint16(g*d.cfg.Queues)
+		c.plan.QueueNum, c.plan.QueueTotal = c.kc.QueueNum, c.kc.QueueTotal
 		for q := 0; q < d.cfg.Queues; q++ {
 			st.byQueue[c.kc.QueueNum+uint16(q)] = c
 		}
@@ -276,12 +293,9 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 	return opened, nil
 }
 
-func (d *Daemon) kernelChains(st *state) []KernelChain {
-	out := make([]KernelChain, len(st.chains))
-	for i, c := range st.chains {
-		out[i] = c.kc
-	}
-	return out
+// RulePlacement tells where a rule of the running ruleset runs.
+func (d *Daemon) RulePlacement(r *rules.RuleInfo) Placement {
+	return d.st.Load().placements[RuleRef{r.Family, r.Table, r.Chain, r.Index}]
 }
 
 // Start programs nftables and opens the queues: queues first, so that no
@@ -304,7 +318,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := Program(conn, d.mode, d.kernelChains(st)); err != nil {
+	if err := ProgramPlans(conn, d.mode, st.plans); err != nil {
 		return err
 	}
 	d.started = time.Now()
@@ -413,7 +427,7 @@ func (d *Daemon) reload(file string) error {
 	d.st.Store(st)
 	conn, err := d.cfg.NewConn()
 	if err == nil {
-		err = Program(conn, d.mode, d.kernelChains(st))
+		err = ProgramPlans(conn, d.mode, st.plans)
 	}
 	if err != nil {
 		d.st.Store(old)
@@ -480,7 +494,7 @@ type ChainStatus struct {
 	Priority int    `json:"priority"`
 	Policy   string `json:"policy"`
 	Queues   string `json:"queues"`
-	Payload  bool   `json:"payload"`
+	Native   int    `json:"native_rules"`
 }
 
 // HookStatus counts decisions at one hook.
@@ -533,16 +547,24 @@ func (d *Daemon) QueuePackets() map[uint16]uint64 {
 func (d *Daemon) Status() Status {
 	st := d.st.Load()
 	s := Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
-		QueueMode: d.mode.String(), Offload: "none", RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
+		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load()}
 	if conn, err := d.cfg.NewConn(); err == nil {
 		s.KernelTables, _ = OwnedTables(conn)
 	}
-	for _, c := range st.chains {
-		s.Chains = append(s.Chains, ChainStatus{Table: c.kc.Family.String() + " " + c.kc.Table, Chain: c.kc.Chain, Hook: c.kc.Hook.String(),
-			Priority: c.kc.Priority, Policy: c.kc.Policy.String(), Payload: c.base.NeedsPayload,
-			Queues: fmt.Sprintf("%d-%d", c.kc.QueueNum, c.kc.QueueNum+c.kc.QueueTotal-1)})
+	for _, tp := range st.plans {
+		for _, cp := range tp.Chains {
+			if cp.Base == nil {
+				continue
+			}
+			cs := ChainStatus{Table: tp.Family.String() + " " + tp.Name, Chain: cp.Name, Hook: cp.Base.Hook.String(),
+				Priority: cp.Base.Priority, Policy: cp.Base.Policy.String(), Native: len(cp.Rules), Queues: "none (native)"}
+			if cp.Queue {
+				cs.Queues = fmt.Sprintf("%d-%d", cp.QueueNum, cp.QueueNum+cp.QueueTotal-1)
+			}
+			s.Chains = append(s.Chains, cs)
+		}
 	}
 	for _, h := range parser.Hooks {
 		var hs HookStatus

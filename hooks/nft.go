@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nfdproject/nfd/parser"
 )
@@ -128,4 +130,34 @@ func OwnedTables(c *nftables.Conn) ([]string, error) {
 		out = append(out, fam+" "+t.Name)
 	}
 	return out, nil
+}
+
+// bigReceiveBuffer lets a large batch's acknowledgements fit: the kernel
+// answers every message of a transaction, and a ruleset with thousands of
+// rules overflows the default buffer (ENOBUFS).
+func bigReceiveBuffer(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return c.SetReadBuffer(32 << 20)
+	}
+	return nil
+}
+
+// NewConn opens an nftables connection in the current namespace, or in
+// the one of netnsFd when it is not negative.
+func NewConn(netnsFd int) (*nftables.Conn, error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(bigReceiveBuffer)}
+	if netnsFd >= 0 {
+		opts = append(opts, nftables.WithNetNSFd(netnsFd))
+	}
+	return nftables.New(opts...)
 }

@@ -17,7 +17,7 @@ func connIn(t *testing.T, ns *netns.NS) func() (*nftables.Conn, error) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return func() (*nftables.Conn, error) { return nftables.New(nftables.WithNetNSFd(int(f.Fd()))) }
+	return func() (*nftables.Conn, error) { return NewConn(int(f.Fd())) }
 }
 
 func TestProbeProgramRemove(t *testing.T) {

@@ -256,7 +256,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 	}
 	c.CT = *ctr
 	c.CtMark = ctr.Mark
-	dec := st.eng.EvalBase(c, cs.base)
+	dec := st.eng.EvalBaseFrom(c, cs.base, cs.plan.Start)
 	if c.CtMarkChanged && ctr.Found {
 		d.ct.SetMark(ctr.Key, c.CtMark)
 	}

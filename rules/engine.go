@@ -25,6 +25,7 @@ type RuleInfo struct {
 	Table   string
 	Chain   string
 	Handle  int
+	Index   int // position in its chain
 	Comment string
 	Text    string // canonical nft text of the rule
 	Pos     parser.Pos
@@ -198,11 +199,12 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 		}
 		for _, pc := range t.Chains {
 			c := b.chains[pc]
-			for _, pr := range pc.Rules {
+			for i, pr := range pc.Rules {
 				r, err := b.compileRule(t, pc, pr)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", pr.Pos, err)
 				}
+				r.info.Index = i
 				c.rules = append(c.rules, r)
 				if r.info.Userspace && pc.Base != nil {
 					b.e.NeedsPayload[pc.Base.Hook] = true

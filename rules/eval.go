@@ -43,7 +43,7 @@ func (e *Engine) Eval(c *Ctx) Decision {
 	}
 	d := Decision{Verdict: Accept}
 	for _, ch := range e.hooks[c.Hook][fam] {
-		d = e.evalBase(c, ch)
+		d = e.evalBase(c, ch, 0)
 		if d.Verdict != Accept {
 			return d
 		}
@@ -54,7 +54,11 @@ func (e *Engine) Eval(c *Ctx) Decision {
 // EvalBase decides a packet in one base chain only, as the kernel runs
 // that chain: its rules, then its policy. Packets of a family the chain's
 // table does not take are accepted untouched.
-func (e *Engine) EvalBase(c *Ctx, b *Base) Decision {
+func (e *Engine) EvalBase(c *Ctx, b *Base) Decision { return e.EvalBaseFrom(c, b, 0) }
+
+// EvalBaseFrom is EvalBase starting at the chain's rule start: the rules
+// before it ran in the kernel (offloaded) and did not decide the packet.
+func (e *Engine) EvalBaseFrom(c *Ctx, b *Base, start int) Decision {
 	fam := uint8(1)
 	if c.P.Family == 6 {
 		fam = 2
@@ -64,10 +68,10 @@ func (e *Engine) EvalBase(c *Ctx, b *Base) Decision {
 	if b.c.fams&fam == 0 {
 		return Decision{Verdict: Accept}
 	}
-	return e.evalBase(c, b.c)
+	return e.evalBase(c, b.c, int32(start))
 }
 
-func (e *Engine) evalBase(c *Ctx, base *chain) Decision {
+func (e *Engine) evalBase(c *Ctx, base *chain, start int32) Decision {
 	stack := &c.stack
 	depth := 0
 	cur := &stack[0]
@@ -81,6 +85,9 @@ func (e *Engine) evalBase(c *Ctx, base *chain) Decision {
 			}
 			depth--
 			cur = &stack[depth]
+			continue
+		}
+		if depth == 0 && cur.ch == base && ri < start {
 			continue
 		}
 		r := &cur.ch.rules[ri]

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
-	"net/netip"
-	"strings"
 	"testing"
 
-	"github.com/nfdproject/nfd/conntrack"
-	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 )
@@ -375,234 +372,17 @@ func refEval(rs *parser.Ruleset, c *Ctx) (refResult, uint32, uint32) {
 	return last, s.mark, s.ctm
 }
 
-// ---- random rulesets and packets ----
-
-type rgen struct {
-	r *rand.Rand
-	// For the kernel oracle: a counter before every verdict, base chains at
-	// hook, no reject, and packets to the given local addresses.
-	counted  bool
-	hook     string
-	noReject bool
-	dst4     string
-	dst6     string
-	iif      string
-}
-
-func (g *rgen) pick(xs ...string) string { return xs[g.r.Intn(len(xs))] }
-
-func (g *rgen) match(fam string) string {
-	v4 := func() string {
-		return g.pick("10.0.0.1", "10.0.0.2", "10.0.1.0/24", "10.0.0.0/8", "{ 10.0.0.1, 10.0.0.3 }", "10.0.0.1-10.0.0.2")
-	}
-	v6 := func() string { return g.pick("2001:db8::1", "2001:db8::/64", "{ 2001:db8::2, 2001:db8::3 }") }
-	port := func() string {
-		return g.pick("22", "80", "{ 22, 53, 80 }", "1-100", "!= 22", "< 80", ">= 53", "{ 443, 1000-2000 }")
-	}
-	opts := []func() string{
-		func() string { return "tcp dport " + port() },
-		func() string { return "tcp sport " + port() },
-		func() string { return "udp dport " + port() },
-		func() string { return "th dport " + port() },
-		func() string { return "meta l4proto " + g.pick("tcp", "udp", "{ tcp, icmp }", "!= udp") },
-		func() string {
-			return "tcp flags " + g.pick("syn", "& (syn | ack) == syn", "== ack", "{ syn, ack }", "fin,rst", "!= syn")
-		},
-		func() string {
-			return "ct state " + g.pick("new", "established,related", "invalid", "{ new, established }", "!= new")
-		},
-		func() string { return "ct mark " + g.pick("0x1", "!= 0x0", "& 0x2 == 0x2") },
-		func() string { return "meta mark " + g.pick("0x1", "0x2", "{ 0x0, 0x3 }", "& 0x1 == 0x1") },
-		func() string { return "iifname " + g.pick(`"eth0"`, `"eth*"`, `{ "lo", "wg0" }`, `!= "eth1"`) },
-		func() string { return "meta length " + g.pick("< 100", "> 60", "40-80") },
-		func() string { return "ct direction " + g.pick("original", "reply") },
-	}
-	if fam == "inet" {
-		opts = append(opts, func() string { return "meta nfproto " + g.pick("ipv4", "ipv6") })
-	}
-	if fam != "ip6" {
-		opts = append(opts,
-			func() string { return "ip saddr " + v4() },
-			func() string { return "ip daddr " + g.pick("", "!= ") + v4() },
-			func() string { return "icmp type " + g.pick("echo-request", "{ echo-reply, echo-request }") },
-			func() string {
-				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "{ 10.0.0.1 . 22 }")
-			},
-			func() string { return "ip saddr @v4s" },
-		)
-	}
-	if fam != "ip" {
-		opts = append(opts, func() string { return "ip6 saddr " + v6() }, func() string { return "ip6 daddr != " + v6() })
-	}
-	return opts[g.r.Intn(len(opts))]()
-}
-
-// protoOf classifies a match by the network and transport protocol it
-// implies, so a rule never mixes ip with ip6 or tcp with udp (the parser
-// refuses that, as nft does).
-func protoOf(m string) (l3, l4 string) {
-	switch {
-	case strings.HasPrefix(m, "ip6 "):
-		l3 = "ip6"
-	case strings.HasPrefix(m, "ip ") || strings.HasPrefix(m, "icmp ") || m == "meta nfproto ipv4":
-		l3 = "ip"
-	case m == "meta nfproto ipv6":
-		l3 = "ip6"
-	}
-	switch {
-	case strings.HasPrefix(m, "tcp ") || strings.Contains(m, ". tcp "):
-		l4 = "tcp"
-	case strings.HasPrefix(m, "udp "):
-		l4 = "udp"
-	case strings.HasPrefix(m, "icmp "):
-		l4 = "icmp"
-	case strings.HasPrefix(m, "th "):
-		l4 = "th"
-	case m == "meta l4proto tcp":
-		l4 = "tcp"
-	case m == "meta l4proto udp":
-		l4 = "udp"
-	case strings.HasPrefix(m, "meta l4proto"):
-		// nft takes a set's last protocol as the context: combine with
-		// nothing that names a protocol.
-		l4 = "l4set"
-	}
-	return
-}
-
-func compatible(a, b string) bool {
-	if (a == "l4set" || b == "l4set") && a != "" && b != "" {
-		return false
-	}
-	return a == "" || b == "" || a == b || (a == "th" && b != "icmp") || (b == "th" && a != "icmp")
-}
-
-func (g *rgen) rule(fam string, self, nchains int) string {
-	var parts []string
-	var l3, l4 string
-	for i := 0; i < g.r.Intn(3); i++ {
-		m := g.match(fam)
-		m3, m4 := protoOf(m)
-		if !compatible(l3, m3) || !compatible(l4, m4) {
-			continue
-		}
-		if m3 != "" {
-			l3 = m3
-		}
-		if m4 != "" && l4 != "tcp" && l4 != "udp" {
-			l4 = m4
-		}
-		parts = append(parts, m)
-	}
-	if l4 != "" && l4 != "tcp" && l4 != "th" {
-		l4 = "x" // a vmap on tcp dport would conflict
-	}
-	switch g.r.Intn(6) {
-	case 0:
-		parts = append(parts, "counter")
-	case 1:
-		parts = append(parts, g.pick("meta mark set 0x1", "meta mark set 0x2", "ct mark set 0x1", "ct mark set meta mark", "meta mark set ct mark"))
-	}
-	if g.counted {
-		parts = append(parts, "counter")
-	}
-	vs := []string{"accept", "drop", "", "", "continue", "reject"}
-	if g.noReject {
-		vs[5] = "drop"
-	}
-	if l4 == "" || l4 == "tcp" || l4 == "th" {
-		vs = append(vs, "tcp dport vmap { 22 : accept, 80 : drop }")
-	}
-	if self >= 0 {
-		vs = append(vs, "return")
-	}
-	if fam != "ip6" && l3 != "ip6" && g.r.Intn(4) == 0 {
-		vs = append(vs, "ip saddr vmap @v4map")
-	}
-	for j := self + 1; j < nchains; j++ {
-		vs = append(vs, fmt.Sprintf("jump c%d", j), fmt.Sprintf("goto c%d", j))
-	}
-	if v := g.pick(vs...); v != "" {
-		parts = append(parts, v)
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "counter")
-	}
-	return strings.Join(parts, " ")
-}
-
-func (g *rgen) ruleset() string {
-	var b strings.Builder
-	for ti := 0; ti < 1+g.r.Intn(2); ti++ {
-		fam := g.pick("ip", "ip6", "inet", "inet")
-		fmt.Fprintf(&b, "table %s t%d {\n", fam, ti)
-		if fam != "ip6" {
-			b.WriteString("\tset v4s { type ipv4_addr; flags interval; elements = { 10.0.0.2, 10.0.1.0/24 } }\n")
-			b.WriteString("\tmap v4map { type ipv4_addr : verdict; elements = { 10.0.0.1 : accept, 10.0.0.3 : drop } }\n")
-		}
-		nch := g.r.Intn(4)
-		for bi := 0; bi < 1+g.r.Intn(2); bi++ {
-			hook := g.hook
-			if hook == "" {
-				hook = "input"
-			}
-			fmt.Fprintf(&b, "\tchain b%d {\n\t\ttype filter hook %s priority %d; policy %s;\n", bi, hook, g.r.Intn(5)-2, g.pick("accept", "drop"))
-			n := g.r.Intn(12)
-			if g.r.Intn(3) == 0 {
-				n = 20 + g.r.Intn(40) // big enough to be indexed
-			}
-			for i := 0; i < n; i++ {
-				fmt.Fprintf(&b, "\t\t%s\n", g.rule(fam, -1, nch))
-			}
-			b.WriteString("\t}\n")
-		}
-		for ci := 0; ci < nch; ci++ {
-			fmt.Fprintf(&b, "\tchain c%d {\n", ci)
-			for i := 0; i < g.r.Intn(6); i++ {
-				fmt.Fprintf(&b, "\t\t%s\n", g.rule(fam, ci, nch))
-			}
-			b.WriteString("\t}\n")
-		}
-		b.WriteString("}\n")
-	}
-	return b.String()
-}
-
-func (g *rgen) packet() *Ctx {
-	v6 := g.r.Intn(3) == 0
-	src := netip.MustParseAddr(g.pick("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.1.7", "192.168.0.1"))
-	d4, d6 := "10.0.0.9", "2001:db8::9"
-	if g.dst4 != "" {
-		d4, d6 = g.dst4, g.dst6
-	}
-	dst := netip.MustParseAddr(d4)
-	if v6 {
-		src = netip.MustParseAddr(g.pick("2001:db8::1", "2001:db8::2", "2001:db8::3", "2001:db8:1::1"))
-		dst = netip.MustParseAddr(d6)
-	}
-	proto := []uint8{6, 6, 17, 1, 58}[g.r.Intn(5)]
-	if proto == 1 && v6 {
-		proto = 58
-	}
-	if proto == 58 && !v6 {
-		proto = 1
-	}
-	ports := []uint16{22, 53, 80, 443, 1500, 60000}
-	o := pktgen.Opts{Src: src, Dst: dst, Proto: proto, Sport: ports[g.r.Intn(6)], Dport: ports[g.r.Intn(6)],
-		TCPFlags: []uint8{2, 16, 18, 17, 4}[g.r.Intn(5)], ICMPType: []uint8{8, 0, 128, 129}[g.r.Intn(4)],
-		Payload: make([]byte, g.r.Intn(80))}
+// ctxOf builds an evaluation context for a generated packet.
+func ctxOf(gp rulegen.Packet, hook parser.Hook) *Ctx {
 	var p packet.Parsed
-	p.Decode(pktgen.Build(o))
+	p.Decode(gp.Bytes)
 	c := &Ctx{}
-	c.Reset(&p, parser.HookInput)
-	st := []uint32{conntrack.StateNew, conntrack.StateEstablished, conntrack.StateRelated, conntrack.StateInvalid}[g.r.Intn(4)]
-	c.CT = conntrack.Result{State: st, Found: st != conntrack.StateInvalid, Dir: uint8(g.r.Intn(2)), Mark: uint32(g.r.Intn(3))}
-	c.CtMark = c.CT.Mark
-	c.Mark = uint32(g.r.Intn(4))
-	if g.iif != "" {
-		c.SetIif(g.iif)
-	} else if g.r.Intn(4) != 0 {
-		c.SetIif(g.pick("eth0", "eth1", "lo", "wg0"))
+	c.Reset(&p, hook)
+	c.CT = gp.CT
+	c.CtMark = gp.CT.Mark
+	c.Mark = gp.Mark
+	if gp.Iif != "" {
+		c.SetIif(gp.Iif)
 	}
 	return c
 }
@@ -610,10 +390,10 @@ func (g *rgen) packet() *Ctx {
 // TestDifferential compares the compiled engine with the reference
 // evaluator over thousands of random rulesets and packets.
 func TestDifferential(t *testing.T) {
-	g := &rgen{r: rand.New(rand.NewSource(42))}
+	g := &rulegen.Gen{R: rand.New(rand.NewSource(42))}
 	packets := 0
 	for i := 0; i < 1500; i++ {
-		src := g.ruleset()
+		src := g.Ruleset()
 		rs, err := parser.Parse("gen.nft", []byte(src))
 		if err != nil {
 			t.Fatalf("generated ruleset rejected: %v\n%s", err.(parser.ErrorList).Pretty(), src)
@@ -623,7 +403,7 @@ func TestDifferential(t *testing.T) {
 			t.Fatal(err)
 		}
 		for j := 0; j < 30; j++ {
-			c := g.packet()
+			c := ctxOf(g.Packet(), parser.HookInput)
 			ref := *c
 			want, wmark, wctm := refEval(rs, &ref)
 			d := e.Eval(c)

@@ -68,7 +68,7 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	fmt.Fprintf(w, "kernel:      %s\n", strings.Join(s.KernelTables, ", "))
 	fmt.Fprintln(w, "chains:")
 	for _, c := range s.Chains {
-		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s queues %s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Queues)
+		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s native rules %-4d queues %s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Native, c.Queues)
 	}
 	fmt.Fprintln(w, "hooks:       packets     accept       drop     reject        bytes")
 	hooksOrder := []string{"prerouting", "input", "forward", "output", "postrouting"}

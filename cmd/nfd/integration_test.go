@@ -55,7 +55,12 @@ func startDaemon(t *testing.T, ns *netns.NS, rules string, extra ...string) *dae
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, ns: ns, socket: filepath.Join(dir, "nfd.sock"), logs: &lockedBuffer{}, done: make(chan error, 1)}
-	args := append([]string{"run", "--rules", f, "--socket", d.socket, "--metrics-addr", "", "--queues", "1"}, extra...)
+	args := []string{"run", "--rules", f, "--socket", d.socket, "--metrics-addr", "", "--queues", "1"}
+	if !strings.Contains(strings.Join(extra, " "), "--offload") {
+		// Most tests exercise the queue path: every rule in nfd.
+		args = append(args, "--offload", "none")
+	}
+	args = append(args, extra...)
 	d.cmd = ns.Cmd(nfdBin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -243,11 +248,12 @@ const forwardRules = `table inet fw {
 
 func TestDaemonVerdicts(t *testing.T) {
 	for _, impl := range []string{"nfd", "go-nfqueue"} {
-		t.Run(impl, func(t *testing.T) { testVerdicts(t, impl) })
+		t.Run(impl, func(t *testing.T) { testVerdicts(t, "--queue-reader", impl) })
 	}
+	t.Run("offload-auto", func(t *testing.T) { testVerdicts(t, "--offload", "auto") })
 }
 
-func testVerdicts(t *testing.T, impl string) {
+func testVerdicts(t *testing.T, flags ...string) {
 	netns.SkipUnlessRoot(t, "nft")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81, 82}, []int{53, 54, 55})
@@ -257,7 +263,8 @@ func testVerdicts(t *testing.T, impl string) {
 			t.Fatalf("before nfd: tcp %s 81 %s", ip, got)
 		}
 	}
-	d := startDaemon(t, tp.FW, forwardRules, "--queue-reader", impl)
+	d := startDaemon(t, tp.FW, forwardRules, flags...)
+	auto := strings.Contains(strings.Join(flags, " "), "auto")
 	cases := []struct {
 		name, want string
 		try        func() string
@@ -282,7 +289,12 @@ func testVerdicts(t *testing.T, impl string) {
 	s, err := d.status()
 	must(t, err)
 	fw := s.Hooks["forward"]
-	if fw.Accept == 0 || fw.Drop == 0 || fw.Reject == 0 {
+	if auto {
+		// Every rule is kernel-expressible: nothing reaches userspace.
+		if fw.Packets != 0 || len(s.Chains) != 1 || s.Chains[0].Queues != "none (native)" || s.Offload != "auto" {
+			t.Errorf("offload auto: forward %+v chains %+v", fw, s.Chains)
+		}
+	} else if fw.Accept == 0 || fw.Drop == 0 || fw.Reject == 0 {
 		t.Errorf("forward counters: %+v", fw)
 	}
 	if s.QueueMode == "" || len(s.KernelTables) != 1 || s.KernelTables[0] != "inet nfd_fw" {
@@ -413,6 +425,17 @@ func TestDaemonStopCrashRestart(t *testing.T) {
 	}
 	if got := tcpTry(tp.Client, hostPort(netns.FWClient4, 8080)); got != ok {
 		t.Errorf("input (policy accept) after kill -9: %s, want open", got)
+	}
+	// With offload, the native rules keep enforcing after kill -9.
+	d = startDaemon(t, tp.FW, rules, "--offload", "auto")
+	_ = d.cmd.Process.Kill()
+	<-d.done
+	d.done <- nil
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
+		t.Errorf("offloaded accept rule after kill -9: %s, want open", got)
+	}
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
+		t.Errorf("offloaded chain policy drop after kill -9: %s, want closed", got)
 	}
 	// A new start replaces the leftovers and works.
 	d = startDaemon(t, tp.FW, rules)

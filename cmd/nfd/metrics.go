@@ -29,9 +29,10 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	}
 	s.RulesByPlacement = map[string]int{}
 	for _, r := range d.Engine().Rules {
+		pl := d.RulePlacement(r).String()
 		s.Rules = append(s.Rules, metrics.RuleCount{Table: r.Family.String() + " " + r.Table, Chain: r.Chain, Rule: r.Label(),
-			Placement: "userspace", Packets: r.Counts.Packets.Load(), Bytes: r.Counts.Bytes.Load()})
-		s.RulesByPlacement["userspace"]++
+			Placement: pl, Packets: r.Counts.Packets.Load(), Bytes: r.Counts.Bytes.Load()})
+		s.RulesByPlacement[pl]++
 	}
 	proc := metrics.ProcQueues()
 	for n, pk := range d.QueuePackets() {

@@ -42,7 +42,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.rules, "rules", "/etc/nfd/rules.nft", "rule file (nft syntax)")
-	fl.StringVar(&f.offload, "offload", "none", "where kernel-expressible rules run: none (all in nfd)")
+	fl.StringVar(&f.offload, "offload", hooks.OffloadAuto, "auto: kernel-expressible rules run in native nftables; none: every filter rule in nfd")
 	fl.IntVar(&f.queues, "queues", 0, "queues per base chain, balanced by CPU fanout (0: one per CPU)")
 	fl.IntVar(&f.queueBase, "queue-base", 1000, "first NFQUEUE number nfd uses")
 	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
@@ -66,15 +66,15 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if f.offload != "none" {
-		return usageError("--offload=%s is not available in this build; use --offload=none", f.offload)
+	if f.offload != hooks.OffloadAuto && f.offload != hooks.OffloadNone {
+		return usageError("--offload must be auto or none")
 	}
 	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
 		return usageError("--queue-base must be 0-65535 and --queues 0-64")
 	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl}
+		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload}
 	if f.queueImpl != hooks.ImplNfd && f.queueImpl != hooks.ImplGoNfqueue {
 		return usageError("--queue-reader must be %s or %s", hooks.ImplNfd, hooks.ImplGoNfqueue)
 	}

@@ -5,6 +5,7 @@ package netns
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -268,4 +269,106 @@ func (ns *NS) HTTPGet(addr, path string) (string, error) {
 		return string(b), fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
 	return string(b), err
+}
+
+// Injector sends raw IP packets from one namespace to another's interface
+// through a packet socket, so the sender's own stack adds nothing.
+type Injector struct {
+	fd      int
+	ifindex int
+	src     net.HardwareAddr
+	dst     net.HardwareAddr
+}
+
+// NewInjector builds a sender namespace with IPv6 switched off (so it stays
+// silent), a veth to a new receiver namespace, and a socket to inject with.
+// The receiver's end is rifName with the given addresses.
+func NewInjector(t testing.TB, tag, rifName string, raddrs []string) (*Injector, *NS) {
+	t.Helper()
+	snd := New(t, tag+"s")
+	rcv := New(t, tag+"r")
+	for _, key := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+		if _, err := snd.Run("sysctl", "-qw", key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	Veth(t, snd, "s0", []string{"10.88.0.1/24"}, rcv, rifName, raddrs)
+	out, err := rcv.Run("cat", "/sys/class/net/"+rifName+"/address")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := &Injector{}
+	if in.dst, err = net.ParseMAC(strings.TrimSpace(out)); err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Do(func() error {
+		ifc, err := net.InterfaceByName("s0")
+		if err != nil {
+			return err
+		}
+		in.ifindex, in.src = ifc.Index, ifc.HardwareAddr
+		in.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(in.fd) })
+	return in, rcv
+}
+
+// Send injects one IPv4 or IPv6 packet.
+func (in *Injector) Send(ip []byte) error {
+	frame := make([]byte, 14+len(ip))
+	copy(frame, in.dst)
+	copy(frame[6:], in.src)
+	if ip[0]>>4 == 4 {
+		frame[12], frame[13] = 0x08, 0x00
+	} else {
+		frame[12], frame[13] = 0x86, 0xdd
+	}
+	copy(frame[14:], ip)
+	sa := &unix.SockaddrLinklayer{Ifindex: in.ifindex, Halen: 6}
+	copy(sa.Addr[:], in.dst)
+	return unix.Sendto(in.fd, frame, 0, sa)
+}
+
+// NftCounters reads every counter of every rule, in chain order, from
+// `nft -j list ruleset`: "family/table/chain" → per rule, its counters.
+func (ns *NS) NftCounters(t testing.TB) map[string][][]uint64 {
+	t.Helper()
+	out, err := ns.Cmd("nft", "-j", "list", "ruleset").Output()
+	if err != nil {
+		t.Fatalf("nft -j list ruleset: %v", err)
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][][]uint64{}
+	for _, obj := range doc.Nftables {
+		raw, ok := obj["rule"]
+		if !ok {
+			continue
+		}
+		var r struct {
+			Family, Table, Chain string
+			Expr                 []map[string]json.RawMessage
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		var cs []uint64
+		for _, e := range r.Expr {
+			if c, ok := e["counter"]; ok {
+				var v struct{ Packets uint64 }
+				_ = json.Unmarshal(c, &v)
+				cs = append(cs, v.Packets)
+			}
+		}
+		k := r.Family + "/" + r.Table + "/" + r.Chain
+		m[k] = append(m[k], cs)
+	}
+	return m
 }

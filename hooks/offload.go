@@ -1,0 +1,549 @@
+package hooks
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Offload: translating rules into native nftables expressions, the way nft
+// itself compiles them (payload/meta/ct loads, cmp, range, bitwise, lookup,
+// with the implicit protocol dependencies). A rule translates whole or not
+// at all; what does not translate stays in userspace, with the reason.
+
+// fieldSpec says how the kernel loads a field.
+type fieldSpec struct {
+	load func(reg uint32) expr.Any
+	size int
+	host bool   // the register holds it in host byte order
+	l3   uint8  // needs meta nfproto (in inet tables): 2 IPv4, 10 IPv6
+	l4   uint8  // needs meta l4proto
+	set  nftables.SetDatatype
+}
+
+func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
+	return func(reg uint32) expr.Any {
+		return &expr.Payload{DestRegister: reg, Base: base, Offset: off, Len: n}
+	}
+}
+
+func meta(k expr.MetaKey) func(uint32) expr.Any {
+	return func(reg uint32) expr.Any { return &expr.Meta{Key: k, Register: reg} }
+}
+
+func ctKey(k expr.CtKey) func(uint32) expr.Any {
+	return func(reg uint32) expr.Any { return &expr.Ct{Key: k, Register: reg} }
+}
+
+var (
+	nh = expr.PayloadBaseNetworkHeader
+	th = expr.PayloadBaseTransportHeader
+)
+
+var fieldSpecs = map[parser.Field]fieldSpec{
+	parser.FieldIPSaddr:     {payload(nh, 12, 4), 4, false, 2, 0, nftables.TypeIPAddr},
+	parser.FieldIPDaddr:     {payload(nh, 16, 4), 4, false, 2, 0, nftables.TypeIPAddr},
+	parser.FieldIPProtocol:  {payload(nh, 9, 1), 1, false, 2, 0, nftables.TypeInetProto},
+	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, 2, 0, nftables.TypeInetProto},  // a 1-byte key type
+	parser.FieldIPLength:    {payload(nh, 2, 2), 2, false, 2, 0, nftables.TypeInetService}, // a 2-byte key type
+	parser.FieldIP6Saddr:    {payload(nh, 8, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
+	parser.FieldIP6Daddr:    {payload(nh, 24, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
+	parser.FieldIP6Nexthdr:  {payload(nh, 6, 1), 1, false, 10, 0, nftables.TypeInetProto},
+	parser.FieldIP6Hoplimit: {payload(nh, 7, 1), 1, false, 10, 0, nftables.TypeInetProto},
+	parser.FieldTCPSport:    {payload(th, 0, 2), 2, false, 0, 6, nftables.TypeInetService},
+	parser.FieldTCPDport:    {payload(th, 2, 2), 2, false, 0, 6, nftables.TypeInetService},
+	parser.FieldTCPFlags:    {payload(th, 13, 1), 1, false, 0, 6, nftables.TypeTCPFlag},
+	parser.FieldUDPSport:    {payload(th, 0, 2), 2, false, 0, 17, nftables.TypeInetService},
+	parser.FieldUDPDport:    {payload(th, 2, 2), 2, false, 0, 17, nftables.TypeInetService},
+	parser.FieldTHSport:     {payload(th, 0, 2), 2, false, 0, 0, nftables.TypeInetService},
+	parser.FieldTHDport:     {payload(th, 2, 2), 2, false, 0, 0, nftables.TypeInetService},
+	parser.FieldICMPType:    {payload(th, 0, 1), 1, false, 2, 1, nftables.TypeICMPType},
+	parser.FieldICMPCode:    {payload(th, 1, 1), 1, false, 2, 1, nftables.TypeICMPCode},
+	parser.FieldICMP6Type:   {payload(th, 0, 1), 1, false, 10, 58, nftables.TypeICMP6Type},
+	parser.FieldICMP6Code:   {payload(th, 1, 1), 1, false, 10, 58, nftables.TypeICMPCode},
+	parser.FieldMetaL4proto: {meta(expr.MetaKeyL4PROTO), 1, false, 0, 0, nftables.TypeInetProto},
+	parser.FieldMetaNfproto: {meta(expr.MetaKeyNFPROTO), 1, false, 0, 0, nftables.TypeNFProto},
+	parser.FieldMetaIif:     {meta(expr.MetaKeyIIFNAME), 16, false, 0, 0, nftables.TypeIFName},
+	parser.FieldMetaOif:     {meta(expr.MetaKeyOIFNAME), 16, false, 0, 0, nftables.TypeIFName},
+	parser.FieldMetaIifname: {meta(expr.MetaKeyIIFNAME), 16, false, 0, 0, nftables.TypeIFName},
+	parser.FieldMetaOifname: {meta(expr.MetaKeyOIFNAME), 16, false, 0, 0, nftables.TypeIFName},
+	parser.FieldMetaMark:    {meta(expr.MetaKeyMARK), 4, true, 0, 0, nftables.TypeMark},
+	parser.FieldMetaLength:  {meta(expr.MetaKeyLEN), 4, true, 0, 0, nftables.TypeInteger},
+	parser.FieldMetaPkttype: {meta(expr.MetaKeyPKTTYPE), 1, false, 0, 0, nftables.TypePktType},
+	parser.FieldCtState:     {ctKey(expr.CtKeySTATE), 4, true, 0, 0, nftables.TypeCTState},
+	parser.FieldCtStatus:    {ctKey(expr.CtKeySTATUS), 4, true, 0, 0, nftables.TypeCTStatus},
+	parser.FieldCtMark:      {ctKey(expr.CtKeyMARK), 4, true, 0, 0, nftables.TypeMark},
+	parser.FieldCtDirection: {ctKey(expr.CtKeyDIRECTION), 1, false, 0, 0, nftables.TypeCTDir},
+}
+
+// hostOrder converts a big-endian value to the register's host order.
+func hostOrder(b []byte, host bool) []byte {
+	out := append([]byte(nil), b...)
+	if host && binary.NativeEndian.Uint16([]byte{1, 0}) == 1 { // little-endian host
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out
+}
+
+// setIDs numbers the sets of a batch so rules can name them before they are
+// added; google/nftables numbers from 1, nfd from 1<<20 to stay apart.
+var setIDs = func() *atomic.Uint32 { var v atomic.Uint32; v.Store(1 << 20); return &v }()
+
+// translator turns one table's rules into expressions and sets.
+type translator struct {
+	t       *parser.Table
+	kt      *nftables.Table
+	sets    map[string]*nftables.Set // named sets, created on first use
+	pending []pendingSet // sets to add before the rules that use them
+	native  map[string]bool // chains that will exist natively
+}
+
+type pendingSet struct {
+	s     *nftables.Set
+	elems []nftables.SetElement
+}
+
+// notNative is why a rule stays in userspace.
+type notNative struct{ reason string }
+
+func (e *notNative) Error() string { return e.reason }
+
+func userspace(format string, args ...any) error { return &notNative{fmt.Sprintf(format, args...)} }
+
+const reg1 = 1 // NFT_REG_1, 16 bytes
+
+// deps adds the implicit protocol checks nft adds for a field.
+func (tr *translator) deps(f parser.Field, have *[2]uint8) []expr.Any {
+	sp := fieldSpecs[f]
+	var out []expr.Any
+	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have[0] != sp.l3 {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l3}})
+		have[0] = sp.l3
+	}
+	if sp.l4 != 0 && have[1] != sp.l4 {
+		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l4}})
+		have[1] = sp.l4
+	}
+	return out
+}
+
+func cmpOp(op parser.Op) expr.CmpOp {
+	switch op {
+	case parser.OpNe:
+		return expr.CmpOpNeq
+	case parser.OpLt:
+		return expr.CmpOpLt
+	case parser.OpGt:
+		return expr.CmpOpGt
+	case parser.OpLe:
+		return expr.CmpOpLte
+	case parser.OpGe:
+		return expr.CmpOpGte
+	}
+	return expr.CmpOpEq
+}
+
+// rule translates one rule; a *notNative error means it stays in userspace.
+func (tr *translator) rule(r *parser.Rule) ([]expr.Any, error) {
+	var out []expr.Any
+	var have [2]uint8
+	for _, s := range r.Stmts {
+		e, err := tr.stmt(s, &have)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e...)
+	}
+	return out, nil
+}
+
+func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
+	switch s := s.(type) {
+	case *parser.Match:
+		return tr.match(s, have)
+	case *parser.VMap:
+		return tr.vmap(s, have)
+	case *parser.Counter:
+		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}, nil
+	case *parser.Log:
+		l := &expr.Log{}
+		if s.Prefix != "" {
+			l.Key |= 1 << unix.NFTA_LOG_PREFIX
+			l.Data = []byte(s.Prefix)
+		}
+		if s.Level != "" {
+			lv := map[string]expr.LogLevel{"emerg": expr.LogLevelEmerg, "alert": expr.LogLevelAlert, "crit": expr.LogLevelCrit,
+				"err": expr.LogLevelErr, "warn": expr.LogLevelWarning, "notice": expr.LogLevelNotice, "info": expr.LogLevelInfo,
+				"debug": expr.LogLevelDebug, "audit": expr.LogLevelAudit}[s.Level]
+			l.Key |= 1 << unix.NFTA_LOG_LEVEL
+			l.Level = lv
+		}
+		return []expr.Any{l}, nil
+	case *parser.Limit:
+		l := &expr.Limit{Type: expr.LimitTypePkts, Rate: s.Rate, Over: s.Over, Unit: expr.LimitTime(s.Unit.Seconds()), Burst: s.Burst}
+		if s.Bytes {
+			l.Type = expr.LimitTypePktBytes
+		} else if l.Burst == 0 {
+			l.Burst = 5 // nft's default packet burst
+		}
+		return []expr.Any{l}, nil
+	case *parser.MarkSet:
+		var out []expr.Any
+		switch s.From {
+		case parser.FieldMetaMark:
+			out = append(out, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1})
+		case parser.FieldCtMark:
+			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1})
+		default:
+			out = append(out, &expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.Value)})
+		}
+		if s.Ct {
+			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true})
+		} else {
+			out = append(out, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1, SourceRegister: true})
+		}
+		return out, nil
+	case *parser.Verdict:
+		return []expr.Any{tr.verdict(s)}, nil
+	case *parser.Reject:
+		return tr.reject(s, have)
+	case *parser.NAT:
+		return tr.nat(s, have)
+	case *parser.Notrack:
+		return []expr.Any{&expr.Notrack{}}, nil
+	}
+	return nil, userspace("statement %T has no native form in nfd", s)
+}
+
+func (tr *translator) verdict(v *parser.Verdict) *expr.Verdict {
+	k := map[parser.VerdictKind]expr.VerdictKind{parser.VerdictAccept: expr.VerdictAccept, parser.VerdictDrop: expr.VerdictDrop,
+		parser.VerdictContinue: expr.VerdictContinue, parser.VerdictReturn: expr.VerdictReturn,
+		parser.VerdictJump: expr.VerdictJump, parser.VerdictGoto: expr.VerdictGoto}[v.Kind]
+	return &expr.Verdict{Kind: k, Chain: v.Target}
+}
+
+func (tr *translator) checkTarget(v *parser.Verdict) error {
+	if v != nil && v.Target != "" && !tr.native[v.Target] {
+		return userspace("jumps to chain %s, which runs in userspace", v.Target)
+	}
+	return nil
+}
+
+// load puts the key fields in registers: one field in NFT_REG_1, a
+// concatenation in consecutive 32-bit registers from NFT_REG32_00.
+func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uint32, error) {
+	var out []expr.Any
+	for _, k := range keys {
+		if _, ok := fieldSpecs[k]; !ok {
+			return nil, 0, userspace("`%s` is evaluated by nfd in userspace", k)
+		}
+		out = append(out, tr.deps(k, have)...)
+	}
+	if len(keys) == 1 {
+		return append(out, fieldSpecs[keys[0]].load(reg1)), reg1, nil
+	}
+	reg := uint32(unix.NFT_REG32_00)
+	for _, k := range keys {
+		sp := fieldSpecs[k]
+		out = append(out, sp.load(reg))
+		reg += uint32((sp.size + 3) / 4)
+	}
+	return out, unix.NFT_REG32_00, nil
+}
+
+func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+	out, reg, err := tr.load(m.Keys, have)
+	if err != nil {
+		return nil, err
+	}
+	k := m.Keys[0]
+	sp := fieldSpecs[k]
+	if m.Val.Anon || m.Val.SetRef != "" {
+		if m.Mask != nil {
+			out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
+				Mask: hostOrder(m.Mask, sp.host), Xor: make([]byte, sp.size)})
+		}
+		s, err := tr.setFor(m.Keys, &m.Val, false)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, Invert: m.Op == parser.OpNe}), nil
+	}
+	if len(m.Keys) > 1 {
+		return nil, userspace("a concatenation against a single value")
+	}
+	e := m.Val.Elems[0]
+	if m.Mask != nil {
+		out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
+			Mask: hostOrder(m.Mask, sp.host), Xor: make([]byte, sp.size)})
+	}
+	if k.Type().Bitmask && m.Op == parser.OpImplicit {
+		// any of the flags: (x & v) != 0
+		return append(out,
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: hostOrder(e.Lo, sp.host), Xor: make([]byte, sp.size)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: make([]byte, sp.size)}), nil
+	}
+	if k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex {
+		stem := trimZero(e.Lo)
+		if string(e.Lo) != string(e.Hi) {
+			// "eth*": compare the stem only
+			return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: stem}), nil
+		}
+		return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: e.Lo}), nil
+	}
+	ordered := m.Op >= parser.OpLt || string(e.Lo) != string(e.Hi)
+	if ordered && sp.host {
+		// Ordered comparisons need network order, as nft's byteorder does.
+		out = append(out, &expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: uint32(sp.size), Size: uint32(sp.size)})
+	}
+	val := func(b []byte) []byte {
+		if ordered {
+			return append([]byte(nil), b...)
+		}
+		return hostOrder(b, sp.host)
+	}
+	if string(e.Lo) != string(e.Hi) {
+		op := expr.CmpOpEq
+		if m.Op == parser.OpNe {
+			op = expr.CmpOpNeq
+		}
+		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
+	}
+	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
+}
+
+func trimZero(b []byte) []byte {
+	n := len(b)
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return append([]byte(nil), b[:n]...)
+}
+
+// setFor returns the native set behind a value: the named set, or a new
+// anonymous constant set bound to the rule.
+func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*nftables.Set, error) {
+	if v.SetRef != "" {
+		if s := tr.sets[v.SetRef]; s != nil {
+			return s, nil
+		}
+		ps := tr.t.Set(v.SetRef)
+		s, err := tr.newSet(v.SetRef, keys, ps.Elems, ps.Flags&parser.SetInterval != 0, vmap, false)
+		if err != nil {
+			return nil, err
+		}
+		tr.sets[v.SetRef] = s
+		return s, nil
+	}
+	interval := false
+	for _, e := range v.Elems {
+		interval = interval || string(e.Lo) != string(e.Hi)
+	}
+	name := "__set%d" // the kernel numbers anonymous sets; rules find them by ID
+	if vmap {
+		name = "__map%d"
+	}
+	return tr.newSet(name, keys, v.Elems, interval, vmap, true)
+}
+
+func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool) (*nftables.Set, error) {
+	s := &nftables.Set{Table: tr.kt, Name: name, Anonymous: anon, Constant: anon, Interval: interval, IsMap: vmap, ID: setIDs.Add(1)}
+	var types []nftables.SetDatatype
+	host := false
+	for _, k := range keys {
+		sp, ok := fieldSpecs[k]
+		if !ok {
+			return nil, userspace("`%s` is evaluated by nfd in userspace", k)
+		}
+		types = append(types, sp.set)
+		host = host || sp.host
+	}
+	if len(keys) > 1 {
+		if interval {
+			return nil, userspace("a concatenation with ranges (nfd does not program pipapo sets)")
+		}
+		s.KeyType = nftables.MustConcatSetType(types...)
+		s.Concatenation = true
+	} else {
+		s.KeyType = types[0]
+		if host {
+			s.KeyByteOrder = binaryutil.NativeEndian
+		}
+	}
+	if vmap {
+		s.DataType = nftables.TypeVerdict
+	}
+	var els []nftables.SetElement
+	for _, e := range elems {
+		if vmap {
+			if err := tr.checkTarget(e.Verdict); err != nil {
+				return nil, err
+			}
+		}
+		key := tr.keyBytes(keys, e.Lo)
+		el := nftables.SetElement{Key: key}
+		if vmap {
+			el.VerdictData = tr.verdict(e.Verdict)
+		}
+		els = append(els, el)
+		if interval {
+			// An interval [lo, hi] is lo plus an end marker at hi+1.
+			if end := increment(e.Hi); end != nil {
+				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
+			}
+		}
+	}
+	if interval && host {
+		return nil, userspace("an interval set of a host-order type")
+	}
+	tr.pending = append(tr.pending, pendingSet{s, els})
+	return s, nil
+}
+
+// keyBytes lays a key out as the kernel's registers hold it: each field in
+// host order where the field is, each padded to 4 bytes in a concatenation.
+func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
+	if len(keys) == 1 {
+		return hostOrder(b, fieldSpecs[keys[0]].host)
+	}
+	var out []byte
+	off := 0
+	for _, k := range keys {
+		sp := fieldSpecs[k]
+		out = append(out, hostOrder(b[off:off+sp.size], sp.host)...)
+		for len(out)%4 != 0 {
+			out = append(out, 0)
+		}
+		off += sp.size
+	}
+	return out
+}
+
+// increment returns b+1, or nil when b is the largest value.
+func increment(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i]++
+		if out[i] != 0 {
+			return out
+		}
+	}
+	return nil
+}
+
+func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) {
+	out, reg, err := tr.load(vm.Keys, have)
+	if err != nil {
+		return nil, err
+	}
+	if vm.Val.SetRef == "" {
+		for _, e := range vm.Val.Elems {
+			if err := tr.checkTarget(e.Verdict); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s, err := tr.setFor(vm.Keys, &vm.Val, true)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: 0}), nil
+}
+
+func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, error) {
+	var out []expr.Any
+	fam := tr.t.Family
+	needL3 := func(v uint8) {
+		if fam == parser.FamilyInet && have[0] != v {
+			out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{v}})
+			have[0] = v
+		}
+	}
+	switch r.Kind {
+	case parser.RejectTCPReset:
+		if have[1] != 6 {
+			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{6}})
+		}
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}), nil
+	case parser.RejectICMP:
+		needL3(2)
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: r.Code}), nil
+	case parser.RejectICMPv6:
+		needL3(10)
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: r.Code}), nil
+	case parser.RejectICMPx:
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: r.Code}), nil
+	}
+	// plain reject: port unreachable, per family
+	switch fam {
+	case parser.FamilyIP:
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 3}), nil
+	case parser.FamilyIP6:
+		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: 4}), nil
+	}
+	return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: 1}), nil // NFT_REJECT_ICMPX_PORT_UNREACH
+}
+
+func (tr *translator) nat(n *parser.NAT, have *[2]uint8) ([]expr.Any, error) {
+	var out []expr.Any
+	fam := uint32(unix.NFPROTO_IPV4)
+	switch {
+	case n.AddrFamily == parser.FamilyIP6 || n.Family == parser.FamilyIP6 || (n.AddrLo == nil && tr.t.Family == parser.FamilyIP6):
+		fam = unix.NFPROTO_IPV6
+	}
+	regAddr, regAddrMax, regPort, regPortMax := uint32(0), uint32(0), uint32(0), uint32(0)
+	if n.AddrLo != nil {
+		regAddr = unix.NFT_REG32_00
+		out = append(out, &expr.Immediate{Register: regAddr, Data: n.AddrLo})
+		if string(n.AddrLo) != string(n.AddrHi) {
+			regAddrMax = unix.NFT_REG32_00 + 4
+			out = append(out, &expr.Immediate{Register: regAddrMax, Data: n.AddrHi})
+		}
+	}
+	if n.PortLo != 0 {
+		regPort = unix.NFT_REG32_00 + 8
+		out = append(out, &expr.Immediate{Register: regPort, Data: binaryutil.BigEndian.PutUint16(n.PortLo)})
+		if n.PortHi != n.PortLo {
+			regPortMax = unix.NFT_REG32_00 + 9
+			out = append(out, &expr.Immediate{Register: regPortMax, Data: binaryutil.BigEndian.PutUint16(n.PortHi)})
+		}
+	}
+	flags := map[string]bool{}
+	for _, f := range n.Flags {
+		flags[f] = true
+	}
+	switch n.Kind {
+	case parser.NATMasquerade:
+		m := &expr.Masq{Random: flags["random"], FullyRandom: flags["fully-random"], Persistent: flags["persistent"]}
+		if regPort != 0 {
+			m.ToPorts, m.RegProtoMin, m.RegProtoMax = true, regPort, regPortMax
+		}
+		return append(out, m), nil
+	case parser.NATRedirect:
+		return append(out, &expr.Redir{RegisterProtoMin: regPort, RegisterProtoMax: regPortMax}), nil
+	}
+	typ := expr.NATTypeSourceNAT
+	if n.Kind == parser.NATDnat {
+		typ = expr.NATTypeDestNAT
+	}
+	if regAddrMax == 0 {
+		regAddrMax = regAddr
+	}
+	if regPort != 0 && regPortMax == 0 {
+		regPortMax = regPort
+	}
+	return append(out, &expr.NAT{Type: typ, Family: fam, RegAddrMin: regAddr, RegAddrMax: regAddrMax,
+		RegProtoMin: regPort, RegProtoMax: regPortMax, Random: flags["random"], FullyRandom: flags["fully-random"],
+		Persistent: flags["persistent"], Specified: regPort != 0}), nil
+}

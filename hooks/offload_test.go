@@ -1,0 +1,190 @@
+package hooks
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/internal/netns"
+	"github.com/nfdproject/nfd/internal/rulegen"
+	"github.com/nfdproject/nfd/packet"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/rules"
+)
+
+// TestOffloadOracle: random kernel-expressible rulesets are translated by
+// nfd's offload and programmed natively (no nft involved); the same random
+// packets go to the kernel (through a veth, at prerouting) and to the
+// engine, and every counter must agree. The translator thus means what the
+// engine means, which the rules package proves means what nft means.
+func TestOffloadOracle(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	inj, k := netns.NewInjector(t, "off", "k0", []string{"10.88.0.2/24", "fd88::2/64"})
+	newConn := connIn(t, k)
+	g := &rulegen.Gen{R: rand.New(rand.NewSource(11)), Counted: true, Hook: "prerouting", NoReject: true,
+		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0"}
+	native, total := 0, 0
+	for round := 0; round < 30; round++ {
+		src := g.Ruleset()
+		rs, err := parser.Parse("gen.nft", []byte(src))
+		if err != nil {
+			t.Fatalf("generated ruleset rejected: %v", err)
+		}
+		plans, placements, err := PlanRuleset(rs, OffloadAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range placements {
+			total++
+			if p.Kernel {
+				native++
+			} else {
+				t.Fatalf("round %d: a kernel-expressible rule stays in userspace: %s\n%s", round, p.Reason, parser.Print(rs))
+			}
+		}
+		c, _ := newConn()
+		if err := ProgramPlans(c, QueueCompat, plans); err != nil {
+			t.Fatalf("round %d: programming: %v\n%s", round, err, parser.Print(rs))
+		}
+		if _, err := k.Run("nft", "add table inet zz_sink; add chain inet zz_sink in { type filter hook input priority 100; policy drop; }"); err != nil {
+			t.Fatal(err)
+		}
+		e, err := rules.Compile(rs, rules.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb := conntrack.New(conntrack.Config{})
+		for i := 0; i < 60; i++ {
+			gp := g.Packet()
+			var p packet.Parsed
+			p.Decode(gp.Bytes)
+			var ctx rules.Ctx
+			ctx.Reset(&p, parser.HookPrerouting)
+			ctx.SetIif("k0")
+			tb.Track(&p, &ctx.CT)
+			ctx.CtMark = ctx.CT.Mark
+			e.Eval(&ctx)
+			if ctx.CT.Created {
+				tb.Forget(ctx.CT.Key)
+			}
+			if err := inj.Send(gp.Bytes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+		kern := k.NftCounters(t)
+		i := 0
+		for _, tbl := range rs.Tables {
+			for _, ch := range tbl.Chains {
+				key := fmt.Sprintf("%s/%s/%s", tbl.Family, KernelTableName(tbl.Name), ch.Name)
+				var ours [][]uint64
+				for _, r := range ch.Rules {
+					info := e.Rules[i]
+					i++
+					var cs []uint64
+					for si, s := range r.Stmts {
+						if _, ok := s.(*parser.Counter); ok {
+							cs = append(cs, e.StmtCounter(info, si).Packets.Load())
+						}
+					}
+					ours = append(ours, cs)
+				}
+				if len(ch.Rules) == 0 {
+					continue
+				}
+				if fmt.Sprint(kern[key]) != fmt.Sprint(ours) {
+					out, _ := k.Run("nft", "list", "ruleset")
+					t.Fatalf("round %d, chain %s: kernel %v, nfd %v\nruleset:\n%s\nprogrammed:\n%s", round, key, kern[key], ours, parser.Print(rs), out)
+				}
+			}
+		}
+		if _, err := k.Run("nft", "delete table inet zz_sink"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d of %d rules offloaded; counters agree", native, total)
+}
+
+// TestPlacement: the prefix before the first userspace-only rule runs
+// natively, the rest in userspace with a reason; wholly native regular
+// chains are native; NAT chains must be native.
+func TestPlacement(t *testing.T) {
+	rs, err := parser.Parse("p.nft", []byte(`table inet f {
+	chain helper { tcp dport 22 accept }
+	chain l7 { tls sni "x.example" accept }
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		jump helper
+		tcp dport 443 tls sni "a.example" accept
+		udp dport 53 accept
+		jump l7
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		counter
+	}
+}
+table ip nat {
+	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "eth0" masquerade; }
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, pl, err := PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[RuleRef]string{
+		{parser.FamilyInet, "f", "input", 0}: "kernel",
+		{parser.FamilyInet, "f", "input", 1}: "kernel",
+		{parser.FamilyInet, "f", "input", 2}: "userspace",
+		{parser.FamilyInet, "f", "input", 3}: "userspace",
+		{parser.FamilyInet, "f", "input", 4}: "userspace",
+		{parser.FamilyInet, "f", "helper", 0}: "kernel",
+		{parser.FamilyInet, "f", "l7", 0}:    "userspace",
+		{parser.FamilyInet, "f", "out", 0}:   "kernel",
+		{parser.FamilyIP, "nat", "post", 0}:  "kernel",
+	}
+	for ref, w := range want {
+		if got := pl[ref].String(); got != w {
+			t.Errorf("%v: %s (%s), want %s", ref, got, pl[ref].Reason, w)
+		}
+	}
+	if r := pl[RuleRef{parser.FamilyInet, "f", "input", 3}].Reason; !strings.Contains(r, "first-match order") {
+		t.Errorf("reason for the rule after the SNI rule: %q", r)
+	}
+	if r := pl[RuleRef{parser.FamilyInet, "f", "input", 2}].Reason; !strings.Contains(r, "tls sni") {
+		t.Errorf("reason for the SNI rule: %q", r)
+	}
+	var input, out *ChainPlan
+	for _, tp := range plans {
+		for _, c := range tp.Chains {
+			switch c.Name {
+			case "input":
+				input = c
+			case "out":
+				out = c
+			case "l7":
+				t.Error("a userspace regular chain was planned into the kernel")
+			}
+		}
+	}
+	if !input.Queue || input.Start != 2 || len(input.Rules) != 2 {
+		t.Errorf("input: queue %v start %d native %d", input.Queue, input.Start, len(input.Rules))
+	}
+	if out.Queue {
+		t.Error("a wholly native chain queues")
+	}
+	// NAT with a userspace match cannot run at all.
+	bad, _ := parser.Parse("b.nft", []byte(`table ip nat { chain pre { type nat hook prerouting priority dstnat; policy accept; meta mark 0x1 dnat to 10.0.0.1; } }`))
+	if _, _, err := PlanRuleset(bad, OffloadAuto); err != nil {
+		t.Fatalf("a plain NAT chain failed: %v", err)
+	}
+	_ = nftables.TableFamilyINet
+}

@@ -1,0 +1,227 @@
+package hooks
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Placement is where a rule runs and why.
+type Placement struct {
+	Kernel bool
+	Reason string // why it stays in userspace
+}
+
+func (p Placement) String() string {
+	if p.Kernel {
+		return "kernel"
+	}
+	return "userspace"
+}
+
+// ChainPlan is one kernel chain nfd creates.
+type ChainPlan struct {
+	Name string
+	Base *parser.BaseSpec // nil for a regular chain
+	// Rules are the native rules, in order: in a base chain, the rules
+	// before its first userspace-only rule.
+	Rules [][]expr.Any
+	// Queue: the chain ends in a queue rule to QueueNum..+QueueTotal-1 and
+	// nfd evaluates the user chain from rule Start on.
+	Queue      bool
+	Start      int
+	QueueNum   uint16
+	QueueTotal uint16
+}
+
+// TablePlan is one of nfd's kernel tables.
+type TablePlan struct {
+	Family parser.Family
+	Name   string // the user's table name
+	Chains []*ChainPlan
+	sets   []pendingSet
+	kt     *nftables.Table
+}
+
+// Offload modes.
+const (
+	OffloadAuto = "auto"
+	OffloadNone = "none"
+)
+
+// PlanRuleset decides, for every rule, whether it runs natively, and lays
+// out nfd's kernel tables. With offload none every filter chain queues all
+// its packets; NAT and route chains always run natively (and must).
+// placements are keyed by table family, table, chain and rule index.
+func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]Placement, error) {
+	placements := map[RuleRef]Placement{}
+	var plans []*TablePlan
+	for _, t := range rs.Tables {
+		tp, err := planTable(t, offload, placements)
+		if err != nil {
+			return nil, nil, err
+		}
+		plans = append(plans, tp)
+	}
+	return plans, placements, nil
+}
+
+// RuleRef names a rule by position.
+type RuleRef struct {
+	Family parser.Family
+	Table  string
+	Chain  string
+	Index  int
+}
+
+func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement) (*TablePlan, error) {
+	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: tableFamily(t.Family)}
+	// Which regular chains can be native: all of their rules translate,
+	// jumps only to native chains. Start from all and remove until stable.
+	native := map[string]bool{}
+	if offload == OffloadAuto {
+		for _, c := range t.Chains {
+			if c.Base == nil {
+				native[c.Name] = true
+			}
+		}
+		for changed := true; changed; {
+			changed = false
+			for _, c := range t.Chains {
+				if c.Base != nil || !native[c.Name] {
+					continue
+				}
+				tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native}
+				for _, r := range c.Rules {
+					if _, err := tr.rule(r); err != nil {
+						native[c.Name] = false
+						changed = true
+						break
+					}
+				}
+			}
+		}
+	}
+	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native}
+	tp := &TablePlan{Family: t.Family, Name: t.Name, kt: kt}
+	for _, c := range t.Chains {
+		cp := &ChainPlan{Name: c.Name, Base: c.Base}
+		forced := c.Base != nil && c.Base.Type != parser.ChainFilter
+		switch {
+		case c.Base == nil && !native[c.Name]:
+			// A userspace regular chain: nfd evaluates it when a userspace
+			// rule jumps there; nothing in the kernel.
+			for i := range c.Rules {
+				_, err := tr.rule(c.Rules[i])
+				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")}
+			}
+			continue
+		case offload != OffloadAuto && !forced:
+			cp.Queue = c.Base != nil
+			for i := range c.Rules {
+				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
+			}
+			if c.Base != nil {
+				tp.Chains = append(tp.Chains, cp)
+			}
+			continue
+		}
+		stopped := false
+		for i, r := range c.Rules {
+			ref := RuleRef{t.Family, t.Name, c.Name, i}
+			if stopped {
+				_, err := tr.rule(r)
+				placements[ref] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
+				continue
+			}
+			exprs, err := tr.rule(r)
+			if err != nil {
+				if forced {
+					return nil, fmt.Errorf("%s: %s chain `%s` runs only in the kernel, but this rule cannot: %v", r.Pos, c.Base.Type, c.Name, err)
+				}
+				stopped = true
+				cp.Start = i
+				placements[ref] = Placement{Reason: err.Error()}
+				continue
+			}
+			cp.Rules = append(cp.Rules, exprs)
+			placements[ref] = Placement{Kernel: true}
+		}
+		if stopped {
+			cp.Queue = true
+		}
+		tp.Chains = append(tp.Chains, cp)
+	}
+	tp.sets = tr.pending
+	return tp, nil
+}
+
+func reasonOf(err error, def string) string {
+	var nn *notNative
+	if errors.As(err, &nn) {
+		return nn.reason
+	}
+	return def
+}
+
+// programTables adds the tables, chains, sets and rules of plans to the
+// batch on c (the caller deletes old tables first and flushes).
+func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
+	for _, tp := range plans {
+		t := c.AddTable(tp.kt)
+		chains := map[string]*nftables.Chain{}
+		for _, cp := range tp.Chains {
+			ch := &nftables.Chain{Name: cp.Name, Table: t}
+			if b := cp.Base; b != nil {
+				policy := nftables.ChainPolicyAccept
+				if b.Policy == parser.VerdictDrop {
+					policy = nftables.ChainPolicyDrop
+				}
+				ch.Type = map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
+					parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[b.Type]
+				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
+				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
+				ch.Policy = &policy
+			}
+			chains[cp.Name] = c.AddChain(ch)
+		}
+		for _, ps := range tp.sets {
+			ps.s.Table = t
+			if err := c.AddSet(ps.s, ps.elems); err != nil {
+				// AddSet only fails on malformed input, which the
+				// translator never builds; the flush reports kernel errors.
+				continue
+			}
+		}
+		for _, cp := range tp.Chains {
+			ch := chains[cp.Name]
+			for _, r := range cp.Rules {
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
+			}
+			if cp.Queue {
+				bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
+			}
+		}
+	}
+}
+
+// ProgramPlans replaces all of nfd's tables with plans in one batch.
+func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*TablePlan) error {
+	old, err := ownedTables(c)
+	if err != nil {
+		return fmt.Errorf("listing tables: %w", err)
+	}
+	for _, t := range old {
+		c.DelTable(t)
+	}
+	programTables(c, mode, plans)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables transaction: %w", err)
+	}
+	return nil
+}
