@@ -63,11 +63,11 @@ type state struct {
 	plans      []*TablePlan
 	placements map[RuleRef]Placement
 	chains     []*chainState
-	byQueue  map[uint16]*chainState
-	queued   [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
-	file     string
-	checksum string
-	loaded   time.Time
+	byQueue    map[uint16]*chainState
+	queued     [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
+	file       string
+	checksum   string
+	loaded     time.Time
 }
 
 // Daemon runs a ruleset: nftables programmed, queues read, packets decided.

@@ -22,9 +22,9 @@ import (
 type fieldSpec struct {
 	load func(reg uint32) expr.Any
 	size int
-	host bool   // the register holds it in host byte order
-	l3   uint8  // needs meta nfproto (in inet tables): 2 IPv4, 10 IPv6
-	l4   uint8  // needs meta l4proto
+	host bool  // the register holds it in host byte order
+	l3   uint8 // needs meta nfproto (in inet tables): 2 IPv4, 10 IPv6
+	l4   uint8 // needs meta l4proto
 	set  nftables.SetDatatype
 }
 
@@ -51,7 +51,7 @@ var fieldSpecs = map[parser.Field]fieldSpec{
 	parser.FieldIPSaddr:     {payload(nh, 12, 4), 4, false, 2, 0, nftables.TypeIPAddr},
 	parser.FieldIPDaddr:     {payload(nh, 16, 4), 4, false, 2, 0, nftables.TypeIPAddr},
 	parser.FieldIPProtocol:  {payload(nh, 9, 1), 1, false, 2, 0, nftables.TypeInetProto},
-	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, 2, 0, nftables.TypeInetProto},  // a 1-byte key type
+	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, 2, 0, nftables.TypeInetProto},   // a 1-byte key type
 	parser.FieldIPLength:    {payload(nh, 2, 2), 2, false, 2, 0, nftables.TypeInetService}, // a 2-byte key type
 	parser.FieldIP6Saddr:    {payload(nh, 8, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
 	parser.FieldIP6Daddr:    {payload(nh, 24, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
@@ -103,8 +103,8 @@ type translator struct {
 	t       *parser.Table
 	kt      *nftables.Table
 	sets    map[string]*nftables.Set // named sets, created on first use
-	pending []pendingSet // sets to add before the rules that use them
-	native  map[string]bool // chains that will exist natively
+	pending []pendingSet             // sets to add before the rules that use them
+	native  map[string]bool          // chains that will exist natively
 }
 
 type pendingSet struct {

@@ -141,15 +141,15 @@ table ip nat {
 		t.Fatal(err)
 	}
 	want := map[RuleRef]string{
-		{parser.FamilyInet, "f", "input", 0}: "kernel",
-		{parser.FamilyInet, "f", "input", 1}: "kernel",
-		{parser.FamilyInet, "f", "input", 2}: "userspace",
-		{parser.FamilyInet, "f", "input", 3}: "userspace",
-		{parser.FamilyInet, "f", "input", 4}: "userspace",
+		{parser.FamilyInet, "f", "input", 0}:  "kernel",
+		{parser.FamilyInet, "f", "input", 1}:  "kernel",
+		{parser.FamilyInet, "f", "input", 2}:  "userspace",
+		{parser.FamilyInet, "f", "input", 3}:  "userspace",
+		{parser.FamilyInet, "f", "input", 4}:  "userspace",
 		{parser.FamilyInet, "f", "helper", 0}: "kernel",
-		{parser.FamilyInet, "f", "l7", 0}:    "userspace",
-		{parser.FamilyInet, "f", "out", 0}:   "kernel",
-		{parser.FamilyIP, "nat", "post", 0}:  "kernel",
+		{parser.FamilyInet, "f", "l7", 0}:     "userspace",
+		{parser.FamilyInet, "f", "out", 0}:    "kernel",
+		{parser.FamilyIP, "nat", "post", 0}:   "kernel",
 	}
 	for ref, w := range want {
 		if got := pl[ref].String(); got != w {

@@ -12,7 +12,6 @@ import (
 	"github.com/nfdproject/nfd/internal/pktgen"
 )
 
-
 // Gen writes random but valid rulesets and packets for differential and
 // oracle tests.
 type Gen struct {
@@ -250,4 +249,3 @@ func (g *Gen) Packet() Packet {
 	}
 	return out
 }
-
