@@ -40,6 +40,9 @@ type Config struct {
 	QueueImpl string
 	// Offload is OffloadAuto (default) or OffloadNone.
 	Offload string
+	// MarkMask are the mark bits nfd may use for flow bypass, one per
+	// queued chain; 0 disables bypass.
+	MarkMask uint32
 }
 
 // VerdictObserver records how long deciding a packet took.
@@ -105,7 +108,8 @@ type Daemon struct {
 type Stats struct {
 	Packets [2][5][4]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
 	Bytes   [2][5]atomic.Uint64
-	Errors  atomic.Uint64 // queue receive errors
+	Errors   atomic.Uint64 // queue receive errors
+	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
 	Verdict atomic.Uint64 // failed verdict sends
 }
 
@@ -197,10 +201,22 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 			planOf[tp.Family.String()+" "+tp.Name+" "+cp.Name] = cp
 		}
 	}
+	var bits []uint32
+	if d.cfg.Offload == OffloadAuto {
+		bits = maskBits(d.cfg.MarkMask)
+	}
 	for _, b := range eng.Bases {
 		cp := planOf[b.Info.Family.String()+" "+b.Info.Table+" "+b.Info.Name]
 		if cp == nil || !cp.Queue {
 			continue // wholly native: no queue, nothing for nfd to decide
+		}
+		if len(bits) > 0 {
+			for _, ok := range cp.Bypass {
+				if ok {
+					cp.BypassBit, bits = bits[0], bits[1:]
+					break
+				}
+			}
 		}
 		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
 		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: KernelChain{
@@ -495,6 +511,8 @@ type ChainStatus struct {
 	Policy   string `json:"policy"`
 	Queues   string `json:"queues"`
 	Native   int    `json:"native_rules"`
+	// BypassMark is the mark bit of the chain's flow bypass, if any.
+	BypassMark string `json:"bypass_mark,omitempty"`
 }
 
 // HookStatus counts decisions at one hook.
@@ -562,6 +580,9 @@ func (d *Daemon) Status() Status {
 				Priority: cp.Base.Priority, Policy: cp.Base.Policy.String(), Native: len(cp.Rules), Queues: "none (native)"}
 			if cp.Queue {
 				cs.Queues = fmt.Sprintf("%d-%d", cp.QueueNum, cp.QueueNum+cp.QueueTotal-1)
+			}
+			if cp.BypassBit != 0 {
+				cs.BypassMark = fmt.Sprintf("%#08x", cp.BypassBit)
 			}
 			s.Chains = append(s.Chains, cs)
 		}

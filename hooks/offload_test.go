@@ -188,3 +188,45 @@ table ip nat {
 	}
 	_ = nftables.TableFamilyINet
 }
+
+// TestBypassExactness: only rules whose matches are flow-constant, with no
+// statement but the verdict, and only when every userspace rule before
+// them is so too, may bypass a flow.
+func TestBypassExactness(t *testing.T) {
+	rs, err := parser.Parse("b.nft", []byte(`table inet f {
+	chain c {
+		type filter hook forward priority 0; policy accept;
+		ct state established accept
+		tcp dport 443 tls sni "a.example" accept
+		tcp dport 443 tls sni "b.example" drop
+		ip saddr 10.0.0.1 tls sni "c.example" accept
+		tcp flags syn tls sni "d.example" accept
+		tls sni "e.example" accept
+	}
+	chain d {
+		type filter hook input priority 0; policy accept;
+		tls sni "x.example" counter accept
+		tls sni "y.example" accept
+	}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err := PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]bool{}
+	for _, c := range plans[0].Chains {
+		got[c.Name] = c.Bypass
+	}
+	// c: rule 0 is native; 1 and 3 bypass; 2 drops; 4 looks at tcp flags,
+	// which ends bypass for 4 and everything after it.
+	if want := []bool{false, true, false, true, false, false}; fmt.Sprint(got["c"]) != fmt.Sprint(want) {
+		t.Errorf("chain c: %v, want %v", got["c"], want)
+	}
+	// d: a counter in rule 0 keeps both rules from bypassing (exact counts).
+	if want := []bool{false, false}; fmt.Sprint(got["d"]) != fmt.Sprint(want) {
+		t.Errorf("chain d: %v, want %v", got["d"], want)
+	}
+}

@@ -36,6 +36,10 @@ type ChainPlan struct {
 	Start      int
 	QueueNum   uint16
 	QueueTotal uint16
+	// BypassBit is the mark bit of this chain's flow bypass, 0 for none;
+	// Bypass[i] tells whether an accept by rule i bypasses its flow.
+	BypassBit uint32
+	Bypass    []bool
 }
 
 // TablePlan is one of nfd's kernel tables.
@@ -122,6 +126,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			continue
 		case offload != OffloadAuto && !forced:
 			cp.Queue = c.Base != nil
+			if cp.Queue {
+				cp.Bypass = bypassRules(c, 0)
+			}
 			for i := range c.Rules {
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
 			}
@@ -153,6 +160,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		}
 		if stopped {
 			cp.Queue = true
+			cp.Bypass = bypassRules(c, cp.Start)
 		}
 		tp.Chains = append(tp.Chains, cp)
 	}
@@ -188,6 +196,16 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 				ch.Policy = &policy
 			}
 			chains[cp.Name] = c.AddChain(ch)
+			if cp.Queue && cp.BypassBit != 0 {
+				// The copy chain runs right after this one at the same hook.
+				b := cp.Base
+				prio := b.Priority + 1
+				policy := nftables.ChainPolicyAccept
+				cc := c.AddChain(&nftables.Chain{Name: "nfd-bypass-" + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
+					Hooknum: nftables.ChainHookRef(nftables.ChainHook(b.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
+					Policy: &policy})
+				c.AddRule(&nftables.Rule{Table: t, Chain: cc, Exprs: bypassCopyExprs(cp.BypassBit)})
+			}
 		}
 		for _, ps := range tp.sets {
 			ps.s.Table = t
@@ -201,6 +219,9 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 			ch := chains[cp.Name]
 			for _, r := range cp.Rules {
 				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
+			}
+			if cp.Queue && cp.BypassBit != 0 {
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: bypassAcceptExprs(cp.BypassBit)})
 			}
 			if cp.Queue {
 				bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept

@@ -266,6 +266,12 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 		if c.MarkChanged {
 			out.mark, out.setMark = c.Mark, true
 		}
+		if bit := cs.plan.BypassBit; bit != 0 && dec.Rule != nil && dec.Rule.Table == cs.kc.Table &&
+			dec.Rule.Chain == cs.kc.Chain && dec.Rule.Index < len(cs.plan.Bypass) && cs.plan.Bypass[dec.Rule.Index] {
+			// The rest of this flow is decided: let the kernel take it.
+			out.mark, out.setMark = c.Mark|bit, true
+			d.Stats.Bypassed.Add(1)
+		}
 	case rules.Reject:
 		if d.rej != nil {
 			if err := d.rej.Send(p, dec.RejectKind, dec.RejectCode); err != nil {

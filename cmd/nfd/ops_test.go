@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
+	"github.com/nfdproject/nfd/internal/pktgen"
 )
 
 // TestPrometheusScrapesNfd: a real Prometheus server (Debian's package),
@@ -162,4 +163,71 @@ func runIn(t *testing.T, ns *netns.NS, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	return o.String(), e.String(), code
+}
+
+// TestSNIBypass: with --offload=auto and a ruleset whose userspace part is
+// two `tls sni` rules, a TLS connection to an allowed name completes and
+// its later packets are not queued (the daemon's counters prove it); one to
+// a blocked name is reset when its ClientHello is seen.
+func TestSNIBypass(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{443}, nil)
+	d := startDaemon(t, tp.FW, `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct state established,related ct direction reply accept comment "replies"
+		tcp dport 443 tls sni "blocked.example" reject with tcp reset comment "sni-block"
+		tcp dport 443 tls sni "*.example" accept comment "sni-ok"
+	}
+}
+`, "--offload", "auto")
+	s, err := d.status()
+	must(t, err)
+	if len(s.Chains) != 1 || s.Chains[0].BypassMark == "" || s.Chains[0].Native != 1 {
+		t.Fatalf("chains: %+v", s.Chains)
+	}
+	hello := func(name string, rounds int) (int, error) {
+		var c net.Conn
+		if err := tp.Client.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 443), 2*time.Second)
+			return err
+		}); err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		ch := pktgen.ClientHello(name)
+		if _, err := c.Write(ch); err != nil {
+			return 0, err
+		}
+		buf := make([]byte, len(ch))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return 0, err
+		}
+		msg := make([]byte, 200)
+		for i := 0; i < rounds; i++ {
+			if _, err := c.Write(msg); err != nil {
+				return i, err
+			}
+			if _, err := io.ReadFull(c, msg); err != nil {
+				return i, err
+			}
+		}
+		return rounds, nil
+	}
+	before, _ := d.status()
+	n, err := hello("www.example", 50)
+	if err != nil || n != 50 {
+		t.Fatalf("allowed name: %d rounds, %v", n, err)
+	}
+	after, _ := d.status()
+	queued := after.Hooks["forward"].Packets - before.Hooks["forward"].Packets
+	if queued > 4 {
+		t.Errorf("an allowed flow of ~55 client packets sent %d packets to userspace, want at most 4", queued)
+	}
+	t.Logf("allowed TLS flow: %d packets queued to nfd (SYN, ACK, ClientHello), the rest bypassed", queued)
+	if _, err := hello("blocked.example", 1); err == nil || classify(err) != refused {
+		t.Errorf("blocked name: %v, want a reset", err)
+	}
 }

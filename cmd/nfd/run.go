@@ -25,6 +25,7 @@ import (
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl string
 	queues, queueBase, ctMax                             int
+	markMask                                             uint32
 }
 
 func newRunCmd() *cobra.Command {
@@ -46,6 +47,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.IntVar(&f.queues, "queues", 0, "queues per base chain, balanced by CPU fanout (0: one per CPU)")
 	fl.IntVar(&f.queueBase, "queue-base", 1000, "first NFQUEUE number nfd uses")
 	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
+	fl.Uint32Var(&f.markMask, "mark-mask", hooks.DefaultMarkMask, "mark bits nfd may use for flow bypass, one per queued chain (0 disables bypass)")
 	fl.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket path")
 	fl.StringVar(&f.metrics, "metrics-addr", "127.0.0.1:9641", "Prometheus listen address (empty disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -74,7 +76,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload}
+		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask}
 	if f.queueImpl != hooks.ImplNfd && f.queueImpl != hooks.ImplGoNfqueue {
 		return usageError("--queue-reader must be %s or %s", hooks.ImplNfd, hooks.ImplGoNfqueue)
 	}
