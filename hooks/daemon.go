@@ -106,11 +106,11 @@ type Daemon struct {
 // Stats are the daemon's per-hook counters, bumped with atomics on the hot
 // path and read at scrape time.
 type Stats struct {
-	Packets [2][5][4]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
-	Bytes   [2][5]atomic.Uint64
+	Packets  [2][5][4]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
+	Bytes    [2][5]atomic.Uint64
 	Errors   atomic.Uint64 // queue receive errors
 	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
-	Verdict atomic.Uint64 // failed verdict sends
+	Verdict  atomic.Uint64 // failed verdict sends
 }
 
 // New probes the kernel, parses and compiles the rule file. Nothing is
