@@ -6,13 +6,16 @@
 #   gonfq    go-nfqueue accept-all on its default path (bench/acceptall)
 #   nfd      nfd run --offload=none (every packet through userspace)
 #   nfd-q2   nfd with --queues 2
+#   nfd-auto nfd --offload=auto (this ruleset is wholly kernel-expressible)
+#   nfd-sni  nfd --offload=auto on the same rules plus one `tls sni` rule
+#            after `ct state established,related accept`
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
 # median/p99 under half the mode's UDP peak. Results: bench/out/forward-*.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 SECS=${SECS:-5}
-MODES=${MODES:-"none native gonfq nfd nfd-q2"}
+MODES=${MODES:-"none native gonfq nfd nfd-q2 nfd-auto nfd-sni"}
 mkdir -p bench/out
 go build -o bin/nfd ./cmd/nfd
 go build -o bin/acceptall ./bench/acceptall
@@ -47,15 +50,20 @@ table inet bench {
 	}
 }
 R
+SNIRULES=$(mktemp /tmp/nfd-bench-sni.XXXX.nft)
+sed 's/\tct state established,related accept/&\n\t\ttcp dport 5201 tls sni "bench.example" accept comment "sni"/' "$RULES" > "$SNIRULES"
 SOCK=/tmp/$P.sock
 start_mode() {
 	case $1 in
 	none) ;;
 	native) ip netns exec "$F" nft -f "$RULES" ;;
 	gonfq) ip netns exec "$F" bin/acceptall & pids+=($!); sleep 1 ;;
-	nfd|nfd-q2)
+	nfd|nfd-q2|nfd-auto|nfd-sni)
 		q=1; [ "$1" = nfd-q2 ] && q=2
-		ip netns exec "$F" bin/nfd run --rules "$RULES" --socket "$SOCK" --metrics-addr "" --queues $q >/tmp/$P.log 2>&1 & pids+=($!)
+		off=none; rules=$RULES
+		[ "$1" = nfd-auto ] && off=auto
+		[ "$1" = nfd-sni ] && { off=auto; rules=$SNIRULES; }
+		ip netns exec "$F" bin/nfd run --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q >/tmp/$P.log 2>&1 & pids+=($!)
 		for _ in $(seq 50); do ip netns exec "$F" bin/nfd status --socket "$SOCK" >/dev/null 2>&1 && break; sleep 0.1; done ;;
 	esac
 }

@@ -120,6 +120,25 @@ running, the errors are printed and reload exits 1.`,
 	return cmd
 }
 
+func newRulesCmd() *cobra.Command {
+	var socket string
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Print the running ruleset with each rule's placement (kernel or userspace) and counts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var text string
+			if err := call(socket, control.Request{Cmd: "rules"}, &text); err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), text)
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	return cmd
+}
+
 func newConntrackCmd() *cobra.Command {
 	var socket string
 	root := &cobra.Command{Use: "conntrack", Short: "Inspect the daemon's connection table"}

@@ -230,4 +230,9 @@ func TestSNIBypass(t *testing.T) {
 	if _, err := hello("blocked.example", 1); err == nil || classify(err) != refused {
 		t.Errorf("blocked name: %v, want a reset", err)
 	}
+	out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
+	if code != 0 || !strings.Contains(out, `ct state established,related ct direction reply accept comment "replies" # handle 1, kernel`) ||
+		!strings.Contains(out, `tls sni "*.example" accept comment "sni-ok" # handle 3, userspace: `+"`tls sni`"+` is evaluated by nfd in userspace; packets 1`) {
+		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
+	}
 }

@@ -141,6 +141,36 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	return nil
 }
 
+// rulesListing is the running ruleset in canonical form, each rule with
+// its placement and, for rules nfd evaluates, its counts.
+func rulesListing(d *hooks.Daemon) string {
+	eng := d.Engine()
+	var b strings.Builder
+	i := 0
+	for _, t := range eng.Ruleset.Tables {
+		fmt.Fprintf(&b, "table %s %s {\n", t.Family, t.Name)
+		for _, c := range t.Chains {
+			fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
+			if bs := c.Base; bs != nil {
+				fmt.Fprintf(&b, "\t\ttype %s hook %s priority %s; policy %s;\n", bs.Type, bs.Hook, parser.FormatPriority(bs.Priority, bs.Hook), bs.Policy)
+			}
+			for _, r := range c.Rules {
+				info := eng.Rules[i]
+				i++
+				pl := d.RulePlacement(info)
+				note := "kernel"
+				if !pl.Kernel {
+					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
+				}
+				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", parser.FormatRule(r), info.Handle, note)
+			}
+			b.WriteString("\t}\n")
+		}
+		b.WriteString("}\n")
+	}
+	return b.String()
+}
+
 func logFileErrors(log *slog.Logger, err error) {
 	var el parser.ErrorList
 	if errors.As(err, &el) {
@@ -167,6 +197,8 @@ func handler(d *hooks.Daemon) control.Handler {
 				return nil, err
 			}
 			return d.Status(), nil
+		case "rules":
+			return rulesListing(d), nil
 		case "conntrack-list":
 			var lines []string
 			for _, f := range d.Conntrack().List() {
