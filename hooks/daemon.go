@@ -43,6 +43,8 @@ type Config struct {
 	// MarkMask are the mark bits nfd may use for flow bypass, one per
 	// queued chain; 0 disables bypass.
 	MarkMask uint32
+	// StateDir keeps what must outlive the daemon (a pending apply).
+	StateDir string
 }
 
 // VerdictObserver records how long deciding a packet took.
@@ -88,8 +90,10 @@ type Daemon struct {
 
 	// mu serializes Start, Reload and Stop: they own queues and groups.
 	mu     sync.Mutex
-	queues map[uint16]*queueReader
-	groups map[string]int // chain key → queue group index
+	queues   map[uint16]*queueReader
+	groups   map[string]int // chain key → queue group index
+	pending  *pendingApply  // an apply waiting for confirmation
+	rollback *time.Timer
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -359,6 +363,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.ctSync = ks
 		d.log.Info("kernel conntrack sync active")
 	}
+	d.resumePending()
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
 }
@@ -417,15 +422,20 @@ func (d *Daemon) Reload(file string) error {
 	return nil
 }
 
-func (d *Daemon) reload(file string) error {
+func (d *Daemon) reload(file string) error { return d.reloadAs(file, file) }
+
+// reloadAs loads file but remembers it as display (a rollback loads the
+// saved copy of the previous file under that file's name).
+func (d *Daemon) reloadAs(file, display string) error {
 	old := d.st.Load()
 	if file == "" {
-		file = old.file
+		file, display = old.file, old.file
 	}
 	st, err := d.load(file, old)
 	if err != nil {
 		return err
 	}
+	st.file = display
 	savedGroups := d.groups
 	d.assignQueues(st)
 	opened, err := d.openQueues(st)
@@ -542,6 +552,7 @@ type Status struct {
 	Hooks         map[string]HookStatus `json:"hooks"`
 	Conntrack     conntrack.Stats       `json:"conntrack"`
 	ConntrackSync string                `json:"conntrack_sync"`
+	PendingApply  *time.Time            `json:"pending_apply_deadline,omitempty"`
 	QueueErrors   uint64                `json:"queue_errors"`
 }
 
@@ -597,6 +608,9 @@ func (d *Daemon) Status() Status {
 		}
 		hs.Packets = hs.Accept + hs.Drop + hs.Reject
 		s.Hooks[h.String()] = hs
+	}
+	if dl, ok := d.Pending(); ok {
+		s.PendingApply = &dl
 	}
 	switch {
 	case d.ctSync.Active():

@@ -76,6 +76,9 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 		x := s.Hooks[h]
 		fmt.Fprintf(w, "  %-11s %10d %10d %10d %10d %12d\n", h, x.Packets, x.Accept, x.Drop, x.Reject, x.Bytes)
 	}
+	if s.PendingApply != nil {
+		fmt.Fprintf(w, "PENDING:     an apply reverts at %s unless `nfd confirm`\n", s.PendingApply.Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "conntrack:   %d/%d entries, %d inserts, %d evictions, %d drops, %d invalid; kernel sync %s\n",
 		s.Conntrack.Entries, s.Conntrack.Max, s.Conntrack.Inserts, s.Conntrack.Evictions, s.Conntrack.Drops, s.Conntrack.Invalid, s.ConntrackSync)
 }
@@ -113,6 +116,55 @@ running, the errors are printed and reload exits 1.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s (sha256 %s)\n", s.RulesFile, short(s.Checksum))
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	return cmd
+}
+
+func newApplyCmd() *cobra.Command {
+	var socket string
+	var confirm time.Duration
+	cmd := &cobra.Command{
+		Use:   "apply --confirm DURATION FILE",
+		Short: "Load FILE and roll back to the current ruleset unless `nfd confirm` arrives in time",
+		Long: `apply loads FILE like reload, then waits: unless ` + "`nfd confirm`" + ` arrives within
+--confirm, the daemon restores the ruleset it ran before, even if it was
+restarted meanwhile. Use it for changes that could cut you off.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if confirm <= 0 {
+				return usageError("--confirm DURATION is required (for example 60s)")
+			}
+			abs, err := filepath.Abs(args[0])
+			if err != nil {
+				return usageError("%v", err)
+			}
+			var deadline time.Time
+			if err := call(socket, control.Request{Cmd: "apply", Args: map[string]string{"file": abs, "confirm": confirm.String()}}, &deadline); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied %s; run `nfd confirm` before %s or the previous ruleset returns\n", abs, deadline.Format(time.RFC3339))
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	cmd.Flags().DurationVar(&confirm, "confirm", 0, "how long to wait for `nfd confirm`")
+	return cmd
+}
+
+func newConfirmCmd() *cobra.Command {
+	var socket string
+	cmd := &cobra.Command{
+		Use:   "confirm",
+		Short: "Keep the ruleset loaded by `nfd apply`",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := call(socket, control.Request{Cmd: "confirm"}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "confirmed")
 			return nil
 		},
 	}

@@ -55,7 +55,7 @@ func startDaemon(t *testing.T, ns *netns.NS, rules string, extra ...string) *dae
 		t.Fatal(err)
 	}
 	d := &daemon{t: t, ns: ns, socket: filepath.Join(dir, "nfd.sock"), logs: &lockedBuffer{}, done: make(chan error, 1)}
-	args := []string{"run", "--rules", f, "--socket", d.socket, "--metrics-addr", "", "--queues", "1"}
+	args := []string{"run", "--rules", f, "--socket", d.socket, "--metrics-addr", "", "--queues", "1", "--state-dir", filepath.Join(dir, "state")}
 	if !strings.Contains(strings.Join(extra, " "), "--offload") {
 		// Most tests exercise the queue path: every rule in nfd.
 		args = append(args, "--offload", "none")

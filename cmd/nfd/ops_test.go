@@ -236,3 +236,67 @@ func TestSNIBypass(t *testing.T) {
 		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
 	}
 }
+
+// TestApplyRollback: an applied ruleset that cuts the traffic reverts by
+// itself when not confirmed, also across a daemon restart; a confirmed one
+// stays.
+func TestApplyRollback(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80}, nil)
+	state := filepath.Join(t.TempDir(), "state")
+	d := startDaemon(t, tp.FW, forwardRules, "--state-dir", state)
+	dir := t.TempDir()
+	cut := filepath.Join(dir, "cut.nft")
+	must(t, os.WriteFile(cut, []byte(strings.Replace(forwardRules, `tcp dport 80 accept comment "web"`, `tcp dport 80 drop comment "cut"`, 1)), 0o644))
+	web := func() string { return tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)) }
+	if got := web(); got != ok {
+		t.Fatalf("before apply: %s", got)
+	}
+	apply := func(d *daemon, confirm string) {
+		t.Helper()
+		if out, errOut, code := runIn(t, tp.FW, "apply", "--socket", d.socket, "--confirm", confirm, cut); code != 0 {
+			t.Fatalf("apply: %d %s %s", code, out, errOut)
+		}
+	}
+	// Not confirmed: back after the deadline.
+	apply(d, "2s")
+	if got := web(); got != timeout {
+		t.Fatalf("after apply: %s, want cut", got)
+	}
+	s, _ := d.status()
+	if s.PendingApply == nil {
+		t.Fatal("status shows no pending apply")
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if got := web(); got != ok {
+		t.Fatalf("after the deadline: %s, want the old ruleset back", got)
+	}
+	// Not confirmed, and the daemon restarts inside the window.
+	apply(d, "3s")
+	if err := d.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemon(t, tp.FW, strings.Replace(forwardRules, `tcp dport 80 accept comment "web"`, `tcp dport 80 drop comment "cut"`, 1), "--state-dir", state)
+	if got := web(); got != timeout {
+		t.Fatalf("restarted on the cut file: %s", got)
+	}
+	deadline := time.Now().Add(6 * time.Second)
+	for web() != ok {
+		if time.Now().After(deadline) {
+			t.Fatal("the pending rollback did not survive the restart")
+		}
+	}
+	// Confirmed: stays.
+	apply(d, "2s")
+	if _, _, code := runIn(t, tp.FW, "confirm", "--socket", d.socket); code != 0 {
+		t.Fatal("confirm failed")
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if got := web(); got != timeout {
+		t.Fatalf("confirmed apply reverted: %s", got)
+	}
+	if _, errOut, code := runIn(t, tp.FW, "confirm", "--socket", d.socket); code != 1 || !strings.Contains(errOut, "no apply is waiting") {
+		t.Fatalf("second confirm: %d %s", code, errOut)
+	}
+}

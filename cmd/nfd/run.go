@@ -23,7 +23,7 @@ import (
 )
 
 type runFlags struct {
-	rules, offload, socket, metrics, logLevel, queueImpl string
+	rules, offload, socket, metrics, logLevel, queueImpl, stateDir string
 	queues, queueBase, ctMax                             int
 	markMask                                             uint32
 }
@@ -49,6 +49,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
 	fl.Uint32Var(&f.markMask, "mark-mask", hooks.DefaultMarkMask, "mark bits nfd may use for flow bypass, one per queued chain (0 disables bypass)")
 	fl.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket path")
+	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/nfd", "directory for state that outlives the daemon (pending apply rollback)")
 	fl.StringVar(&f.metrics, "metrics-addr", "127.0.0.1:9641", "Prometheus listen address (empty disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
@@ -76,7 +77,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask}
+		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask, StateDir: f.stateDir}
 	if f.queueImpl != hooks.ImplNfd && f.queueImpl != hooks.ImplGoNfqueue {
 		return usageError("--queue-reader must be %s or %s", hooks.ImplNfd, hooks.ImplGoNfqueue)
 	}
@@ -197,6 +198,25 @@ func handler(d *hooks.Daemon) control.Handler {
 				return nil, err
 			}
 			return d.Status(), nil
+		case "apply":
+			dur, err := time.ParseDuration(req.Args["confirm"])
+			if err != nil {
+				return nil, fmt.Errorf("bad --confirm duration: %v", err)
+			}
+			deadline, err := d.Apply(req.Args["file"], dur)
+			if err != nil {
+				var el parser.ErrorList
+				if errors.As(err, &el) {
+					return nil, errors.New(el.Pretty())
+				}
+				return nil, err
+			}
+			return deadline, nil
+		case "confirm":
+			if err := d.Confirm(); err != nil {
+				return nil, err
+			}
+			return "confirmed", nil
 		case "rules":
 			return rulesListing(d), nil
 		case "conntrack-list":
