@@ -89,13 +89,13 @@ type Daemon struct {
 	started time.Time
 
 	// mu serializes Start, Reload and Stop: they own queues and groups.
-	mu     sync.Mutex
+	mu       sync.Mutex
 	queues   map[uint16]*queueReader
 	groups   map[string]int // chain key → queue group index
 	pending  *pendingApply  // an apply waiting for confirmation
 	rollback *time.Timer
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx      context.Context
+	cancel   context.CancelFunc
 
 	closeResolver func()
 	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses

@@ -24,8 +24,8 @@ import (
 
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl, stateDir string
-	queues, queueBase, ctMax                             int
-	markMask                                             uint32
+	queues, queueBase, ctMax                                       int
+	markMask                                                       uint32
 }
 
 func newRunCmd() *cobra.Command {
