@@ -100,6 +100,8 @@ type Daemon struct {
 	closeResolver func()
 	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 
+	tr tracers
+
 	Stats       Stats
 	reloads     atomic.Uint64
 	reloadErr   atomic.Uint64

@@ -289,6 +289,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 				"flags", p.Flags, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
 		}
 	}
+	d.trace(q.num, c, p, cs, dec)
 	d.Stats.Packets[fi][hook][dec.Verdict].Add(1)
 	d.Stats.Bytes[fi][hook].Add(uint64(wire))
 	q.packets.Add(1)

@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"regexp"
 	"os"
 	"os/exec"
 	"strings"
@@ -111,5 +113,39 @@ func TestReadProcQueues(t *testing.T) {
 	got := ReadProcQueues(strings.NewReader(in))
 	if got[1000] != [2]uint64{7, 3} || got[1001] != [2]uint64{0, 0} || len(got) != 2 {
 		t.Fatalf("%v", got)
+	}
+}
+
+// TestDeployPrometheusFiles: the alert rules pass promtool, and the
+// dashboard is valid JSON whose queries name only metrics nfd exports.
+func TestDeployPrometheusFiles(t *testing.T) {
+	dash, err := os.ReadFile("../deploy/prometheus/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(dash, &d); err != nil || len(d.Panels) == 0 {
+		t.Fatalf("dashboard: %v", err)
+	}
+	exported := string(scrape(t, testSnapshot(), true))
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range regexp.MustCompile(`nfd_[a-z_]+`).FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_total")
+				if !strings.Contains(exported, base) {
+					t.Errorf("dashboard queries %s, which nfd does not export", m)
+				}
+			}
+		}
+	}
+	if _, err := exec.LookPath("promtool"); err != nil {
+		t.Skip("promtool not installed")
+	}
+	if out, err := exec.Command("promtool", "check", "rules", "../deploy/prometheus/alerts.yml").CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 }

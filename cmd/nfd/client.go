@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -169,6 +172,53 @@ func newConfirmCmd() *cobra.Command {
 		},
 	}
 	addSocketFlag(cmd, &socket)
+	return cmd
+}
+
+func newTraceCmd() *cobra.Command {
+	var socket string
+	var count int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "trace [FILTER]",
+		Short: "Stream the packets the daemon decides: hook, chain path, deciding rule, verdict",
+		Long: `trace streams one line per packet nfd decides, like ` + "`nft monitor trace`" + ` but
+also for nfd's own matches. FILTER is an nft match expression such as
+'tcp dport 22' or 'ip saddr 10.0.0.0/8 udp dport 53'. Packets decided by
+offloaded (native) rules never reach nfd and are not shown. Ctrl-C stops.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			req := control.Request{Cmd: "trace", Args: map[string]string{"filter": strings.Join(args, " "), "count": fmt.Sprint(count)}}
+			err := control.Stream(ctx, socket, req, func(raw json.RawMessage) error {
+				if asJSON {
+					fmt.Fprintln(cmd.OutOrStdout(), string(raw))
+					return nil
+				}
+				var ev hooks.TraceEvent
+				if err := json.Unmarshal(raw, &ev); err != nil {
+					return err
+				}
+				rule := "policy"
+				if ev.Rule != "" {
+					rule = "rule " + ev.Rule
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %-11s %-60s ct %-11s %s %s: %s -> %s\n", ev.Time.Format("15:04:05.000000"), ev.Hook, ev.Packet, ev.CT, ev.Table, ev.Path, rule, ev.Verdict)
+				return nil
+			})
+			if err != nil && !errors.Is(err, io.EOF) {
+				var re *control.RemoteError
+				if errors.As(err, &re) {
+					return &exitError{code: 1, msg: re.Msg}
+				}
+				return &exitError{code: 1, msg: "nfd trace: " + err.Error()}
+			}
+			return nil
+		},
+	}
+	addSocketFlag(cmd, &socket)
+	cmd.Flags().IntVar(&count, "count", 0, "stop after this many packets (0: until interrupted)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON events")
 	return cmd
 }
 

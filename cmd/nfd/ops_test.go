@@ -300,3 +300,54 @@ func TestApplyRollback(t *testing.T) {
 		t.Fatalf("second confirm: %d %s", code, errOut)
 	}
 }
+
+// TestTrace: `nfd trace FILTER` streams the packets the filter selects,
+// with the deciding rule and verdict; a bad filter is an error with its
+// position.
+func TestTrace(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80, 81}, nil)
+	d := startDaemon(t, tp.FW, forwardRules)
+	cmd := tp.FW.Cmd(nfdBin, "trace", "--socket", d.socket, "--json", "--count", "3", "tcp dport 80")
+	var out strings.Builder
+	cmd.Stdout = &out
+	must(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	deadline := time.After(10 * time.Second)
+	for {
+		tcpTry(tp.Client, hostPort(netns.ServerIP4, 81))
+		tcpTry(tp.Client, hostPort(netns.ServerIP4, 80))
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("trace: %v\n%s", err, out.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 3 {
+				t.Fatalf("%d lines:\n%s", len(lines), out.String())
+			}
+			for _, l := range lines {
+				var ev map[string]any
+				must(t, json.Unmarshal([]byte(l), &ev))
+				if !strings.Contains(ev["packet"].(string), ":80 ") || ev["hook"] != "forward" || ev["verdict"] != "accept" {
+					t.Errorf("event %s", l)
+				}
+			}
+			if !strings.Contains(out.String(), `"rule":"web"`) {
+				t.Errorf("no event names the deciding rule:\n%s", out.String())
+			}
+			_, errOut, code := runIn(t, tp.FW, "trace", "--socket", d.socket, "tcp dprot 80")
+			if code != 1 || !strings.Contains(errOut, "<filter>:4:7: error: unknown keyword `dprot`") {
+				t.Errorf("bad filter: %d %s", code, errOut)
+			}
+			return
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("trace produced:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

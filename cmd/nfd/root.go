@@ -17,6 +17,6 @@ rule engine through NFQUEUE.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newCheckCmd(), newVersionCmd(), newReplayCmd(), newRunCmd(), newStatusCmd(), newReloadCmd(), newConntrackCmd(), newRulesCmd(), newApplyCmd(), newConfirmCmd())
+	root.AddCommand(newCheckCmd(), newVersionCmd(), newReplayCmd(), newRunCmd(), newStatusCmd(), newReloadCmd(), newConntrackCmd(), newRulesCmd(), newApplyCmd(), newConfirmCmd(), newTraceCmd())
 	return root
 }

@@ -217,6 +217,28 @@ func handler(d *hooks.Daemon) control.Handler {
 				return nil, err
 			}
 			return "confirmed", nil
+		case "trace":
+			n := 0
+			limit := 0
+			fmt.Sscan(req.Args["count"], &limit)
+			tctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			err := d.Trace(tctx, req.Args["filter"], func(ev hooks.TraceEvent) {
+				if err := w.Encode(ev); err != nil {
+					cancel()
+				}
+				if n++; limit > 0 && n >= limit {
+					cancel()
+				}
+			})
+			if err != nil {
+				var el parser.ErrorList
+				if errors.As(err, &el) {
+					return nil, errors.New(el.Pretty())
+				}
+				return nil, err
+			}
+			return nil, nil
 		case "rules":
 			return rulesListing(d), nil
 		case "conntrack-list":
