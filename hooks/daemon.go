@@ -116,6 +116,7 @@ type Stats struct {
 	Bytes    [2][5]atomic.Uint64
 	Errors   atomic.Uint64 // queue receive errors
 	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
+	Restores atomic.Uint64 // times nfd restored tables another tool removed
 	Verdict  atomic.Uint64 // failed verdict sends
 }
 
@@ -366,6 +367,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.log.Info("kernel conntrack sync active")
 	}
 	d.resumePending()
+	go d.watchTables(d.ctx)
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
 }

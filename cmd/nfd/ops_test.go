@@ -351,3 +351,31 @@ func TestTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreAfterFlush: another tool running `nft flush ruleset` (or
+// deleting nfd's table) gets nfd's tables back within a second.
+func TestRestoreAfterFlush(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80, 81}, nil)
+	startDaemon(t, tp.FW, forwardRules, "--offload", "auto")
+	for _, cmd := range []string{"flush ruleset", "delete table inet nfd_fw"} {
+		if _, err := tp.FW.Run("nft", cmd); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		for nfdTables(t, tp.FW) != "table inet nfd_fw" {
+			if time.Since(start) > time.Second {
+				t.Fatalf("after `nft %s`: tables not restored within 1s", cmd)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("after `nft %s`: restored in %v", cmd, time.Since(start).Round(time.Millisecond))
+		if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
+			t.Fatalf("restored ruleset does not drop: %s", got)
+		}
+		if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
+			t.Fatalf("restored ruleset does not accept: %s", got)
+		}
+	}
+}
