@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +103,8 @@ type Daemon struct {
 	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 
 	tr tracers
+
+	decidedAtProgram atomic.Uint64 // decisions made before the tables were last programmed
 
 	Stats       Stats
 	reloads     atomic.Uint64
@@ -344,6 +348,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := ProgramPlans(conn, d.mode, st.plans); err != nil {
 		return err
 	}
+	d.decidedAtProgram.Store(d.decidedTotal())
 	d.started = time.Now()
 	d.refreshLocal()
 	go func() {
@@ -459,6 +464,9 @@ func (d *Daemon) reloadAs(file, display string) error {
 	if err == nil {
 		err = ProgramPlans(conn, d.mode, st.plans)
 	}
+	if err == nil {
+		d.decidedAtProgram.Store(d.decidedTotal())
+	}
 	if err != nil {
 		d.st.Store(old)
 		d.groups = savedGroups
@@ -558,6 +566,49 @@ type Status struct {
 	ConntrackSync string                `json:"conntrack_sync"`
 	PendingApply  *time.Time            `json:"pending_apply_deadline,omitempty"`
 	QueueErrors   uint64                `json:"queue_errors"`
+	QueueDrops    uint64                `json:"queue_kernel_drops"` // queue full + user dropped, all queues
+	Restores      uint64                `json:"table_restores"`
+	// QueueFailOpen are packets the kernel accepted without asking nfd
+	// because a fail-open queue was full (not counted in /proc).
+	QueueFailOpen uint64 `json:"queue_fail_open"`
+	Bypassed      uint64                `json:"flows_bypassed"`
+	Goroutines    int                   `json:"goroutines"`
+	HeapBytes     uint64                `json:"heap_bytes"`
+}
+
+func (d *Daemon) decidedTotal() uint64 {
+	var n uint64
+	for fi := range d.Stats.Packets {
+		for h := range d.Stats.Packets[fi] {
+			for v := range d.Stats.Packets[fi][h] {
+				n += d.Stats.Packets[fi][h][v].Load()
+			}
+		}
+	}
+	return n
+}
+
+// procQueueDrops reads /proc/net/netfilter/nfnetlink_queue: per queue,
+// the packets the kernel dropped (queue full plus netlink socket full).
+func procQueueDrops() map[uint16]uint64 {
+	b, err := os.ReadFile("/proc/net/netfilter/nfnetlink_queue")
+	if err != nil {
+		return nil
+	}
+	out := map[uint16]uint64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		q, err1 := strconv.ParseUint(f[0], 10, 16)
+		a, err2 := strconv.ParseUint(f[5], 10, 64)
+		u, err3 := strconv.ParseUint(f[6], 10, 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			out[uint16(q)] = a + u
+		}
+	}
+	return out
 }
 
 // ReloadState reports whether the last load succeeded and when one last did.
@@ -582,7 +633,21 @@ func (d *Daemon) Status() Status {
 	s := Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
 		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
-		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load()}
+		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
+		Bypassed: d.Stats.Bypassed.Load(), Goroutines: runtime.NumGoroutine()}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.HeapBytes = ms.HeapAlloc
+	for _, c := range procQueueDrops() {
+		s.QueueDrops += c
+	}
+	if conn, err := d.cfg.NewConn(); err == nil {
+		queued := kernelQueued(conn, st.plans)
+		decided := d.decidedTotal() - d.decidedAtProgram.Load()
+		if queued > decided+s.QueueDrops {
+			s.QueueFailOpen = queued - decided - s.QueueDrops
+		}
+	}
 	if conn, err := d.cfg.NewConn(); err == nil {
 		s.KernelTables, _ = OwnedTables(conn)
 	}

@@ -47,7 +47,13 @@ func TestOffloadOracle(t *testing.T) {
 				t.Fatalf("round %d: a kernel-expressible rule stays in userspace: %s\n%s", round, p.Reason, parser.Print(rs))
 			}
 		}
+		// Fresh tables each round: equal-priority chains run newest first,
+		// and the engine's order assumes the file's registration order.
 		c, _ := newConn()
+		if err := Remove(c); err != nil {
+			t.Fatal(err)
+		}
+		c, _ = newConn()
 		if err := ProgramPlans(c, QueueCompat, plans); err != nil {
 			t.Fatalf("round %d: programming: %v\n%s", round, err, parser.Print(rs))
 		}
@@ -97,7 +103,7 @@ func TestOffloadOracle(t *testing.T) {
 				if len(ch.Rules) == 0 {
 					continue
 				}
-				if fmt.Sprint(kern[key]) != fmt.Sprint(ours) {
+				if got := kern[key]; fmt.Sprint(got) != fmt.Sprint(ours) {
 					out, _ := k.Run("nft", "list", "ruleset")
 					t.Fatalf("round %d, chain %s: kernel %v, nfd %v\nruleset:\n%s\nprogrammed:\n%s", round, key, kern[key], ours, parser.Print(rs), out)
 				}

@@ -177,7 +177,7 @@ func reasonOf(err error, def string) string {
 }
 
 // programTables adds the tables, chains, sets and rules of plans to the
-// batch on c (the caller deletes old tables first and flushes).
+// batch on c.
 func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 	for _, tp := range plans {
 		t := c.AddTable(tp.kt)
@@ -185,6 +185,8 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 		for _, cp := range tp.Chains {
 			ch := &nftables.Chain{Name: cp.Name, Table: t}
 			if b := cp.Base; b != nil {
+				// The user's policy: `return` and the end of a `goto`
+				// target fall to it, so it cannot be emulated by a rule.
 				policy := nftables.ChainPolicyAccept
 				if b.Policy == parser.VerdictDrop {
 					policy = nftables.ChainPolicyDrop
@@ -195,6 +197,8 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
 				ch.Policy = &policy
 			}
+			// Adding an existing chain with the same hook updates it in
+			// place (its policy, say) without re-registering the hook.
 			chains[cp.Name] = c.AddChain(ch)
 			if cp.Queue && cp.BypassBit != 0 {
 				// The copy chain runs right after this one at the same hook.
@@ -225,24 +229,142 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 			}
 			if cp.Queue {
 				bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
-				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
+				// The counter tells how many packets the kernel queued, so
+				// overflow that failed open (which /proc does not count)
+				// can be reported.
+				exprs := append(trackExprs(), &expr.Counter{})
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
 			}
 		}
 	}
 }
 
-// ProgramPlans replaces all of nfd's tables with plans in one batch.
+// ProgramPlans makes nfd's tables what plans say, in one batch. Tables
+// that already exist are updated in place: their rules flushed and added
+// again, their named sets replaced, and only base chains whose hook,
+// priority or type changed deleted and re-created. Keeping the hooks
+// registered matters: unregistering one drops every packet still waiting
+// in a queue for a verdict (nf_queue_nf_hook_drop), so a reload that
+// re-created the tables would lose the packets in flight.
 func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*TablePlan) error {
 	old, err := ownedTables(c)
 	if err != nil {
 		return fmt.Errorf("listing tables: %w", err)
 	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return fmt.Errorf("listing chains: %w", err)
+	}
+	wanted := map[string]*TablePlan{}
+	for _, tp := range plans {
+		wanted[tableKey(tp.kt)] = tp
+	}
+	existing := map[string]*nftables.Table{}
 	for _, t := range old {
-		c.DelTable(t)
+		if wanted[tableKey(t)] == nil {
+			c.DelTable(t)
+			continue
+		}
+		existing[tableKey(t)] = t
+		c.FlushTable(t)
+		sets, err := c.GetSets(t)
+		if err != nil {
+			return fmt.Errorf("listing sets: %w", err)
+		}
+		for _, s := range sets {
+			if !s.Anonymous {
+				c.DelSet(s)
+			}
+		}
+	}
+	for _, ch := range chains {
+		tk := tableKey(ch.Table)
+		tp := wanted[tk]
+		if tp == nil || existing[tk] == nil {
+			continue
+		}
+		if kc := tp.kernelChain(ch.Name); kc != nil && sameHook(kc, ch) {
+			continue // stays registered; its rules were flushed
+		}
+		c.DelChain(ch)
 	}
 	programTables(c, mode, plans)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables transaction: %w", err)
 	}
 	return nil
+}
+
+func tableKey(t *nftables.Table) string { return fmt.Sprintf("%d %s", t.Family, t.Name) }
+
+// kernelChain returns the chain spec a plan gives name: the chain itself or
+// a flow-bypass copy chain.
+func (tp *TablePlan) kernelChain(name string) *nftables.Chain {
+	for _, cp := range tp.Chains {
+		if cp.Name == name {
+			return cp.kernelSpec(cp.Base, 0)
+		}
+		if cp.Queue && cp.BypassBit != 0 && name == "nfd-bypass-"+cp.Name {
+			return cp.kernelSpec(cp.Base, 1)
+		}
+	}
+	return nil
+}
+
+func (cp *ChainPlan) kernelSpec(b *parser.BaseSpec, prioOffset int) *nftables.Chain {
+	ch := &nftables.Chain{Name: cp.Name}
+	if b == nil {
+		return ch
+	}
+	ch.Type = map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
+		parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[b.Type]
+	if prioOffset != 0 {
+		ch.Type = nftables.ChainTypeFilter
+	}
+	ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
+	ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority + prioOffset))
+	return ch
+}
+
+func sameHook(want, have *nftables.Chain) bool {
+	if (want.Hooknum == nil) != (have.Hooknum == nil) {
+		return false
+	}
+	if want.Hooknum == nil {
+		return true
+	}
+	return *want.Hooknum == *have.Hooknum && have.Priority != nil && *want.Priority == *have.Priority && want.Type == have.Type
+}
+
+// kernelQueued sums the counters of the queue rules of plans: packets the
+// kernel sent to the queues since the tables were programmed.
+func kernelQueued(c *nftables.Conn, plans []*TablePlan) uint64 {
+	var total uint64
+	for _, tp := range plans {
+		for _, cp := range tp.Chains {
+			if !cp.Queue {
+				continue
+			}
+			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
+			if err != nil {
+				continue
+			}
+			for _, r := range rs {
+				var ctr *expr.Counter
+				queued := false
+				for _, e := range r.Exprs {
+					switch e := e.(type) {
+					case *expr.Counter:
+						ctr = e
+					case *expr.Queue, *expr.Target:
+						queued = true
+					}
+				}
+				if queued && ctr != nil {
+					total += ctr.Packets
+				}
+			}
+		}
+	}
+	return total
 }

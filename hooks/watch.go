@@ -87,6 +87,7 @@ func (d *Daemon) checkTables() {
 		d.log.Error("restoring nfd's tables failed", "err", err)
 		return
 	}
+	d.decidedAtProgram.Store(d.decidedTotal())
 	d.Stats.Restores.Add(1)
 }
 

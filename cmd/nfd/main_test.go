@@ -24,6 +24,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	nfdBin = filepath.Join(dir, "nfd")
+	_ = os.Chmod(dir, 0o755) // other users run it too (TestControlSocketRootOnly)
 	if out, err := exec.Command("go", "build", "-o", nfdBin, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}

@@ -25,7 +25,7 @@ import (
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl, stateDir string
 	queues, queueBase, ctMax                                       int
-	markMask                                                       uint32
+	markMask, queueLen                                             uint32
 }
 
 func newRunCmd() *cobra.Command {
@@ -47,6 +47,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.IntVar(&f.queues, "queues", 0, "queues per base chain, balanced by CPU fanout (0: one per CPU)")
 	fl.IntVar(&f.queueBase, "queue-base", 1000, "first NFQUEUE number nfd uses")
 	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
+	fl.Uint32Var(&f.queueLen, "queue-len", 4096, "packets each kernel queue holds before it overflows (then fail-open or drop, per the chain's policy)")
 	fl.Uint32Var(&f.markMask, "mark-mask", hooks.DefaultMarkMask, "mark bits nfd may use for flow bypass, one per queued chain (0 disables bypass)")
 	fl.StringVar(&f.socket, "socket", control.DefaultSocket, "control socket path")
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/nfd", "directory for state that outlives the daemon (pending apply rollback)")
@@ -77,7 +78,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
-		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask, StateDir: f.stateDir}
+		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask, StateDir: f.stateDir, QueueLen: f.queueLen}
 	if f.queueImpl != hooks.ImplNfd && f.queueImpl != hooks.ImplGoNfqueue {
 		return usageError("--queue-reader must be %s or %s", hooks.ImplNfd, hooks.ImplGoNfqueue)
 	}
