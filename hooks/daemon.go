@@ -571,9 +571,9 @@ type Status struct {
 	// QueueFailOpen are packets the kernel accepted without asking nfd
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
-	Bypassed      uint64                `json:"flows_bypassed"`
-	Goroutines    int                   `json:"goroutines"`
-	HeapBytes     uint64                `json:"heap_bytes"`
+	Bypassed      uint64 `json:"flows_bypassed"`
+	Goroutines    int    `json:"goroutines"`
+	HeapBytes     uint64 `json:"heap_bytes"`
 }
 
 func (d *Daemon) decidedTotal() uint64 {
