@@ -320,6 +320,16 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 	return opened, nil
 }
 
+// KernelRuleCounts reads back the packets and bytes each native rule of the
+// running ruleset matched.
+func (d *Daemon) KernelRuleCounts() map[RuleRef][2]uint64 {
+	c, err := d.cfg.NewConn()
+	if err != nil {
+		return nil
+	}
+	return KernelRuleCounts(c, d.st.Load().plans)
+}
+
 // RulePlacement tells where a rule of the running ruleset runs.
 func (d *Daemon) RulePlacement(r *rules.RuleInfo) Placement {
 	return d.st.Load().placements[RuleRef{r.Family, r.Table, r.Chain, r.Index}]

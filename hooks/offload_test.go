@@ -89,9 +89,14 @@ func TestOffloadOracle(t *testing.T) {
 			for _, ch := range tbl.Chains {
 				key := fmt.Sprintf("%s/%s/%s", tbl.Family, KernelTableName(tbl.Name), ch.Name)
 				var ours [][]uint64
+				var matched []uint64
+				var vmap []bool
 				for _, r := range ch.Rules {
 					info := e.Rules[i]
 					i++
+					matched = append(matched, info.Counts.Packets.Load())
+					_, isVMap := r.Stmts[len(r.Stmts)-1].(*parser.VMap)
+					vmap = append(vmap, isVMap)
 					var cs []uint64
 					for si, s := range r.Stmts {
 						if _, ok := s.(*parser.Counter); ok {
@@ -103,7 +108,30 @@ func TestOffloadOracle(t *testing.T) {
 				if len(ch.Rules) == 0 {
 					continue
 				}
-				if got := kern[key]; fmt.Sprint(got) != fmt.Sprint(ours) {
+				got := kern[key]
+				// Leave out the counter nfd adds to each native rule, after
+				// checking it counts like the engine's rule count.
+				var cp *ChainPlan
+				for _, tp := range plans {
+					for _, x := range tp.Chains {
+						if tp.Name == tbl.Name && tp.Family == tbl.Family && x.Name == ch.Name {
+							cp = x
+						}
+					}
+				}
+				stripped := make([][]uint64, len(got))
+				for ri := range got {
+					stripped[ri] = got[ri]
+					if cp != nil && ri < len(cp.Ctr) && cp.Ctr[ri] < len(got[ri]) {
+						o := cp.Ctr[ri]
+						if !vmap[ri] && got[ri][o] != matched[ri] {
+							t.Fatalf("round %d, %s rule %d: the kernel counted %d matches, the engine %d", round, key, ri, got[ri][o], matched[ri])
+						}
+						stripped[ri] = append(append([]uint64(nil), got[ri][:o]...), got[ri][o+1:]...)
+					}
+				}
+				got = stripped
+				if fmt.Sprint(got) != fmt.Sprint(ours) {
 					out, _ := k.Run("nft", "list", "ruleset")
 					t.Fatalf("round %d, chain %s: kernel %v, nfd %v\nruleset:\n%s\nprogrammed:\n%s", round, key, kern[key], ours, parser.Print(rs), out)
 				}

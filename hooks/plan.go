@@ -36,6 +36,11 @@ type ChainPlan struct {
 	Start      int
 	QueueNum   uint16
 	QueueTotal uint16
+	// Refs name the native rules (parallel to Rules); Ctr is the ordinal,
+	// among each native rule's counters, of the one nfd adds to read the
+	// rule's matches back from the kernel.
+	Refs []RuleRef
+	Ctr  []int
 	// BypassBit is the mark bit of this chain's flow bypass, 0 for none;
 	// Bypass[i] tells whether an accept by rule i bypasses its flow.
 	BypassBit uint32
@@ -155,7 +160,10 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				placements[ref] = Placement{Reason: err.Error()}
 				continue
 			}
+			exprs, ord := withCounter(exprs, r)
 			cp.Rules = append(cp.Rules, exprs)
+			cp.Refs = append(cp.Refs, ref)
+			cp.Ctr = append(cp.Ctr, ord)
 			placements[ref] = Placement{Kernel: true}
 		}
 		if stopped {
@@ -166,6 +174,66 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 	}
 	tp.sets = tr.pending
 	return tp, nil
+}
+
+// withCounter adds a counter where the rule has matched: before its
+// terminal statement (verdict, reject, NAT, verdict map), else at its end.
+// It returns the counter's ordinal among the rule's counters.
+func withCounter(exprs []expr.Any, r *parser.Rule) ([]expr.Any, int) {
+	at := len(exprs)
+	if n := len(r.Stmts); n > 0 {
+		switch r.Stmts[n-1].(type) {
+		case *parser.Verdict, *parser.Reject, *parser.NAT, *parser.VMap:
+			// The terminal statement's expressions start after the last
+			// match or statement expression; find the first expression of
+			// the tail that ends the rule.
+			at = terminalStart(exprs, r.Stmts[n-1])
+		}
+	}
+	ord := 0
+	for _, e := range exprs[:at] {
+		if _, ok := e.(*expr.Counter); ok {
+			ord++
+		}
+	}
+	out := make([]expr.Any, 0, len(exprs)+1)
+	out = append(out, exprs[:at]...)
+	out = append(out, &expr.Counter{})
+	return append(out, exprs[at:]...), ord
+}
+
+// terminalStart finds where the expressions of the final statement begin.
+func terminalStart(exprs []expr.Any, s parser.Stmt) int {
+	n := len(exprs)
+	switch s.(type) {
+	case *parser.Verdict:
+		return n - 1
+	case *parser.Reject:
+		// optional dependency (meta + cmp) then the reject
+		i := n - 1
+		if i >= 2 {
+			if _, ok := exprs[i-1].(*expr.Cmp); ok {
+				if _, ok := exprs[i-2].(*expr.Meta); ok {
+					return i - 2
+				}
+			}
+		}
+		return i
+	case *parser.VMap:
+		// load(s) then the lookup: count before the lookup (a miss is
+		// counted as a match too)
+		return n - 1
+	case *parser.NAT:
+		i := n - 1
+		for i > 0 {
+			if _, ok := exprs[i-1].(*expr.Immediate); !ok {
+				break
+			}
+			i--
+		}
+		return i
+	}
+	return n
 }
 
 func reasonOf(err error, def string) string {
@@ -334,6 +402,37 @@ func sameHook(want, have *nftables.Chain) bool {
 		return true
 	}
 	return *want.Hooknum == *have.Hooknum && have.Priority != nil && *want.Priority == *have.Priority && want.Type == have.Type
+}
+
+// KernelRuleCounts reads back the matches of every native rule.
+func KernelRuleCounts(c *nftables.Conn, plans []*TablePlan) map[RuleRef][2]uint64 {
+	out := map[RuleRef][2]uint64{}
+	for _, tp := range plans {
+		for _, cp := range tp.Chains {
+			if len(cp.Rules) == 0 {
+				continue
+			}
+			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
+			if err != nil {
+				continue
+			}
+			// The chain's native rules come first, in order (the bypass
+			// and queue rules follow them).
+			for i := 0; i < len(cp.Rules) && i < len(rs); i++ {
+				k := 0
+				for _, e := range rs[i].Exprs {
+					if ctr, ok := e.(*expr.Counter); ok {
+						if k == cp.Ctr[i] {
+							out[cp.Refs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
+							break
+						}
+						k++
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // kernelQueued sums the counters of the queue rules of plans: packets the

@@ -33,6 +33,12 @@ type RuleCount struct {
 	Packets, Bytes                uint64
 }
 
+// KernelCount is packets that offloaded rules decided natively at a hook.
+type KernelCount struct {
+	Hook, Verdict string
+	Packets       uint64
+}
+
 // QueueCount is one queue's counts, from the daemon and from
 // /proc/net/netfilter/nfnetlink_queue.
 type QueueCount struct {
@@ -45,6 +51,7 @@ type QueueCount struct {
 // Snapshot is everything a scrape reports.
 type Snapshot struct {
 	Hooks               []HookCount
+	Kernel              []KernelCount
 	Rules               []RuleCount
 	Queues              []QueueCount
 	ConntrackEntries    int64
@@ -75,7 +82,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 	}
 	return &Collector{
 		snap:         snap,
-		packets:      d("packets_total", "Packets nfd decided, by family, hook and verdict.", "family", "hook", "verdict"),
+		packets:      d("packets_total", "Packets decided, by family, hook and verdict; family \"kernel\" counts what offloaded rules decided natively (the kernel does not split it by family; chain policies are not included).", "family", "hook", "verdict"),
 		bytes:        d("bytes_total", "Bytes of the packets nfd decided, by family and hook.", "family", "hook"),
 		rulePkts:     d("rule_packets_total", "Packets that matched a rule, whatever ran it.", "table", "chain", "rule", "placement"),
 		ruleBytes:    d("rule_bytes_total", "Bytes of the packets that matched a rule.", "table", "chain", "rule", "placement"),
@@ -118,6 +125,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.packets, h.Drop, h.Family, h.Hook, "drop")
 		counter(c.packets, h.Reject, h.Family, h.Hook, "reject")
 		counter(c.bytes, h.Bytes, h.Family, h.Hook)
+	}
+	for _, k := range s.Kernel {
+		counter(c.packets, k.Packets, "kernel", k.Hook, k.Verdict)
 	}
 	for _, r := range s.Rules {
 		counter(c.rulePkts, r.Packets, r.Table, r.Chain, r.Rule, r.Placement)

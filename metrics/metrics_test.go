@@ -25,6 +25,7 @@ func testSnapshot() Snapshot {
 			{Family: "ipv4", Hook: "input", Accept: 10, Drop: 2, Reject: 1, Bytes: 1234},
 			{Family: "ipv6", Hook: "forward", Accept: 5, Bytes: 600},
 		},
+		Kernel: []KernelCount{{Hook: "input", Verdict: "accept", Packets: 40}},
 		Rules: []RuleCount{
 			{Table: "inet filter", Chain: "input", Rule: "ssh", Placement: "userspace", Packets: 7, Bytes: 420},
 			{Table: "inet filter", Chain: "input", Rule: "4", Placement: "userspace", Packets: 3, Bytes: 180},

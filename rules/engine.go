@@ -33,6 +33,10 @@ type RuleInfo struct {
 	Counts *Counters
 	// Userspace reports whether the rule needs nfd (a layer-7 match).
 	Userspace bool
+	// Final is the verdict the rule ends with, when it is accept, drop or
+	// reject ("" otherwise); Hook is its base chain's hook, or -1.
+	Final string
+	Hook  int
 }
 
 // Label is the rule's comment, else its handle: the `rule` label of metrics.
@@ -326,7 +330,20 @@ func (b *builder) ruleKey(t *parser.Table, c *parser.Chain, text string) string 
 func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule) (rule, error) {
 	text := parser.FormatRule(pr)
 	key := b.ruleKey(t, c, text)
-	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos}
+	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos, Hook: -1}
+	if c.Base != nil {
+		info.Hook = int(c.Base.Hook)
+	}
+	if n := len(pr.Stmts); n > 0 {
+		switch s := pr.Stmts[n-1].(type) {
+		case *parser.Verdict:
+			if s.Kind == parser.VerdictAccept || s.Kind == parser.VerdictDrop {
+				info.Final = s.Kind.String()
+			}
+		case *parser.Reject:
+			info.Final = "reject"
+		}
+	}
 	if old := b.prevRule(key); old != nil {
 		info.Counts = old.Counts
 	} else {

@@ -231,7 +231,7 @@ func TestSNIBypass(t *testing.T) {
 		t.Errorf("blocked name: %v, want a reset", err)
 	}
 	out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-	if code != 0 || !strings.Contains(out, `ct state established,related ct direction reply accept comment "replies" # handle 1, kernel`) ||
+	if code != 0 || !strings.Contains(out, `ct state established,related ct direction reply accept comment "replies" # handle 1, kernel; packets `) ||
 		!strings.Contains(out, `tls sni "*.example" accept comment "sni-ok" # handle 3, userspace: `+"`tls sni`"+` is evaluated by nfd in userspace; packets 1`) {
 		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
 	}

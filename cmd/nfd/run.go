@@ -147,6 +147,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 // its placement and, for rules nfd evaluates, its counts.
 func rulesListing(d *hooks.Daemon) string {
 	eng := d.Engine()
+	kernel := d.KernelRuleCounts()
 	var b strings.Builder
 	i := 0
 	for _, t := range eng.Ruleset.Tables {
@@ -160,7 +161,8 @@ func rulesListing(d *hooks.Daemon) string {
 				info := eng.Rules[i]
 				i++
 				pl := d.RulePlacement(info)
-				note := "kernel"
+				kc := kernel[hooks.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
+				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0], kc[1])
 				if !pl.Kernel {
 					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
 				}
