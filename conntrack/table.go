@@ -176,22 +176,11 @@ func shardIndex(k *Tuple) int { return int(k.hash() % numShards) }
 // (prerouting or output in the kernel): it classifies the packet and
 // updates the connection. Later hooks of the same packet use Lookup.
 func (t *Table) Track(p *packet.Parsed, r *Result) {
-	*r = Result{}
 	var tup Tuple
-	if !tupleFromPacket(p, &tup) {
-		t.invalid(r)
-		return
-	}
-	if p.IsICMPError() {
-		t.related(p, r)
-		return
-	}
-	if untracked(p) {
-		*r = Result{State: StateUntracked}
-		return
-	}
-	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
-		t.invalid(r) // tcp_error(): short header, bad data offset, bad flags
+	if !t.classify(p, &tup, r) {
+		if r.State == StateInvalid {
+			t.stats.invalid.Add(1)
+		}
 		return
 	}
 	key, swapped := tup.canonical()
@@ -432,7 +421,7 @@ func (t *Table) related(p *packet.Parsed, r *Result) {
 	var q packet.Parsed
 	var inner Tuple
 	if !p.DecodeInner(&q) || !tupleFromPacket(&q, &inner) {
-		t.invalid(r)
+		*r = Result{State: StateInvalid}
 		return
 	}
 	key, swapped := inner.canonical()
@@ -441,7 +430,7 @@ func (t *Table) related(p *packet.Parsed, r *Result) {
 	e, ok := s.m[key]
 	s.mu.Unlock()
 	if !ok || e.expires <= t.now() || e.status&StatusDying != 0 {
-		t.invalid(r)
+		*r = Result{State: StateInvalid}
 		return
 	}
 	// The error travels against the quoted packet.
@@ -453,27 +442,34 @@ func (t *Table) related(p *packet.Parsed, r *Result) {
 	t.fill(r, &e, key, dir, StateRelated)
 }
 
+// classify does what Track and Lookup share before touching the table: it
+// fills tup and returns true for a packet that belongs to a connection;
+// otherwise it sets r (invalid, untracked, or related for ICMP errors) and
+// returns false.
+func (t *Table) classify(p *packet.Parsed, tup *Tuple, r *Result) bool {
+	*r = Result{}
+	switch {
+	case !tupleFromPacket(p, tup):
+		r.State = StateInvalid
+	case p.IsICMPError():
+		t.related(p, r)
+	case untracked(p):
+		r.State = StateUntracked
+	case tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)):
+		r.State = StateInvalid // tcp_error(): short header, bad data offset, bad flags
+	default:
+		return true
+	}
+	return false
+}
+
 // Lookup classifies a packet the table has already tracked, at a later
 // hook of its path (input, forward, postrouting), without changing
 // anything. It gives the same answer Track gave, except that a packet
 // which created no entry is reported invalid.
 func (t *Table) Lookup(p *packet.Parsed, r *Result) {
-	*r = Result{}
 	var tup Tuple
-	if !tupleFromPacket(p, &tup) {
-		*r = Result{State: StateInvalid}
-		return
-	}
-	if p.IsICMPError() {
-		t.related(p, r)
-		return
-	}
-	if untracked(p) {
-		*r = Result{State: StateUntracked}
-		return
-	}
-	if tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)) {
-		*r = Result{State: StateInvalid}
+	if !t.classify(p, &tup, r) {
 		return
 	}
 	key, swapped := tup.canonical()

@@ -46,6 +46,19 @@ func trackExprs() []expr.Any {
 	}
 }
 
+// familyName is the nft name of a table family.
+func familyName(f nftables.TableFamily) string {
+	switch f {
+	case nftables.TableFamilyIPv4:
+		return "ip"
+	case nftables.TableFamilyIPv6:
+		return "ip6"
+	case nftables.TableFamilyINet:
+		return "inet"
+	}
+	return fmt.Sprint(f)
+}
+
 // KernelTableName is the name of nfd's table for a user table.
 func KernelTableName(user string) string { return TablePrefix + user }
 
@@ -126,8 +139,7 @@ func OwnedTables(c *nftables.Conn) ([]string, error) {
 	}
 	var out []string
 	for _, t := range ts {
-		fam := map[nftables.TableFamily]string{nftables.TableFamilyIPv4: "ip", nftables.TableFamilyIPv6: "ip6", nftables.TableFamilyINet: "inet"}[t.Family]
-		out = append(out, fam+" "+t.Name)
+		out = append(out, familyName(t.Family)+" "+t.Name)
 	}
 	return out, nil
 }

@@ -36,14 +36,13 @@ func expectedObjects(st *state) []string {
 }
 
 func kernelObjects(c *nftables.Conn) ([]string, error) {
-	fam := map[nftables.TableFamily]string{nftables.TableFamilyIPv4: "ip", nftables.TableFamilyIPv6: "ip6", nftables.TableFamilyINet: "inet"}
 	tables, err := ownedTables(c)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, t := range tables {
-		out = append(out, fam[t.Family]+" "+t.Name)
+		out = append(out, familyName(t.Family)+" "+t.Name)
 	}
 	chains, err := c.ListChains()
 	if err != nil {
@@ -51,7 +50,7 @@ func kernelObjects(c *nftables.Conn) ([]string, error) {
 	}
 	for _, ch := range chains {
 		if strings.HasPrefix(ch.Table.Name, TablePrefix) {
-			out = append(out, fam[ch.Table.Family]+" "+ch.Table.Name+" "+ch.Name)
+			out = append(out, familyName(ch.Table.Family)+" "+ch.Table.Name+" "+ch.Name)
 		}
 	}
 	sort.Strings(out)

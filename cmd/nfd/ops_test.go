@@ -138,16 +138,24 @@ func TestReloadUnderTraffic(t *testing.T) {
 	// SIGHUP reloads the current file too.
 	_ = d.cmd.Process.Signal(syscall.SIGHUP)
 	time.Sleep(300 * time.Millisecond)
+	// The current file deleted: a reload fails and changes nothing.
+	must(t, os.Remove(fb))
+	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket); code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("reload of a deleted file: exit %d %s", code, errOut)
+	}
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != ok {
+		t.Fatalf("after the failed reload of a deleted file, port 81: %s", got)
+	}
 	close(stop)
 	if err := <-streamErr; err != nil {
 		t.Fatalf("stream across reloads: %v", err)
 	}
 	s, err := d.status()
 	must(t, err)
-	if s.Reloads < 51 || s.ReloadErrors != 1 || s.Conntrack.Entries == 0 {
+	if s.Reloads < 51 || s.ReloadErrors != 2 || s.Conntrack.Entries == 0 {
 		t.Fatalf("status after reloads: reloads %d errors %d entries %d", s.Reloads, s.ReloadErrors, s.Conntrack.Entries)
 	}
-	t.Logf("%d round trips across 51 reloads", rounds)
+	t.Logf("%d round trips across 51 reloads and 2 failed ones", rounds)
 }
 
 func runIn(t *testing.T, ns *netns.NS, args ...string) (string, string, int) {
