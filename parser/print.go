@@ -68,7 +68,7 @@ func init() {
 	for _, w := range strings.Fields(`ip ip6 inet bridge arp netdev table chain set map rule element
 		elements comment flags type typeof hook priority policy define include flush add delete insert
 		create vmap fwd dup queue log counter counters limit quota reject accept drop continue return
-		jump goto snat dnat masquerade redirect notrack meta ct mark tcp udp th icmp icmpv6 tls http dns
+		eq ne lt gt le ge jump goto snat dnat masquerade redirect notrack meta ct mark tcp udp th icmp icmpv6 tls http dns
 		sctp dccp esp ah vlan ether ip6ext exthdr rt hbh frag dst mh osf socket tproxy synproxy secmark
 		flowtable devices device timeout size to with level prefix over rate burst packets bytes`) {
 		nftKeywords[w] = true

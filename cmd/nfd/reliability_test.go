@@ -274,6 +274,11 @@ func TestSoak(t *testing.T) {
 		secs = v
 	}
 	tp := netns.NewTopology(t)
+	// Hundreds of thousands of short connections: let the client reuse
+	// ports in TIME_WAIT, or it runs out of them (EADDRNOTAVAIL).
+	if _, err := tp.Client.Run("sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535", "net.ipv4.tcp_tw_reuse=1"); err != nil {
+		t.Fatal(err)
+	}
 	servers(t, tp.Server, []int{80}, []int{53})
 	var extra []string
 	if lv := os.Getenv("NFD_SOAK_LOG"); lv != "" {
@@ -314,6 +319,7 @@ func TestSoak(t *testing.T) {
 					failures[kind+" "+got]++
 				}
 				mu.Unlock()
+				time.Sleep(time.Millisecond)
 			}
 		}(w)
 	}
