@@ -408,15 +408,34 @@ func TestDaemonStopCrashRestart(t *testing.T) {
 	if left := nfdTables(t, tp.FW); left != "" {
 		t.Fatalf("tables left after stop: %s", left)
 	}
-	// kill -9: the tables stay, and with nobody reading the queues the
-	// drop-policy chain fails closed while the accept-policy one fails open.
+	// kill -9 under traffic: the tables stay, and with nobody reading the
+	// queues the drop-policy chain fails closed (a live stream through it
+	// stalls) while the accept-policy one fails open.
 	d = startDaemon(t, tp.FW, rules)
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
 		t.Fatalf("with nfd: %s", got)
 	}
+	var stream net.Conn
+	must(t, tp.Client.Do(func() (err error) {
+		stream, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
+		return err
+	}))
+	defer stream.Close()
+	echo := func() error {
+		_ = stream.SetDeadline(time.Now().Add(700 * time.Millisecond))
+		if _, err := stream.Write([]byte("x")); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(stream, make([]byte, 1))
+		return err
+	}
+	must(t, echo())
 	_ = d.cmd.Process.Kill()
 	<-d.done
 	d.done <- nil
+	if err := echo(); err == nil {
+		t.Errorf("a stream through the drop-policy chain kept flowing after kill -9")
+	}
 	if left := nfdTables(t, tp.FW); left == "" {
 		t.Fatal("tables vanished with the crash")
 	}
@@ -437,11 +456,16 @@ func TestDaemonStopCrashRestart(t *testing.T) {
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
 		t.Errorf("offloaded chain policy drop after kill -9: %s, want closed", got)
 	}
-	// A new start replaces the leftovers and works.
+	// A new start replaces the leftovers and works within 2 s.
+	restart := time.Now()
 	d = startDaemon(t, tp.FW, rules)
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
 		t.Fatalf("after restart: %s", got)
 	}
+	if el := time.Since(restart); el > 2*time.Second {
+		t.Errorf("restart took %v to pass traffic again", el)
+	}
+	t.Logf("restart after kill -9 passed traffic again after %v", time.Since(restart).Round(time.Millisecond))
 	if left := nfdTables(t, tp.FW); left != "table inet nfd_fw" {
 		t.Fatalf("tables after restart: %q", left)
 	}
