@@ -210,14 +210,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 				s.mu.Unlock()
 				return
 			}
-			dir := DirOriginal
-			if swapped != e.swapped && tup != tup.Reply() {
-				dir = DirReply
-			}
-			state := StateNew
-			if dir == DirReply || e.status&StatusSeenReply != 0 {
-				state = StateEstablished
-			}
+			dir, state := dirState(&e, tup, swapped)
 			e.pkts[dir]++
 			e.bytes[dir] += uint64(p.Len())
 			s.m[key] = e
@@ -232,14 +225,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		s.mu.Unlock()
 		return
 	}
-	dir := DirOriginal
-	if swapped != e.swapped && tup != tup.Reply() {
-		dir = DirReply
-	}
-	state := StateNew
-	if dir == DirReply || e.status&StatusSeenReply != 0 {
-		state = StateEstablished
-	}
+	dir, state := dirState(&e, tup, swapped)
 	seenReply := e.status&StatusSeenReply != 0
 	switch tup.Proto {
 	case packet.ProtoTCP:
@@ -442,6 +428,20 @@ func (t *Table) related(p *packet.Parsed, r *Result) {
 	t.fill(r, &e, key, dir, StateRelated)
 }
 
+// dirState says which direction a packet of tup travels in entry e, and
+// its ct state: reply packets, and packets of a connection that has seen a
+// reply, are established; the rest new (resolve_normal_ct()).
+func dirState(e *entry, tup Tuple, swapped bool) (uint8, uint32) {
+	dir := DirOriginal
+	if swapped != e.swapped && tup != tup.Reply() {
+		dir = DirReply
+	}
+	if dir == DirReply || e.status&StatusSeenReply != 0 {
+		return dir, StateEstablished
+	}
+	return dir, StateNew
+}
+
 // classify does what Track and Lookup share before touching the table: it
 // fills tup and returns true for a packet that belongs to a connection;
 // otherwise it sets r (invalid, untracked, or related for ICMP errors) and
@@ -481,14 +481,7 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		*r = Result{State: StateInvalid, NoEntry: true}
 		return
 	}
-	dir := DirOriginal
-	if swapped != e.swapped && tup != tup.Reply() {
-		dir = DirReply
-	}
-	state := StateNew
-	if dir == DirReply || e.status&StatusSeenReply != 0 {
-		state = StateEstablished
-	}
+	dir, state := dirState(&e, tup, swapped)
 	if tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV {
 		*r = Result{State: StateInvalid}
 		return

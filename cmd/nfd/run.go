@@ -227,6 +227,9 @@ func handler(d *hooks.Daemon) control.Handler {
 			tctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			err := d.Trace(tctx, req.Args["filter"], func(ev hooks.TraceEvent) {
+				if limit > 0 && n >= limit {
+					return // events that raced the cancel
+				}
 				if err := w.Encode(ev); err != nil {
 					cancel()
 				}
