@@ -100,10 +100,13 @@ func validName(n []byte) []byte {
 	if len(n) > 0 && n[len(n)-1] == '.' {
 		n = n[:len(n)-1]
 	}
-	if len(n) == 0 || len(n) > MaxNameLen {
+	if len(n) == 0 || len(n) > MaxNameLen || n[0] == '.' {
 		return nil
 	}
-	for _, c := range n {
+	for i, c := range n {
+		if c == '.' && i > 0 && n[i-1] == '.' {
+			return nil // an empty label
+		}
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
 			return nil
 		}

@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,9 +44,39 @@ func SkipUnlessRoot(t testing.TB, tools ...string) {
 	}
 }
 
+var sweepOnce sync.Once
+
+// sweepStale deletes namespaces that earlier test processes made and could
+// not delete because they were killed (a timeout, kill -9): names carry
+// the creating process id, and a name whose process is gone is stale.
+func sweepStale() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "nfd-") {
+			continue
+		}
+		parts := strings.Split(f[0], "-")
+		if len(parts) < 4 {
+			continue
+		}
+		pid, err := strconv.Atoi(parts[len(parts)-2])
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if unix.Kill(pid, 0) == unix.ESRCH {
+			_ = exec.Command("ip", "netns", "del", f[0]).Run()
+		}
+	}
+}
+
 // New creates a namespace with loopback up; it is deleted when the test ends.
 func New(t testing.TB, tag string) *NS {
 	t.Helper()
+	sweepOnce.Do(sweepStale)
 	name := fmt.Sprintf("nfd-%s-%d-%d", tag, os.Getpid(), seq.Add(1))
 	if len(name) > 40 {
 		name = name[:40]
