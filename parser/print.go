@@ -54,7 +54,9 @@ func quoteName(s string) string {
 			return quote(s)
 		}
 	}
-	if s[0] >= '0' && s[0] <= '9' || isKeyword(s) {
+	// Bare only when it lexes back as one name: it starts with a letter
+	// or '_' (".", "-x" or "1x" would not), and is no keyword.
+	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') || isKeyword(s) {
 		return quote(s)
 	}
 	return s

@@ -168,6 +168,12 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		if len(s) == 0 || len(s) >= 16 {
 			return nil, fmt.Errorf("interface name %q must be 1 to 15 characters", s)
 		}
+		// dev_valid_name(): no '/', ':' or white space; nothing unprintable.
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c <= ' ' || c > '~' || c == '/' || c == ':' {
+				return nil, fmt.Errorf("interface name %q has invalid character %q", s, c)
+			}
+		}
 		b := make([]byte, 16)
 		copy(b, s)
 		return b, nil
@@ -236,6 +242,11 @@ func (t *Type) ParseLiteral(s string, quoted bool) (lo, hi []byte, err error) {
 			stem := strings.TrimSuffix(s, "*")
 			if len(stem) >= 16 || strings.Contains(stem, "*") {
 				return nil, nil, fmt.Errorf("bad interface wildcard %q", s)
+			}
+			if stem != "" {
+				if _, err := t.parseScalar(stem, true); err != nil {
+					return nil, nil, err
+				}
 			}
 			lo = make([]byte, 16)
 			hi = make([]byte, 16)
