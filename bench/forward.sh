@@ -63,7 +63,8 @@ start_mode() {
 		off=none; rules=$RULES
 		[ "$1" = nfd-auto ] && off=auto
 		[ "$1" = nfd-sni ] && { off=auto; rules=$SNIRULES; }
-		ip netns exec "$F" bin/nfd run --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q >/tmp/$P.log 2>&1 & pids+=($!)
+		prof=""; [ -n "${PROFILE:-}" ] && prof="--cpu-profile bench/out/cpu-$1.pprof"
+		ip netns exec "$F" bin/nfd run --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q $prof >/tmp/$P.log 2>&1 & pids+=($!)
 		for _ in $(seq 50); do ip netns exec "$F" bin/nfd status --socket "$SOCK" >/dev/null 2>&1 && break; sleep 0.1; done ;;
 	esac
 }

@@ -33,6 +33,9 @@ type nfq struct {
 	// id up to the last, as long as nothing else was decided in between.
 	pending   bool
 	pendingID uint32
+
+	pkt  nfqPacket            // the packet being handled, reused
+	dest unix.SockaddrNetlink // the kernel, for sendto
 }
 
 // Netlink and nfnetlink_queue constants (include/uapi/linux/netfilter/nfnetlink_queue.h).
@@ -93,6 +96,7 @@ func openNFQ(queue uint16, copyRange uint32, maxLen uint32, flags uint32, rcvbuf
 	tv := unix.NsecToTimeval(int64(250 * time.Millisecond))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	q := &nfq{fd: fd, queue: queue, wbuf: make([]byte, 0, 256)}
+	q.dest.Family = unix.AF_NETLINK
 	q.rbufs = make([][]byte, recvBatch)
 	q.iovs = make([]unix.Iovec, recvBatch)
 	q.msgs = make([]mmsghdr, recvBatch)
@@ -153,7 +157,7 @@ func (q *nfq) attr(typ uint16, data []byte) {
 
 func (q *nfq) send() error {
 	binary.NativeEndian.PutUint32(q.wbuf, uint32(len(q.wbuf)))
-	return unix.Sendto(q.fd, q.wbuf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+	return unix.Sendto(q.fd, q.wbuf, 0, &q.dest)
 }
 
 // request sends a config message and waits for its acknowledgement.
@@ -278,7 +282,7 @@ func recvmmsg(fd int, msgs []mmsghdr, flags int) (int, error) {
 // each calls fn for every packet message in the i-th received buffer.
 func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 	b := q.rbufs[i][:q.msgs[i].len]
-	var p nfqPacket
+	p := &q.pkt
 	for len(b) >= unix.NLMSG_HDRLEN {
 		l := int(binary.NativeEndian.Uint32(b))
 		if l < unix.NLMSG_HDRLEN || l > len(b) {
@@ -290,7 +294,7 @@ func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 		if typ != nfnlSubsysQueue<<8|nfqnlMsgPacket || len(msg) < 4 {
 			continue
 		}
-		p = nfqPacket{}
+		*p = nfqPacket{}
 		ok := false
 		for a := msg[4:]; len(a) >= 4; {
 			al := int(binary.NativeEndian.Uint16(a))
@@ -326,7 +330,7 @@ func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 			a = a[min((al+3)&^3, len(a)):]
 		}
 		if ok {
-			fn(&p)
+			fn(p)
 		}
 	}
 }

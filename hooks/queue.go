@@ -93,6 +93,7 @@ func (q *queueReader) run(ctx context.Context) {
 	defer close(q.done)
 	defer q.own.close()
 	d := q.d
+	handle := q.handleOwn // one method value, not one per batch
 	for ctx.Err() == nil {
 		n, err := q.own.recv()
 		if err != nil {
@@ -104,7 +105,7 @@ func (q *queueReader) run(ctx context.Context) {
 			continue
 		}
 		for i := 0; i < n; i++ {
-			q.own.each(i, q.handleOwn)
+			q.own.each(i, handle)
 		}
 		// Bound the wait of batched accepts to one receive batch.
 		if err := q.own.flush(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +24,7 @@ import (
 )
 
 type runFlags struct {
-	rules, offload, socket, metrics, logLevel, queueImpl, stateDir string
+	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile string
 	queues, queueBase, ctMax                                       int
 	markMask, queueLen                                             uint32
 }
@@ -53,6 +54,8 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.StringVar(&f.stateDir, "state-dir", "/var/lib/nfd", "directory for state that outlives the daemon (pending apply rollback)")
 	fl.StringVar(&f.metrics, "metrics-addr", "127.0.0.1:9641", "Prometheus listen address (empty disables)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile here until the daemon stops (for benchmarking)")
+	_ = fl.MarkHidden("cpu-profile")
 	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
 	return cmd
 }
@@ -99,6 +102,14 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
 	}
 	defer os.Remove(f.socket)
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return &exitError{code: 1, msg: "nfd: " + err.Error()}
+		}
+		_ = pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.Start(ctx); err != nil {
