@@ -25,8 +25,8 @@ import (
 
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile string
-	queues, queueBase, ctMax                                       int
-	markMask, queueLen                                             uint32
+	queues, queueBase, ctMax                                                   int
+	markMask, queueLen                                                         uint32
 }
 
 func newRunCmd() *cobra.Command {
