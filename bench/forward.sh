@@ -9,6 +9,8 @@
 #   nfd-auto nfd --offload=auto (this ruleset is wholly kernel-expressible)
 #   nfd-sni  nfd --offload=auto on the same rules plus one `tls sni` rule
 #            after `ct state established,related accept`
+# plus new TCP connections per second (bench/connrate, 8 dialling
+# goroutines, each connection opened and closed).
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
 # median/p99 under half the mode's UDP peak. Results: bench/out/forward-*.txt.
 set -euo pipefail
@@ -19,10 +21,12 @@ MODES=${MODES:-"none native gonfq nfd nfd-q2 nfd-auto nfd-sni"}
 mkdir -p bench/out
 go build -o bin/nfd ./cmd/nfd
 go build -o bin/acceptall ./bench/acceptall
+go build -o bin/connrate ./bench/connrate
 P=nfd-bench-$$
 C=$P-c F=$P-f S=$P-s
 pids=()
 cleanup() {
+	[ -n "${pids_keep:-}" ] && kill "$pids_keep" 2>/dev/null || true
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	for n in "$C" "$F" "$S"; do ip netns del "$n" 2>/dev/null || true; done
@@ -38,13 +42,15 @@ ip netns exec "$F" sysctl -qw net.ipv4.ip_forward=1
 ip -n "$C" route add default via 10.10.1.1
 ip -n "$S" route add default via 10.10.2.1
 ip netns exec "$S" iperf3 -s -D -1 >/dev/null 2>&1 || true
+ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+ip netns exec "$S" bin/connrate -serve :5202 & pids_keep=$!
 RULES=$(mktemp /tmp/nfd-bench-rules.XXXX.nft)
 cat > "$RULES" <<'R'
 table inet bench {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
-		ip daddr 10.10.2.2 tcp dport 5201 accept
+		ip daddr 10.10.2.2 tcp dport { 5201, 5202 } accept
 		ip daddr 10.10.2.2 udp dport 5201 accept
 		icmp type echo-request accept
 	}
@@ -69,8 +75,11 @@ start_mode() {
 	esac
 }
 stop_mode() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	for p in "${pids[@]:-}"; do
+		[ -n "$p" ] || continue
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	pids=()
 	ip netns exec "$F" nft flush ruleset
 }
@@ -94,11 +103,12 @@ rtt() { # load pps -> "median p99" in microseconds
 	wait $ip 2>/dev/null || true
 }
 OUT=bench/out/forward-$(date +%Y%m%d-%H%M%S).txt
-printf "%-8s %12s %14s %10s %10s\n" mode udp_pps tcp_bps rtt_p50_us rtt_p99_us | tee "$OUT"
+printf "%-8s %12s %14s %10s %10s %10s\n" mode udp_pps tcp_bps rtt_p50_us rtt_p99_us conn_per_s | tee "$OUT"
 for m in $MODES; do
 	start_mode "$m"
 	pps=$(udp_pps 0); bps=$(tcp_bps); lat=$(rtt $((pps / 2)))
-	printf "%-8s %12s %14s %10s %10s\n" "$m" "$pps" "$bps" $lat | tee -a "$OUT"
+	cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" | awk '{print $1}')
+	printf "%-8s %12s %14s %10s %10s %10s\n" "$m" "$pps" "$bps" $lat "$cps" | tee -a "$OUT"
 	if [ "$m" = nfd ]; then
 		# queue drops at 80% of nfd's measured peak
 		before=$(ip netns exec "$F" cat /proc/net/netfilter/nfnetlink_queue | awk '{d+=$6+$7} END {print d+0}')
