@@ -401,6 +401,15 @@ func (t *Table) earlyDrop(start int) bool {
 	return false
 }
 
+// peek copies an entry out under its shard's lock.
+func (t *Table) peek(key Tuple) (entry, bool) {
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	e, ok := s.m[key]
+	s.mu.Unlock()
+	return e, ok
+}
+
 // related handles an ICMP error: it is RELATED when the packet it quotes
 // belongs to a tracked connection (nf_conntrack_inet_error()), else invalid.
 func (t *Table) related(p *packet.Parsed, r *Result) {
@@ -411,10 +420,7 @@ func (t *Table) related(p *packet.Parsed, r *Result) {
 		return
 	}
 	key, swapped := inner.canonical()
-	s := t.shardOf(&key)
-	s.mu.Lock()
-	e, ok := s.m[key]
-	s.mu.Unlock()
+	e, ok := t.peek(key)
 	if !ok || e.expires <= t.now() || e.status&StatusDying != 0 {
 		*r = Result{State: StateInvalid}
 		return
@@ -473,10 +479,7 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		return
 	}
 	key, swapped := tup.canonical()
-	s := t.shardOf(&key)
-	s.mu.Lock()
-	e, ok := s.m[key]
-	s.mu.Unlock()
+	e, ok := t.peek(key)
 	if !ok || e.expires <= t.now() && e.status&StatusDying == 0 {
 		*r = Result{State: StateInvalid, NoEntry: true}
 		return

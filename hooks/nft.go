@@ -77,43 +77,31 @@ func ownedTables(c *nftables.Conn) ([]*nftables.Table, error) {
 	return out, nil
 }
 
-// Program replaces all of nfd's tables with chains in one batch: the old
-// tables (from this run or one that crashed) go in the same transaction
-// that creates the new ones, so no packet ever sees neither.
+// Program makes nfd's tables hold exactly chains, each with only its queue
+// rule, in one batch (ProgramPlans: leftovers of a crashed run go in the
+// same transaction).
 func Program(c *nftables.Conn, mode QueueMode, chains []KernelChain) error {
-	old, err := ownedTables(c)
-	if err != nil {
-		return fmt.Errorf("listing tables: %w", err)
-	}
-	for _, t := range old {
-		c.DelTable(t)
-	}
-	tables := map[string]*nftables.Table{}
+	return ProgramPlans(c, mode, queueOnlyPlans(chains))
+}
+
+// queueOnlyPlans lays out kernel chains that hold nothing but their queue
+// rule, one table per user table.
+func queueOnlyPlans(chains []KernelChain) []*TablePlan {
+	var plans []*TablePlan
+	byTable := map[string]*TablePlan{}
 	for _, kc := range chains {
 		key := kc.Family.String() + " " + kc.Table
-		t := tables[key]
-		if t == nil {
-			t = c.AddTable(&nftables.Table{Name: KernelTableName(kc.Table), Family: tableFamily(kc.Family)})
-			tables[key] = t
+		tp := byTable[key]
+		if tp == nil {
+			tp = &TablePlan{Family: kc.Family, Name: kc.Table,
+				kt: &nftables.Table{Name: KernelTableName(kc.Table), Family: tableFamily(kc.Family)}}
+			byTable[key] = tp
+			plans = append(plans, tp)
 		}
-		policy := nftables.ChainPolicyAccept
-		if kc.Policy == parser.VerdictDrop {
-			policy = nftables.ChainPolicyDrop
-		}
-		ch := c.AddChain(&nftables.Chain{
-			Name:     kc.Chain,
-			Table:    t,
-			Type:     nftables.ChainTypeFilter,
-			Hooknum:  nftables.ChainHookRef(nftables.ChainHook(kc.Hook)),
-			Priority: nftables.ChainPriorityRef(nftables.ChainPriority(kc.Priority)),
-			Policy:   &policy,
-		})
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(trackExprs(), queueExprs(mode, kc.QueueNum, kc.QueueTotal, kc.Policy == parser.VerdictAccept)...)})
+		tp.Chains = append(tp.Chains, &ChainPlan{Name: kc.Chain, Queue: true, QueueNum: kc.QueueNum, QueueTotal: kc.QueueTotal,
+			Base: &parser.BaseSpec{Type: parser.ChainFilter, Hook: kc.Hook, Priority: kc.Priority, Policy: kc.Policy}})
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables transaction: %w", err)
-	}
-	return nil
+	return plans
 }
 
 // Remove deletes every table nfd owns, in one batch.
