@@ -19,6 +19,7 @@ type Flow struct {
 	Bytes       [2]uint64
 	ICMPType    uint8
 	ICMPCode    uint8
+	Names       Names // layer-7 names, printed after the kernel's fields
 }
 
 // List returns every live entry, sorted by original tuple for stable output.
@@ -40,6 +41,9 @@ func (t *Table) List() []Flow {
 				Status: e.status, Mark: e.mark, Packets: e.pkts, Bytes: e.bytes, ICMPType: e.icmpType, ICMPCode: e.icmpCode}
 			if k.Proto == packet.ProtoTCP {
 				f.TCPState = e.tcpState.String()
+			}
+			if e.names != 0 {
+				f.Names = s.l7[k]
 			}
 			out = append(out, f)
 		}
@@ -101,5 +105,10 @@ func FormatFlow(f Flow) string {
 		b.WriteString("[ASSURED] ")
 	}
 	fmt.Fprintf(&b, "mark=%d use=1", f.Mark)
+	for i, key := range [...]string{NameSNI: "sni", NameHost: "host", NameQname: "qname"} {
+		if f.Names[i] != nil {
+			fmt.Fprintf(&b, " %s=%q", key, f.Names[i])
+		}
+	}
 	return b.String()
 }

@@ -59,12 +59,17 @@ type entry struct {
 	tcpState TCPState
 	icmpType uint8
 	icmpCode uint8
+	names    uint8 // which layer-7 names the shard's l7 map holds (1<<Name*)
+	synced   int64 // clock nanoseconds of the last resync with the kernel's entry
 }
 
 type shard struct {
-	mu sync.Mutex // guards m
+	mu sync.Mutex // guards m and l7
 	m  map[Tuple]entry
-	_  [40]byte // keep shards on separate cache lines
+	// l7 holds the layer-7 names of the few connections that have one;
+	// kept apart so that entry stays pointer-free.
+	l7 map[Tuple]Names
+	_  [32]byte // keep shards on separate cache lines
 }
 
 // KernelEntry is what the kernel's own table says about a connection, for
@@ -110,7 +115,9 @@ type Table struct {
 }
 
 type counters struct {
-	inserts, evictions, drops, invalid, expired, kernelDeleted, related, imported atomic.Uint64
+	inserts, evictions, drops, invalid, expired, kernelDeleted, related, imported, resynced atomic.Uint64
+	resyncWindow                                                                            atomic.Int64 // second of the resync budget
+	resyncCount                                                                             atomic.Int64
 }
 
 // Stats is a snapshot of the table's counters.
@@ -125,6 +132,7 @@ type Stats struct {
 	KernelDeleted uint64 // entries removed because the kernel ended them
 	Related       uint64 // ICMP errors matched to a tracked connection
 	Imported      uint64 // connections taken over from the kernel's table
+	Resynced      uint64 // entries brought up to date from the kernel's table
 }
 
 var monoStart = time.Now()
@@ -166,6 +174,7 @@ type Result struct {
 	Created bool  // this packet created the entry
 	Dropped bool  // table full: the kernel would drop this packet
 	NoEntry bool  // Lookup found no entry for a trackable packet
+	Names   Names // the connection's layer-7 names, as SetName recorded them
 }
 
 func (t *Table) shardOf(k *Tuple) *shard { return &t.shards[k.hash()%numShards] }
@@ -192,7 +201,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		if e.status&StatusDying == 0 {
 			t.stats.expired.Add(1)
 		}
-		delete(s.m, key)
+		s.remove(key, &e)
 		t.count.Add(-1)
 		ok = false
 	}
@@ -227,6 +236,23 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	}
 	dir, state := dirState(&e, tup, swapped)
 	seenReply := e.status&StatusSeenReply != 0
+	if t.resolve != nil && dir == DirOriginal {
+		invalid := tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV
+		if (invalid || !seenReply && now-e.synced >= int64(resyncEvery)) && t.resyncAllowed(now) {
+			if e, dir, state, ok := t.resync(s, key, tup, p, now); ok {
+				s.mu.Unlock()
+				t.fill(r, &e, key, dir, state)
+				return
+			}
+			if e, ok = s.m[key]; !ok { // gone while the kernel was asked
+				t.newConn(s, p, key, swapped, now, r)
+				s.mu.Unlock()
+				return
+			}
+			dir, state = dirState(&e, tup, swapped)
+			seenReply = e.status&StatusSeenReply != 0
+		}
+	}
 	switch tup.Proto {
 	case packet.ProtoTCP:
 		idx := tcpIndex(p.TCPFlags)
@@ -240,7 +266,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		case next == sSS && old >= sTW:
 			// A SYN reopening a closed connection: the kernel kills the
 			// old entry and the packet starts a new one (-NF_REPEAT).
-			delete(s.m, key)
+			s.remove(key, &e)
 			t.count.Add(-1)
 			t.newConn(s, p, key, swapped, now, r)
 			s.mu.Unlock()
@@ -293,8 +319,12 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	t.fill(r, &e, key, dir, state)
 }
 
+// fill reports entry e; called without the shard's lock.
 func (t *Table) fill(r *Result, e *entry, key Tuple, dir uint8, state uint32) {
 	*r = Result{State: state, Status: e.status, Dir: dir, Mark: e.mark, Key: key, Found: true}
+	if e.names != 0 {
+		r.Names = t.names(key)
+	}
 }
 
 func (t *Table) invalid(r *Result) {
@@ -306,7 +336,7 @@ func (t *Table) invalid(r *Result) {
 // with s locked. It follows the protocols' new() checks: a TCP packet must
 // be a SYN (or, with loose pickup, an ACK); ICMP must be a request.
 func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now int64, r *Result) {
-	e := entry{created: now, swapped: swapped, status: StatusConfirmed}
+	e := entry{created: now, synced: now, swapped: swapped, status: StatusConfirmed}
 	switch key.Proto {
 	case packet.ProtoTCP:
 		st := tcpConntracks[0][tcpIndex(p.TCPFlags)][sNO]
@@ -376,7 +406,7 @@ func (t *Table) earlyDrop(start int) bool {
 				return false
 			}
 			if e.status&StatusAssured == 0 {
-				delete(x.m, k)
+				x.remove(k, &e)
 				t.count.Add(-1)
 				t.stats.evictions.Add(1)
 				return true
@@ -523,7 +553,7 @@ func (t *Table) Forget(key Tuple) {
 	s := t.shardOf(&key)
 	s.mu.Lock()
 	if e, ok := s.m[key]; ok && e.pkts[0]+e.pkts[1] <= 1 {
-		delete(s.m, key)
+		s.remove(key, &e)
 		t.count.Add(-1)
 	}
 	s.mu.Unlock()
@@ -535,9 +565,9 @@ func (t *Table) Delete(tup Tuple) bool {
 	key, _ := tup.canonical()
 	s := t.shardOf(&key)
 	s.mu.Lock()
-	_, ok := s.m[key]
+	e, ok := s.m[key]
 	if ok {
-		delete(s.m, key)
+		s.remove(key, &e)
 		t.count.Add(-1)
 	}
 	s.mu.Unlock()
@@ -551,6 +581,7 @@ func (t *Table) Flush() {
 		s.mu.Lock()
 		t.count.Add(-int64(len(s.m)))
 		s.m = make(map[Tuple]entry)
+		s.l7 = nil
 		s.mu.Unlock()
 	}
 }
@@ -564,7 +595,7 @@ func (t *Table) Stats() Stats {
 		Entries: t.count.Load(), Max: t.max,
 		Inserts: t.stats.inserts.Load(), Evictions: t.stats.evictions.Load(), Drops: t.stats.drops.Load(),
 		Invalid: t.stats.invalid.Load(), Expired: t.stats.expired.Load(), KernelDeleted: t.stats.kernelDeleted.Load(),
-		Related: t.stats.related.Load(), Imported: t.stats.imported.Load(),
+		Related: t.stats.related.Load(), Imported: t.stats.imported.Load(), Resynced: t.stats.resynced.Load(),
 	}
 }
 
@@ -580,7 +611,7 @@ func (t *Table) ReapShards(n int) int {
 		s.mu.Lock()
 		for k, e := range s.m {
 			if e.expires <= now {
-				delete(s.m, k)
+				s.remove(k, &e)
 				if e.status&StatusDying == 0 {
 					t.stats.expired.Add(1)
 				}

@@ -74,6 +74,7 @@ type state struct {
 	queued     [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
 	file       string
 	checksum   string
+	canon      [32]byte // hash of the canonical print: what the rules mean
 	loaded     time.Time
 }
 
@@ -95,6 +96,7 @@ type Daemon struct {
 	queues   map[uint16]*queueReader
 	groups   map[string]int // chain key → queue group index
 	pending  *pendingApply  // an apply waiting for confirmation
+	marks    markBits       // flow-bypass mark bits: in use, being revoked
 	rollback *time.Timer
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -205,29 +207,17 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
-		loaded: time.Now(), byQueue: map[uint16]*chainState{}}
+		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}}
 	planOf := map[string]*ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
 			planOf[tp.Family.String()+" "+tp.Name+" "+cp.Name] = cp
 		}
 	}
-	var bits []uint32
-	if d.cfg.Offload == OffloadAuto {
-		bits = maskBits(d.cfg.MarkMask)
-	}
 	for _, b := range eng.Bases {
 		cp := planOf[b.Info.Family.String()+" "+b.Info.Table+" "+b.Info.Name]
 		if cp == nil || !cp.Queue {
 			continue // wholly native: no queue, nothing for nfd to decide
-		}
-		if len(bits) > 0 {
-			for _, ok := range cp.Bypass {
-				if ok {
-					cp.BypassBit, bits = bits[0], bits[1:]
-					break
-				}
-			}
 		}
 		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
 		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: KernelChain{
@@ -348,6 +338,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.rej = rej
 	st := d.st.Load()
 	d.assignQueues(st)
+	d.startMarks(st)
 	if _, err := d.openQueues(st); err != nil {
 		return err
 	}
@@ -457,6 +448,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 	st.file = display
 	savedGroups := d.groups
 	d.assignQueues(st)
+	d.assignMarks(st, old)
 	opened, err := d.openQueues(st)
 	if err != nil {
 		d.groups = savedGroups
@@ -503,6 +495,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 		}
 	}
 	d.st.Store(final)
+	d.revokeMarks(old, st)
 	d.ifn.forget()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
 	return nil
@@ -582,8 +575,11 @@ type Status struct {
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
 	Bypassed      uint64 `json:"flows_bypassed"`
-	Goroutines    int    `json:"goroutines"`
-	HeapBytes     uint64 `json:"heap_bytes"`
+	// BypassRevoking are mark bits of an older ruleset still being cleared
+	// from the kernel's connections; they are not handed out meanwhile.
+	BypassRevoking string `json:"bypass_marks_revoking,omitempty"`
+	Goroutines     int    `json:"goroutines"`
+	HeapBytes      uint64 `json:"heap_bytes"`
 }
 
 func (d *Daemon) decidedTotal() uint64 {
@@ -648,6 +644,9 @@ func (d *Daemon) Status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapBytes = ms.HeapAlloc
+	if b := d.marks.shown.Load(); b != 0 {
+		s.BypassRevoking = fmt.Sprintf("%#08x", b)
+	}
 	for _, c := range procQueueDrops() {
 		s.QueueDrops += c
 	}

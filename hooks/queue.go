@@ -258,6 +258,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 	c.CT = *ctr
 	c.CtMark = ctr.Mark
 	dec := st.eng.EvalBaseFrom(c, cs.base, cs.plan.Start)
+	c.LearnNames(st.eng, d.ct)
 	if c.CtMarkChanged && ctr.Found {
 		d.ct.SetMark(ctr.Key, c.CtMark)
 	}

@@ -59,6 +59,7 @@ type Snapshot struct {
 	ConntrackEvictions  uint64
 	ConntrackInvalid    uint64
 	ConntrackDrops      uint64
+	ConntrackResyncs    uint64
 	LastReloadOK        bool
 	LastReloadSuccess   time.Time
 	Reloads, ReloadErrs uint64
@@ -72,7 +73,7 @@ type Collector struct {
 	snap func() Snapshot
 
 	packets, bytes, rulePkts, ruleBytes, queuePkts, queueDropped, ctEntries, ctLimit, ctEvict,
-	ctInvalid, ctDrops, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs *prometheus.Desc
+	ctInvalid, ctDrops, ctResyncs, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs *prometheus.Desc
 }
 
 // NewCollector makes a collector that calls snap once per scrape.
@@ -93,6 +94,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 		ctEvict:      d("conntrack_evictions_total", "Unassured connections evicted to make room."),
 		ctInvalid:    d("conntrack_invalid_total", "Packets conntrack judged invalid."),
 		ctDrops:      d("conntrack_drops_total", "New connections refused because the table was full."),
+		ctResyncs:    d("conntrack_resyncs_total", "Connections brought up to date from the kernel's table because nfd did not see some of their packets."),
 		reloadOK:     d("config_last_reload_successful", "Whether the last ruleset load succeeded (1) or failed (0)."),
 		reloadTS:     d("config_last_reload_success_timestamp_seconds", "When the ruleset was last loaded successfully."),
 		reloads:      d("config_reloads_total", "Successful reloads."),
@@ -106,7 +108,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.rulePkts, c.ruleBytes, c.queuePkts, c.queueDropped, c.ctEntries,
-		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs} {
+		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.ctResyncs, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs} {
 		ch <- d
 	}
 }
@@ -144,6 +146,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ctEvict, s.ConntrackEvictions)
 	counter(c.ctInvalid, s.ConntrackInvalid)
 	counter(c.ctDrops, s.ConntrackDrops)
+	counter(c.ctResyncs, s.ConntrackResyncs)
 	ok := 0.0
 	if s.LastReloadOK {
 		ok = 1

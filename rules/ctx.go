@@ -29,10 +29,8 @@ type Ctx struct {
 	MarkChanged   bool
 	CtMarkChanged bool
 
-	l7done  uint8 // which of sni/host/qname were extracted
-	sni     []byte
-	host    []byte
-	qname   []byte
+	l7done  uint8           // which packet names were extracted (1<<conntrack.Name*)
+	l7      conntrack.Names // the packet's own names, by kind
 	qbuf    [packet.MaxNameLen + 2]byte
 	hbuf    [packet.MaxNameLen + 2]byte
 	scratch [64]byte
@@ -49,7 +47,7 @@ func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
 	c.PktType = pktTypeOf(p)
 	c.MarkChanged, c.CtMarkChanged = false, false
 	c.l7done = 0
-	c.sni, c.host, c.qname = nil, nil, nil
+	c.l7 = conntrack.Names{}
 }
 
 // SetIif and SetOif record the interfaces by name.
@@ -219,37 +217,70 @@ var loaders = [...]loader{
 	parser.FieldDNSQname:    nil,
 }
 
-// l7Name returns the layer-7 name of a packet for f, extracted once per
-// packet.
+// l7Name returns the layer-7 name for f: the connection's, once conntrack
+// recorded one (names are flow properties, see conntrack/names.go), else
+// the packet's own.
 func (c *Ctx) l7Name(f parser.Field) []byte {
-	p := c.P
+	kind := conntrack.NameSNI
 	switch f {
-	case parser.FieldTLSSNI:
-		if c.l7done&1 == 0 {
-			c.l7done |= 1
-			if p.L4Proto == packet.ProtoTCP {
-				c.sni = packet.TLSServerName(p.Payload())
-			}
-		}
-		return c.sni
 	case parser.FieldHTTPHost:
-		if c.l7done&2 == 0 {
-			c.l7done |= 2
-			if p.L4Proto == packet.ProtoTCP {
-				c.host = packet.HTTPHost(p.Payload())
-			}
-		}
-		return c.host
+		kind = conntrack.NameHost
 	case parser.FieldDNSQname:
-		if c.l7done&4 == 0 {
-			c.l7done |= 4
-			if p.L4Proto == packet.ProtoUDP {
-				c.qname = packet.DNSQueryName(p.Payload(), &c.qbuf)
-			}
-		}
-		return c.qname
+		kind = conntrack.NameQname
 	}
-	return nil
+	if n := c.CT.Names[kind]; n != nil {
+		return n
+	}
+	return c.packetName(kind)
+}
+
+// packetName extracts the packet's name of a kind, once per packet.
+func (c *Ctx) packetName(kind int) []byte {
+	bit := uint8(1) << kind
+	if c.l7done&bit == 0 {
+		c.l7done |= bit
+		p := c.P
+		switch {
+		case kind == conntrack.NameSNI && p.L4Proto == packet.ProtoTCP:
+			c.l7[kind] = packet.TLSServerName(p.Payload())
+		case kind == conntrack.NameHost && p.L4Proto == packet.ProtoTCP:
+			c.l7[kind] = packet.HTTPHost(p.Payload())
+		case kind == conntrack.NameQname && p.L4Proto == packet.ProtoUDP:
+			c.l7[kind] = packet.DNSQueryName(p.Payload(), &c.qbuf)
+		}
+	}
+	return c.l7[kind]
+}
+
+// LearnNames records in t, after evaluation, the layer-7 names this packet
+// carries that its connection has not recorded yet, of the kinds e's rules
+// match, so that later packets of the flow match by them. It allocates
+// once per named connection, never per packet.
+func (c *Ctx) LearnNames(e *Engine, t *conntrack.Table) {
+	names, ok := c.newNames(e.NameKinds)
+	if !ok {
+		return
+	}
+	for k, n := range names {
+		if n != nil {
+			t.SetName(c.CT.Key, k, n)
+		}
+	}
+}
+
+// newNames returns the names of the kinds in kinds (a bitmask of
+// 1<<conntrack.Name*) that this packet carries and its connection lacks.
+func (c *Ctx) newNames(kinds uint8) (out conntrack.Names, any bool) {
+	if kinds == 0 || !c.CT.Found || len(c.P.Payload()) == 0 {
+		return out, false
+	}
+	for k := range out {
+		if kinds&(1<<k) != 0 && c.CT.Names[k] == nil {
+			out[k] = c.packetName(k)
+			any = any || out[k] != nil
+		}
+	}
+	return out, any
 }
 
 // loadBytes writes field f's value (f.Type().Size bytes) into dst, for

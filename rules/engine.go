@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -131,6 +132,9 @@ type Engine struct {
 	NeedsPayload [5]bool
 	// Bases lists the base chains in file order.
 	Bases []*Base
+	// NameKinds are the layer-7 names some rule matches (a bitmask of
+	// 1<<conntrack.Name*): the ones worth recording per connection.
+	NameKinds uint8
 }
 
 // Options configure compilation.
@@ -210,6 +214,7 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 				}
 				r.info.Index = i
 				c.rules = append(c.rules, r)
+				b.e.NameKinds |= nameKinds(pr)
 				if r.info.Userspace && pc.Base != nil {
 					b.e.NeedsPayload[pc.Base.Hook] = true
 				}
@@ -464,4 +469,24 @@ func compileMarkSet(s *parser.MarkSet) op {
 		}
 		return nil
 	}}
+}
+
+// nameKinds are the layer-7 names a rule matches.
+func nameKinds(r *parser.Rule) uint8 {
+	var k uint8
+	for _, st := range r.Stmts {
+		if m, ok := st.(*parser.Match); ok {
+			for _, f := range m.Keys {
+				switch f {
+				case parser.FieldTLSSNI:
+					k |= 1 << conntrack.NameSNI
+				case parser.FieldHTTPHost:
+					k |= 1 << conntrack.NameHost
+				case parser.FieldDNSQname:
+					k |= 1 << conntrack.NameQname
+				}
+			}
+		}
+	}
+	return k
 }

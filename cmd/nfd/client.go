@@ -71,7 +71,18 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	fmt.Fprintf(w, "kernel:      %s\n", strings.Join(s.KernelTables, ", "))
 	fmt.Fprintln(w, "chains:")
 	for _, c := range s.Chains {
-		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s native rules %-4d queues %s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Native, c.Queues)
+		bypass := ""
+		if c.BypassMark != "" {
+			bypass = " bypass mark " + c.BypassMark
+		}
+		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s native rules %-4d queues %s%s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Native, c.Queues, bypass)
+	}
+	if s.Bypassed > 0 || s.BypassRevoking != "" {
+		fmt.Fprintf(w, "bypass:      %d flows handed to the kernel", s.Bypassed)
+		if s.BypassRevoking != "" {
+			fmt.Fprintf(w, "; clearing marks %s of an older ruleset", s.BypassRevoking)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "hooks:       packets     accept       drop     reject        bytes")
 	hooksOrder := []string{"prerouting", "input", "forward", "output", "postrouting"}
@@ -82,8 +93,9 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	if s.PendingApply != nil {
 		fmt.Fprintf(w, "PENDING:     an apply reverts at %s unless `nfd confirm`\n", s.PendingApply.Format(time.RFC3339))
 	}
-	fmt.Fprintf(w, "conntrack:   %d/%d entries, %d inserts, %d evictions, %d drops, %d invalid; kernel sync %s\n",
-		s.Conntrack.Entries, s.Conntrack.Max, s.Conntrack.Inserts, s.Conntrack.Evictions, s.Conntrack.Drops, s.Conntrack.Invalid, s.ConntrackSync)
+	fmt.Fprintf(w, "conntrack:   %d/%d entries, %d inserts, %d evictions, %d drops, %d invalid, %d imported and %d resynced from the kernel; kernel sync %s\n",
+		s.Conntrack.Entries, s.Conntrack.Max, s.Conntrack.Inserts, s.Conntrack.Evictions, s.Conntrack.Drops, s.Conntrack.Invalid,
+		s.Conntrack.Imported, s.Conntrack.Resynced, s.ConntrackSync)
 }
 
 func short(s string) string {

@@ -196,33 +196,12 @@ func TestSNIBypass(t *testing.T) {
 		t.Fatalf("chains: %+v", s.Chains)
 	}
 	hello := func(name string, rounds int) (int, error) {
-		var c net.Conn
-		if err := tp.Client.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 443), 2*time.Second)
-			return err
-		}); err != nil {
+		f, err := dialTLSFlow(tp, name)
+		if err != nil {
 			return 0, err
 		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-		ch := pktgen.ClientHello(name)
-		if _, err := c.Write(ch); err != nil {
-			return 0, err
-		}
-		buf := make([]byte, len(ch))
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return 0, err
-		}
-		msg := make([]byte, 200)
-		for i := 0; i < rounds; i++ {
-			if _, err := c.Write(msg); err != nil {
-				return i, err
-			}
-			if _, err := io.ReadFull(c, msg); err != nil {
-				return i, err
-			}
-		}
-		return rounds, nil
+		defer f.Close()
+		return f.rounds(rounds)
 	}
 	before, _ := d.status()
 	n, err := hello("www.example", 50)
@@ -242,6 +221,142 @@ func TestSNIBypass(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `ct state established,related ct direction reply accept comment "replies" # handle 1, kernel; packets `) ||
 		!strings.Contains(out, `tls sni "*.example" accept comment "sni-ok" # handle 3, userspace: `+"`tls sni`"+` is evaluated by nfd in userspace; packets 1`) {
 		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
+	}
+}
+
+// tlsFlow is a TCP connection from the client to the server's port 443
+// that opened with a ClientHello naming a server; the server echoes.
+type tlsFlow struct{ net.Conn }
+
+func dialTLSFlow(tp *netns.Topology, name string) (*tlsFlow, error) {
+	var c net.Conn
+	if err := tp.Client.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 443), 2*time.Second)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	ch := pktgen.ClientHello(name)
+	if _, err := c.Write(ch); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := io.ReadFull(c, make([]byte, len(ch))); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &tlsFlow{c}, nil
+}
+
+// rounds exchanges n 200-byte messages and returns how many came back.
+func (f *tlsFlow) rounds(n int) (int, error) {
+	msg := make([]byte, 200)
+	for i := 0; i < n; i++ {
+		_ = f.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := f.Write(msg); err != nil {
+			return i, err
+		}
+		if _, err := io.ReadFull(f, msg); err != nil {
+			return i, err
+		}
+	}
+	return n, nil
+}
+
+// TestBypassRevokedOnReload: a flow that nfd bypassed stays in the kernel
+// across a reload that means the same, and is stopped by the first commit
+// of a ruleset that drops it (as `nft -f` of the new rules would stop it);
+// the old mark bit is then cleared from the kernel's connections.
+func TestBypassRevokedOnReload(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{443}, nil)
+	rules := `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct state established,related ct direction reply accept
+		tcp dport 443 tls sni "blocked.example" reject with tcp reset
+		# MARKER
+		tcp dport 443 tls sni "*.example" accept
+	}
+}
+`
+	d := startDaemon(t, tp.FW, rules, "--offload", "auto")
+	dir := t.TempDir()
+	same := filepath.Join(dir, "same.nft")
+	must(t, os.WriteFile(same, []byte(strings.Replace(rules, "# MARKER", "# the same rules, another comment", 1)), 0o644))
+	cut := filepath.Join(dir, "cut.nft")
+	must(t, os.WriteFile(cut, []byte(strings.Replace(rules, "# MARKER", `tcp dport 443 tls sni "www.example" drop`, 1)), 0o644))
+	queued := func() uint64 {
+		s, err := d.status()
+		must(t, err)
+		return s.Hooks["forward"].Packets
+	}
+	mark := func() string {
+		s, err := d.status()
+		must(t, err)
+		return s.Chains[0].BypassMark
+	}
+	reload := func(f string) {
+		t.Helper()
+		if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, f); code != 0 {
+			t.Fatalf("reload %s: %d %s", f, code, errOut)
+		}
+	}
+
+	www, err := dialTLSFlow(tp, "www.example")
+	must(t, err)
+	defer www.Close()
+	if n, err := www.rounds(10); n != 10 {
+		t.Fatalf("www.example before any reload: %d rounds, %v", n, err)
+	}
+	mark0 := mark()
+
+	reload(same)
+	q0 := queued()
+	if n, err := www.rounds(20); n != 20 {
+		t.Fatalf("www.example after a reload of the same rules: %d rounds, %v", n, err)
+	}
+	if q := queued() - q0; q != 0 || mark() != mark0 {
+		t.Errorf("reload of the same rules: %d packets of a bypassed flow queued (want 0), mark %s -> %s (want kept)", q, mark0, mark())
+	}
+
+	reload(cut)
+	if mark() == mark0 {
+		t.Errorf("a changed ruleset kept bypass mark %s", mark0)
+	}
+	if n, err := www.rounds(1); n != 0 || classify(err) != timeout {
+		t.Errorf("bypassed www.example flow after a reload that drops it: %d rounds, %v; want it stopped", n, err)
+	}
+	other, err := dialTLSFlow(tp, "ok.example")
+	must(t, err)
+	defer other.Close()
+	q1 := queued()
+	if n, err := other.rounds(20); n != 20 {
+		t.Fatalf("ok.example after the reload: %d rounds, %v", n, err)
+	}
+	if q := queued() - q1; q > 1 {
+		t.Errorf("a new flow under the new rules queued %d of 20 packets; want it bypassed", q)
+	}
+	if _, err := dialTLSFlow(tp, "www.example"); err == nil || classify(err) != timeout {
+		t.Errorf("a new www.example flow after the reload: %v, want dropped", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		s, err := d.status()
+		must(t, err)
+		if s.BypassRevoking == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old bypass mark %s still being revoked after 3 s", s.BypassRevoking)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err := tp.FW.Run("conntrack", "-L", "--mark", mark0+"/"+mark0)
+	if strings.Contains(out, "dport=443") {
+		t.Errorf("connections still carry the old bypass mark %s:\n%s (%v)", mark0, out, err)
 	}
 }
 

@@ -92,6 +92,7 @@ func Run(e *rules.Engine, ct *conntrack.Table, clk *Clock, pkts []pcapio.Packet,
 			c.CtMark = ctr.Mark
 			c.Mark = mark
 			d := e.Eval(&c)
+			c.LearnNames(e, ct)
 			mark = c.Mark
 			if c.CtMarkChanged && ctr.Found {
 				ct.SetMark(ctr.Key, c.CtMark)

@@ -1,0 +1,146 @@
+package conntrack
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func l7Len(tb *Table) int {
+	n := 0
+	for i := range tb.shards {
+		s := &tb.shards[i]
+		s.mu.Lock()
+		n += len(s.l7)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// TestNames: a connection's first name of each kind stays, both
+// directions see it, listing shows it, and every way an entry leaves the
+// table takes its names along.
+func TestNames(t *testing.T) {
+	tb, clk := newTable(t, Config{})
+	var r Result
+	tb.Track(tcp(true, 0x02), &r)
+	key := r.Key
+	if !tb.SetName(key, NameSNI, []byte("a.example")) || tb.SetName(key, NameSNI, []byte("b.example")) {
+		t.Fatal("first name not stored, or a second one replaced it")
+	}
+	if tb.SetName(key, 7, []byte("x")) || tb.SetName(key, NameHost, nil) {
+		t.Fatal("bad kind or empty name stored")
+	}
+	tb.Track(tcp(false, 0x12), &r)
+	if string(r.Names[NameSNI]) != "a.example" || r.Names[NameHost] != nil {
+		t.Fatalf("reply sees %q", r.Names)
+	}
+	tb.Lookup(tcp(true, 0x10), &r)
+	if string(r.Names[NameSNI]) != "a.example" {
+		t.Fatalf("lookup sees %q", r.Names)
+	}
+	if l := FormatFlow(tb.List()[0]); !strings.HasSuffix(l, ` sni="a.example"`) {
+		t.Fatalf("list: %s", l)
+	}
+	if !tb.Delete(key) || l7Len(tb) != 0 {
+		t.Fatalf("delete left %d names", l7Len(tb))
+	}
+	if tb.SetName(key, NameSNI, []byte("a.example")) {
+		t.Fatal("name stored for a connection that is gone")
+	}
+
+	// Expiry (reaper and lookup-time) and a SYN reopening a closed one.
+	tb.Track(tcp(true, 0x02), &r)
+	tb.SetName(r.Key, NameSNI, []byte("a.example"))
+	clk.advance(time.Hour)
+	tb.ReapShards(numShards)
+	if tb.Len() != 0 || l7Len(tb) != 0 {
+		t.Fatalf("reaped: %d entries, %d names", tb.Len(), l7Len(tb))
+	}
+	tb.Track(tcp(true, 0x02), &r)
+	tb.SetName(r.Key, NameSNI, []byte("a.example"))
+	tb.Track(tcp(false, 0x04), &r) // RST before any reply: dying
+	clk.advance(3 * time.Second)
+	tb.Track(tcp(true, 0x02), &r) // a new connection on the same tuple
+	if r.Names[NameSNI] != nil || l7Len(tb) != 0 {
+		t.Fatalf("new connection inherited %q (%d names)", r.Names, l7Len(tb))
+	}
+	tb.SetName(r.Key, NameSNI, []byte("a.example"))
+	tb.Flush()
+	if l7Len(tb) != 0 {
+		t.Fatal("flush kept names")
+	}
+}
+
+// TestResync: nfd's entry missed the replies (native rules accepted them
+// before the queue); the next original-direction packet adopts the
+// kernel's state instead of being judged invalid or new, within a bounded
+// number of kernel queries.
+func TestResync(t *testing.T) {
+	kernel := map[Tuple]KernelEntry{}
+	asked := 0
+	resolve := func(tup Tuple) (KernelEntry, bool) {
+		asked++
+		ke, ok := kernel[tup]
+		return ke, ok
+	}
+	c := &clock{t: int64(time.Hour)}
+	tb := New(Config{Resolve: resolve, Now: c.now})
+	var r Result
+	tb.Track(tcp(true, 0x02), &r) // SYN: new, unknown to the kernel when asked
+	if r.State != StateNew || asked != 1 {
+		t.Fatalf("SYN: %+v, asked %d", r, asked)
+	}
+	// The SYN/ACK went by natively; without the kernel this ACK is invalid.
+	tb.Track(tcp(true, 0x10), &r)
+	if r.State != StateInvalid || asked != 2 {
+		t.Fatalf("ACK, kernel knows nothing: %+v, asked %d", r, asked)
+	}
+	kernel[TupleOf(6, cli, srv, 40000, 22)] = KernelEntry{Orig: TupleOf(6, cli, srv, 40000, 22), TCPState: uint8(sES),
+		Status: StatusSeenReply | StatusAssured, Timeout: 300 * time.Second}
+	tb.Track(tcp(true, 0x10), &r)
+	if r.State != StateEstablished || r.Dir != DirOriginal || !r.Found || tb.Stats().Resynced != 1 {
+		t.Fatalf("ACK after resync: %+v %+v", r, tb.Stats())
+	}
+	tb.Lookup(tcp(true, 0x18), &r)
+	if r.State != StateEstablished {
+		t.Fatalf("lookup after resync: %+v", r)
+	}
+	// Seen a reply now: no more questions.
+	before := asked
+	for i := 0; i < 10; i++ {
+		c.advance(2 * time.Second)
+		tb.Track(tcp(true, 0x10), &r)
+	}
+	if asked != before {
+		t.Fatalf("asked %d more times about an established connection", asked-before)
+	}
+
+	// A UDP flow whose replies nfd never sees is asked about at most once
+	// per resyncEvery, and becomes established when the kernel says so.
+	tb.Track(udp(true), &r)
+	before = asked
+	for i := 0; i < 100; i++ {
+		c.advance(10 * time.Millisecond)
+		tb.Track(udp(true), &r)
+	}
+	if asked-before != 1 || r.State != StateNew {
+		t.Fatalf("unreplied UDP: asked %d times in 1 s, state %d", asked-before, r.State)
+	}
+	kernel[TupleOf(17, cli6, srv6, 5353, 53)] = KernelEntry{Orig: TupleOf(17, cli6, srv6, 5353, 53), Status: StatusSeenReply, Timeout: 120 * time.Second}
+	c.advance(time.Second)
+	tb.Track(udp(true), &r)
+	if r.State != StateEstablished {
+		t.Fatalf("UDP after resync: %+v (kernel has %v)", r, kernel)
+	}
+
+	// The table-wide budget bounds a flood of invalid packets.
+	asked = 0
+	for i := 0; i < 2*resyncPerSecond; i++ {
+		tb.Track(tcp(true, 0x02), &r) // reopen attempts on an established flow: resync-free
+		tb.Track(tcp(true, 0x01), &r) // FIN alone: invalid, a question each
+	}
+	if asked > resyncPerSecond {
+		t.Fatalf("a flood of invalid packets caused %d kernel queries in one second (budget %d)", asked, resyncPerSecond)
+	}
+}
