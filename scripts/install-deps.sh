@@ -10,6 +10,8 @@ command -v iperf3 >/dev/null || need+=(iperf3)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v nc >/dev/null || need+=(netcat-openbsd)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)"; exit 1; }
