@@ -155,17 +155,42 @@ func cmpOp(op parser.Op) expr.CmpOp {
 }
 
 // rule translates one rule; a *notNative error means it stays in userspace.
+// A rule that fails leaves no set behind: an anonymous set that no rule
+// binds makes the kernel refuse the whole batch (EINVAL at commit).
 func (tr *translator) rule(r *parser.Rule) ([]expr.Any, error) {
+	n := len(tr.pending)
 	var out []expr.Any
 	var have [2]uint8
 	for _, s := range r.Stmts {
 		e, err := tr.stmt(s, &have)
 		if err != nil {
+			tr.rollback(n)
 			return nil, err
 		}
 		out = append(out, e...)
 	}
 	return out, nil
+}
+
+// check tells whether a rule could run natively, for rules nfd places in
+// userspace anyway; nothing of the translation is kept.
+func (tr *translator) check(r *parser.Rule) error {
+	n := len(tr.pending)
+	_, err := tr.rule(r)
+	tr.rollback(n)
+	return err
+}
+
+// rollback forgets the sets added since pending held n of them.
+func (tr *translator) rollback(n int) {
+	for _, p := range tr.pending[n:] {
+		for name, s := range tr.sets {
+			if s == p.s {
+				delete(tr.sets, name)
+			}
+		}
+	}
+	tr.pending = tr.pending[:n]
 }
 
 func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {

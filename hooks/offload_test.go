@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 
 	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/internal/netns"
@@ -262,5 +263,65 @@ func TestBypassExactness(t *testing.T) {
 	// d: a counter in rule 0 keeps both rules from bypassing (exact counts).
 	if want := []bool{false, false}; fmt.Sprint(got["d"]) != fmt.Sprint(want) {
 		t.Errorf("chain d: %v, want %v", got["d"], want)
+	}
+}
+
+// TestNoUnboundAnonymousSets: a rule nfd keeps in userspace (after a
+// userspace-only rule, in a userspace regular chain, or one that fails to
+// translate half-way) leaves no anonymous set in the plan: the kernel
+// refuses a batch with an anonymous set no rule binds.
+func TestNoUnboundAnonymousSets(t *testing.T) {
+	rs, err := parser.Parse("t.nft", []byte(`table inet t {
+	set named { type inet_service; elements = { 1, 2 } }
+	chain side {
+		udp dport { 53, 55 } accept
+		tcp dport @named tls sni "x.example" accept
+	}
+	chain fwd {
+		type filter hook forward priority 0; policy drop;
+		tcp dport { 1, 2 } accept
+		tcp sport { 3, 4 } tls sni "half.example" accept
+		tcp dport { 5, 6 } accept
+		meta l4proto udp jump side
+		tcp dport @named accept
+	}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{OffloadAuto, OffloadNone} {
+		plans, _, err := PlanRuleset(rs, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tp := range plans {
+			bound := map[uint32]bool{}
+			for _, cp := range tp.Chains {
+				for _, r := range cp.Rules {
+					for _, e := range r {
+						if l, ok := e.(*expr.Lookup); ok {
+							bound[l.SetID] = true
+						}
+					}
+				}
+			}
+			anon := 0
+			for _, p := range tp.sets {
+				if p.s.Anonymous {
+					anon++
+					if !bound[p.s.ID] {
+						t.Errorf("--offload=%s: anonymous set %s (%d elements) bound by no native rule", mode, p.s.Name, len(p.elems))
+					}
+				}
+			}
+			if want := map[string]int{OffloadAuto: 1, OffloadNone: 0}[mode]; anon != want {
+				t.Errorf("--offload=%s: %d anonymous sets, want %d", mode, anon, want)
+			}
+			for _, p := range tp.sets {
+				if p.s.Name == "named" {
+					t.Errorf("--offload=%s: named set created though only userspace rules use it", mode)
+				}
+			}
+		}
 	}
 }

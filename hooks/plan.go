@@ -125,7 +125,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// A userspace regular chain: nfd evaluates it when a userspace
 			// rule jumps there; nothing in the kernel.
 			for i := range c.Rules {
-				_, err := tr.rule(c.Rules[i])
+				err := tr.check(c.Rules[i])
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")}
 			}
 			continue
@@ -146,7 +146,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		for i, r := range c.Rules {
 			ref := RuleRef{t.Family, t.Name, c.Name, i}
 			if stopped {
-				_, err := tr.rule(r)
+				err := tr.check(r)
 				placements[ref] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
 				continue
 			}

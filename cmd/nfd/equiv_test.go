@@ -4,107 +4,161 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nfdproject/nfd/internal/netns"
 )
 
-const equivRules = `table inet equiv {
-	set web {
-		type inet_service
-		elements = { 80, 443 }
+// equivCorpus is the integration corpus: rulesets written for the test
+// topology, and the shipped examples.
+func equivCorpus(t *testing.T) []string {
+	var files []string
+	for _, g := range []string{"testdata/equiv/*.nft", "../../deploy/examples/*.nft"} {
+		m, err := filepath.Glob(g)
+		must(t, err)
+		files = append(files, m...)
 	}
-
-	chain input {
-		type filter hook input priority 0; policy drop;
-		ct state established,related accept
-		iifname "lo" accept
-		tcp dport 8080 accept
-		tcp dport 8081 reject with tcp reset
-		icmp type echo-request accept
-		icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept
+	if len(files) < 8 {
+		t.Fatalf("integration corpus has %d files", len(files))
 	}
-
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state established,related accept
-		tcp dport @web accept
-		tcp dport 82 reject with tcp reset
-		udp dport 53 accept
-		udp dport 54 reject
-		icmp type echo-request accept
-		icmpv6 type { echo-request, nd-neighbor-solicit, nd-neighbor-advert } accept
-	}
-
-	chain output {
-		type filter hook output priority 0; policy accept;
-		tcp dport 81 reject with tcp reset
-		udp dport 55 drop
-	}
+	return files
 }
-`
 
-// TestOffloadEquivalence runs a traffic matrix through every hook (TCP to
-// open, closed, rejected and dropped ports, UDP, ICMP, IPv4 and IPv6;
-// forwarded, to the firewall, from the firewall) under the same file
-// loaded three ways: plain nft -f (the oracle), nfd --offload=none and
-// nfd --offload=auto. The outcomes must be identical.
+// l7Set and l7Line are sets of nfd's own name types and rules using nfd's
+// own matches, which nft cannot load; the oracle goes without them.
+var (
+	l7Set  = regexp.MustCompile(`(?m)^\s*set \w+ \{(?:[^{}]|\{[^{}]*\})*typeof (?:tls sni|http host|dns qname)(?:[^{}]|\{[^{}]*\})*\}\n`)
+	l7Line = regexp.MustCompile(`(?m)^.*\b(tls sni|http host|dns qname)\b.*\n`)
+)
+
+// probe is one cell of the traffic matrix.
+type probe struct {
+	key  string
+	ping bool // raw ICMP sockets see each other's replies: run these one at a time
+	run  func() string
+}
+
+// equivMatrix probes every hook: TCP to open, closed, rejected and dropped
+// ports, UDP, ICMP, IPv4 and IPv6; forwarded, to the firewall, from the
+// firewall. TCP and UDP probes run concurrently, so the timeouts of
+// dropped ones overlap.
+func equivMatrix(tp *netns.Topology) map[string]string {
+	var probes []probe
+	add := func(key string, ping bool, run func() string) { probes = append(probes, probe{key, ping, run}) }
+	for _, ip := range []string{netns.ServerIP4, netns.ServerIP6} {
+		for _, p := range []int{80, 81, 82, 83} {
+			addr := hostPort(ip, p)
+			add(fmt.Sprintf("fwd tcp %s:%d", ip, p), false, func() string { return tcpTry(tp.Client, addr) })
+			add(fmt.Sprintf("out tcp %s:%d", ip, p), false, func() string { return tcpTry(tp.FW, addr) })
+		}
+		for _, p := range []int{53, 54, 55} {
+			addr := hostPort(ip, p)
+			add(fmt.Sprintf("fwd udp %s:%d", ip, p), false, func() string { return udpTry(tp.Client, addr) })
+			add(fmt.Sprintf("out udp %s:%d", ip, p), false, func() string { return udpTry(tp.FW, addr) })
+		}
+		add("fwd ping "+ip, true, func() string { return fmt.Sprint(tp.Client.Ping(ip, 500e6)) })
+		add("out ping "+ip, true, func() string { return fmt.Sprint(tp.FW.Ping(ip, 500e6)) })
+	}
+	for _, ip := range []string{netns.FWClient4, netns.FWClient6} {
+		for _, p := range []int{8080, 8081, 8082} {
+			addr := hostPort(ip, p)
+			add(fmt.Sprintf("in tcp %s:%d", ip, p), false, func() string { return tcpTry(tp.Client, addr) })
+		}
+		add("in ping "+ip, true, func() string { return fmt.Sprint(tp.Client.Ping(ip, 500e6)) })
+	}
+	out := make(map[string]string, len(probes))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, p := range probes {
+		if p.ping {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			r := p.run()
+			<-sem
+			mu.Lock()
+			out[p.key] = r
+			mu.Unlock()
+		}()
+	}
+	for _, p := range probes {
+		if p.ping {
+			r := p.run()
+			mu.Lock()
+			out[p.key] = r
+			mu.Unlock()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// TestOffloadEquivalence runs the traffic matrix under every ruleset of
+// the integration corpus loaded three ways: plain nft -f (the oracle; for
+// files with nfd's own matches, the file without those rules, which the
+// matrix never triggers), nfd --offload=none and nfd --offload=auto. The
+// outcomes must be identical.
 func TestOffloadEquivalence(t *testing.T) {
-	netns.SkipUnlessRoot(t, "nft")
+	netns.SkipUnlessRoot(t, "nft", "conntrack")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81, 82, 83}, []int{53, 54, 55})
 	servers(t, tp.FW, []int{8080, 8081, 8082}, nil)
-	matrix := func() map[string]string {
-		out := map[string]string{}
-		for _, ip := range []string{netns.ServerIP4, netns.ServerIP6} {
-			for _, p := range []int{80, 81, 82, 83} {
-				out[fmt.Sprintf("fwd tcp %s:%d", ip, p)] = tcpTry(tp.Client, hostPort(ip, p))
-				out[fmt.Sprintf("out tcp %s:%d", ip, p)] = tcpTry(tp.FW, hostPort(ip, p))
-			}
-			for _, p := range []int{53, 54, 55} {
-				out[fmt.Sprintf("fwd udp %s:%d", ip, p)] = udpTry(tp.Client, hostPort(ip, p))
-				out[fmt.Sprintf("out udp %s:%d", ip, p)] = udpTry(tp.FW, hostPort(ip, p))
-			}
-			out["fwd ping "+ip] = fmt.Sprint(tp.Client.Ping(ip, 500e6))
+	reset := func() {
+		t.Helper()
+		// The test's own namespace: nothing else lives there.
+		if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
+			t.Fatalf("nft flush ruleset in the test namespace: %v %s", err, out)
 		}
-		for _, ip := range []string{netns.FWClient4, netns.FWClient6} {
-			for _, p := range []int{8080, 8081, 8082} {
-				out[fmt.Sprintf("in tcp %s:%d", ip, p)] = tcpTry(tp.Client, hostPort(ip, p))
+		_, _ = tp.FW.Run("conntrack", "-F")
+	}
+	total, distinct := 0, map[string]bool{}
+	for _, file := range equivCorpus(t) {
+		src, err := os.ReadFile(file)
+		must(t, err)
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			reset()
+			oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+			must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll(l7Set.ReplaceAll(src, nil), nil), 0o644))
+			if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+				t.Fatalf("nft -f: %v\n%s", err, out)
 			}
-			out["in ping "+ip] = fmt.Sprint(tp.Client.Ping(ip, 500e6))
-		}
-		return out
-	}
-	f := filepath.Join(t.TempDir(), "eq.nft")
-	must(t, os.WriteFile(f, []byte(equivRules), 0o644))
-	if _, err := tp.FW.Run("nft", "-f", f); err != nil {
-		t.Fatal(err)
-	}
-	oracle := matrix()
-	if _, err := tp.FW.Run("nft", "delete", "table", "inet", "equiv"); err != nil {
-		t.Fatal(err)
-	}
-	for _, mode := range []string{"none", "auto"} {
-		d := startDaemon(t, tp.FW, equivRules, "--offload", mode)
-		got := matrix()
-		var diffs []string
-		for k, want := range oracle {
-			if got[k] != want {
-				diffs = append(diffs, fmt.Sprintf("%s: nft %s, nfd %s", k, want, got[k]))
+			oracle := equivMatrix(tp)
+			reset()
+			for _, mode := range []string{"none", "auto"} {
+				d := startDaemon(t, tp.FW, string(src), "--offload", mode)
+				got := equivMatrix(tp)
+				var diffs []string
+				for k, want := range oracle {
+					if got[k] != want {
+						diffs = append(diffs, fmt.Sprintf("%s: nft %s, nfd %s", k, want, got[k]))
+					}
+				}
+				sort.Strings(diffs)
+				if len(diffs) > 0 {
+					t.Errorf("--offload=%s differs from nft -f:\n%s", mode, strings.Join(diffs, "\n"))
+				}
+				must(t, d.stop(15))
+				if out, _ := tp.FW.Run("nft", "list", "tables"); strings.TrimSpace(out) != "" {
+					t.Errorf("tables left after stop: %s", out)
+				}
+				reset()
 			}
-		}
-		sort.Strings(diffs)
-		if len(diffs) > 0 {
-			t.Errorf("--offload=%s differs from nft -f:\n%s", mode, strings.Join(diffs, "\n"))
-		}
-		must(t, d.stop(15))
+			outcomes := map[string]int{}
+			for k, v := range oracle {
+				outcomes[v]++
+				distinct[k+"="+v] = true
+			}
+			total += len(oracle)
+			t.Logf("%d outcomes agree under nft -f, --offload=none and --offload=auto: %v", len(oracle), outcomes)
+		})
 	}
-	var keys []string
-	for k := range oracle {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	t.Logf("%d outcomes agree under nft -f, --offload=none and --offload=auto", len(keys))
+	t.Logf("corpus: %d outcomes in all, %d distinct (probe, outcome) pairs", total, len(distinct))
 }

@@ -81,6 +81,7 @@ func startDaemon(t *testing.T, ns *netns.NS, rules string, extra ...string) *dae
 		}
 		select {
 		case err := <-d.done:
+			d.done <- err // for the cleanup
 			t.Fatalf("nfd exited: %v\n%s", err, d.logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
