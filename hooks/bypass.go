@@ -26,6 +26,9 @@ import (
 // keep a flow from being bypassed: their results could differ for later
 // packets, or their counts must stay exact.
 
+// bypassChainPrefix names the copy chain of a queued base chain.
+const bypassChainPrefix = "nfd-bypass-"
+
 // DefaultMarkMask is the mark bits nfd may use: one bit per queued chain.
 const DefaultMarkMask = 0x0f000000
 

@@ -124,6 +124,10 @@ type Stats struct {
 	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
 	Restores atomic.Uint64 // times nfd restored tables another tool removed
 	Verdict  atomic.Uint64 // failed verdict sends
+	// Unreadable are packets dropped because their transport header lay
+	// beyond the bytes the queue copies (IPv6 extension-header chains
+	// over headerCopy bytes).
+	Unreadable atomic.Uint64
 }
 
 // New probes the kernel, parses and compiles the rule file. Nothing is
@@ -347,7 +351,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	if err := ProgramPlans(conn, d.mode, st.plans); err != nil {
-		return err
+		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
 	d.started = time.Now()
@@ -411,6 +415,15 @@ func (d *Daemon) isLocal(a *[16]byte) bool {
 	return ok
 }
 
+// explain names what the kernel refused when a commit of st failed.
+func (d *Daemon) explain(st *state, err error) error {
+	var ce *CommitError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return explainCommit(d.cfg.NewConn, st.plans, st.eng.Ruleset, ce.Err)
+}
+
 // ErrReloadFailed wraps every reload error: the old ruleset still runs.
 var ErrReloadFailed = errors.New("reload failed; the previous ruleset keeps running")
 
@@ -464,7 +477,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 	d.st.Store(st)
 	conn, err := d.cfg.NewConn()
 	if err == nil {
-		err = ProgramPlans(conn, d.mode, st.plans)
+		err = d.explain(st, ProgramPlans(conn, d.mode, st.plans))
 	}
 	if err == nil {
 		d.decidedAtProgram.Store(d.decidedTotal())
@@ -575,6 +588,9 @@ type Status struct {
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
 	Bypassed      uint64 `json:"flows_bypassed"`
+	// Unreadable are packets dropped because their transport header lay
+	// beyond the bytes nfd copies from the queue.
+	Unreadable uint64 `json:"unreadable_dropped"`
 	// BypassRevoking are mark bits of an older ruleset still being cleared
 	// from the kernel's connections; they are not handed out meanwhile.
 	BypassRevoking string `json:"bypass_marks_revoking,omitempty"`
@@ -640,7 +656,7 @@ func (d *Daemon) Status() Status {
 		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
-		Bypassed: d.Stats.Bypassed.Load(), Goroutines: runtime.NumGoroutine()}
+		Bypassed: d.Stats.Bypassed.Load(), Unreadable: d.Stats.Unreadable.Load(), Goroutines: runtime.NumGoroutine()}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapBytes = ms.HeapAlloc

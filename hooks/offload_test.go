@@ -325,3 +325,28 @@ func TestNoUnboundAnonymousSets(t *testing.T) {
 		}
 	}
 }
+
+// TestNameLimits: names nft takes but that nfd's prefixes would push past
+// the kernel's 255 bytes are refused with their position.
+func TestNameLimits(t *testing.T) {
+	long := strings.Repeat("a", 252)
+	for _, tc := range []struct{ src, want string }{
+		{"table inet " + long + " {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t}\n}\n", "t.nft:1:12: table name"},
+		{"table inet t {\n\tchain " + long[:245] + " {\n\t\ttype filter hook input priority 0;\n\t}\n}\n", "t.nft:2:8: chain name"},
+	} {
+		rs, err := parser.Parse("t.nft", []byte(tc.src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := PlanRuleset(rs, OffloadAuto); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q…", err, tc.want)
+		}
+	}
+	rs, err := parser.Parse("t.nft", []byte("table inet "+long[:251]+" {\n\tchain "+long[:244]+" {\n\t\ttype filter hook input priority 0;\n\t}\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := PlanRuleset(rs, OffloadAuto); err != nil {
+		t.Errorf("names at the limit: %v", err)
+	}
+}

@@ -87,7 +87,21 @@ type RuleRef struct {
 	Index  int
 }
 
+// maxNameLen is the longest table, chain or set name the kernel takes
+// (NFT_TABLE_MAXNAMELEN and friends, 256 with the terminating NUL).
+const maxNameLen = 255
+
 func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement) (*TablePlan, error) {
+	if n := len(KernelTableName(t.Name)); n > maxNameLen {
+		return nil, fmt.Errorf("%s: table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
+			t.Pos, t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
+	}
+	for _, c := range t.Chains {
+		if n := len(bypassChainPrefix + c.Name); c.Base != nil && n > maxNameLen {
+			return nil, fmt.Errorf("%s: chain name `%s` is too long for nfd: its flow-bypass chain would have %d bytes, the kernel takes %d; shorten it to %d",
+				c.Pos, c.Name[:16]+"…", n, maxNameLen, maxNameLen-len(bypassChainPrefix))
+		}
+	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: tableFamily(t.Family)}
 	// Which regular chains can be native: all of their rules translate,
 	// jumps only to native chains. Start from all and remove until stable.
@@ -273,7 +287,7 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 				b := cp.Base
 				prio := b.Priority + 1
 				policy := nftables.ChainPolicyAccept
-				cc := c.AddChain(&nftables.Chain{Name: "nfd-bypass-" + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
+				cc := c.AddChain(&nftables.Chain{Name: bypassChainPrefix + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
 					Hooknum: nftables.ChainHookRef(nftables.ChainHook(b.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
 					Policy: &policy})
 				c.AddRule(&nftables.Rule{Table: t, Chain: cc, Exprs: bypassCopyExprs(cp.BypassBit)})
@@ -358,10 +372,16 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*TablePlan) error {
 	}
 	programTables(c, mode, plans)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables transaction: %w", err)
+		return &CommitError{Err: err}
 	}
 	return nil
 }
+
+// CommitError is the kernel refusing a batch; nothing of it took effect.
+type CommitError struct{ Err error }
+
+func (e *CommitError) Error() string { return "nftables transaction: " + e.Err.Error() }
+func (e *CommitError) Unwrap() error { return e.Err }
 
 func tableKey(t *nftables.Table) string { return fmt.Sprintf("%d %s", t.Family, t.Name) }
 
@@ -372,7 +392,7 @@ func (tp *TablePlan) kernelChain(name string) *nftables.Chain {
 		if cp.Name == name {
 			return cp.kernelSpec(cp.Base, 0)
 		}
-		if cp.Queue && cp.BypassBit != 0 && name == "nfd-bypass-"+cp.Name {
+		if cp.Queue && cp.BypassBit != 0 && name == bypassChainPrefix+cp.Name {
 			return cp.kernelSpec(cp.Base, 1)
 		}
 	}

@@ -18,8 +18,11 @@ import (
 )
 
 // headerCopy is how many bytes a queue copies when no rule of its chain
-// needs payload: IPv4 or IPv6 with extension headers and TCP with options.
-const headerCopy = 256
+// needs payload: IPv4 with options, or IPv6 with over a hundred extension
+// headers, and TCP with options. A packet whose IPv6 extension headers run
+// past it is dropped (see decide): the kernel's rules would find its
+// transport header, nfd cannot.
+const headerCopy = 1024
 
 // Queue readers. nfd reads each queue on one goroutine, which owns the
 // decoded packet, the evaluation context and the conntrack result, so a
@@ -226,6 +229,19 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 	p := &q.p
 	p.DecodeCaptured(payload, wire)
 	hook := cs.base.Hook
+	if p.Flags&packet.ExtHdrLimit != 0 && wire > len(payload) {
+		// The transport header lies beyond the copied bytes, where the
+		// kernel's rules would see it: rather than decide blind (a
+		// `tcp dport 22 drop` would not match), nfd fails closed.
+		fi := 0
+		if p.Family == 6 {
+			fi = 1
+		}
+		d.Stats.Unreadable.Add(1)
+		d.Stats.Packets[fi][hook][rules.Drop].Add(1)
+		q.packets.Add(1)
+		return decision{verdict: nfDrop}
+	}
 	c := &q.c
 	c.Reset(p, hook)
 	if indev != nil {

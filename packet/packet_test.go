@@ -127,21 +127,29 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func TestLoopingExtensionHeaders(t *testing.T) {
-	// Twenty destination-options headers: past MaxExtHeaders.
-	ext := make([]uint8, 20)
+func TestLongExtensionHeaderChains(t *testing.T) {
+	// As ipv6_find_hdr(): any number of headers, as long as they fit.
+	ext := make([]uint8, 200)
 	for i := range ext {
 		ext[i] = 60
 	}
 	var p Parsed
-	p.Decode(pktgen.Build(pktgen.Opts{Src: a6, Dst: b6, Proto: 6, Sport: 1, Dport: 2, Ext6: ext}))
-	if p.Flags&ExtHdrLimit == 0 || p.L4Len != 0 || p.Dport != 0 {
-		t.Fatalf("%+v", p)
+	full := pktgen.Build(pktgen.Opts{Src: a6, Dst: b6, Proto: 6, Sport: 1, Dport: 2, Ext6: ext})
+	p.Decode(full)
+	if p.Flags != 0 || p.Dport != 2 || p.L4Proto != 6 {
+		t.Fatalf("200 headers: %+v", p)
 	}
-	// Fifteen is fine.
-	p.Decode(pktgen.Build(pktgen.Opts{Src: a6, Dst: b6, Proto: 6, Sport: 1, Dport: 2, Ext6: ext[:15]}))
-	if p.Flags != 0 || p.Dport != 2 {
-		t.Fatalf("%+v", p)
+	// A captured prefix that ends inside the chain: no transport header.
+	p.DecodeCaptured(full[:1024], len(full))
+	if p.Flags&ExtHdrLimit == 0 || p.Flags&Truncated == 0 || p.L4Len != 0 || p.Dport != 0 || p.HasL4Proto {
+		t.Fatalf("prefix ending in the chain: %+v", p)
+	}
+	// A chain whose last header claims more bytes than the packet has.
+	bad := pktgen.Build(pktgen.Opts{Src: a6, Dst: b6, Proto: 6, Sport: 1, Dport: 2, Ext6: ext[:3]})
+	bad[IPv6Size+2*8+1] = 200
+	p.Decode(bad)
+	if p.Flags&ExtHdrLimit == 0 || p.Dport != 0 {
+		t.Fatalf("overlong header: %+v", p)
 	}
 }
 

@@ -16,13 +16,11 @@ const (
 	// NonFirstFragment: a fragment with offset > 0; it has no transport
 	// header and only layer-3 matches can hit it.
 	NonFirstFragment
-	// ExtHdrLimit: the IPv6 extension-header chain was longer than
-	// MaxExtHeaders, or malformed; the transport header is treated as absent.
+	// ExtHdrLimit: the IPv6 extension-header chain runs past the bytes at
+	// hand (a malformed chain, or one longer than the captured prefix);
+	// the transport header is treated as absent.
 	ExtHdrLimit
 )
-
-// MaxExtHeaders bounds the IPv6 extension-header walk.
-const MaxExtHeaders = 16
 
 // Parsed is one decoded packet. It borrows the buffer passed to Decode and
 // holds no other pointers, so decoding allocates nothing.
@@ -200,7 +198,7 @@ func (p *Parsed) decode6(b []byte) {
 	}
 	next := h.NextHeader()
 	off := IPv6Size
-	for i := 0; ; i++ {
+	for {
 		switch next {
 		case ext6HopByHop, ext6Routing, ext6DestOpts, ProtoAH, ext6Fragment:
 		default:
@@ -214,7 +212,10 @@ func (p *Parsed) decode6(b []byte) {
 			p.decodeL4()
 			return
 		}
-		if i >= MaxExtHeaders || off+8 > total {
+		// Like ipv6_find_hdr(), the walk has no bound of its own: each
+		// header moves at least 8 bytes on, so the packet's length bounds
+		// it, and a long chain hides no transport header from the rules.
+		if off+8 > total {
 			p.Flags |= ExtHdrLimit
 			if off+8 > total {
 				p.Flags |= Truncated

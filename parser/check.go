@@ -1,7 +1,9 @@
 package parser
 
 import (
+	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -51,6 +53,7 @@ func checkTable(t *Table, p *parser) {
 				break
 			}
 		}
+		checkSetContents(s, p)
 	}
 	// Jump edges, from rules and from verdict maps.
 	edges := map[*Chain][]edge{}
@@ -399,4 +402,66 @@ func checkRuleContext(t *Table, c *Chain, ctx context, r *Rule, p *parser) bool 
 		}
 	}
 	return true
+}
+
+// checkSetContents refuses what nft or the kernel would refuse at load:
+// more elements than the set's size (the kernel's nft_add_set_elem fails
+// with ENFILE) and, without auto-merge, overlapping intervals (nft's
+// "conflicting intervals specified").
+func checkSetContents(s *Set, p *parser) {
+	if s.Size > 0 && uint64(len(s.Elems)) > uint64(s.Size) {
+		p.errorf(s.Pos, "set `%s` has %d elements, more than its `size %d`", s.Name, len(s.Elems), s.Size)
+	}
+	if s.Flags&SetInterval == 0 || len(s.Key) != 1 || len(s.Elems) < 2 {
+		return
+	}
+	if s.AutoMerg {
+		mergeIntervals(s)
+		return
+	}
+	idx := make([]int, len(s.Elems))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return bytes.Compare(s.Elems[idx[a]].Lo, s.Elems[idx[b]].Lo) < 0 })
+	for i := 1; i < len(idx); i++ {
+		prev, cur := &s.Elems[idx[i-1]], &s.Elems[idx[i]]
+		if bytes.Compare(cur.Lo, prev.Hi) <= 0 {
+			p.errorf(s.Pos, "set `%s`: elements %s and %s overlap (conflicting intervals); merge them or add `auto-merge`",
+				s.Name, FormatElem(s.Key, prev, nil), FormatElem(s.Key, cur, nil))
+			return
+		}
+	}
+}
+
+// mergeIntervals does what nft's auto-merge does before it sends a set:
+// overlapping and adjacent intervals become one (the kernel itself
+// refuses overlaps).
+func mergeIntervals(s *Set) {
+	els := append([]Elem(nil), s.Elems...)
+	sort.SliceStable(els, func(a, b int) bool { return bytes.Compare(els[a].Lo, els[b].Lo) < 0 })
+	out := els[:1]
+	for _, e := range els[1:] {
+		last := &out[len(out)-1]
+		if next := nextKey(last.Hi); bytes.Compare(e.Lo, last.Hi) <= 0 || (next != nil && bytes.Equal(e.Lo, next)) {
+			if bytes.Compare(e.Hi, last.Hi) > 0 {
+				last.Hi = e.Hi
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	s.Elems = out
+}
+
+// nextKey is k+1 as a big-endian number, nil when k is all ones.
+func nextKey(k []byte) []byte {
+	n := append([]byte(nil), k...)
+	for i := len(n) - 1; i >= 0; i-- {
+		n[i]++
+		if n[i] != 0 {
+			return n
+		}
+	}
+	return nil
 }

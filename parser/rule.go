@@ -519,6 +519,11 @@ func (p *parser) parseLimit() (Stmt, bool) {
 		if !ok {
 			return nil, false
 		}
+		if b == 0 && u.text == "packets" {
+			// nft: "packet limit burst must be > 0"
+			p.errorf(u.pos, "found a burst of 0 packets, expected at least 1")
+			return nil, false
+		}
 		switch {
 		case u.text == "packets" && !l.Bytes:
 		case u.text == "bytes" && l.Bytes:
