@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,4 +353,220 @@ func TestSoak(t *testing.T) {
 		t.Errorf("heap grew from %d to %d bytes", warm.HeapBytes, s.HeapBytes)
 	}
 	_ = fmt.Sprint
+}
+
+// echoStream exchanges 512-byte messages over c until stopped; stop
+// returns how many round trips completed and the first failure (an error,
+// or a round trip over a second).
+func echoStream(c net.Conn) (stop func() (int, error)) {
+	done := make(chan struct{})
+	res := make(chan error, 1)
+	rounds := 0
+	go func() {
+		msg := make([]byte, 512)
+		for {
+			select {
+			case <-done:
+				res <- nil
+				return
+			default:
+			}
+			start := time.Now()
+			_ = c.SetDeadline(start.Add(time.Second))
+			if _, err := c.Write(msg); err != nil {
+				res <- fmt.Errorf("write after %d rounds: %w", rounds, err)
+				return
+			}
+			if _, err := io.ReadFull(c, msg); err != nil {
+				res <- fmt.Errorf("read after %d rounds: %w", rounds, err)
+				return
+			}
+			if el := time.Since(start); el > time.Second {
+				res <- fmt.Errorf("round trip stalled %v", el)
+				return
+			}
+			rounds++
+		}
+	}()
+	return func() (int, error) {
+		close(done)
+		err := <-res
+		return rounds, err
+	}
+}
+
+// TestKernelRefusesCommit: a file nfd parses but the kernel refuses when
+// nfd commits it (a limit whose burst at its rate overflows nft_limit's
+// token bucket: EOVERFLOW, as `nft -f` reports for it). At start: exit 1
+// naming the rule, no table left behind. At reload, under traffic: exit
+// 1 naming the rule, the old ruleset keeps running, no packet that should
+// pass is lost, and nfd's probe table is gone.
+func TestKernelRefusesCommit(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80, 81}, nil)
+	dir := t.TempDir()
+	refused := filepath.Join(dir, "refused.nft")
+	must(t, os.WriteFile(refused, []byte(strings.Replace(forwardRules, `tcp dport 80 accept comment "web"`,
+		"tcp dport 80 accept comment \"web\"\n\t\ttcp dport 81 limit rate 1/day burst 4294967295 packets accept", 1)), 0o644))
+	want := refused + ":6:3: the kernel refused this rule: value too large for defined data type"
+
+	out, err := tp.FW.Cmd(nfdBin, "run", "--rules", refused, "--offload", "auto", "--socket", filepath.Join(dir, "s.sock"),
+		"--metrics-addr", "", "--state-dir", filepath.Join(dir, "st")).CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), want) {
+		t.Fatalf("start on a file the kernel refuses: exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+	if tables, _ := tp.FW.Run("nft", "list", "tables"); strings.TrimSpace(tables) != "" {
+		t.Fatalf("tables left after a refused start: %s", tables)
+	}
+
+	d := startDaemon(t, tp.FW, forwardRules, "--offload", "auto")
+	before, err := d.status()
+	must(t, err)
+	var c net.Conn
+	must(t, tp.Client.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
+		return err
+	}))
+	defer c.Close()
+	stop := echoStream(c)
+	for i := 0; i < 5; i++ {
+		_, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, refused)
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("reload %d of a file the kernel refuses: exit %d, want 1 and %q:\n%s", i, code, want, errOut)
+		}
+	}
+	rounds, err := stop()
+	if err != nil || rounds == 0 {
+		t.Fatalf("stream across refused reloads: %d rounds, %v", rounds, err)
+	}
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
+		t.Errorf("port 80 after the refused reloads: %s", got)
+	}
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
+		t.Errorf("port 81 (opened only by the refused file) after the refused reloads: %s", got)
+	}
+	after, err := d.status()
+	must(t, err)
+	if after.Checksum != before.Checksum || after.ReloadErrors != 5 {
+		t.Errorf("status: checksum %s -> %s, reload errors %d (want unchanged, 5)", short(before.Checksum), short(after.Checksum), after.ReloadErrors)
+	}
+	if tables, _ := tp.FW.Run("nft", "list", "tables"); strings.Contains(tables, "nfdprobe") || !strings.Contains(tables, "nfd_fw") {
+		t.Errorf("tables after refused reloads: %s", tables)
+	}
+	t.Logf("%d round trips across 5 refused reloads, none lost", rounds)
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(interface{ ExitCode() int }); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// hostileOracleRules are kernel-expressible, with a counter on every rule,
+// so the kernel can judge nfd's verdicts on the hostile packets.
+const hostileOracleRules = `table inet fw {
+	chain pre {
+		type filter hook prerouting priority -150; policy accept;
+		ct state invalid counter drop comment "invalid"
+		tcp flags & (syn | fin) == syn | fin counter drop comment "synfin"
+		meta l4proto 255 counter drop comment "l4-255"
+		ct state new tcp flags & (syn | ack) == syn counter comment "syn-new"
+		ct state established counter comment "established"
+		ct state related counter comment "related"
+		ct state untracked counter comment "untracked"
+		tcp dport 443 counter comment "tcp-443"
+		udp dport 53 counter comment "udp-53"
+		meta l4proto { icmp, ipv6-icmp } counter comment "icmp"
+		ip6 nexthdr 60 counter comment "ext-first"
+		meta length > 100 counter comment "long"
+		counter comment "all"
+	}
+}
+`
+
+var nfdRuleCount = regexp.MustCompile(`comment "([^"]+)" # handle \d+, [^;]*; packets (\d+)`)
+
+// TestHostilePacketsKernelOracle: the hostile packets through a ruleset
+// the kernel can run, loaded once with nft -f and once into nfd with
+// every packet queued: each rule counts the same packets, and the same
+// number get through (a probe chain after the ruleset counts them).
+// Conntrack runs with nf_conntrack_tcp_be_liberal=1 in the namespace:
+// nfd follows nf_conntrack_proto_tcp.c's state table but not its
+// sequence-window checks, and the random sequence numbers would make the
+// kernel call packets invalid for that reason alone.
+func TestHostilePacketsKernelOracle(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "conntrack")
+	inj, rcv := netns.NewInjector(t, "ho", "k0", []string{"10.88.0.2/24", "fd88::2/64"})
+	for _, cmd := range [][]string{
+		{"sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_be_liberal=1"},
+		{"nft", "add table inet probe; add chain inet probe post { type filter hook prerouting priority -140; }; add rule inet probe post counter"},
+	} {
+		if out, err := rcv.Run(cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%v: %v %s", cmd, err, out)
+		}
+	}
+	pkts := hostilePackets(rand.New(rand.NewSource(1)))
+	send := func() {
+		for _, p := range pkts {
+			if err := inj.Send(p); err != nil {
+				t.Fatalf("inject: %v", err)
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	labels := regexp.MustCompile(`comment "([^"]+)"`).FindAllStringSubmatch(hostileOracleRules, -1)
+
+	// The kernel.
+	f := filepath.Join(t.TempDir(), "oracle.nft")
+	must(t, os.WriteFile(f, []byte(hostileOracleRules), 0o644))
+	if out, err := rcv.Run("nft", "-f", f); err != nil {
+		t.Fatalf("nft -f: %v %s", err, out)
+	}
+	passed0 := probeCounter(t, rcv, "post")
+	send()
+	kernel := map[string]uint64{"passed": probeCounter(t, rcv, "post") - passed0}
+	counts := rcv.NftCounters(t)["inet/fw/pre"]
+	if len(counts) != len(labels) {
+		t.Fatalf("kernel counters: %v for %d rules", counts, len(labels))
+	}
+	for i, l := range labels {
+		kernel[l[1]] = counts[i][0]
+	}
+	if _, err := rcv.Run("nft", "delete", "table", "inet", "fw"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = rcv.Run("conntrack", "-F")
+
+	// nfd, every packet in userspace.
+	d := startDaemon(t, rcv, hostileOracleRules)
+	passed0 = probeCounter(t, rcv, "post")
+	send()
+	got := map[string]uint64{"passed": probeCounter(t, rcv, "post") - passed0}
+	out, errOut, code := runIn(t, rcv, "rules", "--socket", d.socket)
+	if code != 0 {
+		t.Fatalf("nfd rules: %d %s", code, errOut)
+	}
+	for _, m := range nfdRuleCount.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.ParseUint(m[2], 10, 64)
+		got[m[1]] = n
+	}
+	var diffs []string
+	for k, want := range kernel {
+		if got[k] != want {
+			diffs = append(diffs, fmt.Sprintf("%s: kernel %d, nfd %d", k, want, got[k]))
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		t.Errorf("nfd and the kernel disagree on the hostile packets:\n%s\nnfd rules:\n%s", strings.Join(diffs, "\n"), out)
+	}
+	s, err := d.status()
+	must(t, err)
+	t.Logf("%d crafted packets: the kernel and nfd agree on all %d rule counts and on %d passed; nfd queue errors %d, unreadable %d",
+		len(pkts), len(labels), kernel["passed"], s.QueueErrors, s.Unreadable)
 }
