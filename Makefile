@@ -1,4 +1,9 @@
 # nfd — the two commands of the README are `make demo` and `make test`.
+# Go 1.26.10: the first 1.26 release without the standard-library
+# vulnerabilities govulncheck reports for 1.26.8 (net/http, crypto/tls,
+# crypto/x509). The machines default to GOTOOLCHAIN=local, so it is named
+# here; the go command fetches it from the module proxy once.
+export GOTOOLCHAIN ?= go1.26.10
 GO      ?= go
 FUZZTIME ?= 15s
 BIN     := bin/nfd
@@ -7,7 +12,7 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build deps test unit fuzz bench demo install clean
+.PHONY: all build deps test unit fuzz vulncheck bench demo install clean
 
 all: build
 
@@ -18,9 +23,9 @@ build:
 deps:
 	@./scripts/install-deps.sh
 
-# The whole suite: unit, integration (root, in namespaces), and every fuzz
-# target for a bounded time.
-test: deps build unit fuzz
+# The whole suite: unit, integration (root, in namespaces), every fuzz
+# target for a bounded time, and govulncheck.
+test: deps build unit fuzz vulncheck
 
 unit:
 	$(GO) vet ./...
@@ -29,6 +34,9 @@ unit:
 
 fuzz:
 	@./scripts/fuzz-all.sh $(FUZZTIME)
+
+vulncheck:
+	@./scripts/vulncheck.sh
 
 bench: build
 	$(GO) test -run XXX -bench . -benchmem ./...

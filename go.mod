@@ -5,7 +5,7 @@ go 1.26.8
 require (
 	github.com/florianl/go-nfqueue/v2 v2.1.0
 	github.com/google/nftables v0.3.0
-	github.com/gopacket/gopacket v1.3.1
+	github.com/gopacket/gopacket v1.6.1
 	github.com/mdlayher/netlink v1.9.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/spf13/cobra v1.10.2

@@ -14,6 +14,7 @@
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
 # median/p99 under half the mode's UDP peak. Results: bench/out/forward-*.txt.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 SECS=${SECS:-5}

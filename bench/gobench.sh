@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the Go benchmarks whose ratios bench/README.md reports, in one run.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 cd "$(dirname "$0")/.."
 mkdir -p bench/out
 OUT=bench/out/gobench-$(date +%Y%m%d-%H%M%S).txt

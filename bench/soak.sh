@@ -4,6 +4,7 @@
 # 300). It is TestSoak with a longer clock; its last line reports
 # exchanges, failures, reloads, goroutines and heap before and after.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root"; exit 1; }
 mkdir -p bench/out

@@ -67,7 +67,7 @@ func (t *Table) StartKernelSync(ctx context.Context, log *slog.Logger) (*KernelS
 							port = o.Proto.ICMPID
 						}
 						tup := TupleOf(o.Proto.Protocol, o.IP.SourceAddress.Unmap(), o.IP.DestinationAddress.Unmap(), port, o.Proto.DestinationPort)
-						if t.Delete(tup) {
+						if t.kernelDestroyed(tup) {
 							t.stats.kernelDeleted.Add(1)
 						}
 					}

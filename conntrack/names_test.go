@@ -1,6 +1,10 @@
 package conntrack
 
 import (
+	"encoding/binary"
+
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/packet"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +90,7 @@ func TestResync(t *testing.T) {
 	}
 	c := &clock{t: int64(time.Hour)}
 	tb := New(Config{Resolve: resolve, Now: c.now})
+	tb.SetResync(true)
 	var r Result
 	tb.Track(tcp(true, 0x02), &r) // SYN: new, unknown to the kernel when asked
 	if r.State != StateNew || asked != 1 {
@@ -142,5 +147,55 @@ func TestResync(t *testing.T) {
 	}
 	if asked > resyncPerSecond {
 		t.Fatalf("a flood of invalid packets caused %d kernel queries in one second (budget %d)", asked, resyncPerSecond)
+	}
+}
+
+// TestKernelValidity: what nf_conntrack calls invalid besides the TCP
+// state table: packets ignored in a state (only a SYN in the original
+// direction passes), a SYN/ACK answering an ignored SYN resyncs, UDP
+// lengths (udp_error()), SCTP shorter than its header (sctp_error()), and
+// a bad checksum the caller found.
+func TestKernelValidity(t *testing.T) {
+	tb, _ := newTable(t, Config{})
+	var r Result
+	for i, st := range []struct {
+		toServer bool
+		flags    uint8
+		want     uint32
+	}{
+		{true, syn, StateNew}, {false, synack, StateEstablished}, {true, ack, StateEstablished},
+		{false, synack, StateInvalid},     // SYN/ACK in ESTABLISHED: ignored, so invalid
+		{true, syn, StateEstablished},     // SYN in ESTABLISHED: ignored but let through
+		{false, synack, StateEstablished}, // answers it: back in sync (SYN_RECV)
+		{true, ack, StateEstablished},
+	} {
+		tb.Track(tcp(st.toServer, st.flags), &r)
+		if r.State != st.want {
+			t.Fatalf("step %d (flags %#x): state %d, want %d", i, st.flags, r.State, st.want)
+		}
+	}
+	udpLen := func(n uint16) *packet.Parsed {
+		b := pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 17, Sport: 1, Dport: 2, Payload: []byte("abcd")})
+		binary.BigEndian.PutUint16(b[20+4:], n)
+		var p packet.Parsed
+		p.Decode(b)
+		return &p
+	}
+	for n, want := range map[uint16]uint32{12: StateNew, 7: StateInvalid, 13: StateInvalid, 8: StateNew} {
+		tb := New(Config{})
+		tb.Track(udpLen(n), &r)
+		if r.State != want {
+			t.Errorf("UDP length %d in a 12-byte datagram: state %d, want %d", n, r.State, want)
+		}
+	}
+	var p packet.Parsed
+	p.Decode(pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: packet.ProtoSCTP, Payload: make([]byte, 11)}))
+	if tb.Track(&p, &r); r.State != StateInvalid {
+		t.Errorf("11-byte SCTP: state %d", r.State)
+	}
+	p.Decode(pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 17, Sport: 9, Dport: 9}))
+	p.Flags |= packet.BadChecksum
+	if tb.Track(&p, &r); r.State != StateInvalid {
+		t.Errorf("bad checksum: state %d", r.State)
 	}
 }

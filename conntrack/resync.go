@@ -22,10 +22,19 @@ import (
 //
 // A table-wide budget (resyncPerSecond) bounds the netlink queries a flood
 // of such packets can cause; past it nfd goes by its own view.
+//
+// Resync is off until SetResync turns it on: when nfd sees every packet of
+// the connections it tracks, its own view is the one to trust, and the
+// kernel's may already be ahead of it (the packets still waiting in the
+// queue have passed the kernel's conntrack).
 const (
 	resyncEvery     = time.Second
 	resyncPerSecond = 4096
 )
+
+// SetResync says whether some packets of tracked connections may never
+// reach nfd (native rules accept them before the queue).
+func (t *Table) SetResync(on bool) { t.resyncOn.Store(on) }
 
 func (t *Table) resyncAllowed(now int64) bool {
 	sec := now / int64(time.Second)

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,10 @@ type entry struct {
 	icmpCode uint8
 	names    uint8 // which layer-7 names the shard's l7 map holds (1<<Name*)
 	synced   int64 // clock nanoseconds of the last resync with the kernel's entry
+	reborn   bool  // replaced a connection of the same tuple (see kernelDestroyed)
+	lastIdx  uint8 // TCP: packet class+1 of the last valid or ignored packet (last_index), 0 none
+	lastDir  uint8 // TCP: its direction (last_dir)
+	ignored  bool  // TCP: Track judged the last packet invalid-but-ignored (for Lookup)
 }
 
 type shard struct {
@@ -109,9 +114,10 @@ type Table struct {
 	now      func() int64
 	resolve  Resolver
 
-	count  atomic.Int64
-	reapAt atomic.Uint32 // next shard the reaper visits
-	stats  counters
+	count    atomic.Int64
+	reapAt   atomic.Uint32 // next shard the reaper visits
+	resyncOn atomic.Bool   // see resync.go and SetResync
+	stats    counters
 }
 
 type counters struct {
@@ -197,6 +203,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	s := t.shardOf(&key)
 	s.mu.Lock()
 	e, ok := s.m[key]
+	reborn := false
 	if ok && (e.expires <= now || e.status&StatusDying != 0) {
 		if e.status&StatusDying == 0 {
 			t.stats.expired.Add(1)
@@ -204,12 +211,17 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		s.remove(key, &e)
 		t.count.Add(-1)
 		ok = false
+		reborn = true
 	}
 	if !ok && t.resolve != nil {
 		s.mu.Unlock()
 		ke, found := t.resolve(tup)
 		s.mu.Lock()
-		if found {
+		// Only a connection the kernel has seen answered is worth taking
+		// over: an unanswered one tells nothing this packet does not, and
+		// the kernel's entry may already reflect packets still queued
+		// behind this one.
+		if found && ke.Status&StatusSeenReply != 0 {
 			if _, raced := s.m[key]; !raced {
 				t.importEntry(s, key, ke, now)
 			}
@@ -231,12 +243,15 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	}
 	if !ok {
 		t.newConn(s, p, key, swapped, now, r)
+		if reborn {
+			t.markReborn(s, key)
+		}
 		s.mu.Unlock()
 		return
 	}
 	dir, state := dirState(&e, tup, swapped)
 	seenReply := e.status&StatusSeenReply != 0
-	if t.resolve != nil && dir == DirOriginal {
+	if t.resolve != nil && dir == DirOriginal && t.resyncOn.Load() {
 		invalid := tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV
 		if (invalid || !seenReply && now-e.synced >= int64(resyncEvery)) && t.resyncAllowed(now) {
 			if e, dir, state, ok := t.resync(s, key, tup, p, now); ok {
@@ -269,17 +284,37 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 			s.remove(key, &e)
 			t.count.Add(-1)
 			t.newConn(s, p, key, swapped, now, r)
+			t.markReborn(s, key)
 			s.mu.Unlock()
 			return
+		case next == sIG && idx == tcpSynAckSet && e.lastIdx == tcpSynSet+1 && e.lastDir != dir:
+			// b) in nf_conntrack_tcp_packet()'s ignore case: a SYN/ACK
+			// answering a SYN nfd ignored; client and server are in
+			// sync, so nfd gets in sync (the kernel also checks the
+			// acknowledged sequence number, which nfd does not track).
+			old, next = sSS, sSR
 		case next == sIG:
-			// Accepted, but the state and the timer are left alone.
-			e.pkts[dir]++
-			e.bytes[dir] += uint64(p.Len())
+			e.lastIdx, e.lastDir = uint8(idx)+1, dir
+			if idx == tcpSynSet && dir == DirOriginal {
+				// a) A SYN in ORIGINAL: let through, state and timer
+				// left alone; a SYN/ACK answering it resyncs (b).
+				e.ignored = false
+				e.pkts[dir]++
+				e.bytes[dir] += uint64(p.Len())
+				s.m[key] = e
+				s.mu.Unlock()
+				t.fill(r, &e, key, dir, state)
+				return
+			}
+			// Any other ignored packet is invalid ("invalid packet
+			// ignored in state ...").
+			e.ignored = true
 			s.m[key] = e
 			s.mu.Unlock()
-			t.fill(r, &e, key, dir, state)
+			t.invalid(r)
 			return
 		}
+		e.lastIdx, e.lastDir, e.ignored = uint8(idx)+1, dir, false
 		e.tcpState = next
 		e.expires = now + int64(t.timeouts.TCP[next])
 		if !seenReply {
@@ -487,12 +522,18 @@ func (t *Table) classify(p *packet.Parsed, tup *Tuple, r *Result) bool {
 	switch {
 	case !tupleFromPacket(p, tup):
 		r.State = StateInvalid
+	case p.Flags&packet.BadChecksum != 0:
+		r.State = StateInvalid // tcp_error(), udp_error(), icmp_error(): nf_checksum() failed
 	case p.IsICMPError():
 		t.related(p, r)
 	case untracked(p):
 		r.State = StateUntracked
 	case tup.Proto == packet.ProtoTCP && (!p.HasTransport(packet.TCPMinSize) || p.PayloadOff == 0 || !tcpFlagsValid(p.TCPFlags)):
 		r.State = StateInvalid // tcp_error(): short header, bad data offset, bad flags
+	case (tup.Proto == packet.ProtoUDP || tup.Proto == packet.ProtoUDPLite) && !udpLengthValid(p):
+		r.State = StateInvalid // udp_error(): truncated or malformed
+	case tup.Proto == packet.ProtoSCTP && !p.HasTransport(12):
+		r.State = StateInvalid // sctp_error(): shorter than the common header
 	default:
 		return true
 	}
@@ -515,7 +556,7 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		return
 	}
 	dir, state := dirState(&e, tup, swapped)
-	if tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV {
+	if next := tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState]; tup.Proto == packet.ProtoTCP && (next == sIV || next == sIG && e.ignored) {
 		*r = Result{State: StateInvalid}
 		return
 	}
@@ -639,4 +680,53 @@ func (t *Table) RunReaper(stop <-chan struct{}, period time.Duration) {
 			t.ReapShards(1)
 		}
 	}
+}
+
+// udpLengthValid is udp_error()'s length check: the UDP header's length
+// must cover the header and fit in the packet (for UDP-Lite, the checksum
+// coverage: 0 means all, else at least the header and within the packet).
+func udpLengthValid(p *packet.Parsed) bool {
+	l4 := p.Transport()
+	if len(l4) < packet.UDPSize {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(l4[4:]))
+	wire := p.WireLen - p.L4Off // skb->len - dataoff, captured or not
+	if p.L4Proto == packet.ProtoUDPLite {
+		return n == 0 || (n >= packet.UDPSize && n <= wire)
+	}
+	return n >= packet.UDPSize && n <= wire
+}
+
+// markReborn flags the entry at key as a new connection on the tuple of
+// one nfd has just ended; called with s locked.
+func (t *Table) markReborn(s *shard, key Tuple) {
+	if e, ok := s.m[key]; ok {
+		e.reborn = true
+		s.m[key] = e
+	}
+}
+
+// rebornGrace is how long after nfd replaced a connection a kernel destroy
+// event for its tuple is taken to be about the old one.
+const rebornGrace = time.Second
+
+// kernelDestroyed removes the connection of tup because the kernel ended
+// it. The kernel's event for a connection that nfd has already ended and
+// replaced (a RST before any reply, a SYN reopening a closed connection:
+// both sides kill the old one at the same packet) arrives after nfd has
+// tracked the next packet of the tuple, and must not remove the new
+// connection; within rebornGrace of its creation it is ignored.
+func (t *Table) kernelDestroyed(tup Tuple) bool {
+	key, _ := tup.canonical()
+	s := t.shardOf(&key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[key]
+	if !ok || (e.reborn && t.now()-e.created < int64(rebornGrace)) {
+		return false
+	}
+	s.remove(key, &e)
+	t.count.Add(-1)
+	return true
 }

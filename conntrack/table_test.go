@@ -125,7 +125,7 @@ func TestTCPLifecycle(t *testing.T) {
 		{true, syn, N, sSS, 0, o},
 		{true, syn, N, sSS, 0, o},             // retransmitted SYN
 		{false, synack, E, sSR, SR, rp},       // standard open
-		{false, synack, E, sSR, SR, rp},       // retransmitted SYN/ACK: ignored
+		{false, synack, IV, sSR, SR, rp},      // retransmitted SYN/ACK: ignored, so invalid (tcp_packet's IGNORE case)
 		{true, ack, E, sES, SR | AS, o},       // established, assured
 		{true, ack | psh, E, sES, SR | AS, o}, // data
 		{false, ack, E, sES, SR | AS, rp},
@@ -197,7 +197,7 @@ func TestTCPSimultaneousOpen(t *testing.T) {
 		{true, syn, N, sSS, 0, o},
 		{false, syn, E, sS2, SR, rp},
 		{true, synack, E, sSR, SR, o},
-		{false, synack, E, sSR, SR, rp},
+		{false, synack, IV, sSR, SR, rp}, // the peer's SYN/ACK crossing ours: ignored, invalid
 		{true, ack, E, sES, SR | AS, o},
 	})
 }

@@ -90,6 +90,8 @@ type Daemon struct {
 	ifn     *ifnames
 	rej     *rejecter
 	started time.Time
+	// ctChecksum mirrors nf_conntrack_checksum, read at start.
+	ctChecksum bool
 
 	// mu serializes Start, Reload and Stop: they own queues and groups.
 	mu       sync.Mutex
@@ -107,6 +109,7 @@ type Daemon struct {
 	tr tracers
 
 	decidedAtProgram atomic.Uint64 // decisions made before the tables were last programmed
+	monitorActive    atomic.Bool   // nftables monitor events are subscribed
 
 	Stats       Stats
 	reloads     atomic.Uint64
@@ -171,6 +174,12 @@ func New(cfg Config) (*Daemon, error) {
 		d.log.Warn("kernel conntrack lookups unavailable; nfd tracks only what it sees", "err", err)
 	}
 	d.ct = conntrack.New(ctcfg)
+	// nf_conntrack_checksum (default 1): whether the kernel's conntrack
+	// verifies checksums at prerouting, which nfd then does too.
+	d.ctChecksum = true
+	if b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_checksum"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		d.ctChecksum = false
+	}
 	return d, nil
 }
 
@@ -354,6 +363,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
+	d.ct.SetResync(hidesPackets(st))
 	d.started = time.Now()
 	d.refreshLocal()
 	go func() {
@@ -413,6 +423,18 @@ func (d *Daemon) isLocal(a *[16]byte) bool {
 	}
 	_, ok := (*m)[*a]
 	return ok
+}
+
+// hidesPackets reports whether native rules in front of a queue (an
+// offloaded prefix, or flow bypass) keep some packets of connections nfd
+// tracks from reaching it; conntrack then resyncs with the kernel.
+func hidesPackets(st *state) bool {
+	for _, c := range st.chains {
+		if len(c.plan.Rules) > 0 || c.plan.BypassBit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // explain names what the kernel refused when a commit of st failed.
@@ -508,6 +530,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 		}
 	}
 	d.st.Store(final)
+	d.ct.SetResync(hidesPackets(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
@@ -584,6 +607,8 @@ type Status struct {
 	QueueErrors   uint64                `json:"queue_errors"`
 	QueueDrops    uint64                `json:"queue_kernel_drops"` // queue full + user dropped, all queues
 	Restores      uint64                `json:"table_restores"`
+	// TableWatch is how nfd notices other tools removing its tables.
+	TableWatch string `json:"table_watch"`
 	// QueueFailOpen are packets the kernel accepted without asking nfd
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
@@ -660,6 +685,10 @@ func (d *Daemon) Status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapBytes = ms.HeapAlloc
+	s.TableWatch = "periodic check (300ms)"
+	if d.monitorActive.Load() {
+		s.TableWatch = "nftables monitor + periodic check (300ms)"
+	}
 	if b := d.marks.shown.Load(); b != 0 {
 		s.BypassRevoking = fmt.Sprintf("%#08x", b)
 	}

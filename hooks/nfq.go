@@ -53,6 +53,11 @@ const (
 	nfqaIfIndexOut = 6
 	nfqaPayload    = 10
 	nfqaCapLen     = 13
+	nfqaSkbInfo    = 14
+
+	// NFQA_SKB_INFO flags (nfqnl_put_packet_info()).
+	skbCsumNotReady    = 0x1 // CHECKSUM_PARTIAL: not computed yet
+	skbCsumNotVerified = 0x4 // CHECKSUM_NONE: nobody verified it
 
 	nfqaCfgCmd      = 1
 	nfqaCfgParams   = 2
@@ -248,6 +253,8 @@ type nfqPacket struct {
 	outdev  uint32
 	hasIn   bool
 	hasOut  bool
+	// skbInfo is NFQA_SKB_INFO (sent with NFQA_CFG_F_GSO), 0 when absent.
+	skbInfo uint32
 }
 
 // recv reads up to recvBatch messages; it blocks until at least one
@@ -325,6 +332,10 @@ func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 			case nfqaCapLen:
 				if len(d) >= 4 {
 					p.capLen = binary.BigEndian.Uint32(d)
+				}
+			case nfqaSkbInfo:
+				if len(d) >= 4 {
+					p.skbInfo = binary.BigEndian.Uint32(d)
 				}
 			}
 			a = a[min((al+3)&^3, len(a)):]

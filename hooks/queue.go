@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"sync/atomic"
@@ -128,7 +129,7 @@ func (q *queueReader) handleOwn(p *nfqPacket) {
 	if p.hasOut {
 		out = &p.outdev
 	}
-	dec := q.decide(p.payload, p.capLen, mark, in, out)
+	dec := q.decide(p.payload, p.capLen, p.skbInfo, mark, in, out)
 	var err error
 	switch {
 	case dec.verdict == nfAccept && !dec.setMark:
@@ -170,7 +171,11 @@ func (q *queueReader) openGoNfqueue(ctx context.Context, flags, copyLen uint32) 
 		if a.CapLen != nil {
 			capLen = *a.CapLen
 		}
-		dec := q.decide(payload, capLen, a.Mark, a.InDev, a.OutDev)
+		var skbInfo uint32
+		if a.SkbInfo != nil && len(*a.SkbInfo) >= 4 {
+			skbInfo = binary.BigEndian.Uint32(*a.SkbInfo)
+		}
+		dec := q.decide(payload, capLen, skbInfo, a.Mark, a.InDev, a.OutDev)
 		if dec.setMark {
 			err = nf.SetVerdictWithMark(*a.PacketID, int(dec.verdict), int(dec.mark))
 		} else {
@@ -211,7 +216,7 @@ func (q *queueReader) close() {
 
 // decide classifies one packet: decode, conntrack, the chain's rules. It
 // runs on the queue's goroutine and allocates nothing on its way.
-func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev *uint32) decision {
+func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark, indev, outdev *uint32) decision {
 	d := q.d
 	var t0 time.Time
 	if d.cfg.Observer != nil {
@@ -241,6 +246,16 @@ func (q *queueReader) decide(payload []byte, capLen uint32, mark, indev, outdev 
 		d.Stats.Packets[fi][hook][rules.Drop].Add(1)
 		q.packets.Add(1)
 		return decision{verdict: nfDrop}
+	}
+	if d.ctChecksum && skbInfo&skbCsumNotVerified != 0 && hook != parser.HookOutput &&
+		hook != parser.HookPostrouting && !p.ChecksumOK() {
+		// No device vouched for the checksum and no software check
+		// passed (skb_csum_unnecessary() is false: the queue says
+		// NOTVERIFIED), and it is bad: the kernel's conntrack, which
+		// checks at prerouting (nf_conntrack_checksum), calls the
+		// packet invalid. A checksum not computed yet (NOTREADY, local
+		// traffic) or already found good (no flag) is left alone.
+		p.Flags |= packet.BadChecksum
 	}
 	c := &q.c
 	c.Reset(p, hook)

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -10,10 +11,10 @@ import (
 )
 
 // Guarding nfd's tables: if another tool flushes the ruleset or deletes
-// nfd's tables or chains, nfd notices, by nftables monitor events where
-// they arrive and by comparing its objects with the kernel's every 300 ms
-// (one table and chain dump), and restores them in one batch, within a
-// second. Deleting single rules inside nfd's chains is not
+// nfd's tables or chains, nfd notices, by nftables monitor events
+// (NFNLGRP_NFTABLES deletions; tens of milliseconds) and, as a backstop,
+// by comparing its objects with the kernel's every 300 ms (one table and
+// chain dump), and restores them in one batch, within a second. Deleting single rules inside nfd's chains is not
 // noticed. The watcher goroutine is started by Start and ends with the
 // daemon's context.
 
@@ -57,8 +58,54 @@ func kernelObjects(c *nftables.Conn) ([]string, error) {
 	return out, nil
 }
 
-// checkTables restores nfd's tables if they no longer match what runs.
-func (d *Daemon) checkTables() {
+// expectedRules counts the rules st puts in each of nfd's chains, keyed
+// like expectedObjects.
+func expectedRules(st *state) map[string]int {
+	out := map[string]int{}
+	for _, tp := range st.plans {
+		prefix := tp.Family.String() + " " + KernelTableName(tp.Name) + " "
+		for _, cp := range tp.Chains {
+			n := len(cp.Rules)
+			if cp.Queue {
+				n++ // the queue rule
+				if cp.BypassBit != 0 {
+					n++ // the bypass accept
+					out[prefix+bypassChainPrefix+cp.Name] = 1
+				}
+			}
+			out[prefix+cp.Name] = n
+		}
+	}
+	return out
+}
+
+// rulesChanged reports whether some chain of nfd's holds another number
+// of rules than st put there (another tool deleted or added one).
+func rulesChanged(c *nftables.Conn, st *state) (string, bool) {
+	want := expectedRules(st)
+	for _, tp := range st.plans {
+		t := &nftables.Table{Name: KernelTableName(tp.Name), Family: tp.kt.Family}
+		for key, n := range want {
+			prefix := tp.Family.String() + " " + t.Name + " "
+			if !strings.HasPrefix(key, prefix) {
+				continue
+			}
+			rules, err := c.GetRules(t, &nftables.Chain{Name: strings.TrimPrefix(key, prefix), Table: t})
+			if err != nil {
+				return key, true
+			}
+			if len(rules) != n {
+				return fmt.Sprintf("%s: %d rules, want %d", key, len(rules), n), true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkTables restores nfd's tables if they no longer match what runs. A
+// monitor event also has the rules of each chain counted (a dump per
+// chain, too much for the periodic check).
+func (d *Daemon) checkTables(noticedBy string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ctx.Err() != nil {
@@ -74,10 +121,20 @@ func (d *Daemon) checkTables() {
 		return
 	}
 	want := expectedObjects(st)
-	if strings.Join(have, "\n") == strings.Join(want, "\n") {
+	diff := ""
+	if strings.Join(have, "\n") != strings.Join(want, "\n") {
+		if diff = diffList(want, have); diff == "" {
+			diff = "objects nfd did not make"
+		}
+	} else if noticedBy == "monitor" {
+		if what, changed := rulesChanged(c, st); changed {
+			diff = what
+		}
+	}
+	if diff == "" {
 		return
 	}
-	d.log.Warn("nfd's nftables tables were changed by another tool; restoring them", "missing_or_extra", diffList(want, have))
+	d.log.Warn("nfd's nftables tables were changed by another tool; restoring them", "missing_or_extra", diff, "noticed_by", noticedBy)
 	c, err = d.cfg.NewConn()
 	if err == nil {
 		err = ProgramPlans(c, d.mode, st.plans)
@@ -106,12 +163,18 @@ func diffList(want, have []string) string {
 
 func (d *Daemon) watchTables(ctx context.Context) {
 	var events chan *nftables.MonitorEvent
-	if c, err := d.cfg.NewConn(); err == nil {
-		mon := nftables.NewMonitor(nftables.WithMonitorAction(nftables.MonitorActionDel),
-			nftables.WithMonitorObject(nftables.MonitorObjectTables|nftables.MonitorObjectChains|nftables.MonitorObjectRules))
+	// The monitor needs a lasting connection: on a per-request one
+	// (google/nftables' default) no event ever arrives. It subscribes to
+	// every event and nfd picks the deletions itself: google/nftables
+	// v0.3.0 tests its action filter as (flags&1)<<type, so any filter
+	// other than "all" drops every event.
+	if c, err := nftables.New(nftables.AsLasting()); err == nil {
+		defer c.CloseLasting()
+		mon := nftables.NewMonitor()
 		if ch, err := c.AddMonitor(mon); err == nil {
 			events = ch
 			defer mon.Close()
+			d.monitorActive.Store(true)
 		} else {
 			d.log.Warn("nftables monitor unavailable; checking nfd's tables every 300ms", "err", err)
 		}
@@ -122,9 +185,15 @@ func (d *Daemon) watchTables(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
 				events = nil
+				continue
+			}
+			switch ev.Type {
+			case nftables.MonitorEventTypeDelTable, nftables.MonitorEventTypeDelChain,
+				nftables.MonitorEventTypeDelRule, nftables.MonitorEventTypeDelSet:
+			default:
 				continue
 			}
 			// Let a burst of events (a whole flush) arrive, then look once.
@@ -136,9 +205,9 @@ func (d *Daemon) watchTables(ctx context.Context) {
 					drained = true
 				}
 			}
-			d.checkTables()
+			d.checkTables("monitor")
 		case <-tick.C:
-			d.checkTables()
+			d.checkTables("periodic check")
 		}
 	}
 }

@@ -20,6 +20,9 @@ const (
 	// hand (a malformed chain, or one longer than the captured prefix);
 	// the transport header is treated as absent.
 	ExtHdrLimit
+	// BadChecksum: set by the caller when ChecksumOK fails for a packet
+	// the kernel's conntrack would verify (see ChecksumOK).
+	BadChecksum
 )
 
 // Parsed is one decoded packet. It borrows the buffer passed to Decode and

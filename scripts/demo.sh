@@ -5,6 +5,7 @@
 # touches the host's own firewall or routes. Ends after DEMO_SECONDS
 # (default 40) or on Ctrl-C, and cleans up either way.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
 	echo "make demo needs root (it creates network namespaces): sudo make demo" >&2

@@ -5,6 +5,7 @@
 # deadline exceeded" when the clock runs out while a worker is busy; that
 # is not a finding, so such a run is retried once and then only reported.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 t=${1:-15s}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -482,8 +483,11 @@ func TestRestoreAfterFlush(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81}, nil)
-	startDaemon(t, tp.FW, forwardRules, "--offload", "auto")
-	for _, cmd := range []string{"flush ruleset", "delete table inet nfd_fw"} {
+	d := startDaemon(t, tp.FW, forwardRules, "--offload", "auto")
+	if s, err := d.status(); err != nil || !strings.HasPrefix(s.TableWatch, "nftables monitor") {
+		t.Fatalf("table watch: %q %v", s.TableWatch, err)
+	}
+	for i, cmd := range []string{"flush ruleset", "delete table inet nfd_fw"} {
 		if _, err := tp.FW.Run("nft", cmd); err != nil {
 			t.Fatal(err)
 		}
@@ -495,12 +499,43 @@ func TestRestoreAfterFlush(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		t.Logf("after `nft %s`: restored in %v", cmd, time.Since(start).Round(time.Millisecond))
+		// The monitor event, not the periodic backstop, noticed it.
+		if n := strings.Count(d.logs.String(), "noticed_by=monitor"); n != i+1 {
+			t.Errorf("restores noticed by the nftables monitor: %d, want %d\n%s", n, i+1, d.logs.String())
+		}
 		if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
 			t.Fatalf("restored ruleset does not drop: %s", got)
 		}
 		if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
 			t.Fatalf("restored ruleset does not accept: %s", got)
 		}
+	}
+	// One rule deleted inside nfd's chain: the monitor's rule count
+	// notices it too.
+	rulesIn := func() int {
+		out, _ := tp.FW.Run("nft", "-a", "list", "chain", "inet", "nfd_fw", "forward")
+		return strings.Count(out, "# handle")
+	}
+	n := rulesIn()
+	out, err := tp.FW.Run("nft", "-a", "list", "chain", "inet", "nfd_fw", "forward")
+	must(t, err)
+	m := regexp.MustCompile(`tcp dport 80 .*# handle (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no port-80 rule in nfd's chain:\n%s", out)
+	}
+	if _, err := tp.FW.Run("nft", "delete", "rule", "inet", "nfd_fw", "forward", "handle", m[1]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for rulesIn() != n {
+		if time.Since(start) > time.Second {
+			t.Fatalf("a deleted rule was not restored within 1s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("after deleting one of nfd's rules: restored in %v", time.Since(start).Round(time.Millisecond))
+	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
+		t.Fatalf("after the rule's restore, port 80: %s", got)
 	}
 }
 

@@ -1,0 +1,89 @@
+package packet
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+)
+
+// ChecksumOK verifies the transport checksum of TCP, UDP, ICMP, ICMPv6
+// and SCTP, as nf_conntrack's tcp_error(), udp_error(), icmp_error(),
+// icmpv6_error() (through nf_checksum()) and sctp_error() (CRC32c) do for
+// packets at PRE_ROUTING whose checksum no device verified. It
+// reports true when there is nothing it can check: another protocol, a
+// fragment, or a packet not wholly in the buffer. An IPv4 UDP checksum of
+// zero means none (udp_error()); in IPv6 it is an error.
+func (p *Parsed) ChecksumOK() bool {
+	if p.Flags&(Truncated|NonFirstFragment|Fragment|BadHeader|ExtHdrLimit) != 0 || p.L4Len == 0 || p.WireLen != len(p.buf) {
+		return true
+	}
+	l4 := p.buf[p.L4Off : p.L4Off+p.L4Len]
+	var sum uint32
+	switch p.L4Proto {
+	case ProtoTCP:
+		if len(l4) < TCPMinSize {
+			return true
+		}
+	case ProtoUDP:
+		if len(l4) < UDPSize {
+			return true
+		}
+		if p.Family == 4 && l4[6] == 0 && l4[7] == 0 {
+			return true
+		}
+	case ProtoICMP:
+		if p.Family != 4 {
+			return true
+		}
+		return fold(sumBytes(0, l4)) == 0xffff
+	case ProtoICMPv6:
+		if p.Family != 6 {
+			return true
+		}
+	case ProtoSCTP:
+		// sctp_error(): CRC32c over the packet with the checksum field
+		// zeroed, stored as sctp_compute_cksum() leaves it (little-endian).
+		if len(l4) < 12 {
+			return true
+		}
+		crc := crc32.Update(0, castagnoli, l4[:8])
+		crc = crc32.Update(crc, castagnoli, zero4[:])
+		crc = crc32.Update(crc, castagnoli, l4[12:])
+		return binary.LittleEndian.Uint32(l4[8:]) == crc
+	default:
+		return true
+	}
+	// Pseudo-header (RFC 793, RFC 768, RFC 8200 section 8.1).
+	if p.Family == 4 {
+		sum = sumBytes(sum, p.Src[:4])
+		sum = sumBytes(sum, p.Dst[:4])
+		sum += uint32(p.L4Proto) + uint32(len(l4))
+	} else {
+		sum = sumBytes(sum, p.Src[:])
+		sum = sumBytes(sum, p.Dst[:])
+		sum += uint32(len(l4)>>16) + uint32(len(l4)&0xffff) + uint32(p.L4Proto)
+	}
+	return fold(sumBytes(sum, l4)) == 0xffff
+}
+
+var (
+	castagnoli = crc32.MakeTable(crc32.Castagnoli)
+	zero4      [4]byte
+)
+
+func sumBytes(sum uint32, b []byte) uint32 {
+	for len(b) >= 2 {
+		sum += uint32(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		sum += uint32(b[0]) << 8
+	}
+	return sum
+}
+
+func fold(sum uint32) uint16 {
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return uint16(sum)
+}
