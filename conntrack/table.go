@@ -232,11 +232,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 				return
 			}
 			dir, state := dirState(&e, tup, swapped)
-			e.pkts[dir]++
-			e.bytes[dir] += uint64(p.Len())
-			s.m[key] = e
-			s.mu.Unlock()
-			t.fill(r, &e, key, dir, state)
+			t.countAndFill(s, key, e, dir, state, p, r)
 			return
 		}
 		e, ok = s.m[key]
@@ -299,11 +295,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 				// a) A SYN in ORIGINAL: let through, state and timer
 				// left alone; a SYN/ACK answering it resyncs (b).
 				e.ignored = false
-				e.pkts[dir]++
-				e.bytes[dir] += uint64(p.Len())
-				s.m[key] = e
-				s.mu.Unlock()
-				t.fill(r, &e, key, dir, state)
+				t.countAndFill(s, key, e, dir, state, p, r)
 				return
 			}
 			// Any other ignored packet is invalid ("invalid packet
@@ -347,6 +339,12 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	if dir == DirReply {
 		e.status |= StatusSeenReply
 	}
+	t.countAndFill(s, key, e, dir, state, p, r)
+}
+
+// countAndFill counts the packet in e, stores e, unlocks s (locked by the
+// caller) and fills r.
+func (t *Table) countAndFill(s *shard, key Tuple, e entry, dir uint8, state uint32, p *packet.Parsed, r *Result) {
 	e.pkts[dir]++
 	e.bytes[dir] += uint64(p.Len())
 	s.m[key] = e

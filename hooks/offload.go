@@ -424,7 +424,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		els = append(els, el)
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
-			if end := increment(e.Hi); end != nil {
+			if end := parser.NextKey(e.Hi); end != nil {
 				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
 			}
 		}
@@ -453,18 +453,6 @@ func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
 		off += sp.size
 	}
 	return out
-}
-
-// increment returns b+1, or nil when b is the largest value.
-func increment(b []byte) []byte {
-	out := append([]byte(nil), b...)
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i]++
-		if out[i] != 0 {
-			return out
-		}
-	}
-	return nil
 }
 
 func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) {

@@ -443,7 +443,7 @@ func mergeIntervals(s *Set) {
 	out := els[:1]
 	for _, e := range els[1:] {
 		last := &out[len(out)-1]
-		if next := nextKey(last.Hi); bytes.Compare(e.Lo, last.Hi) <= 0 || (next != nil && bytes.Equal(e.Lo, next)) {
+		if next := NextKey(last.Hi); bytes.Compare(e.Lo, last.Hi) <= 0 || (next != nil && bytes.Equal(e.Lo, next)) {
 			if bytes.Compare(e.Hi, last.Hi) > 0 {
 				last.Hi = e.Hi
 			}
@@ -454,8 +454,8 @@ func mergeIntervals(s *Set) {
 	s.Elems = out
 }
 
-// nextKey is k+1 as a big-endian number, nil when k is all ones.
-func nextKey(k []byte) []byte {
+// NextKey is k+1 as a big-endian number, nil when k is all ones.
+func NextKey(k []byte) []byte {
 	n := append([]byte(nil), k...)
 	for i := len(n) - 1; i >= 0; i-- {
 		n[i]++

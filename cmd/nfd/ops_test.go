@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -88,36 +87,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 		return err
 	}))
 	defer c.Close()
-	stop := make(chan struct{})
-	streamErr := make(chan error, 1)
-	rounds := 0
-	go func() {
-		buf := make([]byte, 512)
-		msg := make([]byte, 512)
-		for {
-			select {
-			case <-stop:
-				streamErr <- nil
-				return
-			default:
-			}
-			start := time.Now()
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			if _, err := c.Write(msg); err != nil {
-				streamErr <- fmt.Errorf("write after %d rounds: %w", rounds, err)
-				return
-			}
-			if _, err := io.ReadFull(c, buf); err != nil {
-				streamErr <- fmt.Errorf("read after %d rounds: %w", rounds, err)
-				return
-			}
-			if el := time.Since(start); el > time.Second {
-				streamErr <- fmt.Errorf("round trip stalled %v", el)
-				return
-			}
-			rounds++
-		}
-	}()
+	stop := echoStream(c)
 	for i := 0; i < 50; i++ {
 		f := fa
 		if i%2 == 1 {
@@ -148,8 +118,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != ok {
 		t.Fatalf("after the failed reload of a deleted file, port 81: %s", got)
 	}
-	close(stop)
-	if err := <-streamErr; err != nil {
+	rounds, err := stop()
+	if err != nil {
 		t.Fatalf("stream across reloads: %v", err)
 	}
 	s, err := d.status()
