@@ -41,8 +41,9 @@ func hostilePackets(r *rand.Rand) [][]byte {
 	src4, dst4 := netip.MustParseAddr("10.88.0.1"), netip.MustParseAddr("10.88.0.2")
 	src6, dst6 := netip.MustParseAddr("fd88::1"), netip.MustParseAddr("fd88::2")
 	var out [][]byte
-	// TCP with every flag combination the kernel calls invalid, and more.
-	for f := 0; f < 256; f += 3 {
+	// TCP with every flag combination: the ones tcp_error() calls invalid
+	// and the rest, on one connection.
+	for f := 0; f < 256; f++ {
 		out = append(out, pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 6, Sport: 1000, Dport: 443, TCPFlags: uint8(f), Seq: r.Uint32()}))
 	}
 	// Truncated TCP: the IP length covers 10 bytes of a 20-byte header.
@@ -58,7 +59,28 @@ func hostilePackets(r *rand.Rand) [][]byte {
 	}
 	binary.BigEndian.PutUint16(tr[10:], ^uint16(s))
 	out = append(out, tr)
-	// IPv6 with long extension-header chains (past nfd's bound of 16).
+	// Bogus IHL and total length (ip_rcv() drops most before any hook).
+	for _, bad := range []func(b []byte){
+		func(b []byte) { b[0] = 0x44 },                                          // IHL 4: shorter than the header
+		func(b []byte) { b[0] = 0x4f },                                          // IHL 15: past the packet
+		func(b []byte) { binary.BigEndian.PutUint16(b[2:], uint16(len(b)+40)) }, // total length past the end
+		func(b []byte) { binary.BigEndian.PutUint16(b[2:], 12) },                // total length inside the header
+		func(b []byte) { binary.BigEndian.PutUint16(b[2:], 24) },                // total length cutting the TCP header
+	} {
+		b := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 6, Sport: 1001, Dport: 443, TCPFlags: packet.TCPSyn})
+		bad(b)
+		b[10], b[11] = 0, 0
+		var s uint32
+		for i := 0; i < 20; i += 2 {
+			s += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+		for s > 0xffff {
+			s = s>>16 + s&0xffff
+		}
+		binary.BigEndian.PutUint16(b[10:], ^uint16(s))
+		out = append(out, b)
+	}
+	// IPv6 with long extension-header chains.
 	for _, n := range []int{15, 17, 40} {
 		ext := make([]uint8, n)
 		for i := range ext {
@@ -82,6 +104,16 @@ func hostilePackets(r *rand.Rand) [][]byte {
 	out = append(out, frag[:28])
 	over := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 17, Sport: 4000, Dport: 53, Payload: make([]byte, 16), FragOff: 0})
 	out = append(out, over)
+	// Overlapping fragments: 0-47 with more to come, then 24-63 (last).
+	first := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 17, Sport: 4001, Dport: 53, Payload: make([]byte, 40), MoreFrags: true})
+	binary.BigEndian.PutUint16(first[4:], 0x4242)
+	second := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 17, Sport: 4001, Dport: 53, Payload: make([]byte, 32), FragOff: 3})
+	binary.BigEndian.PutUint16(second[4:], 0x4242)
+	out = append(out, first, second)
+	// The same in IPv6 (RFC 5722: the kernel drops overlapping fragments).
+	f6a := pktgen.Build(pktgen.Opts{Src: src6, Dst: dst6, Proto: 17, Sport: 4002, Dport: 53, Payload: make([]byte, 40), Ext6: []uint8{44}, MoreFrags: true})
+	f6b := pktgen.Build(pktgen.Opts{Src: src6, Dst: dst6, Proto: 17, Sport: 4002, Dport: 53, Payload: make([]byte, 32), Ext6: []uint8{44}, FragOff: 3})
+	out = append(out, f6a, f6b)
 	// Garbage transports under valid IP headers.
 	for i := 0; i < 200; i++ {
 		payload := make([]byte, r.Intn(120))
