@@ -72,7 +72,10 @@ start_mode() {
 		[ "$1" = nfd-sni ] && { off=auto; rules=$SNIRULES; }
 		prof=""; [ -n "${PROFILE:-}" ] && prof="--cpu-profile bench/out/cpu-$1.pprof"
 		ip netns exec "$F" bin/nfd run --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q $prof >/tmp/$P.log 2>&1 & pids+=($!)
-		for _ in $(seq 50); do ip netns exec "$F" bin/nfd status --socket "$SOCK" >/dev/null 2>&1 && break; sleep 0.1; done ;;
+		up=""
+		for _ in $(seq 50); do ip netns exec "$F" bin/nfd status --socket "$SOCK" >/dev/null 2>&1 && { up=1; break; }; sleep 0.1; done
+		# A mode whose daemon did not start would measure no firewall.
+		[ -n "$up" ] || { echo "nfd did not start for mode $1:"; cat /tmp/$P.log; exit 1; } ;;
 	esac
 }
 stop_mode() {

@@ -213,7 +213,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		ok = false
 		reborn = true
 	}
-	if !ok && t.resolve != nil {
+	if !ok && t.resolve != nil && !startsConn(p) {
 		s.mu.Unlock()
 		ke, found := t.resolve(tup)
 		s.mu.Lock()
@@ -247,7 +247,7 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	}
 	dir, state := dirState(&e, tup, swapped)
 	seenReply := e.status&StatusSeenReply != 0
-	if t.resolve != nil && dir == DirOriginal && t.resyncOn.Load() {
+	if t.resolve != nil && dir == DirOriginal && t.resyncOn.Load() && !startsConn(p) {
 		invalid := tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV
 		if (invalid || !seenReply && now-e.synced >= int64(resyncEvery)) && t.resyncAllowed(now) {
 			if e, dir, state, ok := t.resync(s, key, tup, p, now); ok {
@@ -727,4 +727,19 @@ func (t *Table) kernelDestroyed(tup Tuple) bool {
 	s.remove(key, &e)
 	t.count.Add(-1)
 	return true
+}
+
+// startsConn reports a packet that opens a connection by itself (a TCP
+// SYN, an ICMP echo request): the kernel's entry for it is not confirmed
+// yet when nfd sees it, so there is nothing to import and no need to ask.
+func startsConn(p *packet.Parsed) bool {
+	switch p.L4Proto {
+	case packet.ProtoTCP:
+		return p.TCPFlags&(packet.TCPSyn|packet.TCPAck|packet.TCPRst) == packet.TCPSyn
+	case packet.ProtoICMP:
+		return p.ICMPType == 8
+	case packet.ProtoICMPv6:
+		return p.ICMPType == 128
+	}
+	return false
 }

@@ -85,8 +85,8 @@ type Daemon struct {
 	mode    QueueMode
 	st      atomic.Pointer[state]
 	ct      *conntrack.Table
-	ctSync  *conntrack.KernelSync
-	ctErr   string
+	ctSync  atomic.Pointer[conntrack.KernelSync] // set once, by Start or a reload
+	ctErr   atomic.Pointer[string]
 	ifn     *ifnames
 	rej     *rejecter
 	started time.Time
@@ -379,17 +379,30 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}()
 	go d.ct.RunReaper(d.ctx.Done(), time.Second)
-	if ks, err := d.ct.StartKernelSync(d.ctx, d.log); err != nil {
-		d.ctErr = err.Error()
-		d.log.Warn("kernel conntrack sync unavailable", "err", err)
-	} else {
-		d.ctSync = ks
-		d.log.Info("kernel conntrack sync active")
-	}
+	d.startKernelSync(st)
 	d.resumePending()
 	go d.watchTables(d.ctx)
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
+}
+
+// startKernelSync subscribes to the kernel's conntrack destroy events once
+// some chain queues packets: a wholly native ruleset has nothing for nfd
+// to track, and a listener makes the kernel build an event for every
+// connection that ends. Called with d.mu held.
+func (d *Daemon) startKernelSync(st *state) {
+	if d.ctSync.Load() != nil || len(st.chains) == 0 {
+		return
+	}
+	if ks, err := d.ct.StartKernelSync(d.ctx, d.log); err != nil {
+		msg := err.Error()
+		d.ctErr.Store(&msg)
+		d.log.Warn("kernel conntrack sync unavailable", "err", err)
+	} else {
+		d.ctSync.Store(ks)
+		d.ctErr.Store(nil)
+		d.log.Info("kernel conntrack sync active")
+	}
 }
 
 // refreshLocal reloads the set of the host's own addresses, which tells a
@@ -530,6 +543,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 		}
 	}
 	d.st.Store(final)
+	d.startKernelSync(st)
 	d.ct.SetResync(hidesPackets(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
@@ -736,10 +750,12 @@ func (d *Daemon) Status() Status {
 		s.PendingApply = &dl
 	}
 	switch {
-	case d.ctSync.Active():
+	case d.ctSync.Load().Active():
 		s.ConntrackSync = "active (kernel destroy events)"
-	case d.ctErr != "":
-		s.ConntrackSync = "unavailable: " + d.ctErr
+	case d.ctErr.Load() != nil:
+		s.ConntrackSync = "unavailable: " + *d.ctErr.Load()
+	case len(st.chains) == 0:
+		s.ConntrackSync = "not needed (no chain queues packets)"
 	default:
 		s.ConntrackSync = "inactive"
 	}

@@ -45,6 +45,10 @@ type ChainPlan struct {
 	// Bypass[i] tells whether an accept by rule i bypasses its flow.
 	BypassBit uint32
 	Bypass    []bool
+	// EstablishedNative: the native prefix accepts every established
+	// packet, so a TCP flow is not worth a bypass mark (see
+	// acceptsEstablished).
+	EstablishedNative bool
 }
 
 // TablePlan is one of nfd's kernel tables.
@@ -183,6 +187,11 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		if stopped {
 			cp.Queue = true
 			cp.Bypass = bypassRules(c, cp.Start)
+			for _, r := range c.Rules[:cp.Start] {
+				if acceptsEstablished(r) {
+					cp.EstablishedNative = true
+				}
+			}
 		}
 		tp.Chains = append(tp.Chains, cp)
 	}
