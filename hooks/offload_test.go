@@ -350,3 +350,34 @@ func TestNameLimits(t *testing.T) {
 		t.Errorf("names at the limit: %v", err)
 	}
 }
+
+// TestEstablishedNative: a native prefix that accepts every established
+// packet makes TCP bypass marks pointless; one limited to replies does not.
+func TestEstablishedNative(t *testing.T) {
+	for _, tc := range []struct {
+		rule string
+		want bool
+	}{
+		{"ct state established,related accept", true},
+		{"ct state established accept", true},
+		{"ct state { established, related } accept", true},
+		{"ct state related accept", false},
+		{"ct state established,related ct direction reply accept", false},
+		{"ct state established,related counter accept", false},
+		{"ct state != established accept", false},
+	} {
+		rs, err := parser.Parse("t.nft", []byte("table inet t {\n\tchain f {\n\t\ttype filter hook forward priority 0; policy drop;\n\t\t"+
+			tc.rule+"\n\t\ttcp dport 443 tls sni \"a.example\" accept\n\t\ttcp dport 22 accept\n\t}\n}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.rule, err)
+		}
+		plans, _, err := PlanRuleset(rs, OffloadAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := plans[0].Chains[0]
+		if cp.EstablishedNative != tc.want || !cp.Queue || cp.Start != 1 {
+			t.Errorf("%s: EstablishedNative %v (queue %v from %d), want %v", tc.rule, cp.EstablishedNative, cp.Queue, cp.Start, tc.want)
+		}
+	}
+}
