@@ -12,7 +12,9 @@
 # plus new TCP connections per second (bench/connrate, 8 dialling
 # goroutines, each connection opened and closed).
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
-# median/p99 under half the mode's UDP peak. Results: bench/out/forward-*.txt.
+# median/p99 under half the mode's UDP peak (RTT_LOAD_PPS=N sets the load
+# instead; PACING_US sets iperf3's pacing timer, default 1000).
+# Results: bench/out/forward-*.txt.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
 cd "$(dirname "$0")/.."
@@ -99,7 +101,7 @@ tcp_bps() {
 }
 rtt() { # load pps -> "median p99" in microseconds
 	ip netns exec "$S" iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.3
-	ip netns exec "$C" iperf3 -c 10.10.2.2 -u -l 64 -b "$(( $1 * 64 * 8 ))" -t 4 >/dev/null 2>&1 & local ip=$!
+	ip netns exec "$C" iperf3 -c 10.10.2.2 -u -l 64 -b "$(( $1 * 64 * 8 ))" --pacing-timer "${PACING_US:-1000}" -t 4 >/dev/null 2>&1 & local ip=$!
 	sleep 0.5
 	ip netns exec "$C" ping -q -c 300 -i 0.01 10.10.2.2 >/dev/null 2>&1 || true
 	ip netns exec "$C" ping -c 300 -i 0.005 10.10.2.2 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p' |
@@ -110,7 +112,7 @@ OUT=bench/out/forward-$(date +%Y%m%d-%H%M%S).txt
 printf "%-8s %12s %14s %10s %10s %10s\n" mode udp_pps tcp_bps rtt_p50_us rtt_p99_us conn_per_s | tee "$OUT"
 for m in $MODES; do
 	start_mode "$m"
-	pps=$(udp_pps 0); bps=$(tcp_bps); lat=$(rtt $((pps / 2)))
+	pps=$(udp_pps 0); bps=$(tcp_bps); lat=$(rtt "${RTT_LOAD_PPS:-$((pps / 2))}")
 	cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" | awk '{print $1}')
 	printf "%-8s %12s %14s %10s %10s %10s\n" "$m" "$pps" "$bps" $lat "$cps" | tee -a "$OUT"
 	if [ "$m" = nfd ]; then
