@@ -10,7 +10,7 @@
 #   nfd-sni  nfd --offload=auto on the same rules plus one `tls sni` rule
 #            after `ct state established,related accept`
 # plus new TCP connections per second (bench/connrate, 8 dialling
-# goroutines, each connection opened and closed).
+# goroutines or CONN_WORKERS, each connection opened and closed).
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
 # median/p99 under half the mode's UDP peak (RTT_LOAD_PPS=N sets the load
 # instead; PACING_US sets iperf3's pacing timer, default 1000).
@@ -113,7 +113,7 @@ printf "%-8s %12s %14s %10s %10s %10s\n" mode udp_pps tcp_bps rtt_p50_us rtt_p99
 for m in $MODES; do
 	start_mode "$m"
 	pps=$(udp_pps 0); bps=$(tcp_bps); lat=$(rtt "${RTT_LOAD_PPS:-$((pps / 2))}")
-	cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" | awk '{print $1}')
+	cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" -workers "${CONN_WORKERS:-8}" | awk '{print $1}')
 	printf "%-8s %12s %14s %10s %10s %10s\n" "$m" "$pps" "$bps" $lat "$cps" | tee -a "$OUT"
 	if [ "$m" = nfd ]; then
 		# queue drops at 80% of nfd's measured peak
