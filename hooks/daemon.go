@@ -725,7 +725,7 @@ func (d *Daemon) Status() Status {
 				continue
 			}
 			cs := ChainStatus{Table: tp.Family.String() + " " + tp.Name, Chain: cp.Name, Hook: cp.Base.Hook.String(),
-				Priority: cp.Base.Priority, Policy: cp.Base.Policy.String(), Native: len(cp.Rules), Queues: "none (native)"}
+				Priority: cp.Base.Priority, Policy: cp.Base.Policy.String(), Native: len(cp.Rules) + len(cp.After), Queues: "none (native)"}
 			if cp.Queue {
 				cs.Queues = fmt.Sprintf("%d-%d", cp.QueueNum, cp.QueueNum+cp.QueueTotal-1)
 			}

@@ -240,6 +240,9 @@ func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
 		}
 		return out, nil
 	case *parser.Verdict:
+		if err := tr.checkTarget(s); err != nil {
+			return nil, err
+		}
 		return []expr.Any{tr.verdict(s)}, nil
 	case *parser.Reject:
 		return tr.reject(s, have)

@@ -266,10 +266,10 @@ func TestBypassExactness(t *testing.T) {
 	}
 }
 
-// TestNoUnboundAnonymousSets: a rule nfd keeps in userspace (after a
-// userspace-only rule, in a userspace regular chain, or one that fails to
-// translate half-way) leaves no anonymous set in the plan: the kernel
-// refuses a batch with an anonymous set no rule binds.
+// TestNoUnboundAnonymousSets: a rule nfd keeps in userspace (in a
+// userspace regular chain, or one that fails to translate half-way)
+// leaves no anonymous set in the plan that no native rule or queue guard
+// binds: the kernel refuses a batch with an unbound anonymous set.
 func TestNoUnboundAnonymousSets(t *testing.T) {
 	rs, err := parser.Parse("t.nft", []byte(`table inet t {
 	set named { type inet_service; elements = { 1, 2 } }
@@ -297,7 +297,7 @@ func TestNoUnboundAnonymousSets(t *testing.T) {
 		for _, tp := range plans {
 			bound := map[uint32]bool{}
 			for _, cp := range tp.Chains {
-				for _, r := range cp.Rules {
+				for _, r := range append(append(append([][]expr.Any{}, cp.Rules...), cp.Guards...), cp.After...) {
 					for _, e := range r {
 						if l, ok := e.(*expr.Lookup); ok {
 							bound[l.SetID] = true
@@ -314,13 +314,19 @@ func TestNoUnboundAnonymousSets(t *testing.T) {
 					}
 				}
 			}
-			if want := map[string]int{OffloadAuto: 1, OffloadNone: 0}[mode]; anon != want {
+			// auto: {1, 2} in the native prefix, {3, 4} in the guard of the
+			// half-translatable SNI rule, {5, 6} in a rule run natively
+			// after the guarded queue rules; the named set for the last
+			// rule, native too.
+			if want := map[string]int{OffloadAuto: 3, OffloadNone: 0}[mode]; anon != want {
 				t.Errorf("--offload=%s: %d anonymous sets, want %d", mode, anon, want)
 			}
+			named := false
 			for _, p := range tp.sets {
-				if p.s.Name == "named" {
-					t.Errorf("--offload=%s: named set created though only userspace rules use it", mode)
-				}
+				named = named || p.s.Name == "named"
+			}
+			if named != (mode == OffloadAuto) {
+				t.Errorf("--offload=%s: named set created: %v", mode, named)
 			}
 		}
 	}
@@ -378,6 +384,82 @@ func TestEstablishedNative(t *testing.T) {
 		cp := plans[0].Chains[0]
 		if cp.EstablishedNative != tc.want || !cp.Queue || cp.Start != 1 {
 			t.Errorf("%s: EstablishedNative %v (queue %v from %d), want %v", tc.rule, cp.EstablishedNative, cp.Queue, cp.Start, tc.want)
+		}
+	}
+}
+
+// TestHoist: behind a userspace rule, the kernel-expressible rules also
+// run natively for packets that no userspace rule's guard takes; a
+// userspace rule without a guard (a bare jump to a userspace chain) keeps
+// the old layout.
+func TestHoist(t *testing.T) {
+	rs, err := parser.Parse("h.nft", []byte(`table inet f {
+	chain l7 { tls sni "x.example" accept }
+	chain fwd {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		tcp dport 443 tls sni "a.example" accept
+		ip daddr 10.0.0.1 tcp dport { 80, 443 } accept
+		udp dport 53 dns qname "*.ads.example" drop
+		udp dport 53 accept
+	}
+	chain in {
+		type filter hook input priority 0; policy drop;
+		tcp dport 443 tls sni "b.example" accept
+		jump l7
+		tcp dport 22 accept
+	}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, pl, err := PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fwd, in *ChainPlan
+	for _, cp := range plans[0].Chains {
+		switch cp.Name {
+		case "fwd":
+			fwd = cp
+		case "in":
+			in = cp
+		}
+	}
+	if len(fwd.Rules) != 1 || fwd.Start != 1 || len(fwd.Guards) != 2 || len(fwd.After) != 2 {
+		t.Fatalf("fwd: %d native, start %d, %d guards, %d after", len(fwd.Rules), fwd.Start, len(fwd.Guards), len(fwd.After))
+	}
+	for i, want := range []string{"kernel", "userspace", "kernel+userspace", "userspace", "kernel+userspace"} {
+		if got := pl[RuleRef{parser.FamilyInet, "f", "fwd", i}].String(); got != want {
+			t.Errorf("fwd rule %d: %s, want %s", i, got, want)
+		}
+	}
+	if in.Guards != nil || in.After != nil || !in.Queue {
+		t.Errorf("in: guards %d after %d queue %v; a bare jump to a userspace chain has no guard", len(in.Guards), len(in.After), in.Queue)
+	}
+	if got := pl[RuleRef{parser.FamilyInet, "f", "in", 2}].String(); got != "userspace" {
+		t.Errorf("in rule 2: %s", got)
+	}
+	// A limit after the userspace rule (here through a jump) would be
+	// split between two token buckets: no hoisting.
+	rs, err = parser.Parse("h.nft", []byte(`table inet f {
+	chain slow { limit rate 10/second accept }
+	chain fwd {
+		type filter hook forward priority 0; policy drop;
+		tcp dport 443 tls sni "a.example" accept
+		tcp dport 80 jump slow
+	}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err = PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range plans[0].Chains {
+		if cp.Name == "fwd" && (cp.Guards != nil || cp.After != nil) {
+			t.Errorf("fwd hoisted past a limit: %d guards, %d after", len(cp.Guards), len(cp.After))
 		}
 	}
 }

@@ -13,11 +13,17 @@ import (
 // Placement is where a rule runs and why.
 type Placement struct {
 	Kernel bool
+	// Both: the kernel runs the rule for the packets no queue guard takes
+	// and nfd for the packets it is given (see hoist.go); counts add up.
+	Both   bool
 	Reason string // why it stays in userspace
 }
 
 func (p Placement) String() string {
-	if p.Kernel {
+	switch {
+	case p.Both:
+		return "kernel+userspace"
+	case p.Kernel:
 		return "kernel"
 	}
 	return "userspace"
@@ -49,6 +55,17 @@ type ChainPlan struct {
 	// packet, so a TCP flow is not worth a bypass mark (see
 	// acceptsEstablished).
 	EstablishedNative bool
+	// Guards, when set, replace the single queue rule: one queue rule per
+	// userspace rule from Start on, each queueing only the packets that
+	// could match that rule (its kernel-expressible matches). A packet no
+	// guard takes cannot match any userspace rule, so the chain's other
+	// rules from Start on run for it natively: After (with AfterRefs and
+	// AfterCtr, like Rules), after the queue rules. nfd still evaluates
+	// everything from Start for the packets it is given.
+	Guards    [][]expr.Any
+	After     [][]expr.Any
+	AfterRefs []RuleRef
+	AfterCtr  []int
 }
 
 // TablePlan is one of nfd's kernel tables.
@@ -164,9 +181,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		for i, r := range c.Rules {
 			ref := RuleRef{t.Family, t.Name, c.Name, i}
 			if stopped {
-				err := tr.check(r)
-				placements[ref] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
-				continue
+				continue // placed below
 			}
 			exprs, err := tr.rule(r)
 			if err != nil {
@@ -185,6 +200,12 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			placements[ref] = Placement{Kernel: true}
 		}
 		if stopped {
+			if !tr.hoist(c, cp, placements) {
+				for i := cp.Start + 1; i < len(c.Rules); i++ {
+					err := tr.check(c.Rules[i])
+					placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
+				}
+			}
 			cp.Queue = true
 			cp.Bypass = bypassRules(c, cp.Start)
 			for _, r := range c.Rules[:cp.Start] {
@@ -323,8 +344,27 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 				// The counter tells how many packets the kernel queued, so
 				// overflow that failed open (which /proc does not count)
 				// can be reported.
-				exprs := append(trackExprs(), &expr.Counter{})
-				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
+				queue := func(guard []expr.Any) {
+					exprs := append(append(append([]expr.Any{}, guard...), trackExprs()...), &expr.Counter{})
+					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
+				}
+				if cp.Guards == nil {
+					queue(nil)
+				}
+				for _, g := range cp.Guards {
+					queue(g)
+				}
+				if cp.Guards != nil {
+					// Connections that start here without meeting a guard
+					// are not nfd's: ask the kernel for no conntrack events
+					// about them (nft_ct's event mask, set while the entry
+					// is unconfirmed), so nfd's destroy-event listener does
+					// not cost every such connection an event.
+					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: noEventsExprs()})
+				}
+				for _, r := range cp.After {
+					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
+				}
 			}
 		}
 	}
@@ -438,26 +478,43 @@ func KernelRuleCounts(c *nftables.Conn, plans []*TablePlan) map[RuleRef][2]uint6
 	out := map[RuleRef][2]uint64{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
-			if len(cp.Rules) == 0 {
+			if len(cp.Rules) == 0 && len(cp.After) == 0 {
 				continue
 			}
 			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
 			if err != nil {
 				continue
 			}
-			// The chain's native rules come first, in order (the bypass
-			// and queue rules follow them).
-			for i := 0; i < len(cp.Rules) && i < len(rs); i++ {
+			// The chain's native rules come first, in order; then the
+			// bypass accept and the queue rules; then the rules that run
+			// natively after guarded queue rules (hoist.go).
+			read := func(at int, ref RuleRef, ord int) {
+				if at >= len(rs) {
+					return
+				}
 				k := 0
-				for _, e := range rs[i].Exprs {
+				for _, e := range rs[at].Exprs {
 					if ctr, ok := e.(*expr.Counter); ok {
-						if k == cp.Ctr[i] {
-							out[cp.Refs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
-							break
+						if k == ord {
+							out[ref] = [2]uint64{ctr.Packets, ctr.Bytes}
+							return
 						}
 						k++
 					}
 				}
+			}
+			for i := range cp.Rules {
+				read(i, cp.Refs[i], cp.Ctr[i])
+			}
+			after := len(cp.Rules) + len(cp.Guards)
+			if cp.BypassBit != 0 {
+				after++
+			}
+			if cp.Guards != nil {
+				after++ // the event-mask rule
+			}
+			for i := range cp.After {
+				read(after+i, cp.AfterRefs[i], cp.AfterCtr[i])
 			}
 		}
 	}

@@ -65,9 +65,12 @@ func expectedRules(st *state) map[string]int {
 	for _, tp := range st.plans {
 		prefix := tp.Family.String() + " " + KernelTableName(tp.Name) + " "
 		for _, cp := range tp.Chains {
-			n := len(cp.Rules)
+			n := len(cp.Rules) + len(cp.After)
 			if cp.Queue {
-				n++ // the queue rule
+				n += max(1, len(cp.Guards)) // the queue rule(s)
+				if cp.Guards != nil {
+					n++ // ct event set 0
+				}
 				if cp.BypassBit != 0 {
 					n++ // the bypass accept
 					out[prefix+bypassChainPrefix+cp.Name] = 1

@@ -174,7 +174,10 @@ func rulesListing(d *hooks.Daemon) string {
 				pl := d.RulePlacement(info)
 				kc := kernel[hooks.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
 				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0], kc[1])
-				if !pl.Kernel {
+				if pl.Both {
+					note = fmt.Sprintf("kernel for packets no userspace rule before it can match, nfd for the rest; packets %d bytes %d",
+						kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
+				} else if !pl.Kernel {
 					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
 				}
 				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", parser.FormatRule(r), info.Handle, note)
