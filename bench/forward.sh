@@ -13,7 +13,8 @@
 # goroutines or CONN_WORKERS, each connection opened and closed).
 # For each: UDP 64-byte packets/s (iperf3), bulk TCP (iperf3), and ping RTT
 # median/p99 under half the mode's UDP peak (RTT_LOAD_PPS=N sets the load
-# instead; PACING_US sets iperf3's pacing timer, default 1000).
+# instead; PACING_US sets iperf3's pacing timer, default 1000;
+# UDP_STREAMS=N sends the UDP load as N parallel iperf3 streams).
 # Results: bench/out/forward-*.txt.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
@@ -91,7 +92,7 @@ stop_mode() {
 }
 udp_pps() { # rate (0 = unlimited) -> packets/s received
 	ip netns exec "$S" iperf3 -s -1 -D >/dev/null 2>&1; sleep 0.3
-	ip netns exec "$C" iperf3 -c 10.10.2.2 -u -l 64 -b "${1:-0}" -t "$SECS" -J 2>/dev/null |
+	ip netns exec "$C" iperf3 -c 10.10.2.2 -u -l 64 -b "${1:-0}" -P "${UDP_STREAMS:-1}" -t "$SECS" -J 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin)["end"]["sum"]; print(int((d["packets"]-d["lost_packets"])/d["seconds"]))'
 }
 tcp_bps() {
