@@ -579,4 +579,10 @@ func TestSNIRealTLS(t *testing.T) {
 	if out, err := curl("blocked.example"); err == nil {
 		t.Errorf("blocked name downloaded: %q", out)
 	}
+	// The rule after the SNI rule runs in both places, one count.
+	out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
+	m := regexp.MustCompile(`comment "pure acks before the name" # handle \d+, kernel for packets no userspace rule before it can match, nfd for the rest; packets (\d+)`).FindStringSubmatch(out)
+	if code != 0 || m == nil || m[1] == "0" {
+		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
+	}
 }
