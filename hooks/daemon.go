@@ -323,6 +323,16 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 	return opened, nil
 }
 
+// KernelPolicyCounts reads how many packets each base chain's policy
+// decided in the kernel.
+func (d *Daemon) KernelPolicyCounts() []PolicyCount {
+	c, err := d.cfg.NewConn()
+	if err != nil {
+		return nil
+	}
+	return KernelPolicyCounts(c, d.st.Load().plans)
+}
+
 // KernelRuleCounts reads back the packets and bytes each native rule of the
 // running ruleset matched.
 func (d *Daemon) KernelRuleCounts() map[RuleRef][2]uint64 {

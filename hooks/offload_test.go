@@ -120,6 +120,10 @@ func TestOffloadOracle(t *testing.T) {
 						}
 					}
 				}
+				if ch.Base != nil && len(got) == len(ch.Rules)+1 {
+					// The policy counter nfd appends to base chains.
+					got = got[:len(ch.Rules)]
+				}
 				stripped := make([][]uint64, len(got))
 				for ri := range got {
 					stripped[ri] = got[ri]

@@ -366,6 +366,11 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*TablePlan) {
 					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 				}
 			}
+			if cp.Base != nil {
+				// Last, a bare counter: what reaches it gets the chain's
+				// policy, natively (nftables counts no policy itself).
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{&expr.Counter{}}})
+			}
 		}
 	}
 }
@@ -515,6 +520,38 @@ func KernelRuleCounts(c *nftables.Conn, plans []*TablePlan) map[RuleRef][2]uint6
 			}
 			for i := range cp.After {
 				read(after+i, cp.AfterRefs[i], cp.AfterCtr[i])
+			}
+		}
+	}
+	return out
+}
+
+// PolicyCount is the packets a base chain's policy decided natively.
+type PolicyCount struct {
+	Hook    parser.Hook
+	Policy  parser.VerdictKind
+	Packets uint64
+}
+
+// KernelPolicyCounts reads the trailing counter of each of nfd's base
+// chains: packets that reached the chain's policy in the kernel.
+func KernelPolicyCounts(c *nftables.Conn, plans []*TablePlan) []PolicyCount {
+	var out []PolicyCount
+	for _, tp := range plans {
+		for _, cp := range tp.Chains {
+			if cp.Base == nil {
+				continue
+			}
+			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
+			if err != nil || len(rs) == 0 {
+				continue
+			}
+			last := rs[len(rs)-1].Exprs
+			if len(last) != 1 {
+				continue
+			}
+			if ctr, ok := last[0].(*expr.Counter); ok {
+				out = append(out, PolicyCount{Hook: cp.Base.Hook, Policy: cp.Base.Policy, Packets: ctr.Packets})
 			}
 		}
 	}

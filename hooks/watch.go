@@ -76,6 +76,9 @@ func expectedRules(st *state) map[string]int {
 					out[prefix+bypassChainPrefix+cp.Name] = 1
 				}
 			}
+			if cp.Base != nil {
+				n++ // the policy counter
+			}
 			out[prefix+cp.Name] = n
 		}
 	}

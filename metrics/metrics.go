@@ -83,7 +83,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 	}
 	return &Collector{
 		snap:         snap,
-		packets:      d("packets_total", "Packets decided, by family, hook and verdict; family \"kernel\" counts what offloaded rules decided natively (the kernel does not split it by family; chain policies are not included).", "family", "hook", "verdict"),
+		packets:      d("packets_total", "Packets decided, by family, hook and verdict; family \"kernel\" counts what offloaded rules and chain policies decided natively (the kernel does not split it by family).", "family", "hook", "verdict"),
 		bytes:        d("bytes_total", "Bytes of the packets nfd decided, by family and hook.", "family", "hook"),
 		rulePkts:     d("rule_packets_total", "Packets that matched a rule, whatever ran it.", "table", "chain", "rule", "placement"),
 		ruleBytes:    d("rule_bytes_total", "Bytes of the packets that matched a rule.", "table", "chain", "rule", "placement"),

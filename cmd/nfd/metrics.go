@@ -40,6 +40,11 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 			native[[2]string{parser.Hook(r.Hook).String(), r.Final}] += kc[0]
 		}
 	}
+	for _, pc := range d.KernelPolicyCounts() {
+		if pc.Packets > 0 {
+			native[[2]string{pc.Hook.String(), pc.Policy.String()}] += pc.Packets
+		}
+	}
 	for k, v := range native {
 		s.Kernel = append(s.Kernel, metrics.KernelCount{Hook: k[0], Verdict: k[1], Packets: v})
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -584,5 +585,28 @@ func TestSNIRealTLS(t *testing.T) {
 	m := regexp.MustCompile(`comment "pure acks before the name" # handle \d+, kernel for packets no userspace rule before it can match, nfd for the rest; packets (\d+)`).FindStringSubmatch(out)
 	if code != 0 || m == nil || m[1] == "0" {
 		t.Errorf("nfd rules: %d %s\n%s", code, errOut, out)
+	}
+}
+
+// TestPolicyCounted: packets a base chain's policy decides in the kernel
+// (an offloaded chain) appear in nfd_packets_total{family="kernel"}.
+func TestPolicyCounted(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80, 81}, nil)
+	startDaemon(t, tp.FW, forwardRules, "--offload", "auto", "--metrics-addr", "127.0.0.1:9642")
+	for i := 0; i < 3; i++ {
+		if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != timeout {
+			t.Fatalf("port 81 under policy drop: %s", got)
+		}
+	}
+	body, err := tp.FW.HTTPGet("127.0.0.1:9642", "/metrics")
+	must(t, err)
+	m := regexp.MustCompile(`(?m)^nfd_packets_total\{family="kernel",hook="forward",verdict="drop"\} (\d+)$`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no kernel policy drops in the scrape:\n%s", body)
+	}
+	if n, _ := strconv.Atoi(m[1]); n < 3 {
+		t.Errorf("kernel policy drops %d, want at least 3 (one SYN per attempt)", n)
 	}
 }
