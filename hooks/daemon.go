@@ -323,6 +323,28 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 	return opened, nil
 }
 
+// addNative adds to each hook the packets the kernel decided there.
+func (d *Daemon) addNative(st *state, hooks map[string]HookStatus) {
+	kernel := d.KernelRuleCounts()
+	for _, r := range st.eng.Rules {
+		if r.Final == "" || r.Hook < 0 {
+			continue
+		}
+		if kc, ok := kernel[RuleRef{r.Family, r.Table, r.Chain, r.Index}]; ok {
+			h := parser.Hook(r.Hook).String()
+			hs := hooks[h]
+			hs.Native += kc[0]
+			hooks[h] = hs
+		}
+	}
+	for _, pc := range d.KernelPolicyCounts() {
+		h := pc.Hook.String()
+		hs := hooks[h]
+		hs.Native += pc.Packets
+		hooks[h] = hs
+	}
+}
+
 // KernelPolicyCounts reads how many packets each base chain's policy
 // decided in the kernel.
 func (d *Daemon) KernelPolicyCounts() []PolicyCount {
@@ -602,11 +624,14 @@ type ChainStatus struct {
 
 // HookStatus counts decisions at one hook.
 type HookStatus struct {
-	Packets uint64 `json:"packets"`
+	Packets uint64 `json:"packets"` // decided by nfd (queued)
 	Bytes   uint64 `json:"bytes"`
 	Accept  uint64 `json:"accept"`
 	Drop    uint64 `json:"drop"`
 	Reject  uint64 `json:"reject"`
+	// Native are packets decided in the kernel at this hook, by offloaded
+	// rules that end in a verdict and by chain policies.
+	Native uint64 `json:"native"`
 }
 
 // Status is what `nfd status` shows.
@@ -756,6 +781,7 @@ func (d *Daemon) Status() Status {
 		hs.Packets = hs.Accept + hs.Drop + hs.Reject
 		s.Hooks[h.String()] = hs
 	}
+	d.addNative(st, s.Hooks)
 	if dl, ok := d.Pending(); ok {
 		s.PendingApply = &dl
 	}

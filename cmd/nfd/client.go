@@ -84,12 +84,13 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "hooks:       packets     accept       drop     reject        bytes")
+	fmt.Fprintln(w, "hooks:       packets     accept       drop     reject        bytes  in kernel")
 	hooksOrder := []string{"prerouting", "input", "forward", "output", "postrouting"}
 	for _, h := range hooksOrder {
 		x := s.Hooks[h]
-		fmt.Fprintf(w, "  %-11s %10d %10d %10d %10d %12d\n", h, x.Packets, x.Accept, x.Drop, x.Reject, x.Bytes)
+		fmt.Fprintf(w, "  %-11s %10d %10d %10d %10d %12d %10d\n", h, x.Packets, x.Accept, x.Drop, x.Reject, x.Bytes, x.Native)
 	}
+	fmt.Fprintln(w, "             (packets..bytes: decided by nfd; in kernel: by offloaded rules and chain policies)")
 	if s.PendingApply != nil {
 		fmt.Fprintf(w, "PENDING:     an apply reverts at %s unless `nfd confirm`\n", s.PendingApply.Format(time.RFC3339))
 	}
