@@ -323,46 +323,39 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 	return opened, nil
 }
 
-// addNative adds to each hook the packets the kernel decided there.
-func (d *Daemon) addNative(st *state, hooks map[string]HookStatus) {
-	kernel := d.KernelRuleCounts()
-	for _, r := range st.eng.Rules {
+// KernelCounters reads the counters of the running ruleset's rules in
+// the kernel.
+func (d *Daemon) KernelCounters() KernelCounters {
+	return d.kernelCounters(d.st.Load())
+}
+
+func (d *Daemon) kernelCounters(st *state) KernelCounters {
+	c, err := d.cfg.NewConn()
+	if err != nil {
+		return KernelCounters{Rules: map[RuleRef][2]uint64{}}
+	}
+	return ReadKernelCounters(c, st.plans)
+}
+
+// NativeDecisions sums, per hook and verdict ({hook, verdict}), the
+// packets the kernel decided: by native rules that end in a verdict and
+// by chain policies.
+func NativeDecisions(eng *rules.Engine, k KernelCounters) map[[2]string]uint64 {
+	out := map[[2]string]uint64{}
+	for _, r := range eng.Rules {
 		if r.Final == "" || r.Hook < 0 {
 			continue
 		}
-		if kc, ok := kernel[RuleRef{r.Family, r.Table, r.Chain, r.Index}]; ok {
-			h := parser.Hook(r.Hook).String()
-			hs := hooks[h]
-			hs.Native += kc[0]
-			hooks[h] = hs
+		if kc := k.Rules[RuleRef{r.Family, r.Table, r.Chain, r.Index}]; kc[0] > 0 {
+			out[[2]string{parser.Hook(r.Hook).String(), r.Final}] += kc[0]
 		}
 	}
-	for _, pc := range d.KernelPolicyCounts() {
-		h := pc.Hook.String()
-		hs := hooks[h]
-		hs.Native += pc.Packets
-		hooks[h] = hs
+	for _, pc := range k.Policies {
+		if pc.Packets > 0 {
+			out[[2]string{pc.Hook.String(), pc.Policy.String()}] += pc.Packets
+		}
 	}
-}
-
-// KernelPolicyCounts reads how many packets each base chain's policy
-// decided in the kernel.
-func (d *Daemon) KernelPolicyCounts() []PolicyCount {
-	c, err := d.cfg.NewConn()
-	if err != nil {
-		return nil
-	}
-	return KernelPolicyCounts(c, d.st.Load().plans)
-}
-
-// KernelRuleCounts reads back the packets and bytes each native rule of the
-// running ruleset matched.
-func (d *Daemon) KernelRuleCounts() map[RuleRef][2]uint64 {
-	c, err := d.cfg.NewConn()
-	if err != nil {
-		return nil
-	}
-	return KernelRuleCounts(c, d.st.Load().plans)
+	return out
 }
 
 // RulePlacement tells where a rule of the running ruleset runs.
@@ -744,12 +737,10 @@ func (d *Daemon) Status() Status {
 	for _, c := range procQueueDrops() {
 		s.QueueDrops += c
 	}
-	if conn, err := d.cfg.NewConn(); err == nil {
-		queued := kernelQueued(conn, st.plans)
-		decided := d.decidedTotal() - d.decidedAtProgram.Load()
-		if queued > decided+s.QueueDrops {
-			s.QueueFailOpen = queued - decided - s.QueueDrops
-		}
+	kc := d.kernelCounters(st)
+	decided := d.decidedTotal() - d.decidedAtProgram.Load()
+	if kc.Queued > decided+s.QueueDrops {
+		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
 	}
 	if conn, err := d.cfg.NewConn(); err == nil {
 		s.KernelTables, _ = OwnedTables(conn)
@@ -781,7 +772,11 @@ func (d *Daemon) Status() Status {
 		hs.Packets = hs.Accept + hs.Drop + hs.Reject
 		s.Hooks[h.String()] = hs
 	}
-	d.addNative(st, s.Hooks)
+	for k, n := range NativeDecisions(st.eng, kc) {
+		hs := s.Hooks[k[0]]
+		hs.Native += n
+		s.Hooks[k[0]] = hs
+	}
 	if dl, ok := d.Pending(); ok {
 		s.PendingApply = &dl
 	}

@@ -36,16 +36,16 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 	var guards, after [][]expr.Any
 	var refs []RuleRef
 	var ctrs []int
-	var shared []RuleRef
+	reasons := map[RuleRef]string{}
 	for i := cp.Start; i < len(c.Rules); i++ {
 		r := c.Rules[i]
 		ref := RuleRef{tr.t.Family, tr.t.Name, c.Name, i}
-		if exprs, err := tr.rule(r); err == nil && i > cp.Start {
+		exprs, err := tr.rule(r)
+		if err == nil {
 			exprs, ord := withCounter(exprs, r)
 			after = append(after, exprs)
 			refs = append(refs, ref)
 			ctrs = append(ctrs, ord)
-			shared = append(shared, ref)
 			continue
 		}
 		g, ok := tr.guard(r)
@@ -54,14 +54,16 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 			return false
 		}
 		guards = append(guards, g)
-		if i > cp.Start {
-			_, err := tr.rule(r)
-			placements[ref] = Placement{Reason: reasonOf(err, "userspace")}
-		}
+		reasons[ref] = reasonOf(err, "userspace")
 	}
 	cp.Guards, cp.After, cp.AfterRefs, cp.AfterCtr = guards, after, refs, ctrs
-	for _, ref := range shared {
+	for _, ref := range refs {
 		placements[ref] = Placement{Kernel: true, Both: true}
+	}
+	for ref, why := range reasons {
+		if ref.Index > cp.Start { // the first one's placement is already set
+			placements[ref] = Placement{Reason: why}
+		}
 	}
 	return true
 }

@@ -68,6 +68,40 @@ type ChainPlan struct {
 	AfterCtr  []int
 }
 
+// chainLayout is where each part of a kernel chain nfd programs starts,
+// in the order programTables writes them: the native prefix (Rules) from
+// 0, then the bypass accept, the queue rule (or one per guard), the
+// event-mask rule of guarded chains, the rules run after the guards
+// (After), the policy counter of base chains; total is the rule count.
+type chainLayout struct {
+	bypass, queue, events, after, policy, total int
+}
+
+func (cp *ChainPlan) layout() chainLayout {
+	var l chainLayout
+	n := len(cp.Rules)
+	l.bypass = n
+	if cp.Queue && cp.BypassBit != 0 {
+		n++
+	}
+	l.queue = n
+	if cp.Queue {
+		n += max(1, len(cp.Guards))
+	}
+	l.events = n
+	if cp.Guards != nil {
+		n++
+	}
+	l.after = n
+	n += len(cp.After)
+	l.policy = n
+	if cp.Base != nil {
+		n++
+	}
+	l.total = n
+	return l
+}
+
 // TablePlan is one of nfd's kernel tables.
 type TablePlan struct {
 	Family parser.Family
@@ -478,52 +512,15 @@ func sameHook(want, have *nftables.Chain) bool {
 	return *want.Hooknum == *have.Hooknum && have.Priority != nil && *want.Priority == *have.Priority && want.Type == have.Type
 }
 
-// KernelRuleCounts reads back the matches of every native rule.
-func KernelRuleCounts(c *nftables.Conn, plans []*TablePlan) map[RuleRef][2]uint64 {
-	out := map[RuleRef][2]uint64{}
-	for _, tp := range plans {
-		for _, cp := range tp.Chains {
-			if len(cp.Rules) == 0 && len(cp.After) == 0 {
-				continue
-			}
-			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
-			if err != nil {
-				continue
-			}
-			// The chain's native rules come first, in order; then the
-			// bypass accept and the queue rules; then the rules that run
-			// natively after guarded queue rules (hoist.go).
-			read := func(at int, ref RuleRef, ord int) {
-				if at >= len(rs) {
-					return
-				}
-				k := 0
-				for _, e := range rs[at].Exprs {
-					if ctr, ok := e.(*expr.Counter); ok {
-						if k == ord {
-							out[ref] = [2]uint64{ctr.Packets, ctr.Bytes}
-							return
-						}
-						k++
-					}
-				}
-			}
-			for i := range cp.Rules {
-				read(i, cp.Refs[i], cp.Ctr[i])
-			}
-			after := len(cp.Rules) + len(cp.Guards)
-			if cp.BypassBit != 0 {
-				after++
-			}
-			if cp.Guards != nil {
-				after++ // the event-mask rule
-			}
-			for i := range cp.After {
-				read(after+i, cp.AfterRefs[i], cp.AfterCtr[i])
-			}
-		}
-	}
-	return out
+// KernelCounters are the counters of nfd's own rules in the kernel.
+type KernelCounters struct {
+	// Rules are packets and bytes each native rule matched.
+	Rules map[RuleRef][2]uint64
+	// Policies are packets each base chain's policy decided natively.
+	Policies []PolicyCount
+	// Queued are packets the queue rules sent to nfd since the tables were
+	// programmed.
+	Queued uint64
 }
 
 // PolicyCount is the packets a base chain's policy decided natively.
@@ -533,60 +530,47 @@ type PolicyCount struct {
 	Packets uint64
 }
 
-// KernelPolicyCounts reads the trailing counter of each of nfd's base
-// chains: packets that reached the chain's policy in the kernel.
-func KernelPolicyCounts(c *nftables.Conn, plans []*TablePlan) []PolicyCount {
-	var out []PolicyCount
+// ReadKernelCounters reads every counter of plans in one dump per chain,
+// finding each rule by the chain's layout.
+func ReadKernelCounters(c *nftables.Conn, plans []*TablePlan) KernelCounters {
+	out := KernelCounters{Rules: map[RuleRef][2]uint64{}}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
-			if cp.Base == nil {
+			l := cp.layout()
+			if l.total == 0 {
 				continue
 			}
 			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
-			if err != nil || len(rs) == 0 {
-				continue
+			if err != nil || len(rs) != l.total {
+				continue // being replaced, or changed by another tool
 			}
-			last := rs[len(rs)-1].Exprs
-			if len(last) != 1 {
-				continue
+			// counter returns the ord-th counter of the rule at i.
+			counter := func(i, ord int) *expr.Counter {
+				for _, e := range rs[i].Exprs {
+					if ctr, ok := e.(*expr.Counter); ok {
+						if ord == 0 {
+							return ctr
+						}
+						ord--
+					}
+				}
+				return &expr.Counter{}
 			}
-			if ctr, ok := last[0].(*expr.Counter); ok {
-				out = append(out, PolicyCount{Hook: cp.Base.Hook, Policy: cp.Base.Policy, Packets: ctr.Packets})
+			for i := range cp.Rules {
+				ctr := counter(i, cp.Ctr[i])
+				out.Rules[cp.Refs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
+			}
+			for i := range cp.After {
+				ctr := counter(l.after+i, cp.AfterCtr[i])
+				out.Rules[cp.AfterRefs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
+			}
+			for i := l.queue; i < l.events; i++ {
+				out.Queued += counter(i, 0).Packets
+			}
+			if cp.Base != nil {
+				out.Policies = append(out.Policies, PolicyCount{Hook: cp.Base.Hook, Policy: cp.Base.Policy, Packets: counter(l.policy, 0).Packets})
 			}
 		}
 	}
 	return out
-}
-
-// kernelQueued sums the counters of the queue rules of plans: packets the
-// kernel sent to the queues since the tables were programmed.
-func kernelQueued(c *nftables.Conn, plans []*TablePlan) uint64 {
-	var total uint64
-	for _, tp := range plans {
-		for _, cp := range tp.Chains {
-			if !cp.Queue {
-				continue
-			}
-			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
-			if err != nil {
-				continue
-			}
-			for _, r := range rs {
-				var ctr *expr.Counter
-				queued := false
-				for _, e := range r.Exprs {
-					switch e := e.(type) {
-					case *expr.Counter:
-						ctr = e
-					case *expr.Queue, *expr.Target:
-						queued = true
-					}
-				}
-				if queued && ctr != nil {
-					total += ctr.Packets
-				}
-			}
-		}
-	}
-	return total
 }

@@ -234,14 +234,14 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	p := &q.p
 	p.DecodeCaptured(payload, wire)
 	hook := cs.base.Hook
+	fi := 0 // family index of the stats
+	if p.Family == 6 {
+		fi = 1
+	}
 	if p.Flags&packet.ExtHdrLimit != 0 && wire > len(payload) {
 		// The transport header lies beyond the copied bytes, where the
 		// kernel's rules would see it: rather than decide blind (a
 		// `tcp dport 22 drop` would not match), nfd fails closed.
-		fi := 0
-		if p.Family == 6 {
-			fi = 1
-		}
 		d.Stats.Unreadable.Add(1)
 		d.Stats.Packets[fi][hook][rules.Drop].Add(1)
 		q.packets.Add(1)
@@ -276,10 +276,6 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
 	// and output; nfd tracks where it first sees the packet); later hooks
 	// and later chains at the same hook only look up.
-	fi := 0
-	if p.Family == 6 {
-		fi = 1
-	}
 	ctr := &q.ctr
 	if cs.first[fi] && d.firstSight(st, fi, hook, p) {
 		d.ct.Track(p, ctr)

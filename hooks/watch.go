@@ -28,7 +28,7 @@ func expectedObjects(st *state) []string {
 		for _, cp := range tp.Chains {
 			out = append(out, fam+" "+name+" "+cp.Name)
 			if cp.Queue && cp.BypassBit != 0 {
-				out = append(out, fam+" "+name+" nfd-bypass-"+cp.Name)
+				out = append(out, fam+" "+name+" "+bypassChainPrefix+cp.Name)
 			}
 		}
 	}
@@ -58,50 +58,25 @@ func kernelObjects(c *nftables.Conn) ([]string, error) {
 	return out, nil
 }
 
-// expectedRules counts the rules st puts in each of nfd's chains, keyed
-// like expectedObjects.
-func expectedRules(st *state) map[string]int {
-	out := map[string]int{}
-	for _, tp := range st.plans {
-		prefix := tp.Family.String() + " " + KernelTableName(tp.Name) + " "
-		for _, cp := range tp.Chains {
-			n := len(cp.Rules) + len(cp.After)
-			if cp.Queue {
-				n += max(1, len(cp.Guards)) // the queue rule(s)
-				if cp.Guards != nil {
-					n++ // ct event set 0
-				}
-				if cp.BypassBit != 0 {
-					n++ // the bypass accept
-					out[prefix+bypassChainPrefix+cp.Name] = 1
-				}
-			}
-			if cp.Base != nil {
-				n++ // the policy counter
-			}
-			out[prefix+cp.Name] = n
-		}
-	}
-	return out
-}
-
 // rulesChanged reports whether some chain of nfd's holds another number
 // of rules than st put there (another tool deleted or added one).
 func rulesChanged(c *nftables.Conn, st *state) (string, bool) {
-	want := expectedRules(st)
 	for _, tp := range st.plans {
-		t := &nftables.Table{Name: KernelTableName(tp.Name), Family: tp.kt.Family}
-		for key, n := range want {
-			prefix := tp.Family.String() + " " + t.Name + " "
-			if !strings.HasPrefix(key, prefix) {
-				continue
+		count := func(chain string, want int) (string, bool) {
+			rules, err := c.GetRules(tp.kt, &nftables.Chain{Name: chain, Table: tp.kt})
+			if err != nil || len(rules) != want {
+				return fmt.Sprintf("%s %s %s: %d rules, want %d", tp.Family, tp.kt.Name, chain, len(rules), want), true
 			}
-			rules, err := c.GetRules(t, &nftables.Chain{Name: strings.TrimPrefix(key, prefix), Table: t})
-			if err != nil {
-				return key, true
+			return "", false
+		}
+		for _, cp := range tp.Chains {
+			if what, changed := count(cp.Name, cp.layout().total); changed {
+				return what, true
 			}
-			if len(rules) != n {
-				return fmt.Sprintf("%s: %d rules, want %d", key, len(rules), n), true
+			if cp.Queue && cp.BypassBit != 0 {
+				if what, changed := count(bypassChainPrefix+cp.Name, 1); changed {
+					return what, true
+				}
 			}
 		}
 	}

@@ -28,23 +28,15 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 		}
 	}
 	s.RulesByPlacement = map[string]int{}
-	kernel := d.KernelRuleCounts()
-	native := map[[2]string]uint64{} // hook, verdict → packets decided natively
+	kc := d.KernelCounters()
 	for _, r := range d.Engine().Rules {
 		pl := d.RulePlacement(r).String()
-		kc := kernel[hooks.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
+		k := kc.Rules[hooks.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
 		s.Rules = append(s.Rules, metrics.RuleCount{Table: r.Family.String() + " " + r.Table, Chain: r.Chain, Rule: r.Label(),
-			Placement: pl, Packets: r.Counts.Packets.Load() + kc[0], Bytes: r.Counts.Bytes.Load() + kc[1]})
+			Placement: pl, Packets: r.Counts.Packets.Load() + k[0], Bytes: r.Counts.Bytes.Load() + k[1]})
 		s.RulesByPlacement[pl]++
-		if r.Final != "" && r.Hook >= 0 && kc[0] > 0 {
-			native[[2]string{parser.Hook(r.Hook).String(), r.Final}] += kc[0]
-		}
 	}
-	for _, pc := range d.KernelPolicyCounts() {
-		if pc.Packets > 0 {
-			native[[2]string{pc.Hook.String(), pc.Policy.String()}] += pc.Packets
-		}
-	}
+	native := hooks.NativeDecisions(d.Engine(), kc) // hook, verdict → packets decided natively
 	for k, v := range native {
 		s.Kernel = append(s.Kernel, metrics.KernelCount{Hook: k[0], Verdict: k[1], Packets: v})
 	}

@@ -158,7 +158,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 // its placement and, for rules nfd evaluates, its counts.
 func rulesListing(d *hooks.Daemon) string {
 	eng := d.Engine()
-	kernel := d.KernelRuleCounts()
+	kernel := d.KernelCounters().Rules
 	var b strings.Builder
 	i := 0
 	for _, t := range eng.Ruleset.Tables {
