@@ -36,6 +36,19 @@ var (
 	l7Line = regexp.MustCompile(`(?m)^.*\b(tls sni|http host|dns qname)\b.*\n`)
 )
 
+// oracleDiffs lists, sorted, every key whose value nfd gives differently
+// from the oracle ("nft" or "kernel" in the lines).
+func oracleDiffs[V comparable](oracle, got map[string]V, name string) []string {
+	var diffs []string
+	for k, want := range oracle {
+		if got[k] != want {
+			diffs = append(diffs, fmt.Sprintf("%s: %s %v, nfd %v", k, name, want, got[k]))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
 // probe is one cell of the traffic matrix.
 type probe struct {
 	key  string
@@ -145,14 +158,7 @@ func TestOffloadEquivalence(t *testing.T) {
 				if s, err := d.status(); err != nil || s.Restores != 0 {
 					t.Errorf("--offload=%s: %d restores of intact tables (%v)", mode, s.Restores, err)
 				}
-				var diffs []string
-				for k, want := range oracle {
-					if got[k] != want {
-						diffs = append(diffs, fmt.Sprintf("%s: nft %s, nfd %s", k, want, got[k]))
-					}
-				}
-				sort.Strings(diffs)
-				if len(diffs) > 0 {
+				if diffs := oracleDiffs(oracle, got, "nft"); len(diffs) > 0 {
 					t.Errorf("--offload=%s differs from nft -f:\n%s", mode, strings.Join(diffs, "\n"))
 				}
 				must(t, d.stop(15))

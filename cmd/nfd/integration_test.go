@@ -111,6 +111,19 @@ func (d *daemon) stop(sig syscall.Signal) error {
 	return nil
 }
 
+// dialServer opens a TCP connection from the client namespace to the
+// server's port; the test's end closes it.
+func dialServer(t *testing.T, tp *netns.Topology, port int) net.Conn {
+	t.Helper()
+	var c net.Conn
+	must(t, tp.Client.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, port), 2*time.Second)
+		return err
+	}))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // servers starts TCP listeners (echoing one line) and UDP echo sockets in
 // the server namespace.
 func servers(t *testing.T, ns *netns.NS, tcpPorts, udpPorts []int) {
@@ -344,12 +357,7 @@ func TestDaemonLongConnection(t *testing.T) {
 	}
 }
 `)
-	var c net.Conn
-	must(t, tp.Client.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-		return err
-	}))
-	defer c.Close()
+	c := dialServer(t, tp, 80)
 	msg := bytes.Repeat([]byte("x"), 1000)
 	buf := make([]byte, len(msg))
 	end := time.Now().Add(3 * time.Second)
@@ -416,12 +424,7 @@ func TestDaemonStopCrashRestart(t *testing.T) {
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 80)); got != ok {
 		t.Fatalf("with nfd: %s", got)
 	}
-	var stream net.Conn
-	must(t, tp.Client.Do(func() (err error) {
-		stream, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-		return err
-	}))
-	defer stream.Close()
+	stream := dialServer(t, tp, 80)
 	echo := func() error {
 		_ = stream.SetDeadline(time.Now().Add(700 * time.Millisecond))
 		if _, err := stream.Write([]byte("x")); err != nil {

@@ -82,12 +82,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 	must(t, os.WriteFile(fb, []byte(rulesB), 0o644))
 	must(t, os.WriteFile(bad, []byte("table inet fw {\n\tchain forward {\n\t\ttcp dport 80 acept\n\t}\n}\n"), 0o644))
 
-	var c net.Conn
-	must(t, tp.Client.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-		return err
-	}))
-	defer c.Close()
+	c := dialServer(t, tp, 80)
 	stop := echoStream(c)
 	for i := 0; i < 50; i++ {
 		f := fa

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,15 +48,7 @@ func hostilePackets(r *rand.Rand) [][]byte {
 	// Truncated TCP: the IP length covers 10 bytes of a 20-byte header.
 	tr := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 6, Sport: 1, Dport: 2, TCPFlags: packet.TCPSyn})[:30]
 	binary.BigEndian.PutUint16(tr[2:], 30)
-	tr[10], tr[11] = 0, 0
-	var s uint32
-	for i := 0; i < 20; i += 2 {
-		s += uint32(binary.BigEndian.Uint16(tr[i:]))
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	binary.BigEndian.PutUint16(tr[10:], ^uint16(s))
+	pktgen.FixIPv4Checksum(tr)
 	out = append(out, tr)
 	// Bogus IHL and total length (ip_rcv() drops most before any hook).
 	for _, bad := range []func(b []byte){
@@ -69,15 +60,7 @@ func hostilePackets(r *rand.Rand) [][]byte {
 	} {
 		b := pktgen.Build(pktgen.Opts{Src: src4, Dst: dst4, Proto: 6, Sport: 1001, Dport: 443, TCPFlags: packet.TCPSyn})
 		bad(b)
-		b[10], b[11] = 0, 0
-		var s uint32
-		for i := 0; i < 20; i += 2 {
-			s += uint32(binary.BigEndian.Uint16(b[i:]))
-		}
-		for s > 0xffff {
-			s = s>>16 + s&0xffff
-		}
-		binary.BigEndian.PutUint16(b[10:], ^uint16(s))
+		pktgen.FixIPv4Checksum(b)
 		out = append(out, b)
 	}
 	// IPv6 with long extension-header chains.
@@ -243,12 +226,7 @@ func TestConntrackFull(t *testing.T) {
 	}
 }
 `, "--conntrack-max", "20")
-	var c net.Conn
-	must(t, tp.Client.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-		return err
-	}))
-	defer c.Close()
+	c := dialServer(t, tp, 80)
 	echo := func() error {
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 		if _, err := c.Write([]byte("x")); err != nil {
@@ -455,12 +433,7 @@ func TestKernelRefusesCommit(t *testing.T) {
 	d := startDaemon(t, tp.FW, forwardRules, "--offload", "auto")
 	before, err := d.status()
 	must(t, err)
-	var c net.Conn
-	must(t, tp.Client.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-		return err
-	}))
-	defer c.Close()
+	c := dialServer(t, tp, 80)
 	stop := echoStream(c)
 	for i := 0; i < 5; i++ {
 		_, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, refused)
@@ -611,14 +584,7 @@ func TestHostilePacketsKernelOracle(t *testing.T) {
 		n, _ := strconv.ParseUint(m[2], 10, 64)
 		got[m[1]] = n
 	}
-	var diffs []string
-	for k, want := range kernel {
-		if got[k] != want {
-			diffs = append(diffs, fmt.Sprintf("%s: kernel %d, nfd %d", k, want, got[k]))
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 0 {
+	if diffs := oracleDiffs(kernel, got, "kernel"); len(diffs) > 0 {
 		t.Errorf("nfd and the kernel disagree on the hostile packets:\n%s\nnfd rules:\n%s", strings.Join(diffs, "\n"), out)
 	}
 	s, err := d.status()

@@ -164,6 +164,14 @@ func checksum(b []byte, initial uint32) uint16 {
 	return ^uint16(sum)
 }
 
+// FixIPv4Checksum recomputes the checksum of an IPv4 header whose fields
+// a test edited, over the 20 bytes of the base header whatever its IHL
+// says (so a bogus IHL stays bogus but is not refused for its checksum).
+func FixIPv4Checksum(b []byte) {
+	b[10], b[11] = 0, 0
+	binary.BigEndian.PutUint16(b[10:], checksum(b[:20], 0))
+}
+
 // ICMPError builds the ICMP (or ICMPv6) error that router `from` sends back
 // to the source of orig, quoting orig's first bytes as RFC 792 does.
 func ICMPError(from netip.Addr, typ, code uint8, orig []byte) []byte {
