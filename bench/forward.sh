@@ -4,7 +4,14 @@
 #   none     no firewall
 #   native   the same rules loaded with nft -f
 #   gonfq    go-nfqueue accept-all on its default path (bench/acceptall)
+#   gonfq-gso the same with NFQA_CFG_F_GSO and a 128-byte copy (what a
+#            minimal handler reaches when TCP super-packets are queued whole)
 #   nfd      nfd run --offload=none (every packet through userspace)
+#   nfd-empty nfd --offload=none on an empty policy-accept forward chain:
+#            the floor of the queue path (every packet still queued and
+#            tracked, no rule to run)
+#   nfd-poll nfd --offload=none --busy-poll $BUSY_POLL (default 10ms): the
+#            reader polls instead of sleeping between packets
 #   nfd-q2   nfd with --queues 2
 #   nfd-auto nfd --offload=auto (this ruleset is wholly kernel-expressible)
 #   nfd-sni  nfd --offload=auto on the same rules plus one `tls sni` rule
@@ -15,6 +22,7 @@
 # median/p99 under half the mode's UDP peak (RTT_LOAD_PPS=N sets the load
 # instead; PACING_US sets iperf3's pacing timer, default 1000;
 # UDP_STREAMS=N sends the UDP load as N parallel iperf3 streams).
+# TESTS="udp tcp rtt conn" picks the measurements (a skipped one prints -).
 # Results: bench/out/forward-*.txt.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10} # see Makefile
@@ -34,6 +42,7 @@ cleanup() {
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	for n in "$C" "$F" "$S"; do ip netns del "$n" 2>/dev/null || true; done
+	rm -f "${RULES:-}" "${SNIRULES:-}" "${EMPTYRULES:-}"
 }
 trap cleanup EXIT INT TERM
 for n in "$C" "$F" "$S"; do ip netns add "$n"; ip -n "$n" link set lo up; done
@@ -60,6 +69,8 @@ table inet bench {
 	}
 }
 R
+EMPTYRULES=$(mktemp /tmp/nfd-bench-empty.XXXX.nft)
+printf 'table inet bench {\n\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n\t}\n}\n' > "$EMPTYRULES"
 SNIRULES=$(mktemp /tmp/nfd-bench-sni.XXXX.nft)
 sed 's/\tct state established,related accept/&\n\t\ttcp dport 5201 tls sni "bench.example" accept comment "sni"/' "$RULES" > "$SNIRULES"
 SOCK=/tmp/$P.sock
@@ -68,13 +79,16 @@ start_mode() {
 	none) ;;
 	native) ip netns exec "$F" nft -f "$RULES" ;;
 	gonfq) ip netns exec "$F" bin/acceptall & pids+=($!); sleep 1 ;;
-	nfd|nfd-q2|nfd-auto|nfd-sni)
+	gonfq-gso) ip netns exec "$F" bin/acceptall -gso & pids+=($!); sleep 1 ;;
+	nfd|nfd-poll|nfd-empty|nfd-q2|nfd-auto|nfd-sni)
 		q=1; [ "$1" = nfd-q2 ] && q=2
 		off=none; rules=$RULES
 		[ "$1" = nfd-auto ] && off=auto
+		[ "$1" = nfd-empty ] && rules=$EMPTYRULES
 		[ "$1" = nfd-sni ] && { off=auto; rules=$SNIRULES; }
 		prof=""; [ -n "${PROFILE:-}" ] && prof="--cpu-profile bench/out/cpu-$1.pprof"
-		ip netns exec "$F" bin/nfd run --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q $prof >/tmp/$P.log 2>&1 & pids+=($!)
+		poll=0; [ "$1" = nfd-poll ] && poll=${BUSY_POLL:-10ms}
+		ip netns exec "$F" bin/nfd run --busy-poll $poll --rules "$rules" --offload $off --socket "$SOCK" --metrics-addr "" --queues $q $prof >/tmp/$P.log 2>&1 & pids+=($!)
 		up=""
 		for _ in $(seq 50); do ip netns exec "$F" bin/nfd status --socket "$SOCK" >/dev/null 2>&1 && { up=1; break; }; sleep 0.1; done
 		# A mode whose daemon did not start would measure no firewall.
@@ -109,14 +123,19 @@ rtt() { # load pps -> "median p99" in microseconds
 		sort -n | awk '{a[NR]=$1} END {printf "%d %d", a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000}'
 	wait $ip 2>/dev/null || true
 }
+TESTS=${TESTS:-"udp tcp rtt conn"}
+want() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 OUT=bench/out/forward-$(date +%Y%m%d-%H%M%S).txt
 printf "%-8s %12s %14s %10s %10s %10s\n" mode udp_pps tcp_bps rtt_p50_us rtt_p99_us conn_per_s | tee "$OUT"
 for m in $MODES; do
 	start_mode "$m"
-	pps=$(udp_pps 0); bps=$(tcp_bps); lat=$(rtt "${RTT_LOAD_PPS:-$((pps / 2))}")
-	cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" -workers "${CONN_WORKERS:-8}" | awk '{print $1}')
+	pps=- bps=- lat="- -" cps=-
+	want udp && pps=$(udp_pps 0)
+	want tcp && bps=$(tcp_bps)
+	want rtt && lat=$(rtt "${RTT_LOAD_PPS:-$((${pps/-/20000} / 2))}")
+	want conn && cps=$(ip netns exec "$C" bin/connrate -addr 10.10.2.2:5202 -secs "$SECS" -workers "${CONN_WORKERS:-8}" | awk '{print $1}')
 	printf "%-8s %12s %14s %10s %10s %10s\n" "$m" "$pps" "$bps" $lat "$cps" | tee -a "$OUT"
-	if [ "$m" = nfd ]; then
+	if [ "$m" = nfd ] && want udp; then
 		# queue drops at 80% of nfd's measured peak
 		before=$(ip netns exec "$F" cat /proc/net/netfilter/nfnetlink_queue | awk '{d+=$6+$7} END {print d+0}')
 		udp_pps $((pps * 80 / 100 * 64 * 8)) >/dev/null

@@ -40,6 +40,10 @@ type Config struct {
 	Observer VerdictObserver
 	// QueueImpl is ImplNfd (default) or ImplGoNfqueue.
 	QueueImpl string
+	// BusyPoll keeps each queue's reader polling its socket this long
+	// after a batch before it sleeps (ImplNfd only): lower latency for up
+	// to one core per queue while packets keep coming.
+	BusyPoll time.Duration
 	// Offload is OffloadAuto (default) or OffloadNone.
 	Offload string
 	// MarkMask are the mark bits nfd may use for flow bypass, one per
@@ -634,6 +638,7 @@ type Status struct {
 	Started       time.Time             `json:"started"`
 	UptimeSeconds float64               `json:"uptime_seconds"`
 	QueueMode     string                `json:"queue_mode"`
+	BusyPoll      string                `json:"busy_poll,omitempty"`
 	Offload       string                `json:"offload"`
 	RulesFile     string                `json:"rules_file"`
 	Checksum      string                `json:"checksum"`
@@ -727,6 +732,9 @@ func (d *Daemon) Status() Status {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapBytes = ms.HeapAlloc
+	if d.cfg.BusyPoll > 0 && d.cfg.QueueImpl != ImplGoNfqueue {
+		s.BusyPoll = d.cfg.BusyPoll.String()
+	}
 	s.TableWatch = "periodic check (300ms)"
 	if d.monitorActive.Load() {
 		s.TableWatch = "nftables monitor + periodic check (300ms)"

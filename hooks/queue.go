@@ -87,6 +87,7 @@ func (d *Daemon) openQueue(num uint16, failOpen, payload bool) (*queueReader, er
 		cancel()
 		return nil, err
 	}
+	own.busyPoll = d.cfg.BusyPoll
 	q.own = own
 	go q.run(ctx)
 	return q, nil

@@ -23,6 +23,7 @@ import (
 func main() {
 	num := flag.Int("queue", 900, "queue number")
 	total := flag.Int("queues", 1, "queues (one goroutine each)")
+	gso := flag.Bool("gso", false, "set NFQA_CFG_F_GSO (the kernel queues TCP super-packets whole) and copy 128 bytes, not the whole packet")
 	flag.Parse()
 	newConn := func() (*nftables.Conn, error) { return nftables.New() }
 	mode, err := hooks.ProbeQueue(newConn)
@@ -32,7 +33,11 @@ func main() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	for q := 0; q < *total; q++ {
-		nf, err := nfqueue.Open(&nfqueue.Config{NfQueue: uint16(*num + q), MaxPacketLen: 0xffff, MaxQueueLen: 4096, Copymode: nfqueue.NfQnlCopyPacket})
+		cfg := &nfqueue.Config{NfQueue: uint16(*num + q), MaxPacketLen: 0xffff, MaxQueueLen: 4096, Copymode: nfqueue.NfQnlCopyPacket}
+		if *gso {
+			cfg.Flags, cfg.MaxPacketLen = nfqueue.NfQaCfgFlagGSO, 128
+		}
+		nf, err := nfqueue.Open(cfg)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

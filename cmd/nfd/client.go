@@ -67,6 +67,9 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "nfd %s, pid %d, up %s\n", s.Version, s.PID, time.Duration(s.UptimeSeconds*float64(time.Second)).Round(time.Second))
 	fmt.Fprintf(w, "queue mode:  %s\noffload:     %s\n", s.QueueMode, s.Offload)
+	if s.BusyPoll != "" {
+		fmt.Fprintf(w, "busy poll:   %s after each batch, per queue\n", s.BusyPoll)
+	}
 	fmt.Fprintf(w, "rules:       %s (sha256 %s, loaded %s, %d reloads, %d failed)\n", s.RulesFile, short(s.Checksum), s.Loaded.Format(time.RFC3339), s.Reloads, s.ReloadErrors)
 	fmt.Fprintf(w, "kernel:      %s\n", strings.Join(s.KernelTables, ", "))
 	fmt.Fprintln(w, "chains:")

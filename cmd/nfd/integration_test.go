@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -265,6 +266,8 @@ func TestDaemonVerdicts(t *testing.T) {
 		t.Run(impl, func(t *testing.T) { testVerdicts(t, "--queue-reader", impl) })
 	}
 	t.Run("offload-auto", func(t *testing.T) { testVerdicts(t, "--offload", "auto") })
+	// A reader that polls between packets decides the same; status says so.
+	t.Run("busy-poll", func(t *testing.T) { testVerdicts(t, "--busy-poll", "20ms") })
 }
 
 func testVerdicts(t *testing.T, flags ...string) {
@@ -313,6 +316,9 @@ func testVerdicts(t *testing.T, flags ...string) {
 	}
 	if s.QueueMode == "" || len(s.KernelTables) != 1 || s.KernelTables[0] != "inet nfd_fw" {
 		t.Errorf("status: mode %q tables %v", s.QueueMode, s.KernelTables)
+	}
+	if want := map[bool]string{true: "20ms"}[slices.Contains(flags, "--busy-poll")]; s.BusyPoll != want {
+		t.Errorf("status: busy poll %q, want %q", s.BusyPoll, want)
 	}
 }
 

@@ -150,3 +150,23 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("bad hook: exit %d", code)
 	}
 }
+
+// Bad `nfd run` flags are usage errors (exit 2) found before anything is
+// probed or programmed, so this needs no root.
+func TestRunFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--busy-poll", "2s"}, "--busy-poll must be between 0 and 1s"},
+		{[]string{"--busy-poll", "-1ms"}, "--busy-poll must be between 0 and 1s"},
+		{[]string{"--busy-poll", "1ms", "--queue-reader", "go-nfqueue"}, "--busy-poll needs --queue-reader nfd"},
+		{[]string{"--offload", "some"}, "--offload must be auto or none"},
+		{[]string{"--queues", "65"}, "--queues 0-64"},
+	} {
+		_, errOut, code := run(t, append([]string{"run", "--rules", "/nonexistent.nft", "--socket", filepath.Join(t.TempDir(), "s")}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("run %v: exit %d, stderr %q, want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
