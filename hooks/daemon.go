@@ -468,11 +468,14 @@ func (d *Daemon) isLocal(a *[16]byte) bool {
 }
 
 // hidesPackets reports whether native rules in front of a queue (an
-// offloaded prefix, or flow bypass) keep some packets of connections nfd
-// tracks from reaching it; conntrack then resyncs with the kernel.
+// offloaded prefix, flow bypass, or guarded queueing, which queues only
+// the packets a userspace rule could match: `tcp dport 443` of an SNI rule
+// takes the client's packets, not the server's replies) keep some packets
+// of connections nfd tracks from reaching it; conntrack then resyncs with
+// the kernel.
 func hidesPackets(st *state) bool {
 	for _, c := range st.chains {
-		if len(c.plan.Rules) > 0 || c.plan.BypassBit != 0 {
+		if len(c.plan.Rules) > 0 || c.plan.BypassBit != 0 || len(c.plan.Guards) > 0 {
 			return true
 		}
 	}

@@ -18,12 +18,13 @@ P=nfd-demo-$$
 C=$P-cli F=$P-fw S=$P-srv
 SOCK=/tmp/$P.sock
 LOG=/tmp/$P.log
+TMP=$(mktemp -d /tmp/$P.XXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	for n in "$C" "$F" "$S"; do ip netns del "$n" 2>/dev/null || true; done
-	rm -f "$SOCK"
+	rm -rf "$SOCK" "$TMP"
 	echo "demo: cleaned up (namespaces removed; nfd's log is in $LOG)"
 }
 trap cleanup EXIT INT TERM
@@ -49,6 +50,25 @@ ip netns exec "$F" "$NFD" status --socket "$SOCK" | head -8
 ip netns exec "$S" sh -c 'while :; do echo hello | nc -l -p 80 -q 1 >/dev/null 2>&1; done' & pids+=($!)
 ip netns exec "$S" sh -c 'while :; do echo telnet | nc -l -p 23 -q 1 >/dev/null 2>&1; done' & pids+=($!)
 ip netns exec "$F" sh -c 'while :; do echo ssh | nc -l -p 22 -q 1 >/dev/null 2>&1; done' & pids+=($!)
+# TLS on 443 (self-signed): nfd reads the name in each ClientHello.
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=www.example -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >/dev/null 2>&1
+# One thread per connection: a connection nfd resets stays half-open on the
+# server's side (as with nft's own reject), and must not block the next.
+cat > "$TMP/tls.py" <<'PY'
+import http.server, ssl, sys
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"hello over TLS\n")
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("0.0.0.0", 443), Hello)
+srv.daemon_threads = True
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1] + "/cert.pem", sys.argv[1] + "/key.pem")
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+srv.serve_forever()
+PY
+ip netns exec "$S" python3 "$TMP/tls.py" "$TMP" >/dev/null 2>&1 & pids+=($!)
+tls() { ip netns exec "$C" curl -sk --max-time 2 --resolve "$1:443:10.10.2.2" "https://$1/"; }
 
 try() { if "$@" >/dev/null 2>&1; then echo ok; else echo "refused/dropped"; fi; }
 end=$((SECONDS + SECS))
@@ -59,6 +79,8 @@ while [ $SECONDS -lt $end ]; do
 	echo "client -> server:80 (forward, accepted):   $(try ip netns exec "$C" nc -w 1 10.10.2.2 80 </dev/null)"
 	echo "client -> server:23 (forward, reset):      $(try ip netns exec "$C" nc -w 1 10.10.2.2 23 </dev/null)"
 	echo "client -> server:8080 (forward, dropped):  $(try ip netns exec "$C" nc -w 1 10.10.2.2 8080 </dev/null)"
+	echo "client -> https://www.example (forward, name allowed by nfd): $(try tls www.example)"
+	echo "client -> https://ads.example (forward, name reset by nfd):   $(try tls ads.example)"
 	echo "client -> firewall:22 (input, accepted):   $(try ip netns exec "$C" nc -w 1 10.10.1.1 22 </dev/null)"
 	echo "client -> firewall:25 (input, dropped):    $(try ip netns exec "$C" nc -w 1 10.10.1.1 25 </dev/null)"
 	echo "ping client -> server (forward):           $(try ip netns exec "$C" ping -c1 -W1 10.10.2.2)"

@@ -605,3 +605,62 @@ func TestPolicyCounted(t *testing.T) {
 		t.Errorf("kernel policy drops %d, want at least 3 (one SYN per attempt)", n)
 	}
 }
+
+// TestSNIBlocklistFirst: the usual way to block TLS names — the name rule
+// before `ct state established,related accept`, since a ClientHello travels
+// on an established connection — with --offload=auto. The rule's guard
+// (`tcp dport 8443`) queues only the client's packets; the server's
+// replies, the SYN-ACK among them, are accepted natively and never reach
+// nfd, so nfd's own table would call the handshake's ACK invalid and the
+// `ct state` rules after it would drop the connection. nfd must take the
+// kernel's view of such connections (conntrack resync) and decide as
+// nft -f would: an allowed name completes, a blocked one is reset.
+func TestSNIBlocklistFirst(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "openssl", "curl")
+	tp := netns.NewTopology(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+		"-nodes", "-subj", "/CN=www.example", "-days", "1", "-keyout", filepath.Join(dir, "key.pem"),
+		"-out", filepath.Join(dir, "cert.pem")).CombinedOutput(); err != nil {
+		t.Fatalf("openssl req: %v\n%s", err, out)
+	}
+	srv := tp.Server.Cmd("openssl", "s_server", "-quiet", "-accept", "8443", "-cert", filepath.Join(dir, "cert.pem"),
+		"-key", filepath.Join(dir, "key.pem"), "-www")
+	must(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	d := startDaemon(t, tp.FW, `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		tcp dport 8443 tls sni "ads.example" reject with tcp reset comment "sni-block"
+		ct state established,related accept
+		ct state new tcp dport 8443 accept
+	}
+}
+`, "--offload", "auto")
+	curl := func(name string) (string, error) {
+		out, err := tp.Client.Cmd("curl", "-sk", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",
+			"--resolve", name+":8443:"+netns.ServerIP4, "https://"+name+":8443/").CombinedOutput()
+		return string(out), err
+	}
+	var out string
+	var err error
+	for deadline := time.Now().Add(8 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if out, err = curl("www.example"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || out != "200" {
+		t.Fatalf("allowed name through a blocklist rule: %q %v", out, err)
+	}
+	s, err := d.status()
+	must(t, err)
+	if s.Conntrack.Resynced == 0 || s.Hooks["forward"].Accept == 0 {
+		t.Errorf("no connection took the kernel's view (resynced %d, accepted %d)", s.Conntrack.Resynced, s.Hooks["forward"].Accept)
+	}
+	if out, err := curl("ads.example"); err == nil {
+		t.Errorf("blocked name completed: %q", out)
+	}
+	if s, _ := d.status(); s.Hooks["forward"].Reject == 0 {
+		t.Errorf("blocked name not rejected by nfd: %+v", s.Hooks["forward"])
+	}
+}
