@@ -8,6 +8,7 @@ import (
 	"github.com/google/nftables/expr"
 
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/rules"
 )
 
 // Flow bypass. When nfd accepts a packet with a rule after which nothing
@@ -22,7 +23,7 @@ import (
 // Exactness: a flow is bypassed only when the deciding rule accepts and it
 // and every userspace rule before it (from the chain's first queued rule)
 // look only at flow-constant properties (addresses, ports, protocol,
-// interfaces, the layer-7 name already seen) with no statement but the
+// interfaces, the layer-7 name once the flow has it) with no statement but the
 // verdict. Rules that look at per-packet properties (TCP flags, lengths,
 // TTL, ICMP type, marks, conntrack state or direction), and counters, logs,
 // limits, mark statements, jumps and maps before or in the deciding rule,
@@ -72,17 +73,24 @@ func constantRule(r *parser.Rule) (ok bool, accepts bool) {
 }
 
 // bypassRules marks, for a chain queued from rule start, the rules whose
-// accept may bypass the flow.
-func bypassRules(c *parser.Chain, start int) []bool {
-	out := make([]bool, len(c.Rules))
+// accept may bypass the flow, and for each the layer-7 names (a bitmask of
+// 1<<conntrack.Name*) the rules from start up to it match: a flow is
+// bypassed only once it has all of them (rules.Ctx.KnowsNames). Before
+// its name arrives a name rule has not had its say: `tls sni "x" drop`
+// followed by `tcp dport 443 accept` must not hand the flow to the kernel
+// on its SYN, or the ClientHello would never be judged.
+func bypassRules(c *parser.Chain, start int) (bypass []bool, names []uint8) {
+	bypass, names = make([]bool, len(c.Rules)), make([]uint8, len(c.Rules))
+	var need uint8
 	for i := start; i < len(c.Rules); i++ {
 		ok, accepts := constantRule(c.Rules[i])
 		if !ok {
 			break
 		}
-		out[i] = accepts
+		need |= rules.NameKindsOf(c.Rules[i])
+		bypass[i], names[i] = accepts, need
 	}
-	return out
+	return bypass, names
 }
 
 // bypassAcceptExprs: ct direction original, ct mark & bit == bit, accept.

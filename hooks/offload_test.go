@@ -270,6 +270,35 @@ func TestBypassExactness(t *testing.T) {
 	}
 }
 
+// TestBypassNeedsNames: an accept after a name rule bypasses a flow only
+// once the flow has that name; the plan says which names each rule needs.
+func TestBypassNeedsNames(t *testing.T) {
+	rs, err := parser.Parse("n.nft", []byte(`table inet f {
+	chain c {
+		type filter hook forward priority 0; policy drop;
+		tcp dport 443 tls sni "ads.example" reject with tcp reset
+		ip daddr 10.0.0.2 tcp dport 443 accept
+		udp dport 53 dns qname "*.ads.example" drop
+		udp dport 53 accept
+	}
+}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err := PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := plans[0].Chains[0]
+	sni, qname := uint8(1)<<conntrack.NameSNI, uint8(1)<<conntrack.NameQname
+	if want := []bool{false, true, false, true}; fmt.Sprint(cp.Bypass) != fmt.Sprint(want) {
+		t.Errorf("bypass %v, want %v", cp.Bypass, want)
+	}
+	if want := []uint8{sni, sni, sni | qname, sni | qname}; fmt.Sprint(cp.BypassNames) != fmt.Sprint(want) {
+		t.Errorf("names %v, want %v", cp.BypassNames, want)
+	}
+}
+
 // TestNoUnboundAnonymousSets: a rule nfd keeps in userspace (in a
 // userspace regular chain, or one that fails to translate half-way)
 // leaves no anonymous set in the plan that no native rule or queue guard

@@ -51,6 +51,9 @@ type ChainPlan struct {
 	// Bypass[i] tells whether an accept by rule i bypasses its flow.
 	BypassBit uint32
 	Bypass    []bool
+	// BypassNames[i] are the layer-7 names (1<<conntrack.Name*) a flow
+	// must have before an accept by rule i bypasses it.
+	BypassNames []uint8
 	// EstablishedNative: the native prefix accepts every established
 	// packet, so a TCP flow is not worth a bypass mark (see
 	// acceptsEstablished).
@@ -201,7 +204,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		case offload != OffloadAuto && !forced:
 			cp.Queue = c.Base != nil
 			if cp.Queue {
-				cp.Bypass = bypassRules(c, 0)
+				cp.Bypass, cp.BypassNames = bypassRules(c, 0)
 			}
 			for i := range c.Rules {
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
@@ -241,7 +244,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				}
 			}
 			cp.Queue = true
-			cp.Bypass = bypassRules(c, cp.Start)
+			cp.Bypass, cp.BypassNames = bypassRules(c, cp.Start)
 			for _, r := range c.Rules[:cp.Start] {
 				if acceptsEstablished(r) {
 					cp.EstablishedNative = true

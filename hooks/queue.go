@@ -298,7 +298,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 		}
 		if bit := cs.plan.BypassBit; bit != 0 && dec.Rule != nil && dec.Rule.Table == cs.kc.Table &&
 			dec.Rule.Chain == cs.kc.Chain && dec.Rule.Index < len(cs.plan.Bypass) && cs.plan.Bypass[dec.Rule.Index] &&
-			!(cs.plan.EstablishedNative && p.L4Proto == packet.ProtoTCP) {
+			!(cs.plan.EstablishedNative && p.L4Proto == packet.ProtoTCP) && c.KnowsNames(cs.plan.BypassNames[dec.Rule.Index]) {
 			// The rest of this flow is decided: let the kernel take it.
 			out.mark, out.setMark = c.Mark|bit, true
 			d.Stats.Bypassed.Add(1)

@@ -268,6 +268,37 @@ func (c *Ctx) LearnNames(e *Engine, t *conntrack.Table) {
 	}
 }
 
+// KnowsNames reports whether the connection has a recorded name of every
+// kind in kinds (a bitmask of 1<<conntrack.Name*), or this packet carries
+// it (LearnNames then records it). Names never change once recorded, so a
+// rule on such names has the same outcome for every later packet of the
+// flow; without the name it may still match once the name arrives.
+func (c *Ctx) KnowsNames(kinds uint8) bool {
+	if kinds == 0 {
+		return true
+	}
+	if !c.CT.Found {
+		return false
+	}
+	for k := range c.CT.Names {
+		if kinds&(1<<k) == 0 || c.P.L4Proto != nameProto(k) {
+			continue // a UDP flow never gets a TLS name: nothing to wait for
+		}
+		if c.CT.Names[k] == nil && c.packetName(k) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// nameProto is the transport a name of kind k travels on (packetName).
+func nameProto(k int) uint8 {
+	if k == conntrack.NameQname {
+		return packet.ProtoUDP
+	}
+	return packet.ProtoTCP
+}
+
 // newNames returns the names of the kinds in kinds (a bitmask of
 // 1<<conntrack.Name*) that this packet carries and its connection lacks.
 func (c *Ctx) newNames(kinds uint8) (out conntrack.Names, any bool) {

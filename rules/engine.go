@@ -472,6 +472,10 @@ func compileMarkSet(s *parser.MarkSet) op {
 }
 
 // nameKinds are the layer-7 names a rule matches.
+// NameKindsOf returns the layer-7 names r matches, a bitmask of
+// 1<<conntrack.Name*.
+func NameKindsOf(r *parser.Rule) uint8 { return nameKinds(r) }
+
 func nameKinds(r *parser.Rule) uint8 {
 	var k uint8
 	for _, st := range r.Stmts {

@@ -119,3 +119,50 @@ func TestLearnNamesAllocs(t *testing.T) {
 		t.Fatalf("names %q", c.CT.Names)
 	}
 }
+
+// TestKnowsNames: a flow knows a name once its connection recorded it or
+// the packet carries it; names that cannot travel on the packet's
+// transport are never waited for; an untracked packet knows none.
+func TestKnowsNames(t *testing.T) {
+	e := compile(t, `table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+		tcp dport 443 tls sni "x.example" drop } }`)
+	sni, qname := uint8(1)<<conntrack.NameSNI, uint8(1)<<conntrack.NameQname
+	tb := conntrack.New(conntrack.Config{})
+	cli, srv := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	ctx := func(o pktgen.Opts, track bool) *Ctx {
+		var p packet.Parsed
+		p.Decode(pktgen.Build(o))
+		c := new(Ctx)
+		c.Reset(&p, parser.HookForward)
+		if track {
+			tb.Track(&p, &c.CT)
+		}
+		return c
+	}
+	tcp := pktgen.Opts{Src: cli, Dst: srv, Proto: packet.ProtoTCP, Sport: 40000, Dport: 443}
+	syn := tcp
+	syn.TCPFlags = fSYN
+	if c := ctx(syn, true); c.KnowsNames(sni) || !c.KnowsNames(0) || !c.KnowsNames(qname) {
+		t.Errorf("SYN: knows SNI %v, nothing %v, a DNS name (not on TCP) %v", c.KnowsNames(sni), c.KnowsNames(0), c.KnowsNames(qname))
+	}
+	flowRun(t, e, tb, []flowStep{{reply: true, flags: fSYN | fACK}, {flags: fACK}}) // the handshake
+	hello := tcp
+	hello.TCPFlags, hello.Payload = fACK|fPSH, pktgen.ClientHello("ok.example")
+	c := ctx(hello, true)
+	if !c.KnowsNames(sni) {
+		t.Errorf("the ClientHello's own packet does not know its name")
+	}
+	c.LearnNames(e, tb)
+	ack := tcp
+	ack.TCPFlags = fACK
+	if !ctx(ack, true).KnowsNames(sni) {
+		t.Errorf("a later packet of the named flow does not know the name")
+	}
+	if ctx(hello, false).KnowsNames(sni) {
+		t.Errorf("an untracked packet knows a name")
+	}
+	udp := pktgen.Opts{Src: cli, Dst: srv, Proto: packet.ProtoUDP, Sport: 40001, Dport: 53}
+	if c := ctx(udp, true); !c.KnowsNames(sni) || c.KnowsNames(qname) {
+		t.Errorf("UDP without a query: knows SNI %v (want true), qname %v (want false)", c.KnowsNames(sni), c.KnowsNames(qname))
+	}
+}

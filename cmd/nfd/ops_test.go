@@ -615,8 +615,23 @@ func TestPolicyCounted(t *testing.T) {
 // `ct state` rules after it would drop the connection. nfd must take the
 // kernel's view of such connections (conntrack resync) and decide as
 // nft -f would: an allowed name completes, a blocked one is reset.
+// With a flow-constant accept right after the name rule (the form the
+// README recommends), an allowed flow is handed back to the kernel once its
+// name is known: a 2 MiB download queues at most 3 packets.
 func TestSNIBlocklistFirst(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft", "openssl", "curl")
+	for _, c := range []struct {
+		name, accept string
+		maxQueued    uint64 // 0: not checked
+	}{
+		{"ct-state-accept", "ct state new tcp dport 8443 accept", 0},
+		{"flow-accept", "ip daddr " + netns.ServerIP4 + " tcp dport 8443 accept", 3},
+	} {
+		t.Run(c.name, func(t *testing.T) { testSNIBlocklist(t, c.accept, c.maxQueued) })
+	}
+}
+
+func testSNIBlocklist(t *testing.T, accept string, maxQueued uint64) {
 	tp := netns.NewTopology(t)
 	dir := t.TempDir()
 	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -624,22 +639,25 @@ func TestSNIBlocklistFirst(t *testing.T) {
 		"-out", filepath.Join(dir, "cert.pem")).CombinedOutput(); err != nil {
 		t.Fatalf("openssl req: %v\n%s", err, out)
 	}
+	must(t, os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 2<<20), 0o644))
 	srv := tp.Server.Cmd("openssl", "s_server", "-quiet", "-accept", "8443", "-cert", filepath.Join(dir, "cert.pem"),
-		"-key", filepath.Join(dir, "key.pem"), "-www")
+		"-key", filepath.Join(dir, "key.pem"), "-WWW")
+	srv.Dir = dir
 	must(t, srv.Start())
 	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	d := startDaemon(t, tp.FW, `table inet fw {
+	rules := `table inet fw {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 8443 tls sni "ads.example" reject with tcp reset comment "sni-block"
+		ACCEPT
 		ct state established,related accept
-		ct state new tcp dport 8443 accept
 	}
 }
-`, "--offload", "auto")
+`
+	d := startDaemon(t, tp.FW, strings.Replace(rules, "ACCEPT", accept, 1), "--offload", "auto")
 	curl := func(name string) (string, error) {
-		out, err := tp.Client.Cmd("curl", "-sk", "--max-time", "3", "-o", "/dev/null", "-w", "%{http_code}",
-			"--resolve", name+":8443:"+netns.ServerIP4, "https://"+name+":8443/").CombinedOutput()
+		out, err := tp.Client.Cmd("curl", "-sk", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+			"--resolve", name+":8443:"+netns.ServerIP4, "https://"+name+":8443/big.bin").CombinedOutput()
 		return string(out), err
 	}
 	var out string
@@ -649,13 +667,23 @@ func TestSNIBlocklistFirst(t *testing.T) {
 			break
 		}
 	}
-	if err != nil || out != "200" {
+	if err != nil || out != "200 2097152" {
 		t.Fatalf("allowed name through a blocklist rule: %q %v", out, err)
 	}
-	s, err := d.status()
+	before, err := d.status()
 	must(t, err)
-	if s.Conntrack.Resynced == 0 || s.Hooks["forward"].Accept == 0 {
-		t.Errorf("no connection took the kernel's view (resynced %d, accepted %d)", s.Conntrack.Resynced, s.Hooks["forward"].Accept)
+	if out, err := curl("www.example"); err != nil || out != "200 2097152" {
+		t.Fatalf("second download: %q %v", out, err)
+	}
+	after, err := d.status()
+	must(t, err)
+	queued := after.Hooks["forward"].Packets - before.Hooks["forward"].Packets
+	t.Logf("2 MiB over TLS: %d client packets queued; %d resyncs with the kernel's table", queued, after.Conntrack.Resynced)
+	if maxQueued > 0 && queued > maxQueued {
+		t.Errorf("a 2 MiB download sent %d packets to userspace, want at most %d", queued, maxQueued)
+	}
+	if after.Conntrack.Resynced == 0 {
+		t.Errorf("no connection took the kernel's view")
 	}
 	if out, err := curl("ads.example"); err == nil {
 		t.Errorf("blocked name completed: %q", out)
