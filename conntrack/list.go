@@ -42,7 +42,7 @@ func (t *Table) List() []Flow {
 			if k.Proto == packet.ProtoTCP {
 				f.TCPState = e.tcpState.String()
 			}
-			if e.names != 0 {
+			if e.names&namesMask != 0 {
 				f.Names = s.l7[k]
 			}
 			out = append(out, f)

@@ -53,10 +53,17 @@ func (t *Table) names(key Tuple) Names {
 	return n
 }
 
-// remove deletes an entry and its names; called with s locked.
+// namesMask are the bits of entry.names that say which names s.l7 holds.
+const namesMask = 1<<NameSNI | 1<<NameHost | 1<<NameQname
+
+// remove deletes an entry, its names and any ClientHello being
+// reassembled; called with s locked.
 func (s *shard) remove(key Tuple, e *entry) {
 	delete(s.m, key)
-	if e.names != 0 {
+	if e.names&namesMask != 0 {
 		delete(s.l7, key)
+	}
+	if e.names&helloPending != 0 {
+		delete(s.hello, key)
 	}
 }

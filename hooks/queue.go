@@ -283,6 +283,9 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	} else {
 		d.ct.Lookup(p, ctr)
 	}
+	if st.eng.NameKinds&(1<<conntrack.NameSNI) != 0 && ctr.Names[conntrack.NameSNI] == nil && p.L4Proto == packet.ProtoTCP {
+		d.ct.AssembleHello(p, ctr) // a ClientHello over several segments
+	}
 	c.CT = *ctr
 	c.CtMark = ctr.Mark
 	dec := st.eng.EvalBaseFrom(c, cs.base, cs.plan.Start)

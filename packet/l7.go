@@ -279,3 +279,25 @@ func HostMatch(pattern string, name []byte) bool {
 	}
 	return asciiEqualFold(name, pattern)
 }
+
+// MaxHelloRecord bounds the ClientHello record nfd reassembles across
+// TCP segments (a TLS record may hold 16 KiB; real ClientHellos, even with
+// post-quantum key shares, stay under 4 KiB).
+const MaxHelloRecord = 8192
+
+// TLSHelloRecordLen returns the length (header included) of the TLS
+// record payload starts with, when it is a handshake record whose message
+// is a ClientHello and no longer than MaxHelloRecord; 0 otherwise. A
+// ClientHello larger than one segment (a post-quantum key share makes it
+// ~1.8 KB) needs the following segments before TLSServerName can be sure
+// to find its name.
+func TLSHelloRecordLen(payload []byte) int {
+	if len(payload) < 6 || payload[0] != 22 || payload[1] != 3 || payload[5] != 1 {
+		return 0
+	}
+	n := 5 + int(binary.BigEndian.Uint16(payload[3:]))
+	if n > MaxHelloRecord {
+		return 0
+	}
+	return n
+}

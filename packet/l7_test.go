@@ -88,3 +88,24 @@ func TestHostMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSHelloRecordLen: the record length of a ClientHello, from its
+// first bytes alone; 0 for anything else or a record over the bound.
+func TestTLSHelloRecordLen(t *testing.T) {
+	ch := pktgen.ClientHelloPadded("x.example", 1500)
+	if got := TLSHelloRecordLen(ch[:100]); got != len(ch) {
+		t.Errorf("first 100 bytes: %d, want %d", got, len(ch))
+	}
+	if TLSServerName(ch[:1400]) != nil || string(TLSServerName(ch)) != "x.example" {
+		t.Errorf("the padded hello names its server only whole")
+	}
+	big := pktgen.ClientHelloPadded("x.example", MaxHelloRecord)
+	for name, b := range map[string][]byte{
+		"short": ch[:5], "not handshake": append([]byte{23}, ch[1:100]...),
+		"server hello": append(append([]byte{}, ch[:5]...), 2), "over the bound": big[:100],
+	} {
+		if got := TLSHelloRecordLen(b); got != 0 {
+			t.Errorf("%s: %d, want 0", name, got)
+		}
+	}
+}

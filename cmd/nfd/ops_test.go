@@ -17,6 +17,7 @@ import (
 
 	"github.com/nfdproject/nfd/internal/netns"
 	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/packet"
 )
 
 // TestPrometheusScrapesNfd: a real Prometheus server (Debian's package),
@@ -690,5 +691,62 @@ func testSNIBlocklist(t *testing.T, accept string, maxQueued uint64) {
 	}
 	if s, _ := d.status(); s.Hooks["forward"].Reject == 0 {
 		t.Errorf("blocked name not rejected by nfd: %+v", s.Hooks["forward"])
+	}
+}
+
+// TestSNISplitHello: a ClientHello in two segments, its server name in
+// the second (as a post-quantum key share and a browser's shuffled
+// extensions put it), is judged by that name: nfd reassembles the record,
+// a blocked name is reset when its second segment arrives and the server
+// never gets the whole ClientHello; an allowed one completes and the flow
+// is then handed to the kernel.
+func TestSNISplitHello(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{443}, nil)
+	d := startDaemon(t, tp.FW, `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		tcp dport 443 tls sni "blocked.example" reject with tcp reset comment "sni-block"
+		ip daddr `+netns.ServerIP4+` tcp dport 443 accept comment "https"
+		ct state established,related accept
+	}
+}
+`, "--offload", "auto")
+	split := func(name string) error {
+		var c net.Conn
+		if err := tp.Client.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 443), 2*time.Second)
+			return err
+		}); err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		ch := pktgen.ClientHelloPadded(name, 1500)
+		if packet.TLSServerName(ch[:1000]) != nil {
+			t.Fatal("the first segment names the server")
+		}
+		if _, err := c.Write(ch[:1000]); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // a segment of its own
+		if _, err := c.Write(ch[1000:]); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, len(ch))) // the server echoes
+		return err
+	}
+	if err := split("www.example"); err != nil {
+		t.Fatalf("allowed name: %v", err)
+	}
+	if err := split("blocked.example"); err == nil {
+		t.Fatal("blocked name in the second segment got through")
+	}
+	s, err := d.status()
+	must(t, err)
+	if s.Hooks["forward"].Reject != 1 || s.Bypassed == 0 || s.Conntrack.HelloAbandoned != 0 {
+		t.Errorf("forward %+v, bypassed %d, abandoned %d; want 1 reject, the allowed flow bypassed, none abandoned",
+			s.Hooks["forward"], s.Bypassed, s.Conntrack.HelloAbandoned)
 	}
 }

@@ -191,7 +191,12 @@ func ICMPError(from netip.Addr, typ, code uint8, orig []byte) []byte {
 }
 
 // ClientHello returns a TLS record holding a ClientHello with the given SNI.
-func ClientHello(sni string) []byte {
+func ClientHello(sni string) []byte { return ClientHelloPadded(sni, 0) }
+
+// ClientHelloPadded is ClientHello with a padding extension of pad bytes
+// before the server name, as a post-quantum key share puts ~1.2 KB there:
+// with pad over ~1,400 the name lies beyond the first TCP segment.
+func ClientHelloPadded(sni string, pad int) []byte {
 	name := []byte(sni)
 	sniExt := make([]byte, 0, 9+len(name))
 	sniExt = binary.BigEndian.AppendUint16(sniExt, 0)                   // server_name
@@ -202,7 +207,13 @@ func ClientHello(sni string) []byte {
 	sniExt = append(sniExt, name...)
 	// another extension before it, to exercise the walk
 	other := []byte{0x00, 0x0b, 0x00, 0x02, 0x01, 0x00}
-	exts := append(other, sniExt...)
+	exts := other
+	if pad > 0 {
+		exts = binary.BigEndian.AppendUint16(exts, 21) // padding (RFC 7685)
+		exts = binary.BigEndian.AppendUint16(exts, uint16(pad))
+		exts = append(exts, make([]byte, pad)...)
+	}
+	exts = append(exts, sniExt...)
 	body := []byte{0x03, 0x03}
 	body = append(body, make([]byte, 32)...)    // random
 	body = append(body, 0)                      // session id

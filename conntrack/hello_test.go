@@ -1,0 +1,120 @@
+package conntrack
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/packet"
+)
+
+// seg builds a client segment of a connection from port sport carrying
+// data at TCP sequence number seq.
+func seg(sport uint16, seq uint32, data []byte) *packet.Parsed {
+	var p packet.Parsed
+	p.Decode(pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: 6, Sport: sport, Dport: 443,
+		TCPFlags: 0x18, Seq: seq, Payload: data}))
+	return &p
+}
+
+// established tracks a handshake from sport.
+func established(tb *Table, sport uint16) {
+	for _, o := range []pktgen.Opts{
+		{Src: cli, Dst: srv, Proto: 6, Sport: sport, Dport: 443, TCPFlags: 0x02, Seq: 99},
+		{Src: srv, Dst: cli, Proto: 6, Sport: 443, Dport: sport, TCPFlags: 0x12, Ack: 100},
+		{Src: cli, Dst: srv, Proto: 6, Sport: sport, Dport: 443, TCPFlags: 0x10, Seq: 100},
+	} {
+		var p packet.Parsed
+		p.Decode(pktgen.Build(o))
+		var r Result
+		tb.Track(&p, &r)
+	}
+}
+
+// feed tracks p and hands it to AssembleHello, as the daemon does.
+func feed(tb *Table, p *packet.Parsed) Result {
+	var r Result
+	tb.Track(p, &r)
+	tb.AssembleHello(p, &r)
+	return r
+}
+
+// TestAssembleHello: a ClientHello whose server name lies in its second
+// segment names the connection when that segment arrives, for this and
+// every later packet; retransmissions and the other direction do not
+// disturb it; a gap abandons it; whole ClientHellos are left to the usual
+// path; the number of reassemblies is bounded.
+func TestAssembleHello(t *testing.T) {
+	tb, _ := newTable(t, Config{})
+	ch := pktgen.ClientHelloPadded("late.example", 1500)
+	a, b := ch[:1000], ch[1000:]
+	established(tb, 40001)
+	if r := feed(tb, seg(40001, 100, a)); r.Names[NameSNI] != nil {
+		t.Fatalf("named by the first segment: %q", r.Names[NameSNI])
+	}
+	feed(tb, seg(40001, 100, a)) // a retransmission
+	var rep packet.Parsed
+	rep.Decode(pktgen.Build(pktgen.Opts{Src: srv, Dst: cli, Proto: 6, Sport: 443, Dport: 40001, TCPFlags: 0x10, Seq: 1, Payload: []byte("x")}))
+	feed(tb, &rep) // the other direction
+	if r := feed(tb, seg(40001, 1100, b)); string(r.Names[NameSNI]) != "late.example" {
+		t.Fatalf("completing segment: name %q", r.Names[NameSNI])
+	}
+	if r := feed(tb, seg(40001, 100+uint32(len(ch)), []byte("data"))); string(r.Names[NameSNI]) != "late.example" {
+		t.Fatalf("later packet: name %q", r.Names[NameSNI])
+	}
+
+	// A gap: the name is never learnt.
+	established(tb, 40002)
+	feed(tb, seg(40002, 100, a))
+	feed(tb, seg(40002, 1200, b[100:]))
+	if r := feed(tb, seg(40002, 1100, b)); r.Names[NameSNI] != nil {
+		t.Fatalf("a gap still named the flow %q", r.Names[NameSNI])
+	}
+	if tb.Stats().HelloAbandoned != 1 {
+		t.Fatalf("abandoned %d, want 1", tb.Stats().HelloAbandoned)
+	}
+
+	// A whole ClientHello is not held: the usual path (LearnNames) names it.
+	established(tb, 40003)
+	feed(tb, seg(40003, 100, pktgen.ClientHello("small.example")))
+	if n := pendingHellos(tb); n != 0 {
+		t.Fatalf("%d reassemblies pending after whole hellos", n)
+	}
+
+	// Bounded: past maxHellosPerShard in a shard, new ones are refused
+	// until the old ones expire; an entry that leaves takes its own along.
+	tb2, clk2 := newTable(t, Config{})
+	for port := uint16(41000); port < 43000; port++ {
+		established(tb2, port)
+		feed(tb2, seg(port, 100, a))
+	}
+	started := pendingHellos(tb2)
+	if started > numShards*maxHellosPerShard || tb2.Stats().HelloAbandoned == 0 {
+		t.Fatalf("%d reassemblies pending (bound %d), %d refused", started, numShards*maxHellosPerShard, tb2.Stats().HelloAbandoned)
+	}
+	clk2.t += int64(helloTTL) + int64(time.Second)
+	established(tb2, 43001)
+	r := feed(tb2, seg(43001, 100, a))
+	s := tb2.shardOf(&r.Key)
+	s.mu.Lock()
+	_, ok := s.hello[r.Key]
+	s.mu.Unlock()
+	if !ok {
+		t.Fatalf("expired reassemblies did not make room")
+	}
+	tb2.Flush()
+	if n := pendingHellos(tb2); n != 0 {
+		t.Fatalf("%d reassemblies left after flush", n)
+	}
+}
+
+func pendingHellos(tb *Table) int {
+	n := 0
+	for i := range tb.shards {
+		s := &tb.shards[i]
+		s.mu.Lock()
+		n += len(s.hello)
+		s.mu.Unlock()
+	}
+	return n
+}
