@@ -170,3 +170,46 @@ func TestRunFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReplaySplitHello: `nfd replay` judges a ClientHello over two
+// segments by the name in the second, as the daemon does.
+func TestReplaySplitHello(t *testing.T) {
+	rules := write(t, "r.nft", `table inet f {
+	chain fwd {
+		type filter hook forward priority 0; policy accept;
+		tcp dport 443 tls sni "blocked.example" drop comment "sni"
+	}
+}`)
+	cli, srv := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	ch := pktgen.ClientHelloPadded("blocked.example", 1500)
+	tcp := func(toSrv bool, flags uint8, seq uint32, data []byte) []byte {
+		o := pktgen.Opts{Src: cli, Dst: srv, Proto: 6, Sport: 40000, Dport: 443, TCPFlags: flags, Seq: seq, Payload: data}
+		if !toSrv {
+			o.Src, o.Dst, o.Sport, o.Dport = srv, cli, 443, 40000
+		}
+		return pktgen.Build(o)
+	}
+	pkts := [][]byte{
+		tcp(true, packet.TCPSyn, 99, nil), tcp(false, packet.TCPSyn|packet.TCPAck, 0, nil), tcp(true, packet.TCPAck, 100, nil),
+		tcp(true, packet.TCPAck|packet.TCPPsh, 100, ch[:1000]), tcp(true, packet.TCPAck|packet.TCPPsh, 1100, ch[1000:]),
+	}
+	capf := filepath.Join(t.TempDir(), "c.pcap")
+	f, _ := os.Create(capf)
+	if err := pcapio.Write(f, pkts); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, errOut, code := run(t, "replay", "--rules", rules, "--json", capf)
+	var verdicts []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var got jsonResult
+		if err := json.Unmarshal(sc.Bytes(), &got); err != nil {
+			t.Fatal(err)
+		}
+		verdicts = append(verdicts, got.Verdict)
+	}
+	if code != 0 || strings.Join(verdicts, " ") != "accept accept accept accept drop" {
+		t.Fatalf("exit %d (%s), verdicts %v, want the second segment dropped", code, errOut, verdicts)
+	}
+}

@@ -87,6 +87,9 @@ func Run(e *rules.Engine, ct *conntrack.Table, clk *Clock, pkts []pcapio.Packet,
 			} else {
 				ct.Lookup(&p, &ctr)
 			}
+			if e.NameKinds&(1<<conntrack.NameSNI) != 0 {
+				ct.AssembleHello(&p, &ctr) // as the daemon does
+			}
 			c.Reset(&p, h)
 			c.CT = ctr
 			c.CtMark = ctr.Mark
