@@ -1,9 +1,6 @@
 package hooks
 
 import (
-	"bytes"
-	"encoding/binary"
-
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
@@ -128,34 +125,8 @@ func maskBits(mask uint32) []uint32 {
 	return out
 }
 
-// acceptsEstablished reports a rule that accepts every packet whose ct
-// state is established and looks at nothing else (`ct state
-// established,related accept`, `ct state { established, related }
-// accept`). In a chain's native prefix it means that once a flow has
-// been answered none of its packets reach the queue, so marking a TCP
-// flow for bypass buys nothing and costs a verdict of its own.
-func acceptsEstablished(r *parser.Rule) bool {
-	if len(r.Stmts) != 2 {
-		return false
-	}
-	m, ok := r.Stmts[0].(*parser.Match)
-	v, ok2 := r.Stmts[1].(*parser.Verdict)
-	if !ok || !ok2 || v.Kind != parser.VerdictAccept || len(m.Keys) != 1 || m.Keys[0] != parser.FieldCtState ||
-		len(m.Mask) != 0 || m.Val.SetRef != "" {
-		return false
-	}
-	const established = 2
-	for _, e := range m.Val.Elems {
-		if len(e.Lo) != 4 || !bytes.Equal(e.Lo, e.Hi) {
-			continue
-		}
-		x := binary.BigEndian.Uint32(e.Lo)
-		switch {
-		case m.Op == parser.OpImplicit && !m.Val.Anon && x&established != 0: // any of the flags
-			return true
-		case (m.Op == parser.OpImplicit || m.Op == parser.OpEq) && x == established:
-			return true
-		}
-	}
-	return false
-}
+// acceptsEstablished: parser.AcceptsEstablished. In a chain's native
+// prefix it means that once a flow has been answered none of its packets
+// reach the queue, so marking a TCP flow for bypass buys nothing and costs
+// a verdict of its own.
+func acceptsEstablished(r *parser.Rule) bool { return parser.AcceptsEstablished(r) }

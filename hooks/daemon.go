@@ -210,6 +210,9 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range parser.Lint(rs) {
+		d.log.Warn("rule file", "warning", w.String())
+	}
 	opts := rules.Options{Logger: d.log}
 	if prev != nil {
 		opts.Prev = prev.eng

@@ -15,6 +15,8 @@ func newCheckCmd() *cobra.Command {
 		Short: "Parse and validate rule files without root and without touching the kernel",
 		Long: `check parses and validates each FILE. It exits 0 when every file is valid,
 1 with FILE:LINE:COL errors on stderr when any is not, 2 on usage errors.
+Warnings (FILE:LINE:COL: warning: ...) point at rules that load but most
+likely do not do what was meant; they do not change the exit status.
 With --print it writes each valid ruleset in canonical nft form to stdout.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -30,6 +32,9 @@ With --print it writes each valid ruleset in canonical nft form to stdout.`,
 						fmt.Fprintf(cmd.ErrOrStderr(), "%s: error: %v\n", f, err)
 					}
 					continue
+				}
+				for _, w := range parser.Lint(rs) {
+					fmt.Fprintln(cmd.ErrOrStderr(), w)
 				}
 				if print {
 					fmt.Fprint(cmd.OutOrStdout(), parser.Print(rs))

@@ -213,3 +213,20 @@ func TestReplaySplitHello(t *testing.T) {
 		t.Fatalf("exit %d (%s), verdicts %v, want the second segment dropped", code, errOut, verdicts)
 	}
 }
+
+// TestCheckWarns: `nfd check` prints lint warnings with their position
+// and still exits 0; the shipped examples have none.
+func TestCheckWarns(t *testing.T) {
+	f := write(t, "w.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook forward priority 0; policy drop;\n\t\tct state established,related accept\n\t\ttcp dport 443 tls sni \"x.example\" drop\n\t}\n}\n")
+	_, errOut, code := run(t, "check", f)
+	if code != 0 || !strings.Contains(errOut, f+":5:3: warning: this rule never sees a ClientHello") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	examples, _ := filepath.Glob("../../deploy/examples/*.nft")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	if _, errOut, code := run(t, append([]string{"check"}, examples...)...); code != 0 || errOut != "" {
+		t.Fatalf("examples: exit %d, stderr:\n%s", code, errOut)
+	}
+}
