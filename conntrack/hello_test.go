@@ -118,3 +118,41 @@ func pendingHellos(tb *Table) int {
 	}
 	return n
 }
+
+// FuzzAssembleHello: any sequence of segments (sequence numbers, sizes and
+// bytes from the fuzzer, after a ClientHello's first segment) leaves the
+// table consistent: no panic, never more than one reassembly for the
+// connection and none once it is named, a name of sane length, nothing
+// held once the entry is gone.
+func FuzzAssembleHello(f *testing.F) {
+	ch := pktgen.ClientHelloPadded("f.example", 1500)
+	f.Add(uint16(1000), []byte{0, 0, 0, 0}, ch[1000:])
+	f.Add(uint16(10), []byte{0, 0, 0, 200}, ch[200:])
+	f.Add(uint16(1400), []byte{0xff, 0xff, 0xff, 0xff}, []byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, first uint16, seqs []byte, rest []byte) {
+		tb, _ := newTable(t, Config{})
+		established(tb, 40000)
+		n := int(first)%len(ch) + 1
+		r := feed(tb, seg(40000, 100, ch[:n]))
+		seq := uint32(100 + n)
+		for len(seqs) >= 4 && len(rest) > 0 {
+			delta := uint32(seqs[0])<<24 | uint32(seqs[1])<<16 | uint32(seqs[2])<<8 | uint32(seqs[3])
+			seqs = seqs[4:]
+			k := int(delta%1500) + 1
+			k = min(k, len(rest))
+			r = feed(tb, seg(40000, seq+delta%3-1, rest[:k]))
+			seq += uint32(k)
+			rest = rest[k:]
+			if p := pendingHellos(tb); p > 1 || p == 1 && r.Names[NameSNI] != nil {
+				t.Fatalf("%d reassemblies held for one connection (named %q)", p, r.Names[NameSNI])
+			}
+		}
+		if name := r.Names[NameSNI]; name != nil && (len(name) > packet.MaxNameLen || len(name) == 0) {
+			t.Fatalf("name of %d bytes", len(name))
+		}
+		tb.Flush()
+		if pendingHellos(tb) != 0 {
+			t.Fatal("reassembly left after flush")
+		}
+	})
+}
