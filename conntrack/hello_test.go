@@ -109,14 +109,7 @@ func TestAssembleHello(t *testing.T) {
 }
 
 func pendingHellos(tb *Table) int {
-	n := 0
-	for i := range tb.shards {
-		s := &tb.shards[i]
-		s.mu.Lock()
-		n += len(s.hello)
-		s.mu.Unlock()
-	}
-	return n
+	return sumShards(tb, func(s *shard) int { return len(s.hello) })
 }
 
 // FuzzAssembleHello: any sequence of segments (sequence numbers, sizes and

@@ -10,12 +10,15 @@ import (
 	"time"
 )
 
-func l7Len(tb *Table) int {
+func l7Len(tb *Table) int { return sumShards(tb, func(s *shard) int { return len(s.l7) }) }
+
+// sumShards adds up f over every shard, each under its lock.
+func sumShards(tb *Table, f func(*shard) int) int {
 	n := 0
 	for i := range tb.shards {
 		s := &tb.shards[i]
 		s.mu.Lock()
-		n += len(s.l7)
+		n += f(s)
 		s.mu.Unlock()
 	}
 	return n

@@ -232,7 +232,7 @@ table ip nat {
 // statement but the verdict, and only when every userspace rule before
 // them is so too, may bypass a flow.
 func TestBypassExactness(t *testing.T) {
-	rs, err := parser.Parse("b.nft", []byte(`table inet f {
+	plans := planAuto(t, "b.nft", `table inet f {
 	chain c {
 		type filter hook forward priority 0; policy accept;
 		ct state established accept
@@ -247,14 +247,7 @@ func TestBypassExactness(t *testing.T) {
 		tls sni "x.example" counter accept
 		tls sni "y.example" accept
 	}
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, _, err := PlanRuleset(rs, OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	got := map[string][]bool{}
 	for _, c := range plans[0].Chains {
 		got[c.Name] = c.Bypass
@@ -273,7 +266,7 @@ func TestBypassExactness(t *testing.T) {
 // TestBypassNeedsNames: an accept after a name rule bypasses a flow only
 // once the flow has that name; the plan says which names each rule needs.
 func TestBypassNeedsNames(t *testing.T) {
-	rs, err := parser.Parse("n.nft", []byte(`table inet f {
+	plans := planAuto(t, "n.nft", `table inet f {
 	chain c {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 443 tls sni "ads.example" reject with tcp reset
@@ -281,14 +274,7 @@ func TestBypassNeedsNames(t *testing.T) {
 		udp dport 53 dns qname "*.ads.example" drop
 		udp dport 53 accept
 	}
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, _, err := PlanRuleset(rs, OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	cp := plans[0].Chains[0]
 	sni, qname := uint8(1)<<conntrack.NameSNI, uint8(1)<<conntrack.NameQname
 	if want := []bool{false, true, false, true}; fmt.Sprint(cp.Bypass) != fmt.Sprint(want) {
@@ -495,4 +481,19 @@ func TestHoist(t *testing.T) {
 			t.Errorf("fwd hoisted past a limit: %d guards, %d after", len(cp.Guards), len(cp.After))
 		}
 	}
+}
+
+// planAuto parses src and plans it for --offload=auto, failing the test
+// on any error.
+func planAuto(t *testing.T, name, src string) []*TablePlan {
+	t.Helper()
+	rs, err := parser.Parse(name, []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _, err := PlanRuleset(rs, OffloadAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plans
 }

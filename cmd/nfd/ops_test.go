@@ -506,16 +506,13 @@ func TestRestoreAfterFlush(t *testing.T) {
 	}
 }
 
-// TestSNIRealTLS: a real TLS server (openssl s_server) and client (curl)
-// through nfd with --offload=auto and one `tls sni` rule: a download from
-// an allowed name completes with only its first packets in userspace, and
-// a blocked name is stopped.
-func TestSNIRealTLS(t *testing.T) {
-	netns.SkipUnlessRoot(t, "nft", "openssl", "curl")
-	tp := netns.NewTopology(t)
+// tlsServer runs openssl s_server on port 8443 of tp's server, with a
+// self-signed certificate for name, serving a 2 MiB big.bin (-WWW); its
+// output is logged when the test fails.
+func tlsServer(t *testing.T, tp *netns.Topology, name string) {
 	dir := t.TempDir()
 	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-		"-nodes", "-subj", "/CN=allowed.example", "-days", "1", "-keyout", filepath.Join(dir, "key.pem"),
+		"-nodes", "-subj", "/CN="+name, "-days", "1", "-keyout", filepath.Join(dir, "key.pem"),
 		"-out", filepath.Join(dir, "cert.pem")).CombinedOutput(); err != nil {
 		t.Fatalf("openssl req: %v\n%s", err, out)
 	}
@@ -533,6 +530,16 @@ func TestSNIRealTLS(t *testing.T) {
 			t.Logf("s_server:\n%s", srvLog.String())
 		}
 	})
+}
+
+// TestSNIRealTLS: a real TLS server (openssl s_server) and client (curl)
+// through nfd with --offload=auto and one `tls sni` rule: a download from
+// an allowed name completes with only its first packets in userspace, and
+// a blocked name is stopped.
+func TestSNIRealTLS(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "openssl", "curl")
+	tp := netns.NewTopology(t)
+	tlsServer(t, tp, "allowed.example")
 	d := startDaemon(t, tp.FW, `table inet fw {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
@@ -634,18 +641,7 @@ func TestSNIBlocklistFirst(t *testing.T) {
 
 func testSNIBlocklist(t *testing.T, accept string, maxQueued uint64) {
 	tp := netns.NewTopology(t)
-	dir := t.TempDir()
-	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-		"-nodes", "-subj", "/CN=www.example", "-days", "1", "-keyout", filepath.Join(dir, "key.pem"),
-		"-out", filepath.Join(dir, "cert.pem")).CombinedOutput(); err != nil {
-		t.Fatalf("openssl req: %v\n%s", err, out)
-	}
-	must(t, os.WriteFile(filepath.Join(dir, "big.bin"), make([]byte, 2<<20), 0o644))
-	srv := tp.Server.Cmd("openssl", "s_server", "-quiet", "-accept", "8443", "-cert", filepath.Join(dir, "cert.pem"),
-		"-key", filepath.Join(dir, "key.pem"), "-WWW")
-	srv.Dir = dir
-	must(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	tlsServer(t, tp, "www.example")
 	rules := `table inet fw {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
