@@ -80,6 +80,7 @@ type state struct {
 	checksum   string
 	canon      [32]byte // hash of the canonical print: what the rules mean
 	loaded     time.Time
+	warnings   []string // parser.Lint of the file
 }
 
 // Daemon runs a ruleset: nftables programmed, queues read, packets decided.
@@ -210,8 +211,10 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	var warnings []string
 	for _, w := range parser.Lint(rs) {
 		d.log.Warn("rule file", "warning", w.String())
+		warnings = append(warnings, w.String())
 	}
 	opts := rules.Options{Logger: d.log}
 	if prev != nil {
@@ -227,7 +230,7 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
-		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}}
+		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
 	planOf := map[string]*ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
@@ -639,15 +642,17 @@ type HookStatus struct {
 
 // Status is what `nfd status` shows.
 type Status struct {
-	Version       string                `json:"version"`
-	PID           int                   `json:"pid"`
-	Started       time.Time             `json:"started"`
-	UptimeSeconds float64               `json:"uptime_seconds"`
-	QueueMode     string                `json:"queue_mode"`
-	BusyPoll      string                `json:"busy_poll,omitempty"`
-	Offload       string                `json:"offload"`
-	RulesFile     string                `json:"rules_file"`
-	Checksum      string                `json:"checksum"`
+	Version       string    `json:"version"`
+	PID           int       `json:"pid"`
+	Started       time.Time `json:"started"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	QueueMode     string    `json:"queue_mode"`
+	BusyPoll      string    `json:"busy_poll,omitempty"`
+	Offload       string    `json:"offload"`
+	RulesFile     string    `json:"rules_file"`
+	Checksum      string    `json:"checksum"`
+	// Warnings are the loaded file's lint warnings (parser.Lint).
+	Warnings      []string              `json:"warnings,omitempty"`
 	Loaded        time.Time             `json:"loaded"`
 	Reloads       uint64                `json:"reloads"`
 	ReloadErrors  uint64                `json:"reload_errors"`
@@ -731,7 +736,7 @@ func (d *Daemon) QueuePackets() map[uint16]uint64 {
 func (d *Daemon) Status() Status {
 	st := d.st.Load()
 	s := Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
-		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded,
+		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
 		Bypassed: d.Stats.Bypassed.Load(), Unreadable: d.Stats.Unreadable.Load(), Goroutines: runtime.NumGoroutine()}

@@ -71,6 +71,9 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 		fmt.Fprintf(w, "busy poll:   %s after each batch, per queue\n", s.BusyPoll)
 	}
 	fmt.Fprintf(w, "rules:       %s (sha256 %s, loaded %s, %d reloads, %d failed)\n", s.RulesFile, short(s.Checksum), s.Loaded.Format(time.RFC3339), s.Reloads, s.ReloadErrors)
+	for _, x := range s.Warnings {
+		fmt.Fprintf(w, "warning:     %s\n", x)
+	}
 	fmt.Fprintf(w, "kernel:      %s\n", strings.Join(s.KernelTables, ", "))
 	fmt.Fprintln(w, "chains:")
 	for _, c := range s.Chains {
@@ -138,6 +141,9 @@ running, the errors are printed and reload exits 1.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reloaded %s (sha256 %s)\n", s.RulesFile, short(s.Checksum))
+			for _, w := range s.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), w)
+			}
 			return nil
 		},
 	}

@@ -104,6 +104,15 @@ func TestReloadUnderTraffic(t *testing.T) {
 	if got := tcpTry(tp.Client, hostPort(netns.ServerIP4, 81)); got != ok {
 		t.Fatalf("after the failed reload, port 81: %s", got)
 	}
+	// A file with a lint warning loads; reload and status show the warning.
+	warned := strings.Replace(rulesB, `comment "est"`, `comment "est"`+"\n\t\ttcp dport 443 tls sni \"x.example\" drop", 1)
+	must(t, os.WriteFile(fb, []byte(warned), 0o644))
+	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, fb); code != 0 || !strings.Contains(errOut, fb+":5:3: warning: this rule never sees a ClientHello") {
+		t.Fatalf("reload with a warning: exit %d\n%s", code, errOut)
+	}
+	if out, _, _ := runIn(t, tp.FW, "status", "--socket", d.socket); !strings.Contains(out, "warning:     "+fb+":5:3") {
+		t.Fatalf("status does not show the warning:\n%s", out)
+	}
 	// SIGHUP reloads the current file too.
 	_ = d.cmd.Process.Signal(syscall.SIGHUP)
 	time.Sleep(300 * time.Millisecond)
