@@ -146,9 +146,9 @@ func TestResync(t *testing.T) {
 	asked = 0
 	for i := 0; i < 2*resyncPerSecond; i++ {
 		tb.Track(tcp(true, 0x02), &r) // reopen attempts on an established flow: resync-free
-		tb.Track(tcp(true, 0x01), &r) // FIN alone: invalid, a question each
+		tb.Track(tcp(true, 0x12), &r) // a SYN/ACK from the client: invalid in ESTABLISHED, a question each
 	}
-	if asked > resyncPerSecond {
+	if asked == 0 || asked > resyncPerSecond {
 		t.Fatalf("a flood of invalid packets caused %d kernel queries in one second (budget %d)", asked, resyncPerSecond)
 	}
 }
@@ -200,5 +200,36 @@ func TestKernelValidity(t *testing.T) {
 	p.Flags |= packet.BadChecksum
 	if tb.Track(&p, &r); r.State != StateInvalid {
 		t.Errorf("bad checksum: state %d", r.State)
+	}
+}
+
+// TestResyncOverBudget: when native rules hide replies and the second's
+// kernel queries are spent, a client's handshake ACK is taken as answered
+// (the client saw the SYN/ACK) instead of invalid; other packets the state
+// table refuses stay invalid, and without hidden replies nothing changes.
+func TestResyncOverBudget(t *testing.T) {
+	c := &clock{t: int64(time.Hour)}
+	tb := New(Config{Resolve: func(Tuple) (KernelEntry, bool) { return KernelEntry{}, false }, Now: c.now})
+	tb.SetResync(true)
+	var r Result
+	// Spend the budget on a connection the kernel does not know.
+	tb.Track(udp(true), &r)
+	tb.Track(tcp(true, 0x02), &r)
+	for i := 0; i <= resyncPerSecond; i++ {
+		tb.Track(tcp(true, 0x11), &r) // FIN/ACK in SYN_SENT: invalid, a query each while the budget lasts
+	}
+	if r.State != StateInvalid {
+		t.Fatalf("FIN in SYN_SENT over budget: %+v, want invalid", r)
+	}
+	tb.Track(tcp(true, 0x10), &r)
+	if r.State != StateEstablished || r.Status&StatusSeenReply == 0 {
+		t.Fatalf("handshake ACK over budget: %+v, want established", r)
+	}
+	// Without hidden replies (resync off) the same ACK is invalid.
+	tb2 := New(Config{Now: c.now})
+	tb2.Track(tcp(true, 0x02), &r)
+	tb2.Track(tcp(true, 0x10), &r)
+	if r.State != StateInvalid {
+		t.Fatalf("ACK without SYN/ACK, nothing hidden: %+v, want invalid", r)
 	}
 }

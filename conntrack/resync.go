@@ -21,7 +21,11 @@ import (
 //     on, at most once per resyncEvery per connection.
 //
 // A table-wide budget (resyncPerSecond) bounds the netlink queries a flood
-// of such packets can cause; past it nfd goes by its own view.
+// of such packets can cause; past it nfd goes by its own view, except
+// for a client's handshake ACK in SYN_SENT: a client acknowledges only
+// after the server's SYN/ACK, so the connection is taken as answered
+// rather than every handshake of a burst of new connections being called
+// invalid (TestResyncOverBudget).
 //
 // Resync is off until SetResync turns it on: when nfd sees every packet of
 // the connections it tracks, its own view is the one to trust, and the

@@ -255,9 +255,12 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 	}
 	dir, state := dirState(&e, tup, swapped)
 	seenReply := e.status&StatusSeenReply != 0
+	overBudget := false // a resync was due but the budget was spent
 	if t.resolve != nil && dir == DirOriginal && t.resyncOn.Load() && !startsConn(p) {
 		invalid := tup.Proto == packet.ProtoTCP && tcpConntracks[dir][tcpIndex(p.TCPFlags)][e.tcpState] == sIV
-		if (invalid || !seenReply && now-e.synced >= int64(resyncEvery)) && t.resyncAllowed(now) {
+		due := invalid || !seenReply && now-e.synced >= int64(resyncEvery)
+		overBudget = due && !t.resyncAllowed(now)
+		if due && !overBudget {
 			if e, dir, state, ok := t.resync(s, key, tup, p, now); ok {
 				s.mu.Unlock()
 				t.fill(r, &e, key, dir, state)
@@ -277,6 +280,20 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 		idx := tcpIndex(p.TCPFlags)
 		old := e.tcpState
 		next := tcpConntracks[dir][idx][old]
+		if next == sIV && overBudget && old == sSS && dir == DirOriginal &&
+			p.TCPFlags&(packet.TCPSyn|packet.TCPRst|packet.TCPFin|packet.TCPAck) == packet.TCPAck {
+			// The client's handshake ACK with the SYN/ACK hidden by native
+			// rules, and no kernel query left this second: a client
+			// acknowledges only after the server's SYN/ACK, so take the
+			// connection as answered rather than call every handshake
+			// invalid under a burst of new connections (the kernel, which
+			// saw the SYN/ACK, says established; nfd cannot check the
+			// sequence numbers, see the package comment).
+			e.status |= StatusSeenReply
+			seenReply = true
+			old, next = sSR, sES
+			dir, state = dirState(&e, tup, swapped)
+		}
 		switch {
 		case next == sIV:
 			s.mu.Unlock()
