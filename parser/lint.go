@@ -66,8 +66,22 @@ func establishedName(r *Rule) string {
 // AcceptsEstablished reports a rule that accepts every packet whose ct
 // state is established and looks at nothing else (`ct state
 // established,related accept`, `ct state { established, related }
-// accept`).
+// accept`, `ct state vmap { established : accept, ... }`).
 func AcceptsEstablished(r *Rule) bool {
+	const established = 2
+	if len(r.Stmts) == 1 {
+		vm, ok := r.Stmts[0].(*VMap)
+		if !ok || len(vm.Keys) != 1 || vm.Keys[0] != FieldCtState || vm.Val.SetRef != "" {
+			return false
+		}
+		for _, e := range vm.Val.Elems {
+			if len(e.Lo) == 4 && bytes.Equal(e.Lo, e.Hi) && binary.BigEndian.Uint32(e.Lo) == established &&
+				e.Verdict != nil && e.Verdict.Kind == VerdictAccept {
+				return true
+			}
+		}
+		return false
+	}
 	if len(r.Stmts) != 2 {
 		return false
 	}
@@ -77,7 +91,6 @@ func AcceptsEstablished(r *Rule) bool {
 		len(m.Mask) != 0 || m.Val.SetRef != "" {
 		return false
 	}
-	const established = 2
 	for _, e := range m.Val.Elems {
 		if len(e.Lo) != 4 || !bytes.Equal(e.Lo, e.Hi) {
 			continue
