@@ -63,7 +63,7 @@ func (s *shard) remove(key Tuple, e *entry) {
 	if e.names&namesMask != 0 {
 		delete(s.l7, key)
 	}
-	if e.names&helloPending != 0 {
-		delete(s.hello, key)
+	if e.names&namePending != 0 {
+		delete(s.pending, key)
 	}
 }

@@ -69,14 +69,14 @@ type entry struct {
 }
 
 type shard struct {
-	mu sync.Mutex // guards m, l7 and hello
+	mu sync.Mutex // guards m, l7 and pending
 	m  map[Tuple]entry
 	// l7 holds the layer-7 names of the few connections that have one;
 	// kept apart so that entry stays pointer-free.
 	l7 map[Tuple]Names
-	// hello holds ClientHellos being reassembled across segments (hello.go).
-	hello map[Tuple]*helloBuf
-	_     [32]byte // keep shards on separate cache lines
+	// pending holds names being reassembled across segments (reassembly.go).
+	pending map[Tuple]*pendingName
+	_       [32]byte // keep shards on separate cache lines
 }
 
 // KernelEntry is what the kernel's own table says about a connection, for
@@ -123,9 +123,9 @@ type Table struct {
 }
 
 type counters struct {
-	inserts, evictions, drops, invalid, expired, kernelDeleted, related, imported, resynced, helloAbandoned atomic.Uint64
-	resyncWindow                                                                                            atomic.Int64 // second of the resync budget
-	resyncCount                                                                                             atomic.Int64
+	inserts, evictions, drops, invalid, expired, kernelDeleted, related, imported, resynced, pendingAbandoned atomic.Uint64
+	resyncWindow                                                                                              atomic.Int64 // second of the resync budget
+	resyncCount                                                                                               atomic.Int64
 }
 
 // Stats is a snapshot of the table's counters.
@@ -141,10 +141,10 @@ type Stats struct {
 	Related       uint64 // ICMP errors matched to a tracked connection
 	Imported      uint64 // connections taken over from the kernel's table
 	Resynced      uint64 // entries brought up to date from the kernel's table
-	// HelloAbandoned are ClientHellos spanning segments that were not
-	// reassembled (out of order, too slow, too many at once): those
-	// connections have no TLS name.
-	HelloAbandoned uint64
+	// NamesAbandoned are ClientHellos and HTTP request heads spanning
+	// segments that were not reassembled (out of order, too slow, too many
+	// at once): those connections have no name of that kind.
+	NamesAbandoned uint64
 }
 
 var monoStart = time.Now()
@@ -187,8 +187,8 @@ type Result struct {
 	Dropped bool  // table full: the kernel would drop this packet
 	NoEntry bool  // Lookup found no entry for a trackable packet
 	Names   Names // the connection's layer-7 names, as SetName recorded them
-	// hello: a ClientHello of the connection is being reassembled (hello.go).
-	hello bool
+	// pending: a name of the connection is being reassembled (reassembly.go).
+	pending bool
 }
 
 func (t *Table) shardOf(k *Tuple) *shard { return &t.shards[k.hash()%numShards] }
@@ -379,7 +379,7 @@ func (t *Table) countAndFill(s *shard, key Tuple, e entry, dir uint8, state uint
 
 // fill reports entry e; called without the shard's lock.
 func (t *Table) fill(r *Result, e *entry, key Tuple, dir uint8, state uint32) {
-	*r = Result{State: state, Status: e.status, Dir: dir, Mark: e.mark, Key: key, Found: true, hello: e.names&helloPending != 0}
+	*r = Result{State: state, Status: e.status, Dir: dir, Mark: e.mark, Key: key, Found: true, pending: e.names&namePending != 0}
 	if e.names&namesMask != 0 {
 		r.Names = t.names(key)
 	}
@@ -645,7 +645,7 @@ func (t *Table) Flush() {
 		s.mu.Lock()
 		t.count.Add(-int64(len(s.m)))
 		s.m = make(map[Tuple]entry)
-		s.l7, s.hello = nil, nil
+		s.l7, s.pending = nil, nil
 		s.mu.Unlock()
 	}
 }
@@ -659,7 +659,7 @@ func (t *Table) Stats() Stats {
 		Entries: t.count.Load(), Max: t.max,
 		Inserts: t.stats.inserts.Load(), Evictions: t.stats.evictions.Load(), Drops: t.stats.drops.Load(),
 		Invalid: t.stats.invalid.Load(), Expired: t.stats.expired.Load(), KernelDeleted: t.stats.kernelDeleted.Load(),
-		Related: t.stats.related.Load(), Imported: t.stats.imported.Load(), Resynced: t.stats.resynced.Load(), HelloAbandoned: t.stats.helloAbandoned.Load(),
+		Related: t.stats.related.Load(), Imported: t.stats.imported.Load(), Resynced: t.stats.resynced.Load(), NamesAbandoned: t.stats.pendingAbandoned.Load(),
 	}
 }
 

@@ -283,8 +283,8 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	} else {
 		d.ct.Lookup(p, ctr)
 	}
-	if st.eng.NameKinds&(1<<conntrack.NameSNI) != 0 && ctr.Names[conntrack.NameSNI] == nil && p.L4Proto == packet.ProtoTCP {
-		d.ct.AssembleHello(p, ctr) // a ClientHello over several segments
+	if k := st.eng.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 && p.L4Proto == packet.ProtoTCP {
+		d.ct.AssembleNames(p, ctr, k) // a ClientHello or request head over several segments
 	}
 	c.CT = *ctr
 	c.CtMark = ctr.Mark

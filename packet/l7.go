@@ -116,24 +116,43 @@ func validName(n []byte) []byte {
 
 var httpMethods = [...]string{"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "PATCH ", "CONNECT ", "TRACE "}
 
-// maxHTTPHeader bounds how far into a request the Host header is sought.
-const maxHTTPHeader = 8192
+// MaxHTTPHeader bounds how far into a request the Host header is sought.
+const MaxHTTPHeader = 8192
+
+// httpMethod reports whether payload starts with an HTTP method and a space.
+func httpMethod(payload []byte) bool {
+	for _, m := range httpMethods {
+		if len(payload) >= len(m) && string(payload[:len(m)]) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// HTTPRequestPending reports whether payload starts an HTTP/1.x request
+// whose header block it does not hold whole (no blank line yet, shorter
+// than MaxHTTPHeader): a Host header may still come in later segments, as
+// when a long request line fills the first one.
+func HTTPRequestPending(payload []byte) bool {
+	if !httpMethod(payload) || len(payload) >= MaxHTTPHeader {
+		return false
+	}
+	for i := 0; i+3 < len(payload); i++ {
+		if payload[i] == '\r' && payload[i+1] == '\n' && payload[i+2] == '\r' && payload[i+3] == '\n' {
+			return false
+		}
+	}
+	return true
+}
 
 // HTTPHost returns the Host header of an HTTP/1.x request that starts
 // payload, without a port, or nil.
 func HTTPHost(payload []byte) []byte {
-	ok := false
-	for _, m := range httpMethods {
-		if len(payload) >= len(m) && string(payload[:len(m)]) == m {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if !httpMethod(payload) {
 		return nil
 	}
-	if len(payload) > maxHTTPHeader {
-		payload = payload[:maxHTTPHeader]
+	if len(payload) > MaxHTTPHeader {
+		payload = payload[:MaxHTTPHeader]
 	}
 	// Skip the request line, then read header lines up to the blank one.
 	i := indexCRLF(payload)

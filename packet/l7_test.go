@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/nfdproject/nfd/internal/pktgen"
@@ -106,6 +107,22 @@ func TestTLSHelloRecordLen(t *testing.T) {
 	} {
 		if got := TLSHelloRecordLen(b); got != 0 {
 			t.Errorf("%s: %d, want 0", name, got)
+		}
+	}
+}
+
+// TestHTTPRequestPending: a request head without its blank line yet is
+// pending; a whole head, a non-request, or one at the bound is not.
+func TestHTTPRequestPending(t *testing.T) {
+	for in, want := range map[string]bool{
+		"GET /" + strings.Repeat("a", 1500):          true,
+		"POST /x HTTP/1.1\r\nHost: a\r\n":            true,
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n":          false,
+		"SSH-2.0-OpenSSH_9.6\r\n":                    false,
+		"GET /" + strings.Repeat("a", MaxHTTPHeader): false,
+	} {
+		if got := HTTPRequestPending([]byte(in)); got != want {
+			t.Errorf("%.40q: %v, want %v", in, got, want)
 		}
 	}
 }

@@ -103,8 +103,8 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	fmt.Fprintf(w, "conntrack:   %d/%d entries, %d inserts, %d evictions, %d drops, %d invalid, %d imported and %d resynced from the kernel; kernel sync %s\n",
 		s.Conntrack.Entries, s.Conntrack.Max, s.Conntrack.Inserts, s.Conntrack.Evictions, s.Conntrack.Drops, s.Conntrack.Invalid,
 		s.Conntrack.Imported, s.Conntrack.Resynced, s.ConntrackSync)
-	if n := s.Conntrack.HelloAbandoned; n > 0 {
-		fmt.Fprintf(w, "             %d ClientHellos over several segments not reassembled (out of order, too slow or too many at once): those connections have no TLS name\n", n)
+	if n := s.Conntrack.NamesAbandoned; n > 0 {
+		fmt.Fprintf(w, "             %d ClientHellos or HTTP request heads over several segments not reassembled (out of order, too slow or too many at once): those connections have no name of that kind\n", n)
 	}
 }
 

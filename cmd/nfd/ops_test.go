@@ -750,8 +750,63 @@ func TestSNISplitHello(t *testing.T) {
 	}
 	s, err := d.status()
 	must(t, err)
-	if s.Hooks["forward"].Reject != 1 || s.Bypassed == 0 || s.Conntrack.HelloAbandoned != 0 {
+	if s.Hooks["forward"].Reject != 1 || s.Bypassed == 0 || s.Conntrack.NamesAbandoned != 0 {
 		t.Errorf("forward %+v, bypassed %d, abandoned %d; want 1 reject, the allowed flow bypassed, none abandoned",
-			s.Hooks["forward"], s.Bypassed, s.Conntrack.HelloAbandoned)
+			s.Hooks["forward"], s.Bypassed, s.Conntrack.NamesAbandoned)
+	}
+}
+
+// TestHTTPSplitHost: a request whose long request line pushes its Host
+// header into the second segment (how a client would slip past `http
+// host`) is judged by that Host: a blocked one is reset when the header
+// arrives, the server never sees the whole request head; an allowed one
+// completes.
+func TestHTTPSplitHost(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80}, nil)
+	d := startDaemon(t, tp.FW, `table inet fw {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		tcp dport 80 http host "blocked.example" reject with tcp reset comment "host-block"
+		ip daddr `+netns.ServerIP4+` tcp dport 80 accept comment "web"
+		ct state established,related accept
+	}
+}
+`, "--offload", "auto")
+	split := func(host string) error {
+		req := []byte("GET /" + strings.Repeat("a", 1500) + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n")
+		if packet.HTTPHost(req[:1000]) != nil {
+			t.Fatal("the first segment names the host")
+		}
+		var c net.Conn
+		if err := tp.Client.Do(func() (err error) {
+			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
+			return err
+		}); err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write(req[:1000]); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // a segment of its own
+		if _, err := c.Write(req[1000:]); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, len(req))) // the server echoes
+		return err
+	}
+	if err := split("www.example"); err != nil {
+		t.Fatalf("allowed host: %v", err)
+	}
+	if err := split("blocked.example"); err == nil {
+		t.Fatal("blocked host in the second segment got through")
+	}
+	s, err := d.status()
+	must(t, err)
+	if s.Hooks["forward"].Reject != 1 || s.Conntrack.NamesAbandoned != 0 {
+		t.Errorf("forward %+v, abandoned %d; want 1 reject, none abandoned", s.Hooks["forward"], s.Conntrack.NamesAbandoned)
 	}
 }

@@ -87,8 +87,8 @@ func Run(e *rules.Engine, ct *conntrack.Table, clk *Clock, pkts []pcapio.Packet,
 			} else {
 				ct.Lookup(&p, &ctr)
 			}
-			if e.NameKinds&(1<<conntrack.NameSNI) != 0 {
-				ct.AssembleHello(&p, &ctr) // as the daemon does
+			if k := e.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
+				ct.AssembleNames(&p, &ctr, k) // as the daemon does
 			}
 			c.Reset(&p, h)
 			c.CT = ctr

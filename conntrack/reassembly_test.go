@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,36 @@ func seg(sport uint16, seq uint32, data []byte) *packet.Parsed {
 	return &p
 }
 
+// TestAssembleHTTPHost: a request whose long request line pushes the Host
+// header into the second segment names the connection when it arrives; a
+// head that ends without a Host, or one whose Host is in the first
+// segment, holds nothing.
+func TestAssembleHTTPHost(t *testing.T) {
+	tb, _ := newTable(t, Config{})
+	req := []byte("GET /" + strings.Repeat("a", 1500) + " HTTP/1.1\r\nHost: late.example:8080\r\nAccept: */*\r\n\r\n")
+	a, b := req[:1000], req[1000:]
+	established(tb, 40010)
+	if r := feed(tb, seg(40010, 100, a)); r.Names[NameHost] != nil || pendingNames(tb) != 1 {
+		t.Fatalf("first segment: name %q, %d pending", r.Names[NameHost], pendingNames(tb))
+	}
+	if r := feed(tb, seg(40010, 1100, b)); string(r.Names[NameHost]) != "late.example" || pendingNames(tb) != 0 {
+		t.Fatalf("completing segment: name %q, %d pending", r.Names[NameHost], pendingNames(tb))
+	}
+	// No Host at all: the blank line ends the attempt without a name.
+	established(tb, 40011)
+	noHost := []byte("GET /" + strings.Repeat("b", 1500) + " HTTP/1.0\r\nAccept: */*\r\n\r\n")
+	feed(tb, seg(40011, 100, noHost[:1000]))
+	if r := feed(tb, seg(40011, 1100, noHost[1000:])); r.Names[NameHost] != nil || pendingNames(tb) != 0 {
+		t.Fatalf("no Host: name %q, %d pending", r.Names[NameHost], pendingNames(tb))
+	}
+	// The Host in the first segment: nothing held (LearnNames names it).
+	established(tb, 40012)
+	feed(tb, seg(40012, 100, []byte("GET / HTTP/1.1\r\nHost: early.example\r\n")))
+	if n := pendingNames(tb); n != 0 {
+		t.Fatalf("%d pending for a request that names itself", n)
+	}
+}
+
 // established tracks a handshake from sport.
 func established(tb *Table, sport uint16) {
 	for _, o := range []pktgen.Opts{
@@ -31,11 +62,11 @@ func established(tb *Table, sport uint16) {
 	}
 }
 
-// feed tracks p and hands it to AssembleHello, as the daemon does.
+// feed tracks p and hands it to AssembleNames, as the daemon does.
 func feed(tb *Table, p *packet.Parsed) Result {
 	var r Result
 	tb.Track(p, &r)
-	tb.AssembleHello(p, &r)
+	tb.AssembleNames(p, &r, 1<<NameSNI|1<<NameHost)
 	return r
 }
 
@@ -70,54 +101,54 @@ func TestAssembleHello(t *testing.T) {
 	if r := feed(tb, seg(40002, 1100, b)); r.Names[NameSNI] != nil {
 		t.Fatalf("a gap still named the flow %q", r.Names[NameSNI])
 	}
-	if tb.Stats().HelloAbandoned != 1 {
-		t.Fatalf("abandoned %d, want 1", tb.Stats().HelloAbandoned)
+	if tb.Stats().NamesAbandoned != 1 {
+		t.Fatalf("abandoned %d, want 1", tb.Stats().NamesAbandoned)
 	}
 
 	// A whole ClientHello is not held: the usual path (LearnNames) names it.
 	established(tb, 40003)
 	feed(tb, seg(40003, 100, pktgen.ClientHello("small.example")))
-	if n := pendingHellos(tb); n != 0 {
+	if n := pendingNames(tb); n != 0 {
 		t.Fatalf("%d reassemblies pending after whole hellos", n)
 	}
 
-	// Bounded: past maxHellosPerShard in a shard, new ones are refused
+	// Bounded: past maxPendingPerShard in a shard, new ones are refused
 	// until the old ones expire; an entry that leaves takes its own along.
 	tb2, clk2 := newTable(t, Config{})
 	for port := uint16(41000); port < 43000; port++ {
 		established(tb2, port)
 		feed(tb2, seg(port, 100, a))
 	}
-	started := pendingHellos(tb2)
-	if started > numShards*maxHellosPerShard || tb2.Stats().HelloAbandoned == 0 {
-		t.Fatalf("%d reassemblies pending (bound %d), %d refused", started, numShards*maxHellosPerShard, tb2.Stats().HelloAbandoned)
+	started := pendingNames(tb2)
+	if started > numShards*maxPendingPerShard || tb2.Stats().NamesAbandoned == 0 {
+		t.Fatalf("%d reassemblies pending (bound %d), %d refused", started, numShards*maxPendingPerShard, tb2.Stats().NamesAbandoned)
 	}
-	clk2.t += int64(helloTTL) + int64(time.Second)
+	clk2.t += int64(pendingTTL) + int64(time.Second)
 	established(tb2, 43001)
 	r := feed(tb2, seg(43001, 100, a))
 	s := tb2.shardOf(&r.Key)
 	s.mu.Lock()
-	_, ok := s.hello[r.Key]
+	_, ok := s.pending[r.Key]
 	s.mu.Unlock()
 	if !ok {
 		t.Fatalf("expired reassemblies did not make room")
 	}
 	tb2.Flush()
-	if n := pendingHellos(tb2); n != 0 {
+	if n := pendingNames(tb2); n != 0 {
 		t.Fatalf("%d reassemblies left after flush", n)
 	}
 }
 
-func pendingHellos(tb *Table) int {
-	return sumShards(tb, func(s *shard) int { return len(s.hello) })
+func pendingNames(tb *Table) int {
+	return sumShards(tb, func(s *shard) int { return len(s.pending) })
 }
 
-// FuzzAssembleHello: any sequence of segments (sequence numbers, sizes and
+// FuzzAssembleNames: any sequence of segments (sequence numbers, sizes and
 // bytes from the fuzzer, after a ClientHello's first segment) leaves the
 // table consistent: no panic, never more than one reassembly for the
 // connection and none once it is named, a name of sane length, nothing
 // held once the entry is gone.
-func FuzzAssembleHello(f *testing.F) {
+func FuzzAssembleNames(f *testing.F) {
 	ch := pktgen.ClientHelloPadded("f.example", 1500)
 	f.Add(uint16(1000), []byte{0, 0, 0, 0}, ch[1000:])
 	f.Add(uint16(10), []byte{0, 0, 0, 200}, ch[200:])
@@ -136,7 +167,7 @@ func FuzzAssembleHello(f *testing.F) {
 			r = feed(tb, seg(40000, seq+delta%3-1, rest[:k]))
 			seq += uint32(k)
 			rest = rest[k:]
-			if p := pendingHellos(tb); p > 1 || p == 1 && r.Names[NameSNI] != nil {
+			if p := pendingNames(tb); p > 1 || p == 1 && r.Names[NameSNI] != nil {
 				t.Fatalf("%d reassemblies held for one connection (named %q)", p, r.Names[NameSNI])
 			}
 		}
@@ -144,7 +175,7 @@ func FuzzAssembleHello(f *testing.F) {
 			t.Fatalf("name of %d bytes", len(name))
 		}
 		tb.Flush()
-		if pendingHellos(tb) != 0 {
+		if pendingNames(tb) != 0 {
 			t.Fatal("reassembly left after flush")
 		}
 	})
