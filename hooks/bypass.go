@@ -124,9 +124,3 @@ func maskBits(mask uint32) []uint32 {
 	}
 	return out
 }
-
-// acceptsEstablished: parser.AcceptsEstablished. In a chain's native
-// prefix it means that once a flow has been answered none of its packets
-// reach the queue, so marking a TCP flow for bypass buys nothing and costs
-// a verdict of its own.
-func acceptsEstablished(r *parser.Rule) bool { return parser.AcceptsEstablished(r) }

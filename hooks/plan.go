@@ -55,8 +55,9 @@ type ChainPlan struct {
 	// must have before an accept by rule i bypasses it.
 	BypassNames []uint8
 	// EstablishedNative: the native prefix accepts every established
-	// packet, so a TCP flow is not worth a bypass mark (see
-	// acceptsEstablished).
+	// packet (parser.AcceptsEstablished), so once a TCP flow is answered
+	// none of its packets reach the queue, and a bypass mark would buy
+	// nothing and cost a verdict of its own.
 	EstablishedNative bool
 	// Guards, when set, replace the single queue rule: one queue rule per
 	// userspace rule from Start on, each queueing only the packets that
@@ -246,7 +247,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			cp.Queue = true
 			cp.Bypass, cp.BypassNames = bypassRules(c, cp.Start)
 			for _, r := range c.Rules[:cp.Start] {
-				if acceptsEstablished(r) {
+				if parser.AcceptsEstablished(r) {
 					cp.EstablishedNative = true
 				}
 			}
