@@ -60,6 +60,7 @@ type Snapshot struct {
 	ConntrackInvalid    uint64
 	ConntrackDrops      uint64
 	ConntrackResyncs    uint64
+	ConntrackNamesLost  uint64
 	LastReloadOK        bool
 	LastReloadSuccess   time.Time
 	Reloads, ReloadErrs uint64
@@ -73,7 +74,7 @@ type Collector struct {
 	snap func() Snapshot
 
 	packets, bytes, rulePkts, ruleBytes, queuePkts, queueDropped, ctEntries, ctLimit, ctEvict,
-	ctInvalid, ctDrops, ctResyncs, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs *prometheus.Desc
+	ctInvalid, ctDrops, ctResyncs, ctNamesLost, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs *prometheus.Desc
 }
 
 // NewCollector makes a collector that calls snap once per scrape.
@@ -95,6 +96,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 		ctInvalid:    d("conntrack_invalid_total", "Packets conntrack judged invalid."),
 		ctDrops:      d("conntrack_drops_total", "New connections refused because the table was full."),
 		ctResyncs:    d("conntrack_resyncs_total", "Connections brought up to date from the kernel's table because nfd did not see some of their packets."),
+		ctNamesLost:  d("conntrack_names_abandoned_total", "ClientHellos and HTTP request heads spanning TCP segments that were not reassembled (out of order, too slow, too many at once); those connections have no name of that kind."),
 		reloadOK:     d("config_last_reload_successful", "Whether the last ruleset load succeeded (1) or failed (0)."),
 		reloadTS:     d("config_last_reload_success_timestamp_seconds", "When the ruleset was last loaded successfully."),
 		reloads:      d("config_reloads_total", "Successful reloads."),
@@ -108,7 +110,7 @@ func NewCollector(snap func() Snapshot) *Collector {
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.rulePkts, c.ruleBytes, c.queuePkts, c.queueDropped, c.ctEntries,
-		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.ctResyncs, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs} {
+		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.ctResyncs, c.ctNamesLost, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs} {
 		ch <- d
 	}
 }
@@ -147,6 +149,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ctInvalid, s.ConntrackInvalid)
 	counter(c.ctDrops, s.ConntrackDrops)
 	counter(c.ctResyncs, s.ConntrackResyncs)
+	counter(c.ctNamesLost, s.ConntrackNamesLost)
 	ok := 0.0
 	if s.LastReloadOK {
 		ok = 1

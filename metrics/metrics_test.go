@@ -31,7 +31,7 @@ func testSnapshot() Snapshot {
 			{Table: "inet filter", Chain: "input", Rule: "4", Placement: "userspace", Packets: 3, Bytes: 180},
 		},
 		Queues:           []QueueCount{{Queue: 1000, Packets: 18, QueueFull: 1, UserDropped: 0}},
-		ConntrackEntries: 3, ConntrackLimit: 262144, ConntrackEvictions: 1, ConntrackInvalid: 2, ConntrackResyncs: 4,
+		ConntrackEntries: 3, ConntrackLimit: 262144, ConntrackEvictions: 1, ConntrackInvalid: 2, ConntrackResyncs: 4, ConntrackNamesLost: 5,
 		LastReloadOK: true, LastReloadSuccess: time.Unix(1700000000, 0), Reloads: 4, ReloadErrs: 1,
 		RulesByPlacement: map[string]int{"userspace": 2}, Version: "test", QueueMode: "compat-xt",
 	}

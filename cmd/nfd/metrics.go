@@ -47,6 +47,7 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	ct := d.Conntrack().Stats()
 	s.ConntrackEntries, s.ConntrackLimit, s.ConntrackEvictions, s.ConntrackInvalid, s.ConntrackDrops = ct.Entries, ct.Max, ct.Evictions, ct.Invalid, ct.Drops
 	s.ConntrackResyncs = ct.Resynced
+	s.ConntrackNamesLost = ct.NamesAbandoned
 	s.LastReloadOK, s.LastReloadSuccess, s.Reloads, s.ReloadErrs = d.ReloadState()
 	s.Version, s.QueueMode = version, d.QueueMode().String()
 	s.QueueErrors = d.Stats.Errors.Load()
