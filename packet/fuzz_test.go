@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -47,6 +48,14 @@ func FuzzL7(f *testing.F) {
 			if n != nil && validName(n) == nil {
 				t.Fatalf("invalid name %q", n)
 			}
+		}
+		// The reassembly predicates: a record length within its bound, and
+		// a request head pending only while it could still grow.
+		if n := TLSHelloRecordLen(b); n != 0 && (n < 5 || n > MaxHelloRecord) {
+			t.Fatalf("record length %d", n)
+		}
+		if HTTPRequestPending(b) && (len(b) >= MaxHTTPHeader || HTTPHost(b) != nil && bytes.Contains(b, []byte("\r\n\r\n"))) {
+			t.Fatalf("pending request head that is complete: %q", b)
 		}
 	})
 }
