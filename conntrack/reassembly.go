@@ -51,7 +51,11 @@ func (t *Table) AssembleNames(p *packet.Parsed, r *Result, kinds uint8) {
 	if !r.Found || p.L4Proto != packet.ProtoTCP || len(payload) == 0 {
 		return
 	}
-	tls := kinds&(1<<NameSNI) != 0 && r.Names[NameSNI] == nil && packet.TLSHelloRecordLen(payload) > len(payload)
+	helloLen := 0
+	if kinds&(1<<NameSNI) != 0 && r.Names[NameSNI] == nil {
+		helloLen = packet.TLSHelloRecordLen(payload)
+	}
+	tls := helloLen > len(payload)
 	http := kinds&(1<<NameHost) != 0 && r.Names[NameHost] == nil && packet.HTTPRequestPending(payload)
 	if !r.pending && !tls && !http {
 		return // nothing held, and this packet starts no long message: no lock taken
@@ -70,7 +74,7 @@ func (t *Table) AssembleNames(p *packet.Parsed, r *Result, kinds uint8) {
 		var size int
 		switch {
 		case tls && packet.TLSServerName(payload) == nil:
-			kind, size = NameSNI, packet.TLSHelloRecordLen(payload)
+			kind, size = NameSNI, helloLen
 		case http && packet.HTTPHost(payload) == nil:
 			kind, size = NameHost, packet.MaxHTTPHeader
 		default:

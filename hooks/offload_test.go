@@ -153,7 +153,7 @@ func TestOffloadOracle(t *testing.T) {
 // natively, the rest in userspace with a reason; wholly native regular
 // chains are native; NAT chains must be native.
 func TestPlacement(t *testing.T) {
-	rs, err := parser.Parse("p.nft", []byte(`table inet f {
+	plans, pl := planAuto(t, "p.nft", `table inet f {
 	chain helper { tcp dport 22 accept }
 	chain l7 { tls sni "x.example" accept }
 	chain input {
@@ -171,14 +171,7 @@ func TestPlacement(t *testing.T) {
 }
 table ip nat {
 	chain post { type nat hook postrouting priority srcnat; policy accept; oifname "eth0" masquerade; }
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, pl, err := PlanRuleset(rs, OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	want := map[RuleRef]string{
 		{parser.FamilyInet, "f", "input", 0}:  "kernel",
 		{parser.FamilyInet, "f", "input", 1}:  "kernel",
@@ -232,7 +225,7 @@ table ip nat {
 // statement but the verdict, and only when every userspace rule before
 // them is so too, may bypass a flow.
 func TestBypassExactness(t *testing.T) {
-	plans := planAuto(t, "b.nft", `table inet f {
+	plans, _ := planAuto(t, "b.nft", `table inet f {
 	chain c {
 		type filter hook forward priority 0; policy accept;
 		ct state established accept
@@ -266,7 +259,7 @@ func TestBypassExactness(t *testing.T) {
 // TestBypassNeedsNames: an accept after a name rule bypasses a flow only
 // once the flow has that name; the plan says which names each rule needs.
 func TestBypassNeedsNames(t *testing.T) {
-	plans := planAuto(t, "n.nft", `table inet f {
+	plans, _ := planAuto(t, "n.nft", `table inet f {
 	chain c {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 443 tls sni "ads.example" reject with tcp reset
@@ -412,7 +405,7 @@ func TestEstablishedNative(t *testing.T) {
 // userspace rule without a guard (a bare jump to a userspace chain) keeps
 // the old layout.
 func TestHoist(t *testing.T) {
-	rs, err := parser.Parse("h.nft", []byte(`table inet f {
+	plans, pl := planAuto(t, "h.nft", `table inet f {
 	chain l7 { tls sni "x.example" accept }
 	chain fwd {
 		type filter hook forward priority 0; policy drop;
@@ -428,14 +421,7 @@ func TestHoist(t *testing.T) {
 		jump l7
 		tcp dport 22 accept
 	}
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, pl, err := PlanRuleset(rs, OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	var fwd, in *ChainPlan
 	for _, cp := range plans[0].Chains {
 		switch cp.Name {
@@ -461,21 +447,14 @@ func TestHoist(t *testing.T) {
 	}
 	// A limit after the userspace rule (here through a jump) would be
 	// split between two token buckets: no hoisting.
-	rs, err = parser.Parse("h.nft", []byte(`table inet f {
+	plans, _ = planAuto(t, "h.nft", `table inet f {
 	chain slow { limit rate 10/second accept }
 	chain fwd {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 443 tls sni "a.example" accept
 		tcp dport 80 jump slow
 	}
-}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, _, err = PlanRuleset(rs, OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
+}`)
 	for _, cp := range plans[0].Chains {
 		if cp.Name == "fwd" && (cp.Guards != nil || cp.After != nil) {
 			t.Errorf("fwd hoisted past a limit: %d guards, %d after", len(cp.Guards), len(cp.After))
@@ -485,15 +464,15 @@ func TestHoist(t *testing.T) {
 
 // planAuto parses src and plans it for --offload=auto, failing the test
 // on any error.
-func planAuto(t *testing.T, name, src string) []*TablePlan {
+func planAuto(t *testing.T, name, src string) ([]*TablePlan, map[RuleRef]Placement) {
 	t.Helper()
 	rs, err := parser.Parse(name, []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, _, err := PlanRuleset(rs, OffloadAuto)
+	plans, placements, err := PlanRuleset(rs, OffloadAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plans
+	return plans, placements
 }

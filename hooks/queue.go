@@ -283,7 +283,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	} else {
 		d.ct.Lookup(p, ctr)
 	}
-	if k := st.eng.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 && p.L4Proto == packet.ProtoTCP {
+	if k := st.eng.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
 		d.ct.AssembleNames(p, ctr, k) // a ClientHello or request head over several segments
 	}
 	c.CT = *ctr

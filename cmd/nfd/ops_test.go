@@ -719,28 +719,11 @@ func TestSNISplitHello(t *testing.T) {
 }
 `, "--offload", "auto")
 	split := func(name string) error {
-		var c net.Conn
-		if err := tp.Client.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 443), 2*time.Second)
-			return err
-		}); err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 		ch := pktgen.ClientHelloPadded(name, 1500)
 		if packet.TLSServerName(ch[:1000]) != nil {
 			t.Fatal("the first segment names the server")
 		}
-		if _, err := c.Write(ch[:1000]); err != nil {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond) // a segment of its own
-		if _, err := c.Write(ch[1000:]); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(c, make([]byte, len(ch))) // the server echoes
-		return err
+		return splitEcho(tp, 443, ch, 1000)
 	}
 	if err := split("www.example"); err != nil {
 		t.Fatalf("allowed name: %v", err)
@@ -779,24 +762,7 @@ func TestHTTPSplitHost(t *testing.T) {
 		if packet.HTTPHost(req[:1000]) != nil {
 			t.Fatal("the first segment names the host")
 		}
-		var c net.Conn
-		if err := tp.Client.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, 80), 2*time.Second)
-			return err
-		}); err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := c.Write(req[:1000]); err != nil {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond) // a segment of its own
-		if _, err := c.Write(req[1000:]); err != nil {
-			return err
-		}
-		_, err := io.ReadFull(c, make([]byte, len(req))) // the server echoes
-		return err
+		return splitEcho(tp, 80, req, 1000)
 	}
 	if err := split("www.example"); err != nil {
 		t.Fatalf("allowed host: %v", err)
@@ -809,4 +775,28 @@ func TestHTTPSplitHost(t *testing.T) {
 	if s.Hooks["forward"].Reject != 1 || s.Conntrack.NamesAbandoned != 0 {
 		t.Errorf("forward %+v, abandoned %d; want 1 reject, none abandoned", s.Hooks["forward"], s.Conntrack.NamesAbandoned)
 	}
+}
+
+// splitEcho sends msg to the server's echo port from the client in two
+// segments, split at at (a pause between the writes keeps them apart),
+// and reads the echo back.
+func splitEcho(tp *netns.Topology, port int, msg []byte, at int) error {
+	var c net.Conn
+	if err := tp.Client.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", hostPort(netns.ServerIP4, port), 2*time.Second)
+		return err
+	}); err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(msg[:at]); err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond) // a segment of its own
+	if _, err := c.Write(msg[at:]); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, make([]byte, len(msg)))
+	return err
 }
