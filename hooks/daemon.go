@@ -1,3 +1,6 @@
+// Package hooks is the daemon: it runs a ruleset by swapping compiled
+// states, programming them (kernel), reading their queues (queue) and
+// deciding packets, and reports status, traces and marks.
 package hooks
 
 import (
@@ -20,7 +23,9 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/kernel"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/rules"
 )
 
@@ -44,7 +49,7 @@ type Config struct {
 	// after a batch before it sleeps (ImplNfd only): lower latency for up
 	// to one core per queue while packets keep coming.
 	BusyPoll time.Duration
-	// Offload is OffloadAuto (default) or OffloadNone.
+	// Offload is planner.OffloadAuto (default) or planner.OffloadNone.
 	Offload string
 	// MarkMask are the mark bits nfd may use for flow bypass, one per
 	// queued chain; 0 disables bypass.
@@ -61,8 +66,8 @@ type VerdictObserver interface {
 // chainState is one of the user's base chains that queues to nfd.
 type chainState struct {
 	base  *rules.Base
-	kc    KernelChain
-	plan  *ChainPlan
+	kc    kernel.KernelChain
+	plan  *planner.ChainPlan
 	key   string
 	first [2]bool // the first queueing chain at its hook, for IPv4 / IPv6
 }
@@ -71,8 +76,8 @@ type chainState struct {
 // a reload builds a new one and swaps the pointer.
 type state struct {
 	eng        *rules.Engine
-	plans      []*TablePlan
-	placements map[RuleRef]Placement
+	plans      []*planner.TablePlan
+	placements map[planner.RuleRef]planner.Placement
 	chains     []*chainState
 	byQueue    map[uint16]*chainState
 	queued     [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
@@ -87,7 +92,7 @@ type state struct {
 type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
-	mode    QueueMode
+	mode    kernel.QueueMode
 	st      atomic.Pointer[state]
 	ct      *conntrack.Table
 	ctSync  atomic.Pointer[conntrack.KernelSync] // set once, by Start or a reload
@@ -151,13 +156,13 @@ func New(cfg Config) (*Daemon, error) {
 		cfg.QueueLen = 4096
 	}
 	if cfg.Offload == "" {
-		cfg.Offload = OffloadAuto
+		cfg.Offload = planner.OffloadAuto
 	}
 	if cfg.NewConn == nil {
-		cfg.NewConn = func() (*nftables.Conn, error) { return NewConn(-1) }
+		cfg.NewConn = func() (*nftables.Conn, error) { return kernel.NewConn(-1) }
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, ifn: newIfnames(), queues: map[uint16]*queueReader{}, groups: map[string]int{}}
-	mode, err := ProbeQueue(cfg.NewConn)
+	mode, err := kernel.ProbeQueue(cfg.NewConn)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +194,7 @@ func New(cfg Config) (*Daemon, error) {
 }
 
 // QueueMode reports how the kernel queues.
-func (d *Daemon) QueueMode() QueueMode { return d.mode }
+func (d *Daemon) QueueMode() kernel.QueueMode { return d.mode }
 
 // Conntrack is the daemon's table.
 func (d *Daemon) Conntrack() *conntrack.Table { return d.ct }
@@ -224,14 +229,14 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	plans, placements, err := PlanRuleset(rs, d.cfg.Offload)
+	plans, placements, err := planner.PlanRuleset(rs, d.cfg.Offload)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
 		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
-	planOf := map[string]*ChainPlan{}
+	planOf := map[string]*planner.ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
 			planOf[tp.Family.String()+" "+tp.Name+" "+cp.Name] = cp
@@ -243,7 +248,7 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 			continue // wholly native: no queue, nothing for nfd to decide
 		}
 		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
-		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: KernelChain{
+		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: kernel.KernelChain{
 			Family: b.Info.Family, Table: b.Info.Table, Chain: b.Info.Name, Hook: b.Hook, Priority: b.Priority,
 			Policy: b.Policy, QueueTotal: uint16(d.cfg.Queues)}})
 	}
@@ -335,28 +340,28 @@ func (d *Daemon) openQueues(st *state) ([]uint16, error) {
 
 // KernelCounters reads the counters of the running ruleset's rules in
 // the kernel.
-func (d *Daemon) KernelCounters() KernelCounters {
+func (d *Daemon) KernelCounters() kernel.KernelCounters {
 	return d.kernelCounters(d.st.Load())
 }
 
-func (d *Daemon) kernelCounters(st *state) KernelCounters {
+func (d *Daemon) kernelCounters(st *state) kernel.KernelCounters {
 	c, err := d.cfg.NewConn()
 	if err != nil {
-		return KernelCounters{Rules: map[RuleRef][2]uint64{}}
+		return kernel.KernelCounters{Rules: map[planner.RuleRef][2]uint64{}}
 	}
-	return ReadKernelCounters(c, st.plans)
+	return kernel.ReadKernelCounters(c, st.plans)
 }
 
 // NativeDecisions sums, per hook and verdict ({hook, verdict}), the
 // packets the kernel decided: by native rules that end in a verdict and
 // by chain policies.
-func NativeDecisions(eng *rules.Engine, k KernelCounters) map[[2]string]uint64 {
+func NativeDecisions(eng *rules.Engine, k kernel.KernelCounters) map[[2]string]uint64 {
 	out := map[[2]string]uint64{}
 	for _, r := range eng.Rules {
 		if r.Final == "" || r.Hook < 0 {
 			continue
 		}
-		if kc := k.Rules[RuleRef{r.Family, r.Table, r.Chain, r.Index}]; kc[0] > 0 {
+		if kc := k.Rules[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]; kc[0] > 0 {
 			out[[2]string{parser.Hook(r.Hook).String(), r.Final}] += kc[0]
 		}
 	}
@@ -369,8 +374,8 @@ func NativeDecisions(eng *rules.Engine, k KernelCounters) map[[2]string]uint64 {
 }
 
 // RulePlacement tells where a rule of the running ruleset runs.
-func (d *Daemon) RulePlacement(r *rules.RuleInfo) Placement {
-	return d.st.Load().placements[RuleRef{r.Family, r.Table, r.Chain, r.Index}]
+func (d *Daemon) RulePlacement(r *rules.RuleInfo) planner.Placement {
+	return d.st.Load().placements[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
 }
 
 // Start programs nftables and opens the queues: queues first, so that no
@@ -394,7 +399,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ProgramPlans(conn, d.mode, st.plans); err != nil {
+	if err := kernel.ProgramPlans(conn, d.mode, st.plans); err != nil {
 		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
@@ -490,11 +495,11 @@ func hidesPackets(st *state) bool {
 
 // explain names what the kernel refused when a commit of st failed.
 func (d *Daemon) explain(st *state, err error) error {
-	var ce *CommitError
+	var ce *kernel.CommitError
 	if !errors.As(err, &ce) {
 		return err
 	}
-	return explainCommit(d.cfg.NewConn, st.plans, st.eng.Ruleset, ce.Err)
+	return kernel.ExplainCommit(d.cfg.NewConn, st.plans, st.eng.Ruleset, ce.Err)
 }
 
 // ErrReloadFailed wraps every reload error: the old ruleset still runs.
@@ -550,7 +555,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 	d.st.Store(st)
 	conn, err := d.cfg.NewConn()
 	if err == nil {
-		err = d.explain(st, ProgramPlans(conn, d.mode, st.plans))
+		err = d.explain(st, kernel.ProgramPlans(conn, d.mode, st.plans))
 	}
 	if err == nil {
 		d.decidedAtProgram.Store(d.decidedTotal())
@@ -596,7 +601,7 @@ func (d *Daemon) Stop() error {
 	var errs []error
 	if conn, err := d.cfg.NewConn(); err != nil {
 		errs = append(errs, err)
-	} else if err := Remove(conn); err != nil {
+	} else if err := kernel.Remove(conn); err != nil {
 		errs = append(errs, fmt.Errorf("removing nfd's tables: %w", err))
 	}
 	for n, q := range d.queues {
@@ -762,7 +767,7 @@ func (d *Daemon) Status() Status {
 		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
 	}
 	if conn, err := d.cfg.NewConn(); err == nil {
-		s.KernelTables, _ = OwnedTables(conn)
+		s.KernelTables, _ = kernel.OwnedTables(conn)
 	}
 	for _, tp := range st.plans {
 		for _, cp := range tp.Chains {

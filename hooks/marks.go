@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/planner"
 )
 
 // Flow-bypass mark bits across reloads.
@@ -43,7 +44,7 @@ func stateBits(st *state) uint32 {
 	return bits
 }
 
-func canBypass(cp *ChainPlan) bool {
+func canBypass(cp *planner.ChainPlan) bool {
 	for _, ok := range cp.Bypass {
 		if ok {
 			return true
@@ -59,7 +60,7 @@ func (d *Daemon) assignMarks(st, old *state) {
 	for _, c := range st.chains {
 		c.plan.BypassBit = 0
 	}
-	if d.cfg.Offload != OffloadAuto {
+	if d.cfg.Offload != planner.OffloadAuto {
 		return
 	}
 	same := old != nil && old.canon == st.canon
@@ -93,7 +94,7 @@ func (d *Daemon) assignMarks(st, old *state) {
 // anything is programmed: nobody sets these bits meanwhile, since marks
 // come only from nfd's verdicts.
 func (d *Daemon) startMarks(st *state) {
-	if d.cfg.Offload == OffloadAuto && d.cfg.MarkMask != 0 {
+	if d.cfg.Offload == planner.OffloadAuto && d.cfg.MarkMask != 0 {
 		n, err := conntrack.ClearMarkBits(d.cfg.MarkMask)
 		if err != nil {
 			d.marks.set(d.cfg.MarkMask)
@@ -134,4 +135,18 @@ func (d *Daemon) clearMarks(bits uint32) {
 		d.marks.clearing = true
 		go d.clearMarks(d.marks.dirty)
 	}
+}
+
+// DefaultMarkMask is the mark bits nfd may use: one bit per queued chain.
+const DefaultMarkMask = 0x0f000000
+
+// maskBits lists the single bits of mask, lowest first.
+func maskBits(mask uint32) []uint32 {
+	var out []uint32
+	for b := uint32(1); b != 0; b <<= 1 {
+		if mask&b != 0 {
+			out = append(out, b)
+		}
+	}
+	return out
 }

@@ -2,19 +2,14 @@ package hooks
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	nfqueue "github.com/florianl/go-nfqueue/v2"
-	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
-
 	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/queue"
 	"github.com/nfdproject/nfd/rules"
 )
 
@@ -25,27 +20,20 @@ import (
 // transport header, nfd cannot.
 const headerCopy = 1024
 
-// Queue readers. nfd reads each queue on one goroutine, which owns the
-// decoded packet, the evaluation context and the conntrack result, so a
-// packet costs no allocation. Two implementations share the decision:
-//   - "nfd" (default): hooks/nfq.go, buffers reused, recvmmsg, batched
-//     accept verdicts flushed after every receive batch and whenever a
-//     drop, reject or mark must be sent;
-//   - "go-nfqueue": github.com/florianl/go-nfqueue/v2's receive path, one
-//     verdict per packet (kept as the reference and a fallback).
+// Queue readers: queue.ImplNfd and queue.ImplGoNfqueue.
 const (
-	ImplNfd       = "nfd"
-	ImplGoNfqueue = "go-nfqueue"
+	ImplNfd       = queue.ImplNfd
+	ImplGoNfqueue = queue.ImplGoNfqueue
 )
 
+// queueReader is one queue's goroutine: it owns the decoded packet, the
+// evaluation context and the conntrack result, so a packet costs no
+// allocation.
 type queueReader struct {
 	d      *Daemon
 	num    uint16
 	cancel context.CancelFunc
 	done   chan struct{}
-
-	nf  *nfqueue.Nfqueue // go-nfqueue implementation
-	own *nfq             // nfd implementation
 
 	p   packet.Parsed
 	c   rules.Ctx
@@ -54,160 +42,41 @@ type queueReader struct {
 	packets atomic.Uint64
 }
 
-// decision is what to answer for one packet.
-type decision struct {
-	verdict uint32 // nfAccept or nfDrop
-	mark    uint32
-	setMark bool
-}
-
 func (d *Daemon) openQueue(num uint16, failOpen, payload bool) (*queueReader, error) {
-	flags := uint32(cfgFlagGSO)
-	if failOpen {
-		// Queue overflow follows the chain's policy: accept-policy chains
-		// fail open, drop-policy chains fail closed.
-		flags |= cfgFlagFailOpen
-	}
 	copyLen := uint32(headerCopy)
 	if payload {
 		copyLen = 0xffff
 	}
-	ctx, cancel := context.WithCancel(d.ctx)
-	q := &queueReader{d: d, num: num, cancel: cancel, done: make(chan struct{})}
-	if d.cfg.QueueImpl == ImplGoNfqueue {
-		if err := q.openGoNfqueue(ctx, flags, copyLen); err != nil {
-			cancel()
-			return nil, err
-		}
-		close(q.done)
-		return q, nil
-	}
-	own, err := openNFQ(num, copyLen, d.cfg.QueueLen, flags, int(d.cfg.QueueLen)*2048)
+	// Queue overflow follows the chain's policy (FailOpen): accept-policy
+	// chains fail open, drop-policy chains fail closed.
+	r, err := queue.Open(queue.Config{Impl: d.cfg.QueueImpl, Num: num, CopyLen: copyLen, MaxLen: d.cfg.QueueLen,
+		FailOpen: failOpen, RcvBuf: int(d.cfg.QueueLen) * 2048, BusyPoll: d.cfg.BusyPoll})
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	own.busyPoll = d.cfg.BusyPoll
-	q.own = own
-	go q.run(ctx)
+	ctx, cancel := context.WithCancel(d.ctx)
+	q := &queueReader{d: d, num: num, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(q.done)
+		queue.Serve(ctx, r, q.decide, q.failed)
+	}()
 	return q, nil
 }
 
-// run is the queue's goroutine (nfd implementation).
-func (q *queueReader) run(ctx context.Context) {
-	defer close(q.done)
-	defer q.own.close()
-	d := q.d
-	handle := q.handleOwn // one method value, not one per batch
-	for ctx.Err() == nil {
-		n, err := q.own.recv()
-		if err != nil {
-			d.Stats.Errors.Add(1)
-			if !errors.Is(err, unix.ENOBUFS) {
-				d.log.Warn("queue receive error", "queue", q.num, "err", err)
-				time.Sleep(10 * time.Millisecond)
-			}
-			continue
-		}
-		for i := 0; i < n; i++ {
-			q.own.each(i, handle)
-		}
-		// Bound the wait of batched accepts to one receive batch.
-		if err := q.own.flush(); err != nil {
-			d.Stats.Verdict.Add(1)
-		}
-	}
-}
-
-func (q *queueReader) handleOwn(p *nfqPacket) {
-	var mark, in, out *uint32
-	if p.hasMark {
-		mark = &p.mark
-	}
-	if p.hasIn {
-		in = &p.indev
-	}
-	if p.hasOut {
-		out = &p.outdev
-	}
-	dec := q.decide(p.payload, p.capLen, p.skbInfo, mark, in, out)
-	var err error
-	switch {
-	case dec.verdict == nfAccept && !dec.setMark:
-		q.own.accept(p.id)
-	case dec.setMark:
-		err = q.own.verdict(p.id, dec.verdict, &dec.mark)
-	default:
-		err = q.own.verdict(p.id, dec.verdict, nil)
-	}
-	if err != nil {
+// failed counts a queue's receive and verdict errors.
+func (q *queueReader) failed(receive bool, err error) {
+	if !receive {
 		q.d.Stats.Verdict.Add(1)
+		return
 	}
-}
-
-func (q *queueReader) openGoNfqueue(ctx context.Context, flags, copyLen uint32) error {
-	d := q.d
-	nf, err := nfqueue.Open(&nfqueue.Config{
-		NfQueue:      q.num,
-		MaxPacketLen: copyLen,
-		MaxQueueLen:  d.cfg.QueueLen,
-		Copymode:     nfqueue.NfQnlCopyPacket,
-		Flags:        flags,
-	})
-	if err != nil {
-		return err
+	q.d.Stats.Errors.Add(1)
+	if !queue.Overrun(err) {
+		q.d.log.Warn("queue receive error", "queue", q.num, "err", err)
 	}
-	_ = nf.SetOption(netlink.NoENOBUFS, true)
-	_ = nf.Con.SetReadBuffer(int(d.cfg.QueueLen) * 2048)
-	q.nf = nf
-	err = nf.RegisterWithErrorFunc(ctx, func(a nfqueue.Attribute) int {
-		if a.PacketID == nil {
-			return 0
-		}
-		var payload []byte
-		if a.Payload != nil {
-			payload = *a.Payload
-		}
-		var capLen uint32
-		if a.CapLen != nil {
-			capLen = *a.CapLen
-		}
-		var skbInfo uint32
-		if a.SkbInfo != nil && len(*a.SkbInfo) >= 4 {
-			skbInfo = binary.BigEndian.Uint32(*a.SkbInfo)
-		}
-		dec := q.decide(payload, capLen, skbInfo, a.Mark, a.InDev, a.OutDev)
-		if dec.setMark {
-			err = nf.SetVerdictWithMark(*a.PacketID, int(dec.verdict), int(dec.mark))
-		} else {
-			err = nf.SetVerdict(*a.PacketID, int(dec.verdict))
-		}
-		if err != nil {
-			d.Stats.Verdict.Add(1)
-		}
-		return 0
-	}, func(err error) int {
-		if ctx.Err() != nil {
-			return 1
-		}
-		d.Stats.Errors.Add(1)
-		var opErr *netlink.OpError
-		if !(errors.As(err, &opErr) && errors.Is(opErr.Err, unix.ENOBUFS)) {
-			d.log.Warn("queue receive error", "queue", q.num, "err", err)
-		}
-		return 0
-	})
-	if err != nil {
-		nf.Close()
-	}
-	return err
 }
 
 func (q *queueReader) close() {
 	q.cancel()
-	if q.nf != nil {
-		q.nf.Close()
-	}
 	select {
 	case <-q.done:
 	case <-time.After(2 * time.Second):
@@ -217,7 +86,8 @@ func (q *queueReader) close() {
 
 // decide classifies one packet: decode, conntrack, the chain's rules. It
 // runs on the queue's goroutine and allocates nothing on its way.
-func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark, indev, outdev *uint32) decision {
+func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
+	payload, capLen, skbInfo := qp.Payload, qp.CapLen, qp.SkbInfo
 	d := q.d
 	var t0 time.Time
 	if d.cfg.Observer != nil {
@@ -226,7 +96,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	st := d.st.Load()
 	cs := st.byQueue[q.num]
 	if cs == nil || payload == nil {
-		return decision{verdict: nfAccept}
+		return queue.Verdict{Verdict: queue.Accept}
 	}
 	wire := len(payload)
 	if int(capLen) > wire {
@@ -246,9 +116,9 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 		d.Stats.Unreadable.Add(1)
 		d.Stats.Packets[fi][hook][rules.Drop].Add(1)
 		q.packets.Add(1)
-		return decision{verdict: nfDrop}
+		return queue.Verdict{Verdict: queue.Drop}
 	}
-	if d.ctChecksum && skbInfo&skbCsumNotVerified != 0 && hook != parser.HookOutput &&
+	if d.ctChecksum && skbInfo&queue.SkbCsumNotVerified != 0 && hook != parser.HookOutput &&
 		hook != parser.HookPostrouting && !p.ChecksumOK() {
 		// No device vouched for the checksum and no software check
 		// passed (skb_csum_unnecessary() is false: the queue says
@@ -260,18 +130,18 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	}
 	c := &q.c
 	c.Reset(p, hook)
-	if indev != nil {
-		if n, ok := d.ifn.name(*indev); ok {
+	if qp.HasInDev {
+		if n, ok := d.ifn.name(qp.InDev); ok {
 			c.SetIif(n)
 		}
 	}
-	if outdev != nil {
-		if n, ok := d.ifn.name(*outdev); ok {
+	if qp.HasOutDev {
+		if n, ok := d.ifn.name(qp.OutDev); ok {
 			c.SetOif(n)
 		}
 	}
-	if mark != nil {
-		c.Mark = *mark
+	if qp.HasMark {
+		c.Mark = qp.Mark
 	}
 	// Connection tracking happens once per packet, at the first hook of
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
@@ -293,17 +163,17 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 	if c.CtMarkChanged && ctr.Found {
 		d.ct.SetMark(ctr.Key, c.CtMark)
 	}
-	out := decision{verdict: nfAccept}
+	out := queue.Verdict{Verdict: queue.Accept}
 	switch dec.Verdict {
 	case rules.Accept:
 		if c.MarkChanged {
-			out.mark, out.setMark = c.Mark, true
+			out.Mark, out.SetMark = c.Mark, true
 		}
 		if bit := cs.plan.BypassBit; bit != 0 && dec.Rule != nil && dec.Rule.Table == cs.kc.Table &&
 			dec.Rule.Chain == cs.kc.Chain && dec.Rule.Index < len(cs.plan.Bypass) && cs.plan.Bypass[dec.Rule.Index] &&
 			!(cs.plan.EstablishedNative && p.L4Proto == packet.ProtoTCP) && c.KnowsNames(cs.plan.BypassNames[dec.Rule.Index]) {
 			// The rest of this flow is decided: let the kernel take it.
-			out.mark, out.setMark = c.Mark|bit, true
+			out.Mark, out.SetMark = c.Mark|bit, true
 			d.Stats.Bypassed.Add(1)
 		}
 	case rules.Reject:
@@ -317,7 +187,7 @@ func (q *queueReader) decide(payload []byte, capLen uint32, skbInfo uint32, mark
 		if ctr.Found {
 			d.ct.Forget(ctr.Key)
 		}
-		out.verdict = nfDrop
+		out.Verdict = queue.Drop
 		if d.log.Enabled(context.Background(), slog.LevelDebug) {
 			d.log.Debug("drop", "hook", hook.String(), "chain", cs.kc.Chain, "ct", ctr.State, "len", wire,
 				"flags", p.Flags, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)

@@ -2,12 +2,11 @@ package hooks
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/nfdproject/nfd/kernel"
 )
 
 // Guarding nfd's tables: if another tool flushes the ruleset or deletes
@@ -17,71 +16,6 @@ import (
 // chain dump), and restores them in one batch, within a second. Deleting single rules inside nfd's chains is not
 // noticed. The watcher goroutine is started by Start and ends with the
 // daemon's context.
-
-// expectedObjects lists "family table chain" of what st programs.
-func expectedObjects(st *state) []string {
-	var out []string
-	for _, tp := range st.plans {
-		fam := tp.Family.String()
-		name := KernelTableName(tp.Name)
-		out = append(out, fam+" "+name)
-		for _, cp := range tp.Chains {
-			out = append(out, fam+" "+name+" "+cp.Name)
-			if cp.Queue && cp.BypassBit != 0 {
-				out = append(out, fam+" "+name+" "+bypassChainPrefix+cp.Name)
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func kernelObjects(c *nftables.Conn) ([]string, error) {
-	tables, err := ownedTables(c)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, t := range tables {
-		out = append(out, familyName(t.Family)+" "+t.Name)
-	}
-	chains, err := c.ListChains()
-	if err != nil {
-		return nil, err
-	}
-	for _, ch := range chains {
-		if strings.HasPrefix(ch.Table.Name, TablePrefix) {
-			out = append(out, familyName(ch.Table.Family)+" "+ch.Table.Name+" "+ch.Name)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// rulesChanged reports whether some chain of nfd's holds another number
-// of rules than st put there (another tool deleted or added one).
-func rulesChanged(c *nftables.Conn, st *state) (string, bool) {
-	for _, tp := range st.plans {
-		count := func(chain string, want int) (string, bool) {
-			rules, err := c.GetRules(tp.kt, &nftables.Chain{Name: chain, Table: tp.kt})
-			if err != nil || len(rules) != want {
-				return fmt.Sprintf("%s %s %s: %d rules, want %d", tp.Family, tp.kt.Name, chain, len(rules), want), true
-			}
-			return "", false
-		}
-		for _, cp := range tp.Chains {
-			if what, changed := count(cp.Name, cp.layout().total); changed {
-				return what, true
-			}
-			if cp.Queue && cp.BypassBit != 0 {
-				if what, changed := count(bypassChainPrefix+cp.Name, 1); changed {
-					return what, true
-				}
-			}
-		}
-	}
-	return "", false
-}
 
 // checkTables restores nfd's tables if they no longer match what runs. A
 // monitor event also has the rules of each chain counted (a dump per
@@ -97,18 +31,18 @@ func (d *Daemon) checkTables(noticedBy string) {
 	if err != nil {
 		return
 	}
-	have, err := kernelObjects(c)
+	have, err := kernel.Objects(c)
 	if err != nil {
 		return
 	}
-	want := expectedObjects(st)
+	want := kernel.ExpectedObjects(st.plans)
 	diff := ""
 	if strings.Join(have, "\n") != strings.Join(want, "\n") {
 		if diff = diffList(want, have); diff == "" {
 			diff = "objects nfd did not make"
 		}
 	} else if noticedBy == "monitor" {
-		if what, changed := rulesChanged(c, st); changed {
+		if what, changed := kernel.RulesChanged(c, st.plans); changed {
 			diff = what
 		}
 	}
@@ -118,7 +52,7 @@ func (d *Daemon) checkTables(noticedBy string) {
 	d.log.Warn("nfd's nftables tables were changed by another tool; restoring them", "missing_or_extra", diff, "noticed_by", noticedBy)
 	c, err = d.cfg.NewConn()
 	if err == nil {
-		err = ProgramPlans(c, d.mode, st.plans)
+		err = kernel.ProgramPlans(c, d.mode, st.plans)
 	}
 	if err != nil {
 		d.log.Error("restoring nfd's tables failed", "err", err)

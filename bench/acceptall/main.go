@@ -16,7 +16,7 @@ import (
 	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/google/nftables"
 
-	"github.com/nfdproject/nfd/hooks"
+	"github.com/nfdproject/nfd/kernel"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -26,7 +26,7 @@ func main() {
 	gso := flag.Bool("gso", false, "set NFQA_CFG_F_GSO (the kernel queues TCP super-packets whole) and copy 128 bytes, not the whole packet")
 	flag.Parse()
 	newConn := func() (*nftables.Conn, error) { return nftables.New() }
-	mode, err := hooks.ProbeQueue(newConn)
+	mode, err := kernel.ProbeQueue(newConn)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -51,7 +51,7 @@ func main() {
 		}
 	}
 	c, _ := newConn()
-	err = hooks.Program(c, mode, []hooks.KernelChain{{Family: parser.FamilyInet, Table: "acceptall", Chain: "forward",
+	err = kernel.Program(c, mode, []kernel.KernelChain{{Family: parser.FamilyInet, Table: "acceptall", Chain: "forward",
 		Hook: parser.HookForward, Policy: parser.VerdictAccept, QueueNum: uint16(*num), QueueTotal: uint16(*total)}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,5 +63,5 @@ func main() {
 	<-sig
 	cancel()
 	c, _ = newConn()
-	_ = hooks.Remove(c)
+	_ = kernel.Remove(c)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nfdproject/nfd/hooks"
 	"github.com/nfdproject/nfd/metrics"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/rules"
 )
 
@@ -31,7 +32,7 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	kc := d.KernelCounters()
 	for _, r := range d.Engine().Rules {
 		pl := d.RulePlacement(r).String()
-		k := kc.Rules[hooks.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
+		k := kc.Rules[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
 		s.Rules = append(s.Rules, metrics.RuleCount{Table: r.Family.String() + " " + r.Table, Chain: r.Chain, Rule: r.Label(),
 			Placement: pl, Packets: r.Counts.Packets.Load() + k[0], Bytes: r.Counts.Bytes.Load() + k[1]})
 		s.RulesByPlacement[pl]++

@@ -21,6 +21,7 @@ import (
 	"github.com/nfdproject/nfd/internal/sdnotify"
 	"github.com/nfdproject/nfd/metrics"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 )
 
 type runFlags struct {
@@ -45,7 +46,7 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.rules, "rules", "/etc/nfd/rules.nft", "rule file (nft syntax)")
-	fl.StringVar(&f.offload, "offload", hooks.OffloadAuto, "auto: kernel-expressible rules run in native nftables; none: every filter rule in nfd")
+	fl.StringVar(&f.offload, "offload", planner.OffloadAuto, "auto: kernel-expressible rules run in native nftables; none: every filter rule in nfd")
 	fl.IntVar(&f.queues, "queues", 0, "queues per base chain, balanced by CPU fanout (0: one per CPU)")
 	fl.IntVar(&f.queueBase, "queue-base", 1000, "first NFQUEUE number nfd uses")
 	fl.IntVar(&f.ctMax, "conntrack-max", conntrack.DefaultMax, "maximum conntrack entries")
@@ -75,7 +76,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if f.offload != hooks.OffloadAuto && f.offload != hooks.OffloadNone {
+	if f.offload != planner.OffloadAuto && f.offload != planner.OffloadNone {
 		return usageError("--offload must be auto or none")
 	}
 	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
@@ -181,7 +182,7 @@ func rulesListing(d *hooks.Daemon) string {
 				info := eng.Rules[i]
 				i++
 				pl := d.RulePlacement(info)
-				kc := kernel[hooks.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
+				kc := kernel[planner.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
 				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0], kc[1])
 				if pl.Both {
 					note = fmt.Sprintf("kernel for packets no userspace rule before it can match, nfd for the rest; packets %d bytes %d",

@@ -1,7 +1,7 @@
-// Package hooks connects a compiled engine to the kernel: it programs
-// nftables (nfd's own tables only, one atomic batch per change) and reads
-// the packets those tables queue over NFQUEUE.
-package hooks
+// Package kernel programs nfd's plans into nftables over netlink (one
+// atomic batch per change), probes how the kernel can queue, reads rule
+// counters back, and explains a batch the kernel refused.
+package kernel
 
 import (
 	"encoding/binary"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
+	"github.com/nfdproject/nfd/planner"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,9 +36,6 @@ func (m QueueMode) String() string {
 	}
 	return "none"
 }
-
-// TablePrefix marks the tables nfd owns; it touches no other table.
-const TablePrefix = "nfd_"
 
 // ErrNoQueue is returned when the kernel can queue packets neither way.
 var ErrNoQueue = errors.New("this kernel cannot queue packets from nftables: it needs CONFIG_NFT_QUEUE, " +
@@ -93,7 +91,7 @@ func ProbeQueue(newConn func() (*nftables.Conn, error)) (QueueMode, error) {
 		if err != nil {
 			return 0, fmt.Errorf("nftables netlink: %w", err)
 		}
-		t := c.AddTable(&nftables.Table{Name: fmt.Sprintf("%sprobe_%d", TablePrefix, os.Getpid()), Family: nftables.TableFamilyINet})
+		t := c.AddTable(&nftables.Table{Name: fmt.Sprintf("%sprobe_%d", planner.TablePrefix, os.Getpid()), Family: nftables.TableFamilyINet})
 		ch := c.AddChain(&nftables.Chain{Name: "probe", Table: t})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: queueExprs(mode, 0, 1, true)})
 		c.DelTable(t)

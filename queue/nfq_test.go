@@ -1,4 +1,4 @@
-package hooks
+package queue
 
 import (
 	"encoding/binary"
@@ -40,21 +40,21 @@ func TestNFQParseAndAllocs(t *testing.T) {
 	copy(q.rbufs[0], m)
 	q.msgs[0].len = uint32(len(m))
 	var ids []uint32
-	q.each(0, func(p *nfqPacket) {
-		if !p.hasMark || p.mark != 0x42 || p.hook != 1 || len(p.payload) != 60 {
+	q.each(0, func(p *Packet) {
+		if !p.HasMark || p.Mark != 0x42 || p.Hook != 1 || len(p.Payload) != 60 {
 			t.Fatalf("parsed %+v", p)
 		}
-		ids = append(ids, p.id)
+		ids = append(ids, p.ID)
 	})
 	if len(ids) != 2 || ids[0] != 99 || ids[1] != 100 {
 		t.Fatalf("ids %v", ids)
 	}
 	n := 0
-	fn := func(p *nfqPacket) { n += int(p.id) }
+	fn := func(p *Packet) { n += int(p.ID) }
 	if a := testing.AllocsPerRun(1000, func() { q.each(0, fn) }); a != 0 {
 		t.Fatalf("parsing a receive batch allocates %v times", a)
 	}
 	// A truncated message stops the walk, never reads past the buffer.
 	q.msgs[0].len = uint32(len(m) - 3)
-	q.each(0, func(*nfqPacket) {})
+	q.each(0, func(*Packet) {})
 }

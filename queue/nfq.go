@@ -1,4 +1,7 @@
-package hooks
+// Package queue reads packets from NFQUEUE and answers them, behind a
+// small Reader interface with two implementations (nfd's own socket and
+// go-nfqueue) and a fake for tests.
+package queue
 
 import (
 	"encoding/binary"
@@ -34,7 +37,7 @@ type nfq struct {
 	pending   bool
 	pendingID uint32
 
-	pkt  nfqPacket            // the packet being handled, reused
+	pkt  Packet               // the packet being handled, reused
 	dest unix.SockaddrNetlink // the kernel, for sendto
 
 	// full is set when the last receive filled every buffer, so more
@@ -63,10 +66,6 @@ const (
 	nfqaCapLen     = 13
 	nfqaSkbInfo    = 14
 
-	// NFQA_SKB_INFO flags (nfqnl_put_packet_info()).
-	skbCsumNotReady    = 0x1 // CHECKSUM_PARTIAL: not computed yet
-	skbCsumNotVerified = 0x4 // CHECKSUM_NONE: nobody verified it
-
 	nfqaCfgCmd      = 1
 	nfqaCfgParams   = 2
 	nfqaCfgQueueMax = 3
@@ -79,9 +78,6 @@ const (
 
 	cfgFlagFailOpen = 0x1
 	cfgFlagGSO      = 0x4
-
-	nfDrop   = 0
-	nfAccept = 1
 
 	recvBatch = 64
 	recvSize  = 0xffff + 512 // a whole GSO packet and its headers
@@ -243,27 +239,42 @@ func (q *nfq) flush() error {
 	q.pending = false
 	q.header(nfqnlMsgVerdictBat, unix.NLM_F_REQUEST)
 	var vh [8]byte
-	binary.BigEndian.PutUint32(vh[:], nfAccept)
+	binary.BigEndian.PutUint32(vh[:], Accept)
 	binary.BigEndian.PutUint32(vh[4:], q.pendingID)
 	q.attr(nfqaVerdictHdr, vh[:])
 	return q.send()
 }
 
-// nfqPacket is one queued packet, pointing into the receive buffer.
-type nfqPacket struct {
-	id      uint32
-	hook    uint8
-	payload []byte
-	capLen  uint32 // original length when truncated, else 0
-	mark    uint32
-	hasMark bool
-	indev   uint32
-	outdev  uint32
-	hasIn   bool
-	hasOut  bool
-	// skbInfo is NFQA_SKB_INFO (sent with NFQA_CFG_F_GSO), 0 when absent.
-	skbInfo uint32
+// Receive reads one batch (recv) and calls fn for each packet in it.
+func (q *nfq) Receive(fn func(p *Packet)) error {
+	n, err := q.recv()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		q.each(i, fn)
+	}
+	return nil
 }
+
+// Verdict answers a packet: a plain accept waits for the next batch
+// verdict (Flush), anything else is sent at once.
+func (q *nfq) Verdict(id uint32, v Verdict) error {
+	switch {
+	case v.Verdict == Accept && !v.SetMark:
+		q.accept(id)
+		return nil
+	case v.SetMark:
+		return q.verdict(id, v.Verdict, &v.Mark)
+	}
+	return q.verdict(id, v.Verdict, nil)
+}
+
+// Flush sends the batch of pending accepts.
+func (q *nfq) Flush() error { return q.flush() }
+
+// Close unbinds the queue and closes the socket.
+func (q *nfq) Close() { q.close() }
 
 // recv reads up to recvBatch messages; it blocks until at least one
 // arrives, flushing pending accepts first when the socket is empty.
@@ -314,7 +325,7 @@ func recvmmsg(fd int, msgs []mmsghdr, flags int) (int, error) {
 }
 
 // each calls fn for every packet message in the i-th received buffer.
-func (q *nfq) each(i int, fn func(p *nfqPacket)) {
+func (q *nfq) each(i int, fn func(p *Packet)) {
 	b := q.rbufs[i][:q.msgs[i].len]
 	p := &q.pkt
 	for len(b) >= unix.NLMSG_HDRLEN {
@@ -328,7 +339,7 @@ func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 		if typ != nfnlSubsysQueue<<8|nfqnlMsgPacket || len(msg) < 4 {
 			continue
 		}
-		*p = nfqPacket{}
+		*p = Packet{}
 		ok := false
 		for a := msg[4:]; len(a) >= 4; {
 			al := int(binary.NativeEndian.Uint16(a))
@@ -340,29 +351,29 @@ func (q *nfq) each(i int, fn func(p *nfqPacket)) {
 			switch at {
 			case nfqaPacketHdr:
 				if len(d) >= 7 {
-					p.id, p.hook, ok = binary.BigEndian.Uint32(d), d[6], true
+					p.ID, p.Hook, ok = binary.BigEndian.Uint32(d), d[6], true
 				}
 			case nfqaMark:
 				if len(d) >= 4 {
-					p.mark, p.hasMark = binary.BigEndian.Uint32(d), true
+					p.Mark, p.HasMark = binary.BigEndian.Uint32(d), true
 				}
 			case nfqaIfIndexIn:
 				if len(d) >= 4 {
-					p.indev, p.hasIn = binary.BigEndian.Uint32(d), true
+					p.InDev, p.HasInDev = binary.BigEndian.Uint32(d), true
 				}
 			case nfqaIfIndexOut:
 				if len(d) >= 4 {
-					p.outdev, p.hasOut = binary.BigEndian.Uint32(d), true
+					p.OutDev, p.HasOutDev = binary.BigEndian.Uint32(d), true
 				}
 			case nfqaPayload:
-				p.payload = d
+				p.Payload = d
 			case nfqaCapLen:
 				if len(d) >= 4 {
-					p.capLen = binary.BigEndian.Uint32(d)
+					p.CapLen = binary.BigEndian.Uint32(d)
 				}
 			case nfqaSkbInfo:
 				if len(d) >= 4 {
-					p.skbInfo = binary.BigEndian.Uint32(d)
+					p.SkbInfo = binary.BigEndian.Uint32(d)
 				}
 			}
 			a = a[min((al+3)&^3, len(a)):]

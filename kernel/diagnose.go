@@ -1,4 +1,4 @@
-package hooks
+package kernel
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 )
 
 // When the kernel refuses a batch, netlink says why (an errno) but
@@ -23,13 +24,13 @@ import (
 // from a hook (NAT or reject at the wrong hook) are not reproduced there;
 // the parser refuses those before anything reaches the kernel.
 
-// probeTableName does not start with TablePrefix, so nothing else of nfd
+// probeTableName does not start with planner.TablePrefix, so nothing else of nfd
 // (restores, removal) ever takes it for one of its own tables.
 func probeTableName() string { return fmt.Sprintf("nfdprobe_%d", os.Getpid()) }
 
-// explainCommit turns a failed commit of plans into an error naming what
+// ExplainCommit turns a failed commit of plans into an error naming what
 // the kernel refused, when it can find it.
-func explainCommit(newConn func() (*nftables.Conn, error), plans []*TablePlan, rs *parser.Ruleset, commitErr error) error {
+func ExplainCommit(newConn func() (*nftables.Conn, error), plans []*planner.TablePlan, rs *parser.Ruleset, commitErr error) error {
 	found, err := diagnose(newConn, plans, rs)
 	if err != nil || found == nil {
 		return fmt.Errorf("the kernel refused nfd's nftables batch: %w%s", commitErr, errnoHint(commitErr))
@@ -37,7 +38,7 @@ func explainCommit(newConn func() (*nftables.Conn, error), plans []*TablePlan, r
 	return found
 }
 
-func diagnose(newConn func() (*nftables.Conn, error), plans []*TablePlan, rs *parser.Ruleset) (error, error) {
+func diagnose(newConn func() (*nftables.Conn, error), plans []*planner.TablePlan, rs *parser.Ruleset) (error, error) {
 	for _, tp := range plans {
 		found, err := diagnoseTable(newConn, tp, rs)
 		if found != nil || err != nil {
@@ -47,12 +48,12 @@ func diagnose(newConn func() (*nftables.Conn, error), plans []*TablePlan, rs *pa
 	return nil, nil
 }
 
-func diagnoseTable(newConn func() (*nftables.Conn, error), tp *TablePlan, rs *parser.Ruleset) (found error, err error) {
+func diagnoseTable(newConn func() (*nftables.Conn, error), tp *planner.TablePlan, rs *parser.Ruleset) (found error, err error) {
 	c, err := newConn()
 	if err != nil {
 		return nil, err
 	}
-	t := &nftables.Table{Name: probeTableName(), Family: tp.kt.Family}
+	t := &nftables.Table{Name: probeTableName(), Family: tp.Kernel.Family}
 	c.AddTable(t)
 	chains := map[string]*nftables.Chain{}
 	for _, cp := range tp.Chains {
@@ -66,25 +67,25 @@ func diagnoseTable(newConn func() (*nftables.Conn, error), tp *TablePlan, rs *pa
 		_ = c.Flush()
 	}()
 	ut := userTable(rs, tp)
-	sets := map[uint32]pendingSet{}
-	for _, ps := range tp.sets {
-		if ps.s.Anonymous {
-			sets[ps.s.ID] = ps
+	sets := map[uint32]planner.PendingSet{}
+	for _, ps := range tp.Sets {
+		if ps.Set.Anonymous {
+			sets[ps.Set.ID] = ps
 			continue
 		}
-		s := *ps.s
+		s := *ps.Set
 		s.Table = t
-		if err := c.AddSet(&s, ps.elems); err != nil {
+		if err := c.AddSet(&s, ps.Elems); err != nil {
 			return nil, err
 		}
 		if err := c.Flush(); err != nil {
 			pos := parser.Pos{}
 			if ut != nil {
-				if us := ut.Set(ps.s.Name); us != nil {
+				if us := ut.Set(ps.Set.Name); us != nil {
 					pos = us.Pos
 				}
 			}
-			return refused(pos, "set `"+ps.s.Name+"`", err), nil
+			return refused(pos, "set `"+ps.Set.Name+"`", err), nil
 		}
 	}
 	for _, cp := range tp.Chains {
@@ -92,9 +93,9 @@ func diagnoseTable(newConn func() (*nftables.Conn, error), tp *TablePlan, rs *pa
 			for _, e := range r {
 				if l, ok := e.(*expr.Lookup); ok {
 					if ps, ok := sets[l.SetID]; ok {
-						s := *ps.s
+						s := *ps.Set
 						s.Table = t
-						if err := c.AddSet(&s, ps.elems); err != nil {
+						if err := c.AddSet(&s, ps.Elems); err != nil {
 							return nil, err
 						}
 					}
@@ -115,7 +116,7 @@ func diagnoseTable(newConn func() (*nftables.Conn, error), tp *TablePlan, rs *pa
 	return nil, nil
 }
 
-func userTable(rs *parser.Ruleset, tp *TablePlan) *parser.Table {
+func userTable(rs *parser.Ruleset, tp *planner.TablePlan) *parser.Table {
 	if rs == nil {
 		return nil
 	}

@@ -1,49 +1,28 @@
-package hooks
+package kernel
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 )
 
 // KernelChain is one base chain nfd creates: the same family, hook and
 // priority as the user's chain, ending in a queue rule to its queue group.
 type KernelChain struct {
 	Family     parser.Family
-	Table      string // the user's table name; the kernel table is TablePrefix+Table
+	Table      string // the user's table name; the kernel table is planner.TablePrefix+Table
 	Chain      string
 	Hook       parser.Hook
 	Priority   int
 	Policy     parser.VerdictKind
 	QueueNum   uint16
 	QueueTotal uint16
-}
-
-func tableFamily(f parser.Family) nftables.TableFamily {
-	switch f {
-	case parser.FamilyIP:
-		return nftables.TableFamilyIPv4
-	case parser.FamilyIP6:
-		return nftables.TableFamilyIPv6
-	}
-	return nftables.TableFamilyINet
-}
-
-// trackExprs load `ct state` and compare it with 0, which always holds (a
-// packet without conntrack reads as invalid): the ct expression makes the
-// kernel run connection tracking in this namespace and family, so nfd can
-// take over connections it meets mid-way from the kernel's table.
-func trackExprs() []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
-	}
 }
 
 // familyName is the nft name of a table family.
@@ -59,9 +38,6 @@ func familyName(f nftables.TableFamily) string {
 	return fmt.Sprint(f)
 }
 
-// KernelTableName is the name of nfd's table for a user table.
-func KernelTableName(user string) string { return TablePrefix + user }
-
 // ownedTables lists the tables nfd owns now (by prefix).
 func ownedTables(c *nftables.Conn) ([]*nftables.Table, error) {
 	ts, err := c.ListTables()
@@ -70,7 +46,7 @@ func ownedTables(c *nftables.Conn) ([]*nftables.Table, error) {
 	}
 	var out []*nftables.Table
 	for _, t := range ts {
-		if strings.HasPrefix(t.Name, TablePrefix) {
+		if strings.HasPrefix(t.Name, planner.TablePrefix) {
 			out = append(out, t)
 		}
 	}
@@ -86,19 +62,19 @@ func Program(c *nftables.Conn, mode QueueMode, chains []KernelChain) error {
 
 // queueOnlyPlans lays out kernel chains that hold nothing but their queue
 // rule, one table per user table.
-func queueOnlyPlans(chains []KernelChain) []*TablePlan {
-	var plans []*TablePlan
-	byTable := map[string]*TablePlan{}
+func queueOnlyPlans(chains []KernelChain) []*planner.TablePlan {
+	var plans []*planner.TablePlan
+	byTable := map[string]*planner.TablePlan{}
 	for _, kc := range chains {
 		key := kc.Family.String() + " " + kc.Table
 		tp := byTable[key]
 		if tp == nil {
-			tp = &TablePlan{Family: kc.Family, Name: kc.Table,
-				kt: &nftables.Table{Name: KernelTableName(kc.Table), Family: tableFamily(kc.Family)}}
+			tp = &planner.TablePlan{Family: kc.Family, Name: kc.Table,
+				Kernel: &nftables.Table{Name: planner.KernelTableName(kc.Table), Family: planner.TableFamily(kc.Family)}}
 			byTable[key] = tp
 			plans = append(plans, tp)
 		}
-		tp.Chains = append(tp.Chains, &ChainPlan{Name: kc.Chain, Queue: true, QueueNum: kc.QueueNum, QueueTotal: kc.QueueTotal,
+		tp.Chains = append(tp.Chains, &planner.ChainPlan{Name: kc.Chain, Queue: true, QueueNum: kc.QueueNum, QueueTotal: kc.QueueTotal,
 			Base: &parser.BaseSpec{Type: parser.ChainFilter, Hook: kc.Hook, Priority: kc.Priority, Policy: kc.Policy}})
 	}
 	return plans

@@ -1,4 +1,4 @@
-package hooks
+package planner
 
 import (
 	"github.com/google/nftables/binaryutil"
@@ -27,11 +27,8 @@ import (
 // keep a flow from being bypassed: their results could differ for later
 // packets, or their counts must stay exact.
 
-// bypassChainPrefix names the copy chain of a queued base chain.
-const bypassChainPrefix = "nfd-bypass-"
-
-// DefaultMarkMask is the mark bits nfd may use: one bit per queued chain.
-const DefaultMarkMask = 0x0f000000
+// BypassChainPrefix names the copy chain of a queued base chain.
+const BypassChainPrefix = "nfd-bypass-"
 
 var flowConstant = map[parser.Field]bool{
 	parser.FieldIPSaddr: true, parser.FieldIPDaddr: true, parser.FieldIPProtocol: true,
@@ -90,8 +87,8 @@ func bypassRules(c *parser.Chain, start int) (bypass []bool, names []uint8) {
 	return bypass, names
 }
 
-// bypassAcceptExprs: ct direction original, ct mark & bit == bit, accept.
-func bypassAcceptExprs(bit uint32) []expr.Any {
+// BypassAcceptExprs: ct direction original, ct mark & bit == bit, accept.
+func BypassAcceptExprs(bit uint32) []expr.Any {
 	return []expr.Any{
 		&expr.Ct{Key: expr.CtKeyDIRECTION, Register: reg1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0}},
@@ -102,8 +99,8 @@ func bypassAcceptExprs(bit uint32) []expr.Any {
 	}
 }
 
-// bypassCopyExprs: meta mark & bit == bit → ct mark set (ct mark & ^bit) ^ bit.
-func bypassCopyExprs(bit uint32) []expr.Any {
+// BypassCopyExprs: meta mark & bit == bit → ct mark set (ct mark & ^bit) ^ bit.
+func BypassCopyExprs(bit uint32) []expr.Any {
 	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyMARK, Register: reg1},
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(bit), Xor: make([]byte, 4)},
@@ -112,15 +109,4 @@ func bypassCopyExprs(bit uint32) []expr.Any {
 		&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(^bit), Xor: binaryutil.NativeEndian.PutUint32(bit)},
 		&expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true},
 	}
-}
-
-// maskBits lists the single bits of mask, lowest first.
-func maskBits(mask uint32) []uint32 {
-	var out []uint32
-	for b := uint32(1); b != 0; b <<= 1 {
-		if mask&b != 0 {
-			out = append(out, b)
-		}
-	}
-	return out
 }

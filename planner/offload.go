@@ -1,4 +1,4 @@
-package hooks
+package planner
 
 import (
 	"encoding/binary"
@@ -103,13 +103,14 @@ type translator struct {
 	t       *parser.Table
 	kt      *nftables.Table
 	sets    map[string]*nftables.Set // named sets, created on first use
-	pending []pendingSet             // sets to add before the rules that use them
+	pending []PendingSet             // sets to add before the rules that use them
 	native  map[string]bool          // chains that will exist natively
 }
 
-type pendingSet struct {
-	s     *nftables.Set
-	elems []nftables.SetElement
+// PendingSet is a set a table plan adds, with its elements.
+type PendingSet struct {
+	Set   *nftables.Set
+	Elems []nftables.SetElement
 }
 
 // notNative is why a rule stays in userspace.
@@ -185,7 +186,7 @@ func (tr *translator) check(r *parser.Rule) error {
 func (tr *translator) rollback(n int) {
 	for _, p := range tr.pending[n:] {
 		for name, s := range tr.sets {
-			if s == p.s {
+			if s == p.Set {
 				delete(tr.sets, name)
 			}
 		}
@@ -435,7 +436,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 	if interval && host {
 		return nil, userspace("an interval set of a host-order type")
 	}
-	tr.pending = append(tr.pending, pendingSet{s, els})
+	tr.pending = append(tr.pending, PendingSet{s, els})
 	return s, nil
 }
 

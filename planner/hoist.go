@@ -1,4 +1,4 @@
-package hooks
+package planner
 
 import (
 	"github.com/google/nftables/expr"
@@ -140,8 +140,8 @@ func limits(t *parser.Table, r *parser.Rule, seen map[*parser.Chain]bool) bool {
 	return false
 }
 
-// noEventsExprs: ct event set 0.
-func noEventsExprs() []expr.Any {
+// NoEventsExprs: ct event set 0.
+func NoEventsExprs() []expr.Any {
 	return []expr.Any{
 		&expr.Immediate{Register: reg1, Data: []byte{0, 0, 0, 0}},
 		&expr.Ct{Key: expr.CtKeyEVENTMASK, Register: reg1, SourceRegister: true},
