@@ -138,6 +138,18 @@ func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]
 	return plans, placements, nil
 }
 
+// Error is what a ruleset cannot be planned for, at its position.
+type Error struct {
+	Pos parser.Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+
+func errorf(pos parser.Pos, format string, args ...any) error {
+	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
 // RuleRef names a rule by position.
 type RuleRef struct {
 	Family parser.Family
@@ -152,13 +164,13 @@ const maxNameLen = 255
 
 func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement) (*TablePlan, error) {
 	if n := len(KernelTableName(t.Name)); n > maxNameLen {
-		return nil, fmt.Errorf("%s: table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
-			t.Pos, t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
+		return nil, errorf(t.Pos, "table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
+			t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
 	}
 	for _, c := range t.Chains {
 		if n := len(BypassChainPrefix + c.Name); c.Base != nil && n > maxNameLen {
-			return nil, fmt.Errorf("%s: chain name `%s` is too long for nfd: its flow-bypass chain would have %d bytes, the kernel takes %d; shorten it to %d",
-				c.Pos, c.Name[:16]+"…", n, maxNameLen, maxNameLen-len(BypassChainPrefix))
+			return nil, errorf(c.Pos, "chain name `%s` is too long for nfd: its flow-bypass chain would have %d bytes, the kernel takes %d; shorten it to %d",
+				c.Name[:16]+"…", n, maxNameLen, maxNameLen-len(BypassChainPrefix))
 		}
 	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: TableFamily(t.Family)}
@@ -224,7 +236,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			exprs, err := tr.rule(r)
 			if err != nil {
 				if forced {
-					return nil, fmt.Errorf("%s: %s chain `%s` runs only in the kernel, but this rule cannot: %v", r.Pos, c.Base.Type, c.Name, err)
+					return nil, errorf(r.Pos, "%s chain `%s` runs only in the kernel, but this rule cannot: %v", c.Base.Type, c.Name, err)
 				}
 				stopped = true
 				cp.Start = i

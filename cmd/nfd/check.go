@@ -3,13 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/spf13/cobra"
 )
 
 func newCheckCmd() *cobra.Command {
 	var print bool
+	var offload string
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Parse and validate rule files without root and without touching the kernel",
@@ -17,6 +21,9 @@ func newCheckCmd() *cobra.Command {
 1 with FILE:LINE:COL errors on stderr when any is not, 2 on usage errors.
 Warnings (FILE:LINE:COL: warning: ...) point at rules that load but most
 likely do not do what was meant; they do not change the exit status.
+check also plans the ruleset as nfd run --offload would (no kernel is
+asked), so a rule a kernel-only chain cannot run, or a name too long for
+nfd's own tables, is an error here too.
 With --print it writes each valid ruleset in canonical nft form to stdout.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,6 +43,11 @@ With --print it writes each valid ruleset in canonical nft form to stdout.`,
 				for _, w := range parser.Lint(rs) {
 					fmt.Fprintln(cmd.ErrOrStderr(), w)
 				}
+				if _, _, err := planner.PlanRuleset(rs, offload); err != nil {
+					failed++
+					fmt.Fprintln(cmd.ErrOrStderr(), planError(err))
+					continue
+				}
 				if print {
 					fmt.Fprint(cmd.OutOrStdout(), parser.Print(rs))
 				}
@@ -47,5 +59,28 @@ With --print it writes each valid ruleset in canonical nft form to stdout.`,
 		},
 	}
 	cmd.Flags().BoolVar(&print, "print", false, "print the ruleset in canonical nft form")
+	cmd.Flags().StringVar(&offload, "offload", planner.OffloadAuto, "plan as nfd run --offload does: auto or none")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if offload != planner.OffloadAuto && offload != planner.OffloadNone {
+			return usageError("--offload must be auto or none")
+		}
+		return nil
+	}
 	return cmd
+}
+
+// planError shows a planner error as the parser shows its own: position,
+// message, the source line and a caret.
+func planError(err error) string {
+	var pe *planner.Error
+	if !errors.As(err, &pe) {
+		return "error: " + err.Error()
+	}
+	pretty := &parser.Error{Pos: pe.Pos, Msg: pe.Msg}
+	if src, err := os.ReadFile(pe.Pos.File); err == nil {
+		if lines := strings.Split(string(src), "\n"); pe.Pos.Line >= 1 && pe.Pos.Line <= len(lines) {
+			pretty.Line = lines[pe.Pos.Line-1]
+		}
+	}
+	return pretty.Pretty()
 }

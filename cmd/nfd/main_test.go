@@ -230,3 +230,27 @@ func TestCheckWarns(t *testing.T) {
 		t.Fatalf("examples: exit %d, stderr:\n%s", code, errOut)
 	}
 }
+
+// TestCheckPlans: `nfd check` runs the planner too, so what only `nfd run`
+// used to refuse (a rule a kernel-only chain cannot run, a name too long
+// for nfd's kernel tables) is an error at check time, with its position,
+// the source line and a caret; --offload=none plans as `nfd run` would.
+func TestCheckPlans(t *testing.T) {
+	natOnly := write(t, "nat.nft", "table ip t {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tmeta mark { 1-5 } accept\n\t}\n}\n")
+	_, errOut, code := run(t, "check", natOnly)
+	if code != 1 || !strings.Contains(errOut, natOnly+":4:3: error: nat chain `pre` runs only in the kernel, but this rule cannot: an interval set of a host-order type") ||
+		!strings.Contains(errOut, "\t\tmeta mark { 1-5 } accept\n\t\t^") {
+		t.Fatalf("nat chain: exit %d, stderr:\n%s", code, errOut)
+	}
+	long := write(t, "long.nft", "table inet "+strings.Repeat("a", 252)+" {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t}\n}\n")
+	if _, errOut, code := run(t, "check", long); code != 1 || !strings.Contains(errOut, long+":1:12: error: table name") {
+		t.Fatalf("long table name: exit %d, stderr:\n%s", code, errOut)
+	}
+	// A NAT chain is planned the same way with --offload=none.
+	if _, _, code := run(t, "check", "--offload=none", natOnly); code != 1 {
+		t.Fatalf("--offload=none: exit %d", code)
+	}
+	if _, _, code := run(t, "check", "--offload=bogus", natOnly); code != 2 {
+		t.Fatalf("--offload=bogus: exit %d, want 2", code)
+	}
+}
