@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/pipeline"
 	"github.com/nfdproject/nfd/queue"
 	"github.com/nfdproject/nfd/rules"
 )
@@ -35,9 +35,8 @@ type queueReader struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	p   packet.Parsed
-	c   rules.Ctx
-	ctr conntrack.Result
+	pl pipeline.Pipeline
+	in pipeline.Input
 
 	packets atomic.Uint64
 }
@@ -56,6 +55,7 @@ func (d *Daemon) openQueue(num uint16, failOpen, payload bool) (*queueReader, er
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	q := &queueReader{d: d, num: num, cancel: cancel, done: make(chan struct{})}
+	q.pl = pipeline.Pipeline{CT: d.ct, Ifname: d.ifn.name}
 	go func() {
 		defer close(q.done)
 		queue.Serve(ctx, r, q.decide, q.failed)
@@ -102,8 +102,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	if int(capLen) > wire {
 		wire = int(capLen)
 	}
-	p := &q.p
-	p.DecodeCaptured(payload, wire)
+	p := q.pl.Decode(payload, wire)
 	hook := cs.base.Hook
 	fi := 0 // family index of the stats
 	if p.Family == 6 {
@@ -128,41 +127,15 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 		// traffic) or already found good (no flag) is left alone.
 		p.Flags |= packet.BadChecksum
 	}
-	c := &q.c
-	c.Reset(p, hook)
-	if qp.HasInDev {
-		if n, ok := d.ifn.name(qp.InDev); ok {
-			c.SetIif(n)
-		}
-	}
-	if qp.HasOutDev {
-		if n, ok := d.ifn.name(qp.OutDev); ok {
-			c.SetOif(n)
-		}
-	}
-	if qp.HasMark {
-		c.Mark = qp.Mark
-	}
 	// Connection tracking happens once per packet, at the first hook of
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
 	// and output; nfd tracks where it first sees the packet); later hooks
 	// and later chains at the same hook only look up.
-	ctr := &q.ctr
-	if cs.first[fi] && d.firstSight(st, fi, hook, p) {
-		d.ct.Track(p, ctr)
-	} else {
-		d.ct.Lookup(p, ctr)
-	}
-	if k := st.eng.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
-		d.ct.AssembleNames(p, ctr, k) // a ClientHello or request head over several segments
-	}
-	c.CT = *ctr
-	c.CtMark = ctr.Mark
-	dec := st.eng.EvalBaseFrom(c, cs.base, cs.plan.Start)
-	c.LearnNames(st.eng, d.ct)
-	if c.CtMarkChanged && ctr.Found {
-		d.ct.SetMark(ctr.Key, c.CtMark)
-	}
+	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start,
+		Track: cs.first[fi] && d.firstSight(st, fi, hook, p),
+		Mark:  qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
+	dec := q.pl.Decide(&q.in)
+	c, ctr := &q.pl.C, &q.pl.R
 	out := queue.Verdict{Verdict: queue.Accept}
 	switch dec.Verdict {
 	case rules.Accept:
@@ -183,10 +156,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 			}
 		}
 		fallthrough
-	default:
-		if ctr.Found {
-			d.ct.Forget(ctr.Key)
-		}
+	default: // Decide forgot the connection the packet would have started
 		out.Verdict = queue.Drop
 		if d.log.Enabled(context.Background(), slog.LevelDebug) {
 			d.log.Debug("drop", "hook", hook.String(), "chain", cs.kc.Chain, "ct", ctr.State, "len", wire,

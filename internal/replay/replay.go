@@ -12,6 +12,7 @@ import (
 	"github.com/nfdproject/nfd/internal/pcapio"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/pipeline"
 	"github.com/nfdproject/nfd/rules"
 )
 
@@ -67,46 +68,31 @@ func Path(p *packet.Parsed, local []netip.Addr) []parser.Hook {
 // the capture's time.
 func Run(e *rules.Engine, ct *conntrack.Table, clk *Clock, pkts []pcapio.Packet, opts Options) []Result {
 	out := make([]Result, 0, len(pkts))
-	var p packet.Parsed
-	var c rules.Ctx
+	pl := &pipeline.Pipeline{CT: ct}
+	var in pipeline.Input
 	for i, cp := range pkts {
 		clk.Set(cp.Time)
-		p.DecodeCaptured(cp.Data, cp.WireLen)
-		res := Result{N: i + 1, Summary: Summary(&p)}
-		hooks := Path(&p, opts.Local)
+		p := pl.Decode(cp.Data, cp.WireLen)
+		res := Result{N: i + 1, Summary: Summary(p)}
+		hooks := Path(p, opts.Local)
 		if opts.Hook != nil {
 			hooks = []parser.Hook{*opts.Hook}
 		}
-		var ctr conntrack.Result
-		mark := uint32(0)
 		res.Decision = rules.Decision{Verdict: rules.Accept}
+		in = pipeline.Input{Engine: e, HasMark: true}
 		for hi, h := range hooks {
+			// Conntrack runs at the first hook, as the daemon does where it
+			// first sees a packet; the mark the rules set carries on.
+			in.Hook, in.Track = h, hi == 0
+			d := pl.Decide(&in)
 			if hi == 0 {
-				ct.Track(&p, &ctr)
-				res.CT = ctr.State
-			} else {
-				ct.Lookup(&p, &ctr)
+				res.CT = pl.R.State
 			}
-			if k := e.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
-				ct.AssembleNames(&p, &ctr, k) // as the daemon does
-			}
-			c.Reset(&p, h)
-			c.CT = ctr
-			c.CtMark = ctr.Mark
-			c.Mark = mark
-			d := e.Eval(&c)
-			c.LearnNames(e, ct)
-			mark = c.Mark
-			if c.CtMarkChanged && ctr.Found {
-				ct.SetMark(ctr.Key, c.CtMark)
-			}
+			in.Mark = pl.C.Mark
 			res.Hooks = append(res.Hooks, h)
 			res.Hook = h
 			res.Decision = d
 			if d.Verdict != rules.Accept {
-				if ctr.Created {
-					ct.Forget(ctr.Key)
-				}
 				break
 			}
 		}

@@ -1,0 +1,63 @@
+package hooks
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
+	"github.com/nfdproject/nfd/queue"
+	"github.com/nfdproject/nfd/rules"
+)
+
+// TestDaemonDecidesFromFakeReader drives the daemon's whole decision
+// path (state lookup by queue, decode, conntrack, rules, flow bypass,
+// statistics) from a fake queue reader: no kernel, no root.
+func TestDaemonDecidesFromFakeReader(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "r.nft")
+	src := "table inet t {\n\tchain in {\n\t\ttype filter hook input priority 0; policy drop;\n" +
+		// nfd runs it (no pipapo sets), and may bypass the flows it accepts
+		"\t\tip saddr . tcp dport { 10.0.0.0/8 . 22 } accept\n\t}\n}\n"
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{cfg: Config{Offload: planner.OffloadAuto, Queues: 1, QueueBase: 100, MarkMask: DefaultMarkMask},
+		log: slog.New(slog.DiscardHandler), ifn: newIfnames(), groups: map[string]int{}, ct: conntrack.New(conntrack.Config{})}
+	st, err := d.load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.assignQueues(st)
+	d.assignMarks(st, nil)
+	d.st.Store(st)
+	cs := st.byQueue[100]
+	if cs == nil || cs.plan.BypassBit == 0 {
+		t.Fatalf("queue 100 has no chain with flow bypass: %+v", cs)
+	}
+	c, s := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	syn := func(dport uint16) []byte {
+		return pktgen.Build(pktgen.Opts{Src: c, Dst: s, Proto: 6, Sport: 40000, Dport: dport, TCPFlags: 0x02})
+	}
+	f := &queue.Fake{Batches: [][]queue.Packet{{{ID: 1, Payload: syn(22)}, {ID: 2, Payload: syn(23)}}}}
+	q := &queueReader{d: d, num: 100}
+	q.pl.CT, q.pl.Ifname = d.ct, d.ifn.name
+	queue.Serve(context.Background(), f, q.decide, q.failed)
+	want := []queue.Answer{
+		{ID: 1, Verdict: queue.Verdict{Verdict: queue.Accept, Mark: cs.plan.BypassBit, SetMark: true}}, // bypassed
+		{ID: 2, Verdict: queue.Verdict{Verdict: queue.Drop}},
+	}
+	if len(f.Answers) != 2 || f.Answers[0] != want[0] || f.Answers[1] != want[1] {
+		t.Fatalf("answers %+v, want %+v", f.Answers, want)
+	}
+	in := &d.Stats.Packets[0][parser.HookInput]
+	if in[rules.Accept].Load() != 1 || in[rules.Drop].Load() != 1 || d.Stats.Bypassed.Load() != 1 || q.packets.Load() != 2 {
+		t.Fatalf("stats: accept %d drop %d bypassed %d packets %d", in[rules.Accept].Load(), in[rules.Drop].Load(),
+			d.Stats.Bypassed.Load(), q.packets.Load())
+	}
+}

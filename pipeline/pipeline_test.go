@@ -1,0 +1,139 @@
+package pipeline_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/pipeline"
+	"github.com/nfdproject/nfd/queue"
+	"github.com/nfdproject/nfd/rules"
+)
+
+const ruleset = `table inet t {
+	chain in {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		tcp dport 22 meta mark set 0x7 accept
+		tcp dport 443 tls sni "ok.example" accept
+		udp dport 53 reject
+	}
+}
+`
+
+func compile(t testing.TB) *rules.Engine {
+	t.Helper()
+	rs, err := parser.Parse("t.nft", []byte(ruleset))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.Compile(rs, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var (
+	client = netip.MustParseAddr("10.0.0.1")
+	server = netip.MustParseAddr("10.0.0.2")
+)
+
+func tcp(dport uint16, flags uint8, fromServer bool) []byte {
+	o := pktgen.Opts{Src: client, Dst: server, Proto: 6, Sport: 40000, Dport: dport, TCPFlags: flags}
+	if fromServer {
+		o.Src, o.Dst, o.Sport, o.Dport = server, client, dport, 40000
+	}
+	return pktgen.Build(o)
+}
+
+const (
+	syn    = 0x02
+	ack    = 0x10
+	synack = syn | ack
+)
+
+// TestPipelineAllocs: deciding a packet, decode to forget, allocates
+// nothing: a packet of an established flow, and a refused new one (whose
+// conntrack entry is created and forgotten again).
+func TestPipelineAllocs(t *testing.T) {
+	e := compile(t)
+	pl := &pipeline.Pipeline{CT: conntrack.New(conntrack.Config{}),
+		Ifname: func(uint32) (string, bool) { return "eth0", true }}
+	in := &pipeline.Input{Engine: e, Hook: parser.HookInput, Track: true, HasInDev: true, InDev: 2}
+	for _, b := range [][]byte{tcp(22, syn, false), tcp(22, synack, true), tcp(22, ack, false)} {
+		pl.Decode(b, len(b))
+		if d := pl.Decide(in); d.Verdict != rules.Accept {
+			t.Fatalf("handshake packet: %v", d.Verdict)
+		}
+	}
+	est := tcp(22, ack, false)
+	if n := testing.AllocsPerRun(1000, func() {
+		pl.Decode(est, len(est))
+		pl.Decide(in)
+	}); n != 0 {
+		t.Fatalf("an established packet allocates %v times", n)
+	}
+	refused := tcp(23, syn, false)
+	if n := testing.AllocsPerRun(1000, func() {
+		pl.Decode(refused, len(refused))
+		if pl.Decide(in).Verdict != rules.Drop {
+			t.Fatal("port 23 accepted")
+		}
+	}); n != 0 {
+		t.Fatalf("a refused new packet allocates %v times", n)
+	}
+	if pl.CT.Len() != 1 {
+		t.Fatalf("%d connections, want the one of port 22: refused packets must forget theirs", pl.CT.Len())
+	}
+}
+
+// TestFakeReader drives the decision pipeline as a queue reader does,
+// with no kernel: a fake reader hands out batches, queue.Serve answers
+// each packet with the pipeline's verdict and flushes after every batch.
+func TestFakeReader(t *testing.T) {
+	e := compile(t)
+	pl := &pipeline.Pipeline{CT: conntrack.New(conntrack.Config{})}
+	in := &pipeline.Input{Engine: e, Hook: parser.HookInput, Track: true}
+	decide := func(p *queue.Packet) queue.Verdict {
+		pl.Decode(p.Payload, len(p.Payload))
+		in.Mark, in.HasMark = p.Mark, p.HasMark
+		d := pl.Decide(in)
+		if d.Verdict != rules.Accept {
+			return queue.Verdict{Verdict: queue.Drop}
+		}
+		if pl.C.MarkChanged {
+			return queue.Verdict{Verdict: queue.Accept, Mark: pl.C.Mark, SetMark: true}
+		}
+		return queue.Verdict{Verdict: queue.Accept}
+	}
+	udp := pktgen.Build(pktgen.Opts{Src: client, Dst: server, Proto: 17, Sport: 5353, Dport: 53})
+	f := &queue.Fake{Batches: [][]queue.Packet{
+		{{ID: 1, Payload: tcp(22, syn, false)}, {ID: 2, Payload: tcp(23, syn, false)}},
+		{{ID: 3, Payload: tcp(22, synack, true)}, {ID: 4, Payload: udp}},
+		{{ID: 5, Payload: tcp(22, ack, false), HasMark: true, Mark: 0x7}},
+	}}
+	var errs []error
+	queue.Serve(context.Background(), f, decide, func(_ bool, err error) { errs = append(errs, err) })
+	want := []queue.Answer{
+		{ID: 1, Verdict: queue.Verdict{Verdict: queue.Accept, Mark: 0x7, SetMark: true}},
+		{ID: 2, Verdict: queue.Verdict{Verdict: queue.Drop}},
+		{ID: 3, Verdict: queue.Verdict{Verdict: queue.Accept}}, // established: the reply
+		{ID: 4, Verdict: queue.Verdict{Verdict: queue.Drop}},   // reject
+		{ID: 5, Verdict: queue.Verdict{Verdict: queue.Accept}},
+	}
+	if len(f.Answers) != len(want) {
+		t.Fatalf("answers %+v, want %+v", f.Answers, want)
+	}
+	for i := range want {
+		if f.Answers[i] != want[i] {
+			t.Errorf("answer %d: %+v, want %+v", i, f.Answers[i], want[i])
+		}
+	}
+	if f.Flushes != 3 || !f.Closed || len(errs) != 0 {
+		t.Fatalf("flushes %d (want 3), closed %v, errors %v", f.Flushes, f.Closed, errs)
+	}
+}
