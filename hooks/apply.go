@@ -85,7 +85,7 @@ func (d *Daemon) doRollback() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := d.pending
-	if p == nil {
+	if p == nil || d.ctx.Err() != nil { // confirmed, or stopping: the next start resumes it
 		return
 	}
 	d.pending, d.rollback = nil, nil

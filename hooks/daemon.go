@@ -80,7 +80,7 @@ type state struct {
 	placements map[planner.RuleRef]planner.Placement
 	chains     []*chainState
 	byQueue    map[uint16]*chainState
-	queued     [2][5]bool // [IPv4, IPv6][hook]: some chain queues there
+	queued     [2][parser.NumHooks]bool // [IPv4, IPv6][hook]: some chain queues there
 	file       string
 	checksum   string
 	canon      [32]byte // hash of the canonical print: what the rules mean
@@ -89,50 +89,89 @@ type state struct {
 }
 
 // Daemon runs a ruleset: nftables programmed, queues read, packets decided.
+// It owns its goroutines, as wireguard-go's Device does: every goroutine
+// Start launches is counted in wg, and Stop waits for them all.
 type Daemon struct {
-	cfg     Config
-	log     *slog.Logger
-	mode    kernel.QueueMode
-	st      atomic.Pointer[state]
-	ct      *conntrack.Table
-	ctSync  atomic.Pointer[conntrack.KernelSync] // set once, by Start or a reload
-	ctErr   atomic.Pointer[string]
-	ifn     *ifnames
-	rej     *rejecter
-	started time.Time
+	// Set by New, read-only afterwards.
+	cfg  Config
+	log  *slog.Logger
+	mode kernel.QueueMode
+	ct   *conntrack.Table
+	ifn  *ifnames
 	// ctChecksum mirrors nf_conntrack_checksum, read at start.
-	ctChecksum bool
+	ctChecksum    bool
+	closeResolver func()
 
-	// mu serializes Start, Reload and Stop: they own queues and groups.
+	// Atomics, read on the hot path or by status without a lock.
+	st               atomic.Pointer[state]
+	run              atomic.Int32                          // runState
+	ctSync           atomic.Pointer[conntrack.KernelSync]  // set once, by Start or a reload
+	ctErr            atomic.Pointer[string]                // why kernel sync is unavailable
+	local            atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
+	decidedAtProgram atomic.Uint64                         // decisions made before the tables were last programmed
+	monitorActive    atomic.Bool                           // nftables monitor events are subscribed
+	reloads          atomic.Uint64
+	reloadErr        atomic.Uint64
+	lastFailed       atomic.Bool
+	lastSuccess      atomic.Int64 // unix nanoseconds
+	Stats            Stats
+
+	// mu serializes Start, Reload, Stop, apply and the table watch: it
+	// guards what follows.
 	mu       sync.Mutex
 	queues   map[uint16]*queueReader
 	groups   map[string]int // chain key → queue group index
 	pending  *pendingApply  // an apply waiting for confirmation
 	marks    markBits       // flow-bypass mark bits: in use, being revoked
 	rollback *time.Timer
-	ctx      context.Context
+	ctx      context.Context // ends when Stop begins
 	cancel   context.CancelFunc
 
-	closeResolver func()
-	local         atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
+	// Set by Start before it opens a queue or launches a goroutine, which
+	// only read them.
+	rej     *rejecter
+	started time.Time
 
-	tr tracers
+	// wg counts the goroutines Start launched (queue readers count their
+	// own in their done channel).
+	wg sync.WaitGroup
 
-	decidedAtProgram atomic.Uint64 // decisions made before the tables were last programmed
-	monitorActive    atomic.Bool   // nftables monitor events are subscribed
+	tr tracers // its own lock
+}
 
-	Stats       Stats
-	reloads     atomic.Uint64
-	reloadErr   atomic.Uint64
-	lastFailed  atomic.Bool
-	lastSuccess atomic.Int64 // unix nanoseconds
+// runState is where a daemon is in its life.
+type runState int32
+
+const (
+	stateNew runState = iota
+	stateStarting
+	stateRunning
+	stateStopping
+	stateStopped
+)
+
+func (s runState) String() string {
+	return [...]string{"new", "starting", "running", "stopping", "stopped"}[s]
+}
+
+// State says where the daemon is in its life: new, starting, running,
+// stopping or stopped.
+func (d *Daemon) State() string { return runState(d.run.Load()).String() }
+
+// spawn runs f on a goroutine Stop waits for.
+func (d *Daemon) spawn(f func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
 }
 
 // Stats are the daemon's per-hook counters, bumped with atomics on the hot
 // path and read at scrape time.
 type Stats struct {
-	Packets  [2][5][4]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
-	Bytes    [2][5]atomic.Uint64
+	Packets  [2][parser.NumHooks][rules.NumVerdicts]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
+	Bytes    [2][parser.NumHooks]atomic.Uint64
 	Errors   atomic.Uint64 // queue receive errors
 	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
 	Restores atomic.Uint64 // times nfd restored tables another tool removed
@@ -272,7 +311,7 @@ func (d *Daemon) load(file string, prev *state) (*state, error) {
 			}
 		}
 	}
-	var seen [2][5]bool
+	var seen [2][parser.NumHooks]bool
 	for _, i := range order {
 		c := st.chains[i]
 		for fi, fam := range []parser.Family{parser.FamilyIP, parser.FamilyIP6} {
@@ -358,11 +397,11 @@ func (d *Daemon) kernelCounters(st *state) kernel.KernelCounters {
 func NativeDecisions(eng *rules.Engine, k kernel.KernelCounters) map[[2]string]uint64 {
 	out := map[[2]string]uint64{}
 	for _, r := range eng.Rules {
-		if r.Final == "" || r.Hook < 0 {
+		if r.Final == 0 || !r.InBase {
 			continue
 		}
 		if kc := k.Rules[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]; kc[0] > 0 {
-			out[[2]string{parser.Hook(r.Hook).String(), r.Final}] += kc[0]
+			out[[2]string{r.Hook.String(), r.Final.String()}] += kc[0]
 		}
 	}
 	for _, pc := range k.Policies {
@@ -383,6 +422,9 @@ func (d *Daemon) RulePlacement(r *rules.RuleInfo) planner.Placement {
 func (d *Daemon) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.run.CompareAndSwap(int32(stateNew), int32(stateStarting)) {
+		return fmt.Errorf("nfd is %s: it starts only once", d.State())
+	}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	rej, err := newRejecter()
 	if err != nil {
@@ -406,7 +448,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.ct.SetResync(hidesPackets(st))
 	d.started = time.Now()
 	d.refreshLocal()
-	go func() {
+	d.spawn(func() {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
 		for {
@@ -417,11 +459,12 @@ func (d *Daemon) Start(ctx context.Context) error {
 				d.refreshLocal()
 			}
 		}
-	}()
-	go d.ct.RunReaper(d.ctx.Done(), time.Second)
+	})
+	d.spawn(func() { d.ct.RunReaper(d.ctx.Done(), time.Second) })
 	d.startKernelSync(st)
 	d.resumePending()
-	go d.watchTables(d.ctx)
+	d.spawn(func() { d.watchTables(d.ctx) })
+	d.run.Store(int32(stateRunning))
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
 }
@@ -501,9 +544,6 @@ func (d *Daemon) explain(st *state, err error) error {
 	}
 	return kernel.ExplainCommit(d.cfg.NewConn, st.plans, st.eng.Ruleset, ce.Err)
 }
-
-// ErrReloadFailed wraps every reload error: the old ruleset still runs.
-var ErrReloadFailed = errors.New("reload failed; the previous ruleset keeps running")
 
 // Reload loads file (or the current file when empty) as one transaction:
 // on any error nothing changes. Conntrack state is kept.
@@ -594,10 +634,11 @@ func (d *Daemon) reloadAs(file, display string) error {
 	return nil
 }
 
-// Stop removes nfd's tables in one batch and closes the queues.
+// Stop removes nfd's tables in one batch, closes the queues, and returns
+// once every goroutine Start launched has ended.
 func (d *Daemon) Stop() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.run.Store(int32(stateStopping))
 	var errs []error
 	if conn, err := d.cfg.NewConn(); err != nil {
 		errs = append(errs, err)
@@ -614,9 +655,17 @@ func (d *Daemon) Stop() error {
 	if d.rej != nil {
 		d.rej.Close()
 	}
+	if d.rollback != nil {
+		d.rollback.Stop()
+	}
+	d.mu.Unlock()
+	// Outside the lock: the table watch takes it before it sees the
+	// cancelled context.
+	d.wg.Wait()
 	if d.closeResolver != nil {
 		d.closeResolver()
 	}
+	d.run.Store(int32(stateStopped))
 	return errors.Join(errs...)
 }
 

@@ -171,7 +171,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // per hook resolved once, so observing costs a bucket increment.
 type VerdictDuration struct {
 	vec   *prometheus.HistogramVec
-	hooks [5]prometheus.Observer
+	hooks [parser.NumHooks]prometheus.Observer
 }
 
 // NewVerdictDuration makes the histogram.

@@ -41,6 +41,9 @@ const (
 // Hooks lists the five hooks in kernel order.
 var Hooks = []Hook{HookPrerouting, HookInput, HookForward, HookOutput, HookPostrouting}
 
+// NumHooks is the number of hooks: arrays indexed by Hook have this length.
+const NumHooks = 5
+
 var hookNames = [...]string{"prerouting", "input", "forward", "output", "postrouting"}
 
 func (h Hook) String() string {

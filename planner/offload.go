@@ -23,7 +23,7 @@ type fieldSpec struct {
 	load func(reg uint32) expr.Any
 	size int
 	host bool  // the register holds it in host byte order
-	l3   uint8 // needs meta nfproto (in inet tables): 2 IPv4, 10 IPv6
+	l3   uint8 // needs meta nfproto (in inet tables): nfprotoIPv4, nfprotoIPv6
 	l4   uint8 // needs meta l4proto
 	set  nftables.SetDatatype
 }
@@ -48,26 +48,26 @@ var (
 )
 
 var fieldSpecs = map[parser.Field]fieldSpec{
-	parser.FieldIPSaddr:     {payload(nh, 12, 4), 4, false, 2, 0, nftables.TypeIPAddr},
-	parser.FieldIPDaddr:     {payload(nh, 16, 4), 4, false, 2, 0, nftables.TypeIPAddr},
-	parser.FieldIPProtocol:  {payload(nh, 9, 1), 1, false, 2, 0, nftables.TypeInetProto},
-	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, 2, 0, nftables.TypeInetProto},   // a 1-byte key type
-	parser.FieldIPLength:    {payload(nh, 2, 2), 2, false, 2, 0, nftables.TypeInetService}, // a 2-byte key type
-	parser.FieldIP6Saddr:    {payload(nh, 8, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
-	parser.FieldIP6Daddr:    {payload(nh, 24, 16), 16, false, 10, 0, nftables.TypeIP6Addr},
-	parser.FieldIP6Nexthdr:  {payload(nh, 6, 1), 1, false, 10, 0, nftables.TypeInetProto},
-	parser.FieldIP6Hoplimit: {payload(nh, 7, 1), 1, false, 10, 0, nftables.TypeInetProto},
-	parser.FieldTCPSport:    {payload(th, 0, 2), 2, false, 0, 6, nftables.TypeInetService},
-	parser.FieldTCPDport:    {payload(th, 2, 2), 2, false, 0, 6, nftables.TypeInetService},
-	parser.FieldTCPFlags:    {payload(th, 13, 1), 1, false, 0, 6, nftables.TypeTCPFlag},
-	parser.FieldUDPSport:    {payload(th, 0, 2), 2, false, 0, 17, nftables.TypeInetService},
-	parser.FieldUDPDport:    {payload(th, 2, 2), 2, false, 0, 17, nftables.TypeInetService},
+	parser.FieldIPSaddr:     {payload(nh, 12, 4), 4, false, nfprotoIPv4, 0, nftables.TypeIPAddr},
+	parser.FieldIPDaddr:     {payload(nh, 16, 4), 4, false, nfprotoIPv4, 0, nftables.TypeIPAddr},
+	parser.FieldIPProtocol:  {payload(nh, 9, 1), 1, false, nfprotoIPv4, 0, nftables.TypeInetProto},
+	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, nfprotoIPv4, 0, nftables.TypeInetProto},   // a 1-byte key type
+	parser.FieldIPLength:    {payload(nh, 2, 2), 2, false, nfprotoIPv4, 0, nftables.TypeInetService}, // a 2-byte key type
+	parser.FieldIP6Saddr:    {payload(nh, 8, 16), 16, false, nfprotoIPv6, 0, nftables.TypeIP6Addr},
+	parser.FieldIP6Daddr:    {payload(nh, 24, 16), 16, false, nfprotoIPv6, 0, nftables.TypeIP6Addr},
+	parser.FieldIP6Nexthdr:  {payload(nh, 6, 1), 1, false, nfprotoIPv6, 0, nftables.TypeInetProto},
+	parser.FieldIP6Hoplimit: {payload(nh, 7, 1), 1, false, nfprotoIPv6, 0, nftables.TypeInetProto},
+	parser.FieldTCPSport:    {payload(th, 0, 2), 2, false, 0, protoTCP, nftables.TypeInetService},
+	parser.FieldTCPDport:    {payload(th, 2, 2), 2, false, 0, protoTCP, nftables.TypeInetService},
+	parser.FieldTCPFlags:    {payload(th, 13, 1), 1, false, 0, protoTCP, nftables.TypeTCPFlag},
+	parser.FieldUDPSport:    {payload(th, 0, 2), 2, false, 0, protoUDP, nftables.TypeInetService},
+	parser.FieldUDPDport:    {payload(th, 2, 2), 2, false, 0, protoUDP, nftables.TypeInetService},
 	parser.FieldTHSport:     {payload(th, 0, 2), 2, false, 0, 0, nftables.TypeInetService},
 	parser.FieldTHDport:     {payload(th, 2, 2), 2, false, 0, 0, nftables.TypeInetService},
-	parser.FieldICMPType:    {payload(th, 0, 1), 1, false, 2, 1, nftables.TypeICMPType},
-	parser.FieldICMPCode:    {payload(th, 1, 1), 1, false, 2, 1, nftables.TypeICMPCode},
-	parser.FieldICMP6Type:   {payload(th, 0, 1), 1, false, 10, 58, nftables.TypeICMP6Type},
-	parser.FieldICMP6Code:   {payload(th, 1, 1), 1, false, 10, 58, nftables.TypeICMPCode},
+	parser.FieldICMPType:    {payload(th, 0, 1), 1, false, nfprotoIPv4, protoICMP, nftables.TypeICMPType},
+	parser.FieldICMPCode:    {payload(th, 1, 1), 1, false, nfprotoIPv4, protoICMP, nftables.TypeICMPCode},
+	parser.FieldICMP6Type:   {payload(th, 0, 1), 1, false, nfprotoIPv6, protoICMPv6, nftables.TypeICMP6Type},
+	parser.FieldICMP6Code:   {payload(th, 1, 1), 1, false, nfprotoIPv6, protoICMPv6, nftables.TypeICMPCode},
 	parser.FieldMetaL4proto: {meta(expr.MetaKeyL4PROTO), 1, false, 0, 0, nftables.TypeInetProto},
 	parser.FieldMetaNfproto: {meta(expr.MetaKeyNFPROTO), 1, false, 0, 0, nftables.TypeNFProto},
 	parser.FieldMetaIif:     {meta(expr.MetaKeyIIFNAME), 16, false, 0, 0, nftables.TypeIFName},
@@ -121,6 +121,17 @@ func (e *notNative) Error() string { return e.reason }
 func userspace(format string, args ...any) error { return &notNative{fmt.Sprintf(format, args...)} }
 
 const reg1 = 1 // NFT_REG_1, 16 bytes
+
+// Protocol numbers the implicit dependencies compare with: meta nfproto
+// (NFPROTO_*) and meta l4proto (IPPROTO_*).
+const (
+	nfprotoIPv4 = unix.NFPROTO_IPV4
+	nfprotoIPv6 = unix.NFPROTO_IPV6
+	protoICMP   = unix.IPPROTO_ICMP
+	protoTCP    = unix.IPPROTO_TCP
+	protoUDP    = unix.IPPROTO_UDP
+	protoICMPv6 = unix.IPPROTO_ICMPV6
+)
 
 // deps adds the implicit protocol checks nft adds for a field.
 func (tr *translator) deps(f parser.Field, have *[2]uint8) []expr.Any {
@@ -489,15 +500,15 @@ func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, erro
 	}
 	switch r.Kind {
 	case parser.RejectTCPReset:
-		if have[1] != 6 {
-			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{6}})
+		if have[1] != protoTCP {
+			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{protoTCP}})
 		}
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}), nil
 	case parser.RejectICMP:
-		needL3(2)
+		needL3(nfprotoIPv4)
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: r.Code}), nil
 	case parser.RejectICMPv6:
-		needL3(10)
+		needL3(nfprotoIPv6)
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: r.Code}), nil
 	case parser.RejectICMPx:
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: r.Code}), nil

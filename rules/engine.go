@@ -34,10 +34,11 @@ type RuleInfo struct {
 	Counts *Counters
 	// Userspace reports whether the rule needs nfd (a layer-7 match).
 	Userspace bool
-	// Final is the verdict the rule ends with, when it is accept, drop or
-	// reject ("" otherwise); Hook is its base chain's hook, or -1.
-	Final string
-	Hook  int
+	// Final is the verdict the rule ends with when it is Accept, Drop or
+	// Reject (0 otherwise); Hook is its base chain's hook when InBase.
+	Final  Verdict
+	Hook   parser.Hook
+	InBase bool
 }
 
 // Label is the rule's comment, else its handle: the `rule` label of metrics.
@@ -119,7 +120,7 @@ type Base struct {
 type Engine struct {
 	// hooks holds, per hook and per family (0 IPv4, 1 IPv6), the base
 	// chains that see the packet, in priority order.
-	hooks  [5][2][]*chain
+	hooks  [parser.NumHooks][2][]*chain
 	Rules  []*RuleInfo
 	Chains []*ChainInfo
 	// Counters of `counter` statements, keyed like rules, for carry-over.
@@ -129,7 +130,7 @@ type Engine struct {
 	Ruleset      *parser.Ruleset
 	// NeedsPayload reports, per hook, whether any rule there needs layer-7
 	// bytes (so the queue must copy payload, not only headers).
-	NeedsPayload [5]bool
+	NeedsPayload [parser.NumHooks]bool
 	// Bases lists the base chains in file order.
 	Bases []*Base
 	// NameKinds are the layer-7 names some rule matches (a bitmask of
@@ -335,18 +336,21 @@ func (b *builder) ruleKey(t *parser.Table, c *parser.Chain, text string) string 
 func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule) (rule, error) {
 	text := parser.FormatRule(pr)
 	key := b.ruleKey(t, c, text)
-	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos, Hook: -1}
+	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos}
 	if c.Base != nil {
-		info.Hook = int(c.Base.Hook)
+		info.Hook, info.InBase = c.Base.Hook, true
 	}
 	if n := len(pr.Stmts); n > 0 {
 		switch s := pr.Stmts[n-1].(type) {
 		case *parser.Verdict:
-			if s.Kind == parser.VerdictAccept || s.Kind == parser.VerdictDrop {
-				info.Final = s.Kind.String()
+			switch s.Kind {
+			case parser.VerdictAccept:
+				info.Final = Accept
+			case parser.VerdictDrop:
+				info.Final = Drop
 			}
 		case *parser.Reject:
-			info.Final = "reject"
+			info.Final = Reject
 		}
 	}
 	if old := b.prevRule(key); old != nil {

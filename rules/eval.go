@@ -9,6 +9,10 @@ const (
 	Accept Verdict = iota + 1
 	Drop
 	Reject
+
+	// NumVerdicts bounds the verdicts: arrays indexed by Verdict have
+	// this length.
+	NumVerdicts = iota + 1
 )
 
 func (v Verdict) String() string { return [...]string{"", "accept", "drop", "reject"}[v] }
