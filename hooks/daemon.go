@@ -14,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 	"github.com/nfdproject/nfd/kernel"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
+	"github.com/nfdproject/nfd/queue"
 	"github.com/nfdproject/nfd/rules"
 )
 
@@ -165,21 +165,6 @@ func (d *Daemon) spawn(f func()) {
 		defer d.wg.Done()
 		f()
 	}()
-}
-
-// Stats are the daemon's per-hook counters, bumped with atomics on the hot
-// path and read at scrape time.
-type Stats struct {
-	Packets  [2][parser.NumHooks][rules.NumVerdicts]atomic.Uint64 // [IPv4, IPv6][hook][verdict]
-	Bytes    [2][parser.NumHooks]atomic.Uint64
-	Errors   atomic.Uint64 // queue receive errors
-	Bypassed atomic.Uint64 // flows handed to the kernel by flow bypass
-	Restores atomic.Uint64 // times nfd restored tables another tool removed
-	Verdict  atomic.Uint64 // failed verdict sends
-	// Unreadable are packets dropped because their transport header lay
-	// beyond the bytes the queue copies (IPv6 extension-header chains
-	// over headerCopy bytes).
-	Unreadable atomic.Uint64
 }
 
 // New probes the kernel, parses and compiles the rule file. Nothing is
@@ -735,40 +720,7 @@ type Status struct {
 	HeapBytes      uint64 `json:"heap_bytes"`
 }
 
-func (d *Daemon) decidedTotal() uint64 {
-	var n uint64
-	for fi := range d.Stats.Packets {
-		for h := range d.Stats.Packets[fi] {
-			for v := range d.Stats.Packets[fi][h] {
-				n += d.Stats.Packets[fi][h][v].Load()
-			}
-		}
-	}
-	return n
-}
-
-// procQueueDrops reads /proc/net/netfilter/nfnetlink_queue: per queue,
-// the packets the kernel dropped (queue full plus netlink socket full).
-func procQueueDrops() map[uint16]uint64 {
-	b, err := os.ReadFile("/proc/net/netfilter/nfnetlink_queue")
-	if err != nil {
-		return nil
-	}
-	out := map[uint16]uint64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 7 {
-			continue
-		}
-		q, err1 := strconv.ParseUint(f[0], 10, 16)
-		a, err2 := strconv.ParseUint(f[5], 10, 64)
-		u, err3 := strconv.ParseUint(f[6], 10, 64)
-		if err1 == nil && err2 == nil && err3 == nil {
-			out[uint16(q)] = a + u
-		}
-	}
-	return out
-}
+func (d *Daemon) decidedTotal() uint64 { return d.Stats.Decided() }
 
 // ReloadState reports whether the last load succeeded and when one last did.
 func (d *Daemon) ReloadState() (ok bool, lastSuccess time.Time, reloads, errs uint64) {
@@ -807,8 +759,8 @@ func (d *Daemon) Status() Status {
 	if b := d.marks.shown.Load(); b != 0 {
 		s.BypassRevoking = fmt.Sprintf("%#08x", b)
 	}
-	for _, c := range procQueueDrops() {
-		s.QueueDrops += c
+	for _, c := range queue.ProcDrops() {
+		s.QueueDrops += c.Total()
 	}
 	kc := d.kernelCounters(st)
 	decided := d.decidedTotal() - d.decidedAtProgram.Load()
@@ -835,15 +787,8 @@ func (d *Daemon) Status() Status {
 		}
 	}
 	for _, h := range parser.Hooks {
-		var hs HookStatus
-		for fi := 0; fi < 2; fi++ {
-			hs.Bytes += d.Stats.Bytes[fi][h].Load()
-			hs.Accept += d.Stats.Packets[fi][h][rules.Accept].Load()
-			hs.Drop += d.Stats.Packets[fi][h][rules.Drop].Load()
-			hs.Reject += d.Stats.Packets[fi][h][rules.Reject].Load()
-		}
-		hs.Packets = hs.Accept + hs.Drop + hs.Reject
-		s.Hooks[h.String()] = hs
+		t := d.Stats.Totals(0, h).Add(d.Stats.Totals(1, h))
+		s.Hooks[h.String()] = HookStatus{Packets: t.Packets(), Bytes: t.Bytes, Accept: t.Accept, Drop: t.Drop, Reject: t.Reject}
 	}
 	for k, n := range NativeDecisions(st.eng, kc) {
 		hs := s.Hooks[k[0]]

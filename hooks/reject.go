@@ -1,9 +1,7 @@
 package hooks
 
 import (
-	"encoding/binary"
 	"fmt"
-	"net/netip"
 
 	"golang.org/x/sys/unix"
 
@@ -75,125 +73,22 @@ func icmpCode(kind parser.RejectKind, code uint8, fam uint8) (uint8, bool) {
 func (r *rejecter) Send(p *packet.Parsed, kind parser.RejectKind, code uint8) error {
 	var out []byte
 	if kind == parser.RejectTCPReset {
-		out = buildReset(p)
+		out = packet.BuildReset(p)
 	} else if c, ok := icmpCode(kind, code, p.Family); ok {
-		out = buildUnreach(p, c)
+		out = packet.BuildUnreach(p, c)
 	}
 	if out == nil {
 		return nil
 	}
 	if p.Family == 4 {
 		var sa unix.SockaddrInet4
-		copy(sa.Addr[:], out[16:20])
+		copy(sa.Addr[:], packet.IPv4(out).Dst())
 		return unix.Sendto(r.fd4, out, 0, &sa)
 	}
 	if r.fd6 < 0 {
 		return fmt.Errorf("no raw IPv6 socket")
 	}
 	var sa unix.SockaddrInet6
-	copy(sa.Addr[:], out[24:40])
+	copy(sa.Addr[:], packet.IPv6(out).Dst())
 	return unix.Sendto(r.fd6, out, 0, &sa)
-}
-
-func sum16(b []byte, s uint32) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
-
-// ipHeader writes an IP header from src to dst around l4 (proto) and
-// fills the transport checksum at csumOff.
-func ipHeader(fam uint8, src, dst []byte, proto uint8, l4 []byte, csumOff int) []byte {
-	pseudo := sum16(src, sum16(dst, 0)) + uint32(proto) + uint32(len(l4))
-	if fam == 4 {
-		b := make([]byte, 20+len(l4))
-		b[0] = 0x45
-		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
-		b[6] = 0x40 // DF
-		b[8] = 64
-		b[9] = proto
-		copy(b[12:], src)
-		copy(b[16:], dst)
-		binary.BigEndian.PutUint16(b[10:], fold(sum16(b[:20], 0)))
-		copy(b[20:], l4)
-		if proto == packet.ProtoICMP {
-			pseudo = 0
-		}
-		binary.BigEndian.PutUint16(b[20+csumOff:], fold(sum16(b[20:], pseudo)))
-		return b
-	}
-	b := make([]byte, 40+len(l4))
-	b[0] = 0x60
-	binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
-	b[6] = proto
-	b[7] = 64
-	copy(b[8:], src)
-	copy(b[24:], dst)
-	copy(b[40:], l4)
-	binary.BigEndian.PutUint16(b[40+csumOff:], fold(sum16(b[40:], pseudo)))
-	return b
-}
-
-// buildReset follows nf_reject_ip_tcphdr_put(): swap ends; if the packet
-// had ACK, seq = its ack and no ACK; else seq 0 and ack = seq + SYN + FIN
-// + payload length.
-func buildReset(p *packet.Parsed) []byte {
-	if p.L4Proto != packet.ProtoTCP || !p.HasTransport(packet.TCPMinSize) || p.TCPFlags&packet.TCPRst != 0 || p.Flags&packet.NonFirstFragment != 0 {
-		return nil
-	}
-	t := make([]byte, 20)
-	binary.BigEndian.PutUint16(t[0:], p.Dport)
-	binary.BigEndian.PutUint16(t[2:], p.Sport)
-	t[12] = 5 << 4
-	if p.TCPFlags&packet.TCPAck != 0 {
-		binary.BigEndian.PutUint32(t[4:], p.Ack)
-		t[13] = packet.TCPRst
-	} else {
-		n := uint32(len(p.Payload()))
-		if p.TCPFlags&packet.TCPSyn != 0 {
-			n++
-		}
-		if p.TCPFlags&packet.TCPFin != 0 {
-			n++
-		}
-		binary.BigEndian.PutUint32(t[8:], p.Seq+n)
-		t[13] = packet.TCPRst | packet.TCPAck
-	}
-	return ipHeader(p.Family, p.DstAddr(), p.SrcAddr(), packet.ProtoTCP, t, 16)
-}
-
-// buildUnreach quotes the offending packet as icmp_send()/icmp6_send() do.
-func buildUnreach(p *packet.Parsed, code uint8) []byte {
-	if p.IsICMPError() || p.Flags&packet.NonFirstFragment != 0 {
-		return nil
-	}
-	dst, _ := netip.AddrFromSlice(p.DstAddr())
-	if dst.IsMulticast() || (p.Family == 4 && dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
-		return nil
-	}
-	quote := p.Bytes()
-	limit := 548 // 576 minus IPv4 and ICMP headers
-	typ := uint8(3)
-	proto := uint8(packet.ProtoICMP)
-	if p.Family == 6 {
-		limit, typ, proto = 1232, 1, packet.ProtoICMPv6 // 1280 minus headers
-	}
-	if len(quote) > limit {
-		quote = quote[:limit]
-	}
-	l4 := make([]byte, 8+len(quote))
-	l4[0], l4[1] = typ, code
-	copy(l4[8:], quote)
-	return ipHeader(p.Family, p.DstAddr(), p.SrcAddr(), proto, l4, 2)
 }

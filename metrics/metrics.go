@@ -5,11 +5,7 @@
 package metrics
 
 import (
-	"bufio"
-	"io"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -194,35 +190,3 @@ func (v *VerdictDuration) ObserveVerdict(hook parser.Hook, d time.Duration) {
 
 // Collectors returns what to register.
 func (v *VerdictDuration) Collectors() []prometheus.Collector { return []prometheus.Collector{v.vec} }
-
-// ReadProcQueues parses /proc/net/netfilter/nfnetlink_queue:
-// queue, peer portid, waiting, copy mode, copy range, queue dropped,
-// user dropped, last id, 1.
-func ReadProcQueues(r io.Reader) map[uint16][2]uint64 {
-	out := map[uint16][2]uint64{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 7 {
-			continue
-		}
-		q, err1 := strconv.ParseUint(f[0], 10, 16)
-		full, err2 := strconv.ParseUint(f[5], 10, 64)
-		user, err3 := strconv.ParseUint(f[6], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
-			continue
-		}
-		out[uint16(q)] = [2]uint64{full, user}
-	}
-	return out
-}
-
-// ProcQueues reads the file of the current network namespace.
-func ProcQueues() map[uint16][2]uint64 {
-	f, err := os.Open("/proc/net/netfilter/nfnetlink_queue")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	return ReadProcQueues(f)
-}

@@ -109,14 +109,6 @@ func TestNoStaleSeries(t *testing.T) {
 	}
 }
 
-func TestReadProcQueues(t *testing.T) {
-	in := "  1000  12345     0 2  256     7     3       99  1\n  1001  12346     2 2 65535    0     0      100  1\nbroken\n"
-	got := ReadProcQueues(strings.NewReader(in))
-	if got[1000] != [2]uint64{7, 3} || got[1001] != [2]uint64{0, 0} || len(got) != 2 {
-		t.Fatalf("%v", got)
-	}
-}
-
 // TestDeployPrometheusFiles: the alert rules pass promtool, and the
 // dashboard is valid JSON whose queries name only metrics nfd exports.
 func TestDeployPrometheusFiles(t *testing.T) {

@@ -3,6 +3,8 @@ package packet
 import (
 	"encoding/binary"
 	"hash/crc32"
+
+	"github.com/nfdproject/nfd/packet/checksum"
 )
 
 // ChecksumOK verifies the transport checksum of TCP, UDP, ICMP, ICMPv6
@@ -17,7 +19,7 @@ func (p *Parsed) ChecksumOK() bool {
 		return true
 	}
 	l4 := p.buf[p.L4Off : p.L4Off+p.L4Len]
-	var sum uint32
+	var sum uint32 // the pseudo-header's (RFC 793, RFC 768, RFC 8200 section 8.1)
 	switch p.L4Proto {
 	case ProtoTCP:
 		if len(l4) < TCPMinSize {
@@ -34,7 +36,7 @@ func (p *Parsed) ChecksumOK() bool {
 		if p.Family != 4 {
 			return true
 		}
-		return fold(sumBytes(0, l4)) == 0xffff
+		return checksum.Fold(checksum.Sum(0, l4)) == 0xffff
 	case ProtoICMPv6:
 		if p.Family != 6 {
 			return true
@@ -52,38 +54,11 @@ func (p *Parsed) ChecksumOK() bool {
 	default:
 		return true
 	}
-	// Pseudo-header (RFC 793, RFC 768, RFC 8200 section 8.1).
-	if p.Family == 4 {
-		sum = sumBytes(sum, p.Src[:4])
-		sum = sumBytes(sum, p.Dst[:4])
-		sum += uint32(p.L4Proto) + uint32(len(l4))
-	} else {
-		sum = sumBytes(sum, p.Src[:])
-		sum = sumBytes(sum, p.Dst[:])
-		sum += uint32(len(l4)>>16) + uint32(len(l4)&0xffff) + uint32(p.L4Proto)
-	}
-	return fold(sumBytes(sum, l4)) == 0xffff
+	sum = checksum.Pseudo(p.SrcAddr(), p.DstAddr(), p.L4Proto, len(l4))
+	return checksum.Fold(checksum.Sum(sum, l4)) == 0xffff
 }
 
 var (
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 	zero4      [4]byte
 )
-
-func sumBytes(sum uint32, b []byte) uint32 {
-	for len(b) >= 2 {
-		sum += uint32(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	return sum
-}
-
-func fold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return uint16(sum)
-}

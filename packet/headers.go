@@ -39,8 +39,10 @@ const (
 	ipv4FlagsFrag = 6
 	ipv4TTL       = 8
 	ipv4Protocol  = 9
-	ipv4Src       = 12
-	ipv4Dst       = 16
+	// IPv4ChecksumOffset is where the header checksum is.
+	IPv4ChecksumOffset = 10
+	ipv4Src            = 12
+	ipv4Dst            = 16
 	// IPv4MinSize is the size of a header without options.
 	IPv4MinSize = 20
 )
@@ -84,6 +86,8 @@ const (
 	tcpDataOff = 12
 	tcpFlags   = 13
 	tcpWindow  = 14
+	// TCPChecksumOffset is where the checksum is.
+	TCPChecksumOffset = 16
 	// TCPMinSize is the size of a header without options.
 	TCPMinSize = 20
 )
@@ -110,8 +114,12 @@ func (b TCP) Flags() uint8    { return b[tcpFlags] }
 // UDP is a view of a UDP header.
 type UDP []byte
 
-// UDPSize is the UDP header size.
-const UDPSize = 8
+const (
+	// UDPSize is the UDP header size.
+	UDPSize = 8
+	// UDPChecksumOffset is where the checksum is.
+	UDPChecksumOffset = 6
+)
 
 func (b UDP) SrcPort() uint16 { return binary.BigEndian.Uint16(b[0:]) }
 func (b UDP) DstPort() uint16 { return binary.BigEndian.Uint16(b[2:]) }
@@ -119,9 +127,15 @@ func (b UDP) DstPort() uint16 { return binary.BigEndian.Uint16(b[2:]) }
 // ICMP is a view of an ICMP or ICMPv6 header (same layout for what we read).
 type ICMP []byte
 
-// ICMPMinSize covers type, code, checksum and the 4-byte rest of header.
-const ICMPMinSize = 8
+const (
+	icmpType = 0
+	icmpCode = 1
+	// ICMPChecksumOffset is where the checksum is.
+	ICMPChecksumOffset = 2
+	// ICMPMinSize covers type, code, checksum and the 4-byte rest of header.
+	ICMPMinSize = 8
+)
 
-func (b ICMP) Type() uint8 { return b[0] }
-func (b ICMP) Code() uint8 { return b[1] }
+func (b ICMP) Type() uint8 { return b[icmpType] }
+func (b ICMP) Code() uint8 { return b[icmpCode] }
 func (b ICMP) ID() uint16  { return binary.BigEndian.Uint16(b[4:]) }

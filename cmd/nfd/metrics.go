@@ -15,7 +15,7 @@ import (
 	"github.com/nfdproject/nfd/metrics"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
-	"github.com/nfdproject/nfd/rules"
+	"github.com/nfdproject/nfd/queue"
 )
 
 // snapshot gathers the daemon's counters for one scrape.
@@ -23,9 +23,8 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	var s metrics.Snapshot
 	for fi, fam := range []string{"ipv4", "ipv6"} {
 		for _, h := range parser.Hooks {
-			s.Hooks = append(s.Hooks, metrics.HookCount{Family: fam, Hook: h.String(),
-				Accept: d.Stats.Packets[fi][h][rules.Accept].Load(), Drop: d.Stats.Packets[fi][h][rules.Drop].Load(),
-				Reject: d.Stats.Packets[fi][h][rules.Reject].Load(), Bytes: d.Stats.Bytes[fi][h].Load()})
+			t := d.Stats.Totals(fi, h)
+			s.Hooks = append(s.Hooks, metrics.HookCount{Family: fam, Hook: h.String(), Accept: t.Accept, Drop: t.Drop, Reject: t.Reject, Bytes: t.Bytes})
 		}
 	}
 	s.RulesByPlacement = map[string]int{}
@@ -41,9 +40,9 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	for k, v := range native {
 		s.Kernel = append(s.Kernel, metrics.KernelCount{Hook: k[0], Verdict: k[1], Packets: v})
 	}
-	proc := metrics.ProcQueues()
+	proc := queue.ProcDrops()
 	for n, pk := range d.QueuePackets() {
-		s.Queues = append(s.Queues, metrics.QueueCount{Queue: n, Packets: pk, QueueFull: proc[n][0], UserDropped: proc[n][1]})
+		s.Queues = append(s.Queues, metrics.QueueCount{Queue: n, Packets: pk, QueueFull: proc[n].QueueFull, UserDropped: proc[n].UserDropped})
 	}
 	ct := d.Conntrack().Stats()
 	s.ConntrackEntries, s.ConntrackLimit, s.ConntrackEvictions, s.ConntrackInvalid, s.ConntrackDrops = ct.Entries, ct.Max, ct.Evictions, ct.Invalid, ct.Drops

@@ -4,6 +4,7 @@ package pktgen
 
 import (
 	"encoding/binary"
+	"github.com/nfdproject/nfd/packet/checksum"
 	"net/netip"
 )
 
@@ -53,7 +54,7 @@ func Build(o Opts) []byte {
 		for i := 20; i < ihl; i++ {
 			b[i] = 1 // NOP
 		}
-		binary.BigEndian.PutUint16(b[10:], checksum(b[:ihl], 0))
+		binary.BigEndian.PutUint16(b[ipv4ChecksumOffset:], checksum.Checksum(0, b[:ihl]))
 		copy(b[ihl:], l4)
 		fixL4Checksum(o, b[ihl:])
 		return b
@@ -116,6 +117,13 @@ func transport(o Opts) []byte {
 	return append([]byte(nil), o.Payload...)
 }
 
+// ipv4ChecksumOffset is where an IPv4 header's checksum is (packet's
+// IPv4ChecksumOffset: packet's tests use this package, so it cannot be
+// imported here).
+const ipv4ChecksumOffset = 10
+
+// fixL4Checksum fills the transport checksum: at byte 16 of TCP, 6 of UDP,
+// 2 of ICMP and ICMPv6.
 func fixL4Checksum(o Opts, t []byte) {
 	var off int
 	switch o.Proto {
@@ -124,7 +132,7 @@ func fixL4Checksum(o Opts, t []byte) {
 	case 17:
 		off = 6
 	case 1:
-		binary.BigEndian.PutUint16(t[2:], checksum(t, 0))
+		binary.BigEndian.PutUint16(t[2:], checksum.Checksum(0, t))
 		return
 	case 58:
 		off = 2
@@ -134,42 +142,16 @@ func fixL4Checksum(o Opts, t []byte) {
 	if len(t) < off+2 {
 		return
 	}
-	var sum uint32
-	if o.Src.Is4() {
-		s, d := o.Src.As4(), o.Dst.As4()
-		sum = partial(s[:], partial(d[:], 0))
-	} else {
-		s, d := o.Src.As16(), o.Dst.As16()
-		sum = partial(s[:], partial(d[:], 0))
-	}
-	sum += uint32(o.Proto) + uint32(len(t))
-	binary.BigEndian.PutUint16(t[off:], checksum(t, sum))
-}
-
-func partial(b []byte, sum uint32) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	return sum
-}
-
-func checksum(b []byte, initial uint32) uint16 {
-	sum := partial(b, initial)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
+	src, dst := o.Src.AsSlice(), o.Dst.AsSlice()
+	binary.BigEndian.PutUint16(t[off:], checksum.Checksum(checksum.Pseudo(src, dst, o.Proto, len(t)), t))
 }
 
 // FixIPv4Checksum recomputes the checksum of an IPv4 header whose fields
 // a test edited, over the 20 bytes of the base header whatever its IHL
 // says (so a bogus IHL stays bogus but is not refused for its checksum).
 func FixIPv4Checksum(b []byte) {
-	b[10], b[11] = 0, 0
-	binary.BigEndian.PutUint16(b[10:], checksum(b[:20], 0))
+	b[ipv4ChecksumOffset], b[ipv4ChecksumOffset+1] = 0, 0
+	binary.BigEndian.PutUint16(b[ipv4ChecksumOffset:], checksum.Checksum(0, b[:20]))
 }
 
 // ICMPError builds the ICMP (or ICMPv6) error that router `from` sends back
