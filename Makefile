@@ -60,3 +60,4 @@ install: build
 
 clean:
 	rm -rf bin
+	rm -f nfd acceptall connrate *.test *.prof
