@@ -25,8 +25,7 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan)
 				if b.Policy == parser.VerdictDrop {
 					policy = nftables.ChainPolicyDrop
 				}
-				ch.Type = map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
-					parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[b.Type]
+				ch.Type = planner.ChainType(b.Type)
 				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
 				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
 				ch.Policy = &policy

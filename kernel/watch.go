@@ -34,13 +34,9 @@ func ExpectedObjects(plans []*planner.TablePlan) []string {
 // Objects lists "family table chain" of nfd's tables and chains in the
 // kernel.
 func Objects(c *nftables.Conn) ([]string, error) {
-	tables, err := ownedTables(c)
+	out, err := OwnedTables(c)
 	if err != nil {
 		return nil, err
-	}
-	var out []string
-	for _, t := range tables {
-		out = append(out, familyName(t.Family)+" "+t.Name)
 	}
 	chains, err := c.ListChains()
 	if err != nil {

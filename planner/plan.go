@@ -76,7 +76,7 @@ type ChainPlan struct {
 // in the order programTables writes them: the native prefix (Rules) from
 // 0, then the bypass accept, the queue rule (or one per guard), the
 // event-mask rule of guarded chains, the rules run after the guards
-// (After), the policy counter of base chains; total is the rule count.
+// (After), the policy counter of base chains; Total is the rule count.
 type Layout struct {
 	Bypass, Queue, Events, After, Policy, Total int
 }
@@ -357,12 +357,17 @@ func (cp *ChainPlan) kernelSpec(b *parser.BaseSpec, prioOffset int) *nftables.Ch
 	if b == nil {
 		return ch
 	}
-	ch.Type = map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
-		parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[b.Type]
+	ch.Type = ChainType(b.Type)
 	if prioOffset != 0 {
 		ch.Type = nftables.ChainTypeFilter
 	}
 	ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
 	ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority + prioOffset))
 	return ch
+}
+
+// ChainType is the kernel's type of a base chain.
+func ChainType(t parser.ChainType) nftables.ChainType {
+	return map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
+		parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[t]
 }
