@@ -42,6 +42,7 @@ type Ctx struct {
 func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
 	c.P, c.Hook = p, hook
 	c.HasIif, c.HasOif = false, false
+	c.IifName, c.OifName = [16]byte{}, [16]byte{}
 	c.Mark, c.CtMark = 0, 0
 	c.CT = conntrack.Result{}
 	c.PktType = pktTypeOf(p)
@@ -199,10 +200,15 @@ var loaders = [...]loader{
 		}
 		return key128{}, false
 	},
-	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
-	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
-	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
-	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
+	// A hook without that interface (no output interface at prerouting and
+	// input, no input interface at output and postrouting) does not break
+	// the match: nft_meta_get_eval stores ifindex 0 (nft_meta_store_ifindex)
+	// or an empty name (nft_meta_store_ifname), so `oifname != "x"`
+	// matches there. Reset clears the names, so a missing one is empty.
+	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
+	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
+	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
+	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
 	parser.FieldMetaMark:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Mark)}, true },
 	parser.FieldMetaLength:  func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.Len())}, true },
 	parser.FieldMetaPkttype: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.PktType)}, true },
