@@ -138,3 +138,79 @@ func TestMeaningMissingInterface(t *testing.T) {
 	}
 	kernelVsEngine(t, "mi", rules, pkts)
 }
+
+// ipv6Walk is a small corpus of IPv6 packets with extension headers, AH,
+// ESP, fragments, MH, no next header and cut-short headers.
+func ipv6Walk() [][]byte {
+	tcp := func(ext []uint8, cut int, fragOff uint16, more bool) []byte {
+		return pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 6, Sport: 1000, Dport: 80, TCPFlags: 2,
+			Ext6: ext, Cut: cut, FragOff: fragOff, MoreFrags: more, Payload: make([]byte, 12)})
+	}
+	raw := func(proto uint8, ext []uint8, n int) []byte {
+		return pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: proto, Ext6: ext, Payload: make([]byte, n)})
+	}
+	var out [][]byte
+	out = append(out,
+		tcp(nil, 0, 0, false),
+		tcp([]uint8{0}, 0, 0, false),
+		tcp([]uint8{60}, 0, 0, false),
+		tcp([]uint8{43}, 0, 0, false),
+		tcp([]uint8{0, 43, 60}, 0, 0, false),
+		tcp([]uint8{44}, 0, 0, true),     // first fragment
+		tcp([]uint8{44}, 0, 3, false),    // last fragment
+		tcp([]uint8{44, 60}, 0, 3, true), // later fragment whose next header is an extension
+		tcp([]uint8{51}, 0, 0, false),    // AH
+		tcp([]uint8{60, 51}, 0, 0, false),
+		tcp([]uint8{51}, 22, 0, false), // AH, TCP cut to 10 bytes
+		tcp(nil, 25, 0, false),         // TCP cut to 7 bytes
+		tcp([]uint8{60}, 40, 0, false), // cut inside the destination options header
+		tcp([]uint8{60}, 34, 0, false), // destination options header only
+		raw(59, nil, 0),                // no next header
+		raw(59, []uint8{60}, 8),        // no next header after options, with trailing bytes
+		raw(50, nil, 24),               // ESP
+		raw(50, []uint8{0}, 24),
+		raw(135, nil, 16), // mobility header
+		raw(33, nil, 16),  // DCCP-like
+		raw(17, []uint8{60, 60, 60}, 8),
+	)
+	// IPv4: options, a later fragment (loads read its data), a cut TCP header.
+	for _, o := range []pktgen.Opts{
+		{IPOptions: 8}, {FragOff: 3}, {FragOff: 3, MoreFrags: true}, {MoreFrags: true}, {Cut: 25}, {Cut: 18, IPOptions: 4},
+	} {
+		o.Src, o.Dst, o.Proto, o.Sport, o.Dport, o.TCPFlags, o.Payload = m4src, m4dst, 6, 1000, 80, 2, make([]byte, 12)
+		out = append(out, pktgen.Build(o))
+	}
+	// A destination options header whose length runs past the packet.
+	long := tcp([]uint8{60}, 0, 0, false)
+	long[41] = 9
+	out = append(out, long)
+	return out
+}
+
+// TestMeaningIPv6Walk: issue 19 item 3. `ip6 nexthdr` is the fixed
+// header's field; `meta l4proto` and the transport header are what
+// nft_set_pktinfo_ipv6 gets from ipv6_find_hdr.
+func TestMeaningIPv6Walk(t *testing.T) {
+	rules := []string{
+		"ip6 nexthdr 33-44",
+		"ip6 nexthdr { 0, 60 }",
+		"meta l4proto tcp",
+		"meta l4proto udp",
+		"meta l4proto 51",
+		"meta l4proto esp",
+		"meta l4proto 59",
+		"meta l4proto 135",
+		"meta l4proto 60",
+		"meta l4proto 44",
+		"meta l4proto != 200",
+		"meta length > 80",
+		"meta length < 70",
+		"tcp sport 1000",
+		"tcp dport 80",
+		"tcp flags syn",
+		"th sport 0",
+		"th dport != 1",
+		"udp dport 0",
+	}
+	kernelVsEngine(t, "m6", rules, ipv6Walk())
+}
