@@ -118,6 +118,9 @@ func (s *refState) field(f parser.Field) []byte {
 	case parser.FieldMetaLength:
 		return be(uint64(p.Len()), 4)
 	case parser.FieldMetaPkttype:
+		if !s.c.HasPktType {
+			return nil
+		}
 		return []byte{s.c.PktType}
 	case parser.FieldCtState:
 		return be(uint64(s.c.CT.State), 4)
