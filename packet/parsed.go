@@ -45,9 +45,10 @@ type Parsed struct {
 	IPLen      uint16   // IPv4 total length, or 40 + IPv6 payload length
 	NetLen     uint8    // IPv4 header length (with options), or 40
 
-	// Layer 4. L4Off is the transport header's offset and L4Len the bytes of
-	// it (and beyond) that belong to the packet; L4Len is 0 for non-first
-	// fragments.
+	// Layer 4. L4Off is the transport header's offset (the kernel's thoff)
+	// and L4Len the bytes of it (and beyond) that belong to the packet;
+	// for non-first fragments they are what the kernel's fast payload loads
+	// read (see laterFragment).
 	L4Off, L4Len int
 	Sport, Dport uint16
 	TCPFlags     uint8
@@ -165,12 +166,27 @@ func (p *Parsed) decode4(b []byte) {
 	if h.FragOffset() != 0 || h.MoreFragments() {
 		p.Flags |= Fragment
 	}
+	p.L4Off, p.L4Len = ihl, total-ihl
 	if h.FragOffset() != 0 {
 		p.Flags |= NonFirstFragment
+		p.laterFragment()
 		return
 	}
-	p.L4Off, p.L4Len = ihl, total-ihl
 	p.decodeL4()
+}
+
+// laterFragment decodes a non-first fragment's "transport header" as the
+// kernel's rules load it. nft_set_pktinfo_ipv4/ipv6 set pkt->fragoff, but
+// every field nfd knows is a 1-, 2- or 4-byte aligned load, which
+// nft_payload_select_ops() gives to nft_payload_fast_eval(), and that
+// checks only NFT_PKTINFO_L4PROTO, not fragoff: it reads at thoff, the
+// fragment's data for IPv4 and (thoff left 0 by ipv6_find_hdr) the IPv6
+// header itself. Checked against the kernel by rules.TestMeaningIPv6Walk.
+// A future unaligned or longer transport field must fail on fragments, as
+// nft_payload_eval() does. Layer-7 data is never taken from a fragment.
+func (p *Parsed) laterFragment() {
+	p.decodeL4()
+	p.PayloadOff = 0
 }
 
 // decode6 walks extension headers as ipv6_find_hdr() does, bounded.
@@ -195,59 +211,110 @@ func (p *Parsed) decode6(b []byte) {
 		p.Flags |= BadHeader
 		return
 	}
+	// realEnd is where the packet ends; total may stop earlier when only a
+	// prefix was captured, and then a header past total is unknown, not
+	// missing (ExtHdrLimit).
+	realEnd := total
 	if total > len(b) {
 		p.Flags |= Truncated // captured prefix: use what is there
 		total = len(b)
 	}
-	next := h.NextHeader()
-	off := IPv6Size
-	for {
-		switch next {
-		case ext6HopByHop, ext6Routing, ext6DestOpts, ProtoAH, ext6Fragment:
-		default:
-			if next == ext6None {
-				// No transport header at all.
-				p.L4Proto, p.HasL4Proto = next, true
-				return
-			}
-			p.L4Proto, p.HasL4Proto = next, true
-			p.L4Off, p.L4Len = off, total-off
-			p.decodeL4()
-			return
-		}
-		// Like ipv6_find_hdr(), the walk has no bound of its own: each
-		// header moves at least 8 bytes on, so the packet's length bounds
-		// it, and a long chain hides no transport header from the rules.
-		if off+8 > total {
-			p.Flags |= ExtHdrLimit
-			if off+8 > total {
-				p.Flags |= Truncated
-			}
-			return
-		}
-		var hlen int
-		switch next {
-		case ext6Fragment:
-			hlen = 8
-			p.Flags |= Fragment
-			fragOff := binary.BigEndian.Uint16(b[off+2:]) &^ 7
-			if fragOff != 0 {
-				p.Flags |= NonFirstFragment
-				p.L4Proto, p.HasL4Proto = b[off], true
-				return
-			}
-		case ProtoAH:
-			hlen = (int(b[off+1]) + 2) * 4
-		default:
-			hlen = (int(b[off+1]) + 1) * 8
-		}
-		next = b[off]
-		off += hlen
-		if off > total {
-			p.Flags |= ExtHdrLimit | Truncated
-			return
-		}
+	proto, thoff, fragOff, ok := p.findHdr6(b[:total], realEnd)
+	if !ok {
+		return // nft_set_pktinfo_unspec: no meta l4proto, no transport header
 	}
+	p.L4Proto, p.HasL4Proto = proto, true
+	if fragOff != 0 {
+		p.Flags |= NonFirstFragment
+		p.L4Off, p.L4Len = 0, total // thoff stays 0 (see laterFragment)
+		p.laterFragment()
+		return
+	}
+	if thoff > total {
+		if thoff < realEnd {
+			p.Flags |= ExtHdrLimit | Truncated
+		}
+		return // the transport header starts past the end: loads fail
+	}
+	p.L4Off, p.L4Len = thoff, total-thoff
+	p.decodeL4()
+}
+
+// ipv6ExtHdr is ipv6_ext_hdr() in include/net/ipv6.h.
+func ipv6ExtHdr(n uint8) bool {
+	switch n {
+	case ext6HopByHop, ext6Routing, ext6Fragment, ProtoAH, ext6None, ext6DestOpts:
+		return true
+	}
+	return false
+}
+
+// findHdr6 is ipv6_find_hdr(skb, &thoff, -1, &fragoff, &flags) in
+// net/ipv6/exthdrs_core.c with flags = IP6_FH_F_AUTH, as
+// nft_set_pktinfo_ipv6() (include/net/netfilter/nf_tables_ipv6.h) calls
+// it: the walk stops at AH (which is then the transport protocol), at a
+// non-extension header or at "no next header" (59); a later fragment
+// returns its next header with fragoff set, unless that is an extension
+// header (-ENOENT); a header that cannot be read is -EBADMSG. b holds the
+// packet's bytes (or a captured prefix of a packet realEnd long). ok false
+// means the kernel leaves the packet without NFT_PKTINFO_L4PROTO.
+func (p *Parsed) findHdr6(b []byte, realEnd int) (proto uint8, thoff int, fragOff uint16, ok bool) {
+	next := b[ipv6NextHdr]
+	start := IPv6Size
+	// need reports whether n bytes at start are there, as
+	// skb_header_pointer() does; past a captured prefix it marks the walk
+	// unknown.
+	need := func(n int) bool {
+		if start+n <= len(b) {
+			return true
+		}
+		p.Flags |= Truncated
+		if start+n <= realEnd {
+			p.Flags |= ExtHdrLimit
+		}
+		return false
+	}
+	for {
+		if !ipv6ExtHdr(next) || next == ext6None {
+			break
+		}
+		if !need(2) { // struct ipv6_opt_hdr
+			return 0, 0, 0, false
+		}
+		nh, hl := b[start], int(b[start+1])
+		var hdrlen int
+		switch next {
+		case ext6Routing:
+			if !need(4) { // struct ipv6_rt_hdr
+				return 0, 0, 0, false
+			}
+			hdrlen = (hl + 1) * 8
+		case ext6Fragment:
+			p.Flags |= Fragment
+			if !need(4) { // frag_off
+				return 0, 0, 0, false
+			}
+			fo := binary.BigEndian.Uint16(b[start+2:]) &^ 7
+			if fo != 0 {
+				if !ipv6ExtHdr(nh) || nh == ext6None {
+					return nh, 0, fo, true
+				}
+				return 0, 0, 0, false // -ENOENT
+			}
+			hdrlen = 8
+		case ProtoAH:
+			// IP6_FH_F_AUTH with target < 0: AH ends the walk.
+			return next, start, 0, true
+		default:
+			hdrlen = (hl + 1) * 8 // ipv6_optlen()
+		}
+		next = nh
+		start += hdrlen
+	}
+	if start > 0xffff {
+		return 0, 0, 0, false // thoff > U16_MAX
+	}
+	return next, start, 0, true
 }
 
 // decodeL4 reads the transport fields that are present. A field whose
@@ -260,9 +327,19 @@ func (p *Parsed) decodeL4() {
 			h := TCP(t)
 			p.Sport, p.Dport = h.SrcPort(), h.DstPort()
 		}
+		// Each field as far as its bytes are there: the kernel loads each
+		// one on its own (a 14-byte header still has flags).
+		if len(t) >= 8 {
+			p.Seq = TCP(t).Seq()
+		}
+		if len(t) >= 12 {
+			p.Ack = TCP(t).AckNum()
+		}
+		if len(t) >= 14 {
+			p.TCPFlags = TCP(t).Flags()
+		}
 		if len(t) >= TCPMinSize {
 			h := TCP(t)
-			p.Seq, p.Ack, p.TCPFlags = h.Seq(), h.AckNum(), h.Flags()
 			if off := h.DataOffset(); off >= TCPMinSize && off <= len(t) {
 				p.PayloadOff = p.L4Off + off
 			} else {
@@ -296,7 +373,7 @@ func (p *Parsed) decodeL4() {
 // IsICMPError reports whether the packet is an ICMP or ICMPv6 error, which
 // quotes the header of the packet that caused it.
 func (p *Parsed) IsICMPError() bool {
-	if p.L4Len < ICMPMinSize {
+	if p.L4Len < ICMPMinSize || p.Flags&NonFirstFragment != 0 {
 		return false
 	}
 	switch {

@@ -44,8 +44,20 @@ type edge struct {
 	pos Pos
 }
 
+// checkTable validates one table in five phases: sets, per-rule checks and
+// jump edges, loops, jump depth and chain contexts, context-dependent statements.
 func checkTable(t *Table, p *parser) {
-	// Sets.
+	checkSets(t, p)
+	edges := jumpEdges(t, p)
+	if checkLoops(t, edges, p) {
+		return
+	}
+	contexts := chainContexts(t, edges, p)
+	checkRuleContexts(t, contexts, p)
+}
+
+// checkSets: interval elements need `flags interval`; contents match the type.
+func checkSets(t *Table, p *parser) {
 	for _, s := range t.Sets {
 		for _, e := range s.Elems {
 			if string(e.Lo) != string(e.Hi) && s.Flags&SetInterval == 0 {
@@ -55,7 +67,11 @@ func checkTable(t *Table, p *parser) {
 		}
 		checkSetContents(s, p)
 	}
-	// Jump edges, from rules and from verdict maps.
+}
+
+// jumpEdges checks every rule on its own and collects the jump edges, from
+// rules and from verdict maps.
+func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	edges := map[*Chain][]edge{}
 	addVerdictEdge := func(from *Chain, v *Verdict) {
 		if v == nil || (v.Kind != VerdictJump && v.Kind != VerdictGoto) {
@@ -104,7 +120,12 @@ func checkTable(t *Table, p *parser) {
 			}
 		}
 	}
-	// Loops (nf_tables_check_loops refuses them with -ELOOP wherever they are).
+	return edges
+}
+
+// checkLoops reports the first jump loop (nf_tables_check_loops refuses them
+// with -ELOOP wherever they are) and says whether there was one.
+func checkLoops(t *Table, edges map[*Chain][]edge, p *parser) bool {
 	state := map[*Chain]int{} // 0 new, 1 on stack, 2 done
 	var stack []*Chain
 	looped := false
@@ -143,10 +164,12 @@ func checkTable(t *Table, p *parser) {
 			visit(c)
 		}
 	}
-	if looped {
-		return
-	}
-	// Depth and contexts: walk from every base chain.
+	return looped
+}
+
+// chainContexts checks every base chain and walks from it, checking the
+// kernel's jump depth and collecting the contexts (type, hook) each chain runs in.
+func chainContexts(t *Table, edges map[*Chain][]edge, p *parser) map[*Chain]map[context]bool {
 	contexts := map[*Chain]map[context]bool{}
 	depthErr := false
 	var walk func(c *Chain, ctx context, depth int, path []string)
@@ -175,7 +198,11 @@ func checkTable(t *Table, p *parser) {
 			walk(c, context{c.Base.Type, c.Base.Hook}, 0, []string{c.Name})
 		}
 	}
-	// Statements that depend on where the chain runs.
+	return contexts
+}
+
+// checkRuleContexts checks the statements that depend on where the chain runs.
+func checkRuleContexts(t *Table, contexts map[*Chain]map[context]bool, p *parser) {
 	for _, c := range t.Chains {
 		for ctx := range contexts[c] {
 			for _, r := range c.Rules {

@@ -201,7 +201,7 @@ func (p *parser) parseMatch() (Stmt, bool) {
 			p.errorf(ap, "`&` needs a single numeric field, not `%s`", keyNames(keys))
 			return nil, false
 		}
-		lo, hi, ok := p.parseLiteral(types[0])
+		lo, hi, ok := p.parseMask(types[0])
 		if !ok {
 			return nil, false
 		}
@@ -210,6 +210,11 @@ func (p *parser) parseMatch() (Stmt, bool) {
 			return nil, false
 		}
 		m.Mask = lo
+		if t := p.peek(); t.kind == tPipe {
+			// nft reads `f & a | b` as `(f & a) | b`; nfd keeps only a mask.
+			p.errorf(t.pos, "found %s after `& mask`: nfd supports only a mask on the left side; write `& (a | b)` for a mask of several bits", t.describe())
+			return nil, false
+		}
 	}
 	m.Op = p.parseOp()
 	if p.atEnd() {
@@ -238,6 +243,13 @@ func (p *parser) parseMatch() (Stmt, bool) {
 			m.Op = OpEq
 		}
 	}
+	// With a mask, no operator means `==`, for flags too: nft's evaluator
+	// turns `tcp flags & (syn|ack) syn` into `(flags & (syn|ack)) == syn`
+	// (it lists it as `tcp flags syn / syn,ack`); only a bare flag field
+	// keeps the "any of these bits" meaning.
+	if m.Mask != nil && m.Op == OpImplicit {
+		m.Op = OpEq
+	}
 	// `==` and no operator mean the same for plain values: keep one form.
 	if !(len(keys) == 1 && types[0].Bitmask) {
 		if m.Op == OpEq && m.Mask == nil {
@@ -255,6 +267,28 @@ func (p *parser) parseMatch() (Stmt, bool) {
 		return nil, false
 	}
 	return m, true
+}
+
+// parseMask reads the operand of `&`: one value, or for flags one symbol or
+// a parenthesised expression. nft binds `|` and `,` looser than `&`
+// (`tcp flags & syn,ack syn` is a syntax error in nft), so they are left to
+// the caller.
+func (p *parser) parseMask(t *Type) (lo, hi []byte, ok bool) {
+	if !t.Bitmask || p.peek().kind == tLParen {
+		return p.parseLiteral(t)
+	}
+	n := p.peek()
+	if n.kind != tWord {
+		p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
+		return nil, nil, false
+	}
+	p.next()
+	b, err := t.parseScalar(n.text, false)
+	if err != nil {
+		p.errorf(n.pos, "%s", err)
+		return nil, nil, false
+	}
+	return b, b, true
 }
 
 func keyNames(keys []Field) string {

@@ -135,6 +135,9 @@ func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]
 		}
 		plans = append(plans, tp)
 	}
+	if err := checkKernelOnly(rs, placements); err != nil {
+		return nil, nil, err
+	}
 	return plans, placements, nil
 }
 

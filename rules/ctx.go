@@ -23,7 +23,12 @@ type Ctx struct {
 	Mark             uint32 // meta mark; statements may change it
 	CT               conntrack.Result
 	CtMark           uint32 // ct mark; starts as CT.Mark, statements may change it
-	PktType          uint8  // 0 host, 1 broadcast, 2 multicast, 3 other
+	// PktType is skb->pkt_type (0 host, 1 broadcast, 2 multicast, 3
+	// other) when the caller knows it (HasPktType); NFQUEUE does not
+	// deliver it, so the planner runs `meta pkttype` rules only natively
+	// (hooks/kernelonly.go) and nothing here guesses it.
+	PktType    uint8
+	HasPktType bool
 
 	// Set by evaluation.
 	MarkChanged   bool
@@ -42,9 +47,10 @@ type Ctx struct {
 func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
 	c.P, c.Hook = p, hook
 	c.HasIif, c.HasOif = false, false
+	c.IifName, c.OifName = [16]byte{}, [16]byte{}
 	c.Mark, c.CtMark = 0, 0
 	c.CT = conntrack.Result{}
-	c.PktType = pktTypeOf(p)
+	c.PktType, c.HasPktType = 0, false
 	c.MarkChanged, c.CtMarkChanged = false, false
 	c.l7done = 0
 	c.l7 = conntrack.Names{}
@@ -60,25 +66,6 @@ func (c *Ctx) SetOif(name string) {
 	c.OifName = [16]byte{}
 	copy(c.OifName[:15], name)
 	c.HasOif = true
-}
-
-// pktTypeOf guesses meta pkttype from the destination address; NFQUEUE does
-// not carry the link-layer packet type.
-func pktTypeOf(p *packet.Parsed) uint8 {
-	switch p.Family {
-	case 4:
-		if p.Dst[0]>>4 == 14 {
-			return 2
-		}
-		if p.Dst[0] == 255 && p.Dst[1] == 255 && p.Dst[2] == 255 && p.Dst[3] == 255 {
-			return 1
-		}
-	case 6:
-		if p.Dst[0] == 0xff {
-			return 2
-		}
-	}
-	return 0
 }
 
 // key128 holds a field value of up to 16 bytes, right-aligned big-endian,
@@ -199,13 +186,18 @@ var loaders = [...]loader{
 		}
 		return key128{}, false
 	},
-	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
-	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
-	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), c.HasIif },
-	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), c.HasOif },
+	// A hook without that interface (no output interface at prerouting and
+	// input, no input interface at output and postrouting) does not break
+	// the match: nft_meta_get_eval stores ifindex 0 (nft_meta_store_ifindex)
+	// or an empty name (nft_meta_store_ifname), so `oifname != "x"`
+	// matches there. Reset clears the names, so a missing one is empty.
+	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
+	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
+	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
+	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
 	parser.FieldMetaMark:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Mark)}, true },
 	parser.FieldMetaLength:  func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.P.Len())}, true },
-	parser.FieldMetaPkttype: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.PktType)}, true },
+	parser.FieldMetaPkttype: func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.PktType)}, c.HasPktType },
 	parser.FieldCtState: func(c *Ctx) (key128, bool) {
 		return key128{lo: uint64(c.CT.State)}, c.CT.State != 0
 	},

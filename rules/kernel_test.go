@@ -54,7 +54,10 @@ func TestKernelOracle(t *testing.T) {
 	}
 
 	g := &rulegen.Gen{R: rand.New(rand.NewSource(7)), Counted: true, Hook: "prerouting", NoReject: true,
-		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0"}
+		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0",
+		// NFD_ORACLE_WIDE=1: extension headers, AH, IPv4 options, every TCP
+		// flag combination, cut-short headers (see rulegen.Gen.Wide).
+		Wide: os.Getenv("NFD_ORACLE_WIDE") != ""}
 	const sink = "table inet zz_sink {\n\tchain in {\n\t\ttype filter hook input priority 100; policy drop;\n\t}\n}\n"
 	rounds, packets := 40, 60
 	for round := 0; round < rounds; round++ {

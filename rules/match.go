@@ -90,13 +90,11 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 		}, nil
 	}
 	v := lo
-	if f.Type().Bitmask && m.Op == parser.OpImplicit {
-		// Flags without an operator: any of the bits set.
+	if f.Type().Bitmask && m.Op == parser.OpImplicit && !hasMask {
+		// Flags without an operator or mask: any of the bits set, as nft
+		// generates `(f & v) != 0`. With a mask the parser made it `==`.
 		return func(c *Ctx) bool {
 			k, ok := ld(c)
-			if hasMask {
-				k = k.and(mask)
-			}
 			return ok && !k.and(v).isZero()
 		}, nil
 	}

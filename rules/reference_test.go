@@ -109,20 +109,18 @@ func (s *refState) field(f parser.Field) []byte {
 	case parser.FieldMetaNfproto:
 		return []byte{map[uint8]byte{4: 2, 6: 10}[p.Family]}
 	case parser.FieldMetaIif, parser.FieldMetaIifname:
-		if !s.c.HasIif {
-			return nil
-		}
+		// No interface at this hook: an empty name (nft_meta_store_ifname).
 		return append([]byte(nil), s.c.IifName[:]...)
 	case parser.FieldMetaOif, parser.FieldMetaOifname:
-		if !s.c.HasOif {
-			return nil
-		}
 		return append([]byte(nil), s.c.OifName[:]...)
 	case parser.FieldMetaMark:
 		return be(uint64(s.mark), 4)
 	case parser.FieldMetaLength:
 		return be(uint64(p.Len()), 4)
 	case parser.FieldMetaPkttype:
+		if !s.c.HasPktType {
+			return nil
+		}
 		return []byte{s.c.PktType}
 	case parser.FieldCtState:
 		return be(uint64(s.c.CT.State), 4)

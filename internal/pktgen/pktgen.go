@@ -25,8 +25,14 @@ type Opts struct {
 	FragOff   uint16 // in 8-byte units
 	MoreFrags bool
 	// IPv6 only: extension headers to insert before the transport header
-	// (0 hop-by-hop, 43 routing, 60 destination options, 44 fragment).
+	// (0 hop-by-hop, 43 routing, 60 destination options, 44 fragment,
+	// 51 AH, or any number: an 8-byte header).
 	Ext6 []uint8
+	// Cut removes this many bytes from the end of the packet and fixes the
+	// IP length field (and IPv4 header checksum) to match, so the stack
+	// takes the cut-short packet as whole: a truncated transport or
+	// extension header that still reaches the hooks.
+	Cut int
 }
 
 // Build returns the packet bytes, starting at the IP header.
@@ -57,6 +63,12 @@ func Build(o Opts) []byte {
 		binary.BigEndian.PutUint16(b[ipv4ChecksumOffset:], checksum.Checksum(0, b[:ihl]))
 		copy(b[ihl:], l4)
 		fixL4Checksum(o, b[ihl:])
+		if o.Cut > 0 && o.Cut <= len(b)-ihl {
+			b = b[:len(b)-o.Cut]
+			binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+			b[10], b[11] = 0, 0
+			binary.BigEndian.PutUint16(b[10:], checksum(b[:ihl], 0))
+		}
 		return b
 	}
 	var ext []byte
@@ -83,6 +95,10 @@ func Build(o Opts) []byte {
 	copy(b[40:], ext)
 	copy(b[40+len(ext):], l4)
 	fixL4Checksum(o, b[40+len(ext):])
+	if o.Cut > 0 && o.Cut <= len(b)-40 {
+		b = b[:len(b)-o.Cut]
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)-40))
+	}
 	return b
 }
 

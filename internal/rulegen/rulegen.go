@@ -24,6 +24,9 @@ type Gen struct {
 	Dst4     string
 	Dst6     string
 	Iif      string
+	// Wide: packets with every TCP flag combination, IPv6 extension
+	// headers and AH, IPv4 options and cut-short transport headers.
+	Wide bool
 }
 
 func (g *Gen) pick(xs ...string) string { return xs[g.R.Intn(len(xs))] }
@@ -43,7 +46,13 @@ func (g *Gen) match(fam string) string {
 		func() string { return "th dport " + port() },
 		func() string { return "meta l4proto " + g.pick("tcp", "udp", "{ tcp, icmp }", "!= udp") },
 		func() string {
-			return "tcp flags " + g.pick("syn", "& (syn | ack) == syn", "== ack", "{ syn, ack }", "fin,rst", "!= syn")
+			// Every operator form nft's evaluator treats differently:
+			// implicit (any bit), & mask implicit (==), value / mask,
+			// ==, !=, sets, ordering.
+			return "tcp flags " + g.pick("syn", "& (syn | ack) == syn", "== ack", "{ syn, ack }", "fin,rst", "!= syn",
+				"& (fin | syn | rst | ack) syn", "& syn 0", "& (syn | ack) != syn", "syn / fin,syn,rst,ack",
+				"!= syn / syn,ack", "syn,ack", "syn | ack", "!= syn,ack", "{ syn, syn | ack }", "!= { syn, ack }",
+				"& (syn | ack) { syn, ack }", "> syn", "& (syn | rst) < rst", "0")
 		},
 		func() string {
 			return "ct state " + g.pick("new", "established,related", "invalid", "{ new, established }", "!= new")
@@ -51,6 +60,11 @@ func (g *Gen) match(fam string) string {
 		func() string { return "ct mark " + g.pick("0x1", "!= 0x0", "& 0x2 == 0x2") },
 		func() string { return "meta mark " + g.pick("0x1", "0x2", "{ 0x0, 0x3 }", "& 0x1 == 0x1") },
 		func() string { return "iifname " + g.pick(`"eth0"`, `"eth*"`, `{ "lo", "wg0" }`, `!= "eth1"`) },
+		// No output interface before routing: an empty name, not a break.
+		func() string {
+			return "oifname " + g.pick(`"eth0"`, `!= "eth1"`, `!= { "lo", "k0" }`, `"k*"`, `!= "k*"`)
+		},
+		func() string { return "meta l4proto " + g.pick("51", "esp", "59", "{ 43, 44, 60 }", "!= 135") },
 		func() string { return "meta length " + g.pick("< 100", "> 60", "40-80") },
 		func() string { return "ct direction " + g.pick("original", "reply") },
 	}
@@ -69,7 +83,8 @@ func (g *Gen) match(fam string) string {
 		)
 	}
 	if fam != "ip" {
-		opts = append(opts, func() string { return "ip6 saddr " + v6() }, func() string { return "ip6 daddr != " + v6() })
+		opts = append(opts, func() string { return "ip6 saddr " + v6() }, func() string { return "ip6 daddr != " + v6() },
+			func() string { return "ip6 nexthdr " + g.pick("33-44", "{ 0, 60 }", "!= tcp") })
 	}
 	return opts[g.R.Intn(len(opts))]()
 }
@@ -238,6 +253,27 @@ func (g *Gen) Packet() Packet {
 	o := pktgen.Opts{Src: src, Dst: dst, Proto: proto, Sport: ports[g.R.Intn(6)], Dport: ports[g.R.Intn(6)],
 		TCPFlags: []uint8{2, 16, 18, 17, 4}[g.R.Intn(5)], ICMPType: []uint8{8, 0, 128, 129}[g.R.Intn(4)],
 		Payload: make([]byte, g.R.Intn(80))}
+	if g.Wide && g.R.Intn(4) == 0 {
+		o.TCPFlags = uint8(g.R.Intn(256)) // every combination
+	}
+	if g.Wide && v6 && g.R.Intn(3) == 0 {
+		// Extension headers (no fragments: conntrack's defrag would hold
+		// them in the oracle's namespace), AH, cut-short transports.
+		for n := g.R.Intn(3) + 1; n > 0; n-- {
+			o.Ext6 = append(o.Ext6, []uint8{0, 43, 60, 51}[g.R.Intn(4)])
+		}
+		for i := 1; i < len(o.Ext6); i++ {
+			if o.Ext6[i] == 0 { // hop-by-hop only first (ipv6_rcv drops it elsewhere)
+				o.Ext6[i] = 60
+			}
+		}
+	}
+	if g.Wide && g.R.Intn(6) == 0 {
+		o.Cut = g.R.Intn(20)
+	}
+	if g.Wide && !v6 && g.R.Intn(6) == 0 {
+		o.IPOptions = 4 * (1 + g.R.Intn(4))
+	}
 	out := Packet{Bytes: pktgen.Build(o)}
 	st := []uint32{conntrack.StateNew, conntrack.StateEstablished, conntrack.StateRelated, conntrack.StateInvalid}[g.R.Intn(4)]
 	out.CT = conntrack.Result{State: st, Found: st != conntrack.StateInvalid, Dir: uint8(g.R.Intn(2)), Mark: uint32(g.R.Intn(3))}

@@ -1,0 +1,367 @@
+// Top-level statements and command forms: define, include, flush, delete,
+// add/create/insert.
+
+package parser
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ---- top level ----
+
+var topKeywords = []string{"table", "define", "redefine", "undefine", "include", "flush", "delete", "add", "create", "insert"}
+
+func (p *parser) parseTop() {
+	for {
+		p.skipNewlines()
+		t := p.peek()
+		if t.kind == tEOF {
+			return
+		}
+		if t.kind != tWord {
+			p.errorf(t.pos, "found %s, expected a command such as `table`, `define` or `include`", t.describe())
+			p.next()
+			p.sync()
+			continue
+		}
+		ok := true
+		switch t.text {
+		case "table":
+			p.next()
+			ok = p.parseTableCmd(true)
+		case "define", "redefine":
+			p.next()
+			ok = p.parseDefine(t.text == "redefine")
+		case "undefine":
+			p.next()
+			if n, ok2 := p.name("variable name"); ok2 {
+				if _, exists := p.defines[n.text]; !exists {
+					p.errorf(n.pos, "undefine of `%s`, which is not defined", n.text)
+				}
+				delete(p.defines, n.text)
+			}
+		case "include":
+			p.next()
+			ok = p.parseInclude()
+		case "flush":
+			p.next()
+			ok = p.parseFlush()
+		case "delete", "destroy":
+			p.next()
+			ok = p.parseDelete()
+		case "add", "create":
+			p.next()
+			ok = p.parseAdd(false)
+		case "insert":
+			p.next()
+			ok = p.parseAdd(true)
+		case "list", "monitor", "describe", "reset", "export", "import", "rename", "replace":
+			p.errorf(t.pos, "`%s` is an nft command nfd does not take in a rule file", t.text)
+			ok = false
+		default:
+			p.errorf(t.pos, "%s", expected(t.describe(), "a command (table, define, include, flush, add, insert, delete)", topKeywords))
+			ok = false
+		}
+		if !ok {
+			p.sync()
+			continue
+		}
+		if !p.atEnd() {
+			t := p.peek()
+			p.errorf(t.pos, "found %s, expected end of line", t.describe())
+			p.sync()
+		}
+	}
+}
+
+func (p *parser) parseDefine(redefine bool) bool {
+	n, ok := p.name("variable name")
+	if !ok {
+		return false
+	}
+	if _, exists := p.defines[n.text]; exists && !redefine {
+		p.errorf(n.pos, "variable `%s` is already defined (use `redefine` to change it)", n.text)
+		return false
+	}
+	if _, ok := p.expect(tAssign, "`=`"); !ok {
+		return false
+	}
+	var toks []token
+	depth := 0
+	for {
+		t := p.peek()
+		if t.kind == tEOF || (depth == 0 && (t.kind == tNewline || t.kind == tSemi)) {
+			break
+		}
+		p.next()
+		switch t.kind {
+		case tLBrace:
+			depth++
+		case tRBrace:
+			depth--
+		case tNewline:
+			continue // newlines inside braces are layout
+		}
+		toks = append(toks, t)
+		if depth < 0 {
+			p.errorf(t.pos, "found `}`, expected a value")
+			return false
+		}
+	}
+	if len(toks) == 0 {
+		p.errorf(n.pos, "variable `%s` has no value", n.text)
+		return false
+	}
+	p.defines[n.text] = &define{pos: n.pos, toks: toks}
+	return true
+}
+
+func (p *parser) parseInclude() bool {
+	t, ok := p.expect(tString, "a quoted file name")
+	if !ok {
+		return false
+	}
+	if p.depth >= maxIncludeDepth {
+		p.errorf(t.pos, "includes nested deeper than %d", maxIncludeDepth)
+		return false
+	}
+	pat := t.text
+	if !filepath.IsAbs(pat) {
+		pat = filepath.Join(filepath.Dir(t.pos.File), pat)
+	}
+	var files []string
+	if strings.ContainsAny(pat, "*?[") {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			p.errorf(t.pos, "bad include pattern %q: %v", t.text, err)
+			return false
+		}
+		files = m // a glob matching nothing is fine, as in nft
+	} else {
+		files = []string{pat}
+	}
+	for _, f := range files {
+		abs, _ := filepath.Abs(f)
+		if p.active[abs] {
+			p.errorf(t.pos, "include loop: %q includes itself", f)
+			return false
+		}
+		src, err := readLimited(f)
+		if err != nil {
+			p.errorf(t.pos, "cannot include %q: %v", t.text, unwrapPathErr(err))
+			return false
+		}
+		p.depth++
+		p.parseSource(f, src)
+		p.depth--
+	}
+	return true
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ---- command forms ----
+
+func (p *parser) parseFlush() bool {
+	t, ok := p.name("`ruleset`, `table`, `chain` or `set`")
+	if !ok {
+		return false
+	}
+	switch t.text {
+	case "ruleset":
+		p.acceptFamilyWord()
+		p.rs.Tables = nil
+		return true
+	case "table":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		for _, c := range tb.Chains {
+			c.Rules = nil
+		}
+		return true
+	case "chain":
+		tb, c := p.chainRef(false)
+		if c == nil {
+			return tb != nil
+		}
+		c.Rules = nil
+		return true
+	case "set", "map":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		n, ok := p.name("set name")
+		if !ok {
+			return false
+		}
+		s := tb.Set(n.text)
+		if s == nil {
+			p.errorf(n.pos, "set `%s` does not exist in table `%s`", n.text, tb.Name)
+			return false
+		}
+		s.Elems = nil
+		return true
+	}
+	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`ruleset`, `table`, `chain` or `set`", []string{"ruleset", "table", "chain", "set"}))
+	return false
+}
+
+func (p *parser) acceptFamilyWord() {
+	if t := p.peek(); t.kind == tWord {
+		switch t.text {
+		case "ip", "ip6", "inet":
+			p.next()
+		}
+	}
+}
+
+func (p *parser) parseDelete() bool {
+	t, ok := p.name("`table` or `chain`")
+	if !ok {
+		return false
+	}
+	switch t.text {
+	case "table":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		for i, x := range p.rs.Tables {
+			if x == tb {
+				p.rs.Tables = append(p.rs.Tables[:i], p.rs.Tables[i+1:]...)
+				break
+			}
+		}
+		return true
+	case "chain":
+		tb, c := p.chainRef(false)
+		if c == nil {
+			return tb != nil
+		}
+		for i, x := range tb.Chains {
+			if x == c {
+				tb.Chains = append(tb.Chains[:i], tb.Chains[i+1:]...)
+				break
+			}
+		}
+		return true
+	}
+	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`table` or `chain`", []string{"table", "chain"}))
+	return false
+}
+
+func (p *parser) tableRef(create bool) *Table {
+	fam, ok := p.parseFamily()
+	if !ok {
+		return nil
+	}
+	n, ok := p.name("table name")
+	if !ok {
+		return nil
+	}
+	return p.table(fam, n.text, n.pos, create)
+}
+
+// chainRef reads `[family] table chain`; missing chains are reported.
+func (p *parser) chainRef(create bool) (*Table, *Chain) {
+	tb := p.tableRef(false)
+	if tb == nil {
+		return nil, nil
+	}
+	n, ok := p.name("chain name")
+	if !ok {
+		return tb, nil
+	}
+	c := tb.Chain(n.text)
+	if c == nil {
+		if create {
+			c = &Chain{Pos: n.pos, Name: n.text}
+			tb.Chains = append(tb.Chains, c)
+			return tb, c
+		}
+		p.errorf(n.pos, "chain `%s` does not exist in table `%s %s`", n.text, tb.Family, tb.Name)
+	}
+	return tb, c
+}
+
+func (p *parser) parseAdd(insert bool) bool {
+	t, ok := p.name("`table`, `chain`, `rule`, `set`, `map` or `element`")
+	if !ok {
+		return false
+	}
+	if insert && t.text != "rule" {
+		p.errorf(t.pos, "found `%s`, expected `rule` after `insert`", t.text)
+		return false
+	}
+	switch t.text {
+	case "table":
+		return p.parseTableCmd(false)
+	case "chain":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		return p.parseChainDecl(tb)
+	case "rule":
+		tb, c := p.chainRef(false)
+		if c == nil {
+			return false
+		}
+		for _, w := range []string{"position", "handle", "index"} {
+			if p.isWord(w) {
+				p.errorf(p.peek().pos, "`%s` refers to a live ruleset; nfd rule files are loaded whole", w)
+				return false
+			}
+		}
+		r := p.parseRuleStmts(tb, c)
+		if r == nil {
+			return true // errors already reported, line consumed
+		}
+		if insert {
+			c.Rules = append([]*Rule{r}, c.Rules...)
+		} else {
+			c.Rules = append(c.Rules, r)
+		}
+		return true
+	case "set", "map":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		return p.parseSetDecl(tb, t.text == "map")
+	case "element":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		n, ok := p.name("set name")
+		if !ok {
+			return false
+		}
+		s := tb.Set(n.text)
+		if s == nil {
+			p.errorf(n.pos, "set `%s` does not exist in table `%s %s`", n.text, tb.Family, tb.Name)
+			return false
+		}
+		if _, ok := p.expect(tLBrace, "`{`"); !ok {
+			return false
+		}
+		elems, ok := p.parseElemList(s.Key, s.mapData())
+		s.Elems = append(s.Elems, elems...)
+		return ok
+	}
+	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`table`, `chain`, `rule`, `set`, `map` or `element`", []string{"table", "chain", "rule", "set", "map", "element"}))
+	return false
+}

@@ -1,0 +1,517 @@
+// Sets and maps: declarations, types, flags, timeouts and element lists.
+
+package parser
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+func (s *Set) mapData() *Type {
+	if s.IsMap {
+		return s.Data
+	}
+	return nil
+}
+
+var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
+
+func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
+	n, ok := p.name("set name")
+	if !ok {
+		return false
+	}
+	s := &Set{Pos: n.pos, Name: n.text, IsMap: isMap}
+	if _, ok := p.expect(tLBrace, "`{`"); !ok {
+		return false
+	}
+	bad := false
+	for {
+		p.skipNewlines()
+		tok := p.peek()
+		if tok.kind == tRBrace {
+			p.next()
+			break
+		}
+		if tok.kind == tEOF {
+			p.errorf(tok.pos, "found end of file, expected `}` closing set `%s`", s.Name)
+			return false
+		}
+		if tok.kind != tWord {
+			p.errorf(tok.pos, "found %s, expected a set property (type, flags, elements)", tok.describe())
+			p.sync()
+			bad = true
+			continue
+		}
+		p.next()
+		ok := true
+		switch tok.text {
+		case "type":
+			ok = p.parseSetType(s)
+		case "typeof":
+			ok = p.parseSetTypeof(s)
+		case "flags":
+			ok = p.parseSetFlags(s)
+		case "timeout":
+			var d uint64
+			if d, ok = p.parseDuration(); ok {
+				s.Timeout = d
+			}
+		case "size":
+			var v token
+			if v, ok = p.name("a number"); ok {
+				x, err := strconv.ParseUint(v.text, 10, 32)
+				if err != nil {
+					p.errorf(v.pos, "found `%s`, expected a set size", v.text)
+					ok = false
+				}
+				s.Size = uint32(x)
+			}
+		case "comment":
+			var c token
+			if c, ok = p.expect(tString, "a quoted comment"); ok {
+				s.Comment = c.text
+			}
+		case "auto-merge":
+			s.AutoMerg = true
+		case "policy":
+			var v token
+			if v, ok = p.name("`performance` or `memory`"); ok && v.text != "performance" && v.text != "memory" {
+				p.errorf(v.pos, "found `%s`, expected `performance` or `memory`", v.text)
+				ok = false
+			}
+		case "elements":
+			if len(s.Key) == 0 {
+				p.errorf(tok.pos, "set `%s`: `elements` before `type`", s.Name)
+				ok = false
+				break
+			}
+			if _, ok = p.expect(tAssign, "`=`"); !ok {
+				break
+			}
+			if _, ok = p.expect(tLBrace, "`{`"); !ok {
+				break
+			}
+			var el []Elem
+			el, ok = p.parseElemList(s.Key, s.mapData())
+			s.Elems = append(s.Elems, el...)
+		case "counter", "gc-interval":
+			p.errorf(tok.pos, "set option `%s` is not supported by nfd", tok.text)
+			ok = false
+		default:
+			p.errorf(tok.pos, "%s", expected(tok.describe(), "a set property (type, typeof, flags, elements, timeout, size, comment)", setKeywords))
+			ok = false
+		}
+		if !ok {
+			bad = true
+			p.sync()
+			continue
+		}
+		if !p.atEnd() {
+			t2 := p.peek()
+			p.errorf(t2.pos, "found %s, expected end of line", t2.describe())
+			p.sync()
+			bad = true
+		}
+	}
+	if bad {
+		return true // already reported; the block was consumed
+	}
+	if len(s.Key) == 0 {
+		p.errorf(s.Pos, "set `%s` has no `type` or `typeof`", s.Name)
+		return true
+	}
+	if isMap && s.Data == nil {
+		p.errorf(s.Pos, "map `%s` needs a data type: `type KEY : DATA`", s.Name)
+		return true
+	}
+	if old := t.Set(s.Name); old != nil {
+		if old.IsMap != s.IsMap || !sameTypes(old.Key, s.Key) || old.Data != s.Data {
+			p.errorf(s.Pos, "set `%s` is already declared with a different type (at %s)", s.Name, old.Pos)
+			return true
+		}
+		old.Elems = append(old.Elems, s.Elems...)
+		return true
+	}
+	t.Sets = append(t.Sets, s)
+	return true
+}
+
+func sameTypes(a, b []*Type) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) parseSetType(s *Set) bool {
+	for {
+		n, ok := p.name("a data type")
+		if !ok {
+			return false
+		}
+		ty := lookupSetType(n.text)
+		if ty == nil {
+			p.errorf(n.pos, "%s", expected("`"+n.text+"`", "a set data type ("+strings.Join(setTypeNames(), ", ")+")", setTypeNames()))
+			return false
+		}
+		s.Key = append(s.Key, ty)
+		if !p.accept(tDot) {
+			break
+		}
+	}
+	if p.accept(tColon) {
+		if !s.IsMap {
+			p.errorf(p.last.pos, "`:` in a set type; declare a `map` for key : value")
+			return false
+		}
+		n, ok := p.name("a data type or `verdict`")
+		if !ok {
+			return false
+		}
+		if n.text == "verdict" {
+			s.Data = TypeVerdict
+		} else if ty := lookupSetType(n.text); ty != nil && ty.kind != kHostname {
+			s.Data = ty
+		} else {
+			p.errorf(n.pos, "found `%s`, expected a map data type (verdict or a data type)", n.text)
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) parseSetTypeof(s *Set) bool {
+	for {
+		f, ok := p.parseFieldName()
+		if !ok {
+			return false
+		}
+		s.Key = append(s.Key, f.Type())
+		s.Typeof = append(s.Typeof, f)
+		if !p.accept(tDot) {
+			break
+		}
+	}
+	if p.accept(tColon) {
+		if !s.IsMap {
+			p.errorf(p.last.pos, "`:` in a set type; declare a `map` for key : value")
+			return false
+		}
+		if p.acceptWord("verdict") {
+			s.Data = TypeVerdict
+			return true
+		}
+		f, ok := p.parseFieldName()
+		if !ok {
+			return false
+		}
+		if f.Type().Size == 0 {
+			p.errorf(p.last.pos, "`%s` cannot be map data", f)
+			return false
+		}
+		s.Data, s.DataOf = f.Type(), f
+	}
+	return true
+}
+
+func (p *parser) parseSetFlags(s *Set) bool {
+	for {
+		n, ok := p.name("a set flag (constant, interval, timeout, dynamic)")
+		if !ok {
+			return false
+		}
+		switch n.text {
+		case "constant":
+			s.Flags |= SetConstant
+		case "interval":
+			s.Flags |= SetInterval
+		case "timeout":
+			s.Flags |= SetTimeout
+		case "dynamic":
+			s.Flags |= SetDynamic
+		default:
+			p.errorf(n.pos, "%s", expected("`"+n.text+"`", "a set flag (constant, interval, timeout, dynamic)", []string{"constant", "interval", "timeout", "dynamic"}))
+			return false
+		}
+		if !p.accept(tComma) {
+			return true
+		}
+	}
+}
+
+// parseDuration reads "1h", "30m", "1d12h", "45s", "500ms" into seconds.
+func (p *parser) parseDuration() (uint64, bool) {
+	n, ok := p.name("a duration such as 30s, 5m, 1h or 1d")
+	if !ok {
+		return 0, false
+	}
+	d, err := parseDuration(n.text)
+	if err != nil {
+		p.errorf(n.pos, "found `%s`, expected a duration such as 30s, 5m, 1h or 1d", n.text)
+		return 0, false
+	}
+	return d, true
+}
+
+func parseDuration(s string) (uint64, error) {
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	var total uint64
+	for s != "" {
+		i := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == 0 {
+			return 0, errors.New("bad")
+		}
+		v, _ := strconv.ParseUint(s[:i], 10, 32)
+		s = s[i:]
+		j := 0
+		for j < len(s) && (s[j] < '0' || s[j] > '9') {
+			j++
+		}
+		switch s[:j] {
+		case "d":
+			v *= 86400
+		case "h":
+			v *= 3600
+		case "m":
+			v *= 60
+		case "s", "":
+		case "ms":
+			v /= 1000
+		default:
+			return 0, errors.New("bad unit")
+		}
+		total += v
+		s = s[j:]
+	}
+	return total, nil
+}
+
+// parseElemList parses elements up to and including the closing `}`.
+// data is the map data type, nil for sets.
+func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
+	saved := p.commaIsElemSep
+	p.commaIsElemSep = true
+	defer func() { p.commaIsElemSep = saved }()
+	var out []Elem
+	ok := true
+	for {
+		p.skipBlankLines()
+		if p.accept(tRBrace) {
+			return out, ok
+		}
+		if p.peek().kind == tEOF {
+			p.errorf(p.peek().pos, "found end of file, expected `}` closing the element list")
+			return out, false
+		}
+		e, good := p.parseElem(key, data)
+		if good {
+			out = append(out, e)
+		} else {
+			ok = false
+			// skip to the next comma or the closing brace
+			for {
+				k := p.peek().kind
+				if k == tComma || k == tRBrace || k == tEOF {
+					break
+				}
+				if k == tLBrace {
+					p.skipBlock()
+					continue
+				}
+				p.next()
+			}
+		}
+		p.skipBlankLines()
+		if p.accept(tComma) {
+			continue
+		}
+		if p.peek().kind != tRBrace {
+			t := p.peek()
+			p.errorf(t.pos, "found %s, expected `,` or `}`", t.describe())
+			for k := p.peek().kind; k != tRBrace && k != tEOF; k = p.peek().kind {
+				p.next()
+			}
+			ok = false
+		}
+	}
+}
+
+// parseElem parses one element: literals joined by `.` for each key type,
+// then `: data` for maps.
+func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
+	var e Elem
+	if len(key) == 1 {
+		lo, hi, ok := p.parseLiteral(key[0])
+		if !ok {
+			return e, false
+		}
+		e.Lo, e.Hi = lo, hi
+	} else {
+		size := 0
+		for _, t := range key {
+			size += t.Size
+		}
+		e.Lo, e.Hi = make([]byte, 0, size), make([]byte, 0, size)
+		for i, t := range key {
+			if i > 0 {
+				if _, ok := p.expect(tDot, fmt.Sprintf("`.` and a %s (the key is %s)", t.Name, typeList(key))); !ok {
+					return e, false
+				}
+			}
+			lo, hi, ok := p.parseLiteral(t)
+			if !ok {
+				return e, false
+			}
+			if t.Size == 0 {
+				p.errorf(p.last.pos, "%s cannot be part of a concatenation", t.Name)
+				return e, false
+			}
+			e.Lo, e.Hi = append(e.Lo, lo...), append(e.Hi, hi...)
+		}
+	}
+	if p.peek().kind == tDot {
+		p.errorf(p.peek().pos, "found `.`, expected `,` or `}`: the key is %s", typeList(key))
+		return e, false
+	}
+	if data == nil {
+		if p.peek().kind == tColon {
+			p.errorf(p.peek().pos, "found `:` in a set; `key : value` pairs need a map")
+			return e, false
+		}
+		return e, true
+	}
+	if _, ok := p.expect(tColon, "`:` and the mapped value"); !ok {
+		return e, false
+	}
+	if data == TypeVerdict {
+		v, ok := p.parseVerdictWord()
+		if !ok {
+			return e, false
+		}
+		e.Verdict = v
+		return e, true
+	}
+	lo, hi, ok := p.parseLiteral(data)
+	if !ok {
+		return e, false
+	}
+	if string(lo) != string(hi) {
+		p.errorf(p.last.pos, "a map value must be a single %s", data.Name)
+		return e, false
+	}
+	e.Data = lo
+	return e, true
+}
+
+func typeList(ts []*Type) string {
+	var n []string
+	for _, t := range ts {
+		n = append(n, t.Name)
+	}
+	return strings.Join(n, " . ")
+}
+
+// parseLiteral parses one literal of type t, including `a - b` ranges
+// written with spaces and bitmask expressions.
+func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
+	if t.Bitmask {
+		v, ok := p.parseBitmask(t)
+		if !ok {
+			return nil, nil, false
+		}
+		b := make([]byte, t.Size)
+		putUint(b, v)
+		return b, b, true
+	}
+	tok := p.peek()
+	if tok.kind != tWord && tok.kind != tString {
+		p.errorf(tok.pos, "found %s, expected %s", tok.describe(), describeType(t))
+		return nil, nil, false
+	}
+	p.next()
+	text := tok.text
+	// "a - b" with spaces
+	if tok.kind == tWord && p.isWord("-") && t.IsInterval() && t.kind != kIfname {
+		p.next()
+		h, ok := p.name(describeType(t))
+		if !ok {
+			return nil, nil, false
+		}
+		text = text + "-" + h.text
+	}
+	lo, hi, err := t.ParseLiteral(text, tok.kind == tString)
+	if err != nil {
+		p.errorf(tok.pos, "%s", err)
+		return nil, nil, false
+	}
+	return lo, hi, true
+}
+
+func describeType(t *Type) string {
+	switch t.kind {
+	case kIPv4:
+		return "an IPv4 address"
+	case kIPv6:
+		return "an IPv6 address"
+	case kIfname:
+		return "an interface name"
+	case kHostname:
+		return "a host name or pattern"
+	}
+	if t == TypeService {
+		return "a port number or service name"
+	}
+	return "a " + t.Name + " value"
+}
+
+// parseBitmask reads `a`, `a,b`, `a|b`, `(a|b)`; values are OR'd.
+func (p *parser) parseBitmask(t *Type) (uint64, bool) {
+	paren := p.accept(tLParen)
+	var v uint64
+	for {
+		n := p.peek()
+		if n.kind != tWord {
+			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
+			return 0, false
+		}
+		p.next()
+		b, err := t.parseScalar(n.text, false)
+		if err != nil {
+			p.errorf(n.pos, "%s", err)
+			return 0, false
+		}
+		v |= Uint(b)
+		if p.accept(tPipe) {
+			continue
+		}
+		if !paren && p.peek().kind == tComma && p.peekAt(1).kind == tWord {
+			// A comma list, unless we are inside braces where the comma
+			// separates elements: the caller passes inBraces via context.
+			if p.commaIsElemSep {
+				break
+			}
+			p.next()
+			continue
+		}
+		break
+	}
+	if paren {
+		if _, ok := p.expect(tRParen, "`)`"); !ok {
+			return 0, false
+		}
+	}
+	return v, true
+}
