@@ -67,7 +67,7 @@ func Build(o Opts) []byte {
 			b = b[:len(b)-o.Cut]
 			binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 			b[10], b[11] = 0, 0
-			binary.BigEndian.PutUint16(b[10:], checksum(b[:ihl], 0))
+			binary.BigEndian.PutUint16(b[10:], checksum.Checksum(0, b[:ihl]))
 		}
 		return b
 	}

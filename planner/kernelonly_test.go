@@ -1,4 +1,4 @@
-package hooks
+package planner
 
 import (
 	"strings"
