@@ -139,15 +139,20 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			_, _ = sdnotify.Notify("RELOADING=1")
-			if err := d.Reload(""); err != nil {
-				logFileErrors(log, err)
-			}
-			_, _ = sdnotify.Notify("READY=1")
+			// A reload runs beside this loop, so SIGTERM is obeyed
+			// whatever the reload is doing.
+			go func() {
+				_, _ = sdnotify.Notify("RELOADING=1")
+				if err := d.Reload(ctx, ""); err != nil {
+					logFileErrors(log, err)
+				}
+				_, _ = sdnotify.Notify("READY=1")
+			}()
 			continue
 		}
 		log.Info("stopping", "signal", s.String())
 		_, _ = sdnotify.Notify("STOPPING=1")
+		cancel() // ends a reload in progress, the control socket and metrics
 		done := make(chan error, 1)
 		go func() { done <- d.Stop() }()
 		select {
@@ -216,7 +221,7 @@ func handler(d *hooks.Daemon) control.Handler {
 		case "status":
 			return d.Status(), nil
 		case "reload":
-			if err := d.Reload(req.Args["file"]); err != nil {
+			if err := d.Reload(ctx, req.Args["file"]); err != nil {
 				var el parser.ErrorList
 				if errors.As(err, &el) {
 					return nil, errors.New(el.Pretty())
