@@ -194,7 +194,7 @@ func rulesListing(d *hooks.Daemon) string {
 				} else if !pl.Kernel {
 					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
 				}
-				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", parser.FormatRule(r), info.Handle, note)
+				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", formatRuleCounted(r, eng, info, pl, kc), info.Handle, note)
 			}
 			b.WriteString("\t}\n")
 		}
