@@ -60,7 +60,7 @@ hopopt	0	HOPOPT
 		"udp dport mdns accept":          "udp dport 5353 accept",
 		"tcp dport distcc accept":        "tcp dport 3632 accept",
 		"udp dport dhcpv6-client accept": "udp dport 546 accept",
-		"udp dport dupl accept":           "udp dport 101 accept", // tcp's entry first, as getaddrinfo
+		"udp dport dupl accept":          "udp dport 101 accept", // tcp's entry first, as getaddrinfo
 		"tcp dport dupalias accept":      "tcp dport 101 accept",
 		"tcp dport timserver accept":     "tcp dport 37 accept",
 		`tcp dport "time" accept`:        "tcp dport 37 accept",
