@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/nfdproject/nfd/parser"
 )
 
 // Apply with automatic rollback, as Junos `commit confirmed` and
@@ -41,13 +43,17 @@ func (d *Daemon) Apply(file string, timeout time.Duration) (time.Time, error) {
 	if timeout <= 0 {
 		return time.Time{}, errors.New("apply needs a positive confirmation timeout")
 	}
+	if !d.reloadGate.TryLock() {
+		return time.Time{}, ErrReloadInProgress
+	}
+	defer d.reloadGate.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pending != nil {
 		return time.Time{}, fmt.Errorf("an apply is already waiting for confirmation until %s", d.pending.Deadline.Format(time.RFC3339))
 	}
 	old := d.st.Load()
-	src, err := os.ReadFile(old.file)
+	src, err := parser.ReadRuleFile(old.file)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("saving the current ruleset for rollback: %w", err)
 	}

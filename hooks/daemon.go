@@ -118,14 +118,16 @@ type Daemon struct {
 
 	// mu serializes Start, Reload, Stop, apply and the table watch: it
 	// guards what follows.
-	mu       sync.Mutex
-	queues   map[uint16]*queueReader
-	groups   map[string]int // chain key → queue group index
-	pending  *pendingApply  // an apply waiting for confirmation
-	marks    markBits       // flow-bypass mark bits: in use, being revoked
-	rollback *time.Timer
-	ctx      context.Context // ends when Stop begins
-	cancel   context.CancelFunc
+	mu sync.Mutex
+	// reloadGate admits one reload or apply at a time (see Reload).
+	reloadGate sync.Mutex
+	queues     map[uint16]*queueReader
+	groups     map[string]int // chain key → queue group index
+	pending    *pendingApply  // an apply waiting for confirmation
+	marks      markBits       // flow-bypass mark bits: in use, being revoked
+	rollback   *time.Timer
+	ctx        context.Context // ends when Stop begins
+	cancel     context.CancelFunc
 
 	// Set by Start before it opens a queue or launches a goroutine, which
 	// only read them.
@@ -192,7 +194,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	d.mode = mode
 	d.log.Info("kernel queue support", "mode", mode.String())
-	st, err := d.load(cfg.RulesFile, nil)
+	st, err := d.load(context.Background(), cfg.RulesFile, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -228,15 +230,15 @@ func (d *Daemon) Engine() *rules.Engine { return d.st.Load().eng }
 
 // load parses, validates and compiles a rule file into a state. The
 // engine it replaces lends its counters to unchanged rules.
-func (d *Daemon) load(file string, prev *state) (*state, error) {
-	src, err := os.ReadFile(file)
+func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	src, err := parser.ReadRuleFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
-	if len(src) > parser.MaxFileSize {
-		return nil, fmt.Errorf("%s is larger than %d bytes", file, parser.MaxFileSize)
-	}
-	rs, err := parser.Parse(file, src)
+	rs, err := parser.ParseContext(ctx, file, src)
 	if err != nil {
 		return nil, err
 	}
@@ -530,24 +532,6 @@ func (d *Daemon) explain(st *state, err error) error {
 	return kernel.ExplainCommit(d.cfg.NewConn, st.plans, st.eng.Ruleset, ce.Err)
 }
 
-// Reload loads file (or the current file when empty) as one transaction:
-// on any error nothing changes. Conntrack state is kept.
-func (d *Daemon) Reload(file string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	err := d.reload(file)
-	if err != nil {
-		d.reloadErr.Add(1)
-		d.lastFailed.Store(true)
-		d.log.Error("reload failed; previous ruleset still active", "err", err)
-		return err
-	}
-	d.reloads.Add(1)
-	d.lastFailed.Store(false)
-	d.lastSuccess.Store(time.Now().UnixNano())
-	return nil
-}
-
 func (d *Daemon) reload(file string) error { return d.reloadAs(file, file) }
 
 // reloadAs loads file but remembers it as display (a rollback loads the
@@ -557,10 +541,15 @@ func (d *Daemon) reloadAs(file, display string) error {
 	if file == "" {
 		file, display = old.file, old.file
 	}
-	st, err := d.load(file, old)
+	st, err := d.load(d.ctx, file, old)
 	if err != nil {
 		return err
 	}
+	return d.commit(old, st, file, display)
+}
+
+// commit programs a loaded state in place of old. Called with d.mu held.
+func (d *Daemon) commit(old, st *state, file, display string) error {
 	st.file = display
 	savedGroups := d.groups
 	d.assignQueues(st)

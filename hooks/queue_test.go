@@ -29,7 +29,7 @@ func TestDaemonDecidesFromFakeReader(t *testing.T) {
 	}
 	d := &Daemon{cfg: Config{Offload: planner.OffloadAuto, Queues: 1, QueueBase: 100, MarkMask: DefaultMarkMask},
 		log: slog.New(slog.DiscardHandler), ifn: newIfnames(), groups: map[string]int{}, ct: conntrack.New(conntrack.Config{})}
-	st, err := d.load(file, nil)
+	st, err := d.load(context.Background(), file, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func (p *parser) parseInclude() bool {
 			p.errorf(t.pos, "include loop: %q includes itself", f)
 			return false
 		}
-		src, err := readLimited(f)
+		src, err := ReadRuleFile(f)
 		if err != nil {
 			p.errorf(t.pos, "cannot include %q: %v", t.text, unwrapPathErr(err))
 			return false

@@ -17,6 +17,9 @@ func (p Pos) String() string {
 	if p.File == "" {
 		return fmt.Sprintf("%d:%d", p.Line, p.Col)
 	}
+	if p.Line == 0 { // about the whole file: it could not be read
+		return p.File
+	}
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 

@@ -1,10 +1,9 @@
 package parser
 
 import (
+	stdctx "context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 )
@@ -18,7 +17,7 @@ const maxIncludeDepth = 16
 // ParseFile reads, parses and validates a rule file and everything it
 // includes. On any error it returns a nil ruleset and an ErrorList.
 func ParseFile(path string) (*Ruleset, error) {
-	src, err := readLimited(path)
+	src, err := ReadRuleFile(path)
 	if err != nil {
 		return nil, ErrorList{{Pos: Pos{File: path}, Msg: err.Error()}}
 	}
@@ -28,13 +27,23 @@ func ParseFile(path string) (*Ruleset, error) {
 // Parse parses and validates src, named name; includes are resolved relative
 // to name's directory.
 func Parse(name string, src []byte) (*Ruleset, error) {
+	return ParseContext(stdctx.Background(), name, src)
+}
+
+// ParseContext is Parse that gives up when ctx ends (a daemon stopping
+// while it parses a large file): it then returns ctx's error.
+func ParseContext(ctx stdctx.Context, name string, src []byte) (*Ruleset, error) {
 	p := &parser{
+		ctx:     ctx,
 		srcs:    map[string]string{},
 		defines: map[string]*define{},
 		rs:      &Ruleset{},
 		active:  map[string]bool{},
 	}
 	p.run(name, src)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(p.errs) == 0 {
 		p.finish()
 		checkRuleset(p.rs, p)
@@ -44,22 +53,6 @@ func Parse(name string, src []byte) (*Ruleset, error) {
 		return nil, p.errs
 	}
 	return p.rs, nil
-}
-
-func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("file is larger than %d bytes", MaxFileSize)
-	}
-	return b, nil
 }
 
 type define struct {
@@ -77,6 +70,8 @@ type parser struct {
 	rs      *Ruleset
 	active  map[string]bool // files being included: loop detection
 	depth   int
+	ctx     stdctx.Context // checked every ctxEvery tokens
+	ntok    int
 	// commaIsElemSep is set inside `{ ... }` element lists, where a comma
 	// separates elements instead of joining flags.
 	commaIsElemSep bool
@@ -84,9 +79,15 @@ type parser struct {
 
 var errTooMany = errors.New("too many errors")
 
+// errCancelled unwinds a parse whose context ended.
+var errCancelled = errors.New("parse cancelled")
+
+// ctxEvery is how many tokens the parser reads between context checks.
+const ctxEvery = 1 << 12
+
 func (p *parser) run(name string, src []byte) {
 	defer func() {
-		if r := recover(); r != nil && r != errTooMany { //nolint:errorlint
+		if r := recover(); r != nil && r != errTooMany && r != errCancelled { //nolint:errorlint
 			panic(r)
 		}
 	}()
@@ -127,6 +128,9 @@ func (p *parser) errorf(pos Pos, format string, args ...any) {
 // fill makes sure buf holds at least n tokens, expanding $variables.
 func (p *parser) fill(n int) {
 	for len(p.buf) < n {
+		if p.ntok++; p.ntok%ctxEvery == 0 && p.ctx.Err() != nil {
+			panic(errCancelled)
+		}
 		t := p.lex.next()
 		if t.kind == tError {
 			p.errorf(t.pos, "%s", t.text)

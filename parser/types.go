@@ -48,8 +48,9 @@ func sym(pairs ...any) []Symbol {
 var (
 	TypeIPv4 = &Type{Name: "ipv4_addr", Size: 4, kind: kIPv4}
 	TypeIPv6 = &Type{Name: "ipv6_addr", Size: 16, kind: kIPv6}
-	// Service names are those of a stock /etc/services, embedded so a file
-	// means the same on every host.
+	// Service and protocol names come from /etc/services and
+	// /etc/protocols, as nft's do (netdb.go); these are the fallback for a
+	// host without those files.
 	TypeService = &Type{Name: "inet_service", Size: 2, Symbols: sym(
 		"ftp-data", 20, "ftp", 21, "ssh", 22, "telnet", 23, "smtp", 25, "domain", 53, "bootps", 67,
 		"bootpc", 68, "tftp", 69, "http", 80, "kerberos", 88, "pop3", 110, "sunrpc", 111, "ntp", 123,
@@ -107,6 +108,11 @@ func lookupSetType(name string) *Type {
 func (t *Type) IsInterval() bool { return t.kind != kHostname && t.kind != kVerdict }
 
 func (t *Type) symbolNames() []string {
+	if t == TypeService || t == TypeProto {
+		if n := currentNetDB().names(t); n != nil {
+			return n
+		}
+	}
 	var n []string
 	for _, s := range t.Symbols {
 		n = append(n, s.Name)
@@ -114,7 +120,21 @@ func (t *Type) symbolNames() []string {
 	return n
 }
 
+// symbol resolves a name of the type: services and protocols through the
+// system's databases (netdb.go), everything else through the type's own
+// table, which is nft's.
 func (t *Type) symbol(name string) (uint64, bool) {
+	switch t {
+	case TypeService:
+		return currentNetDB().service(name)
+	case TypeProto:
+		return currentNetDB().protocol(name)
+	}
+	return t.embedded(name)
+}
+
+// embedded looks a name up in the type's own table.
+func (t *Type) embedded(name string) (uint64, bool) {
 	for _, s := range t.Symbols {
 		if s.Name == name {
 			return s.Value, true
@@ -179,6 +199,12 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		return b, nil
 	case kHostname:
 		return nil, fmt.Errorf("internal: hostname parsed as scalar")
+	}
+	if !quoted && (t == TypeService || t == TypeProto) && nftValueKeywords[s] {
+		if v, ok := t.symbol(s); ok {
+			return nil, fmt.Errorf("`%s` is an nft keyword, which nft does not take as a %s name here: write %d or \"%s\"", s, map[bool]string{true: "service", false: "protocol"}[t == TypeService], v, s)
+		}
+		return nil, fmt.Errorf("`%s` is an nft keyword, not a %s value", s, t.Name)
 	}
 	if v, ok := t.symbol(s); ok {
 		b := make([]byte, t.Size)
@@ -403,10 +429,8 @@ func (t *Type) FormatValue(b []byte) string {
 		}
 	}
 	if t == TypeProto {
-		for _, n := range []string{"icmp", "igmp", "tcp", "udp", "gre", "esp", "ah", "ipv6-icmp", "sctp", "udplite"} {
-			if x, _ := t.symbol(n); x == v {
-				return n
-			}
+		if n := currentNetDB().protocolName(v); n != "" {
+			return n
 		}
 	}
 	if t.Hex {

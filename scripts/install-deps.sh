@@ -15,6 +15,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# Service and protocol names (`tcp dport ssh`, `ip protocol ospf`) come
+# from these files, for nft and nfd alike.
+{ [ -e /etc/services ] && [ -e /etc/protocols ]; } || need+=(netbase)
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)"; exit 1; }
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

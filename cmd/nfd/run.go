@@ -140,15 +140,20 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			_, _ = sdnotify.Notify("RELOADING=1")
-			if err := d.Reload(""); err != nil {
-				logFileErrors(log, err)
-			}
-			_, _ = sdnotify.Notify("READY=1")
+			// A reload runs beside this loop, so SIGTERM is obeyed
+			// whatever the reload is doing.
+			go func() {
+				_, _ = sdnotify.Notify("RELOADING=1")
+				if err := d.Reload(ctx, ""); err != nil {
+					logFileErrors(log, err)
+				}
+				_, _ = sdnotify.Notify("READY=1")
+			}()
 			continue
 		}
 		log.Info("stopping", "signal", s.String())
 		_, _ = sdnotify.Notify("STOPPING=1")
+		cancel() // ends a reload in progress, the control socket and metrics
 		done := make(chan error, 1)
 		go func() { done <- d.Stop() }()
 		select {
@@ -190,7 +195,7 @@ func rulesListing(d *hooks.Daemon) string {
 				} else if !pl.Kernel {
 					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
 				}
-				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", parser.FormatRule(r), info.Handle, note)
+				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", formatRuleCounted(r, eng, info, pl, kc), info.Handle, note)
 			}
 			b.WriteString("\t}\n")
 		}
@@ -217,7 +222,7 @@ func handler(d *hooks.Daemon) control.Handler {
 		case "status":
 			return d.Status(), nil
 		case "reload":
-			if err := d.Reload(req.Args["file"]); err != nil {
+			if err := d.Reload(ctx, req.Args["file"]); err != nil {
 				var el parser.ErrorList
 				if errors.As(err, &el) {
 					return nil, errors.New(el.Pretty())

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,6 +71,7 @@ func Serve(ctx context.Context, l *net.UnixListener, h Handler, log *slog.Logger
 		<-ctx.Done()
 		l.Close()
 	}()
+	var active atomic.Int32
 	for {
 		conn, err := l.AcceptUnix()
 		if err != nil {
@@ -80,7 +82,17 @@ func Serve(ctx context.Context, l *net.UnixListener, h Handler, log *slog.Logger
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		go serveConn(ctx, conn, h, log)
+		if active.Add(1) > MaxConns {
+			active.Add(-1)
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = json.NewEncoder(conn).Encode(Response{Error: "busy: too many control connections at once"})
+			conn.Close()
+			continue
+		}
+		go func() {
+			defer active.Add(-1)
+			serveConn(ctx, conn, h, log)
+		}()
 	}
 }
 
@@ -113,9 +125,9 @@ func serveConn(ctx context.Context, conn *net.UnixConn, h Handler, log *slog.Log
 		_ = enc.Encode(Response{Error: "permission denied: " + err.Error()})
 		return
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var req Request
-	if err := json.NewDecoder(bufio.NewReader(io1MiB(conn))).Decode(&req); err != nil {
+	_ = conn.SetReadDeadline(time.Now().Add(RequestTimeout))
+	req, err := DecodeRequest(bufio.NewReader(conn))
+	if err != nil {
 		_ = enc.Encode(Response{Error: "bad request: " + err.Error()})
 		return
 	}
@@ -143,25 +155,6 @@ func serveConn(ctx context.Context, conn *net.UnixConn, h Handler, log *slog.Log
 	}
 	_ = enc.Encode(Response{OK: true, Data: b})
 }
-
-type limitedConn struct {
-	c *net.UnixConn
-	n int
-}
-
-func (l *limitedConn) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("request too large")
-	}
-	if len(p) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.c.Read(p)
-	l.n -= n
-	return n, err
-}
-
-func io1MiB(c *net.UnixConn) *limitedConn { return &limitedConn{c: c, n: 1 << 20} }
 
 // ErrNoDaemon means nobody answers on the socket.
 var ErrNoDaemon = errors.New("no nfd daemon answers")

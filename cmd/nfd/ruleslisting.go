@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/nfdproject/nfd/planner"
+	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/rules"
+)
+
+// formatRuleCounted prints a rule as parser.FormatRule does, except that a
+// `counter` statement carries the rule's live count instead of the value
+// the file started it with: in userspace the statement's own counter, in
+// the kernel the rule's kernel count, for a rule in both places the sum.
+func formatRuleCounted(r *parser.Rule, eng *rules.Engine, info *rules.RuleInfo, pl planner.Placement, kernel [2]uint64) string {
+	parts := make([]string, 0, len(r.Stmts)+1)
+	for i, s := range r.Stmts {
+		c, ok := s.(*parser.Counter)
+		if !ok {
+			parts = append(parts, parser.FormatStmt(s))
+			continue
+		}
+		var live parser.Counter
+		if pl.Both || pl.Kernel {
+			live.Packets, live.Bytes = kernel[0], kernel[1]
+		}
+		if pl.Both || !pl.Kernel {
+			if sc := eng.StmtCounter(info, i); sc != nil {
+				live.Packets += sc.Packets.Load()
+				live.Bytes += sc.Bytes.Load()
+			} else {
+				live.Packets += c.Packets
+				live.Bytes += c.Bytes
+			}
+		}
+		parts = append(parts, parser.FormatStmt(&live))
+	}
+	if r.Comment != "" {
+		parts = append(parts, parser.FormatRule(&parser.Rule{Comment: r.Comment}))
+	}
+	return strings.Join(parts, " ")
+}
