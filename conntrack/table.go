@@ -119,6 +119,7 @@ type Table struct {
 	count    atomic.Int64
 	reapAt   atomic.Uint32 // next shard the reaper visits
 	resyncOn atomic.Bool   // see resync.go and SetResync
+	oneSided atomic.Bool   // see onesided.go and SetOneSided
 	stats    counters
 }
 

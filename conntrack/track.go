@@ -155,19 +155,28 @@ func (t *Table) adopt(s *shard, tr *tracking, r *Result) (out outcome, done bool
 	return outEntry, true
 }
 
-// maybeResync brings tr.e up to date from the kernel's entry when native
-// rules may have hidden packets from nfd (resync.go). It returns outNext
-// to go on with tr.e (resynced or not), or the outcome when it settled the
-// packet. s locked.
+// maybeResync brings tr.e up to date from the kernel's entry when nfd
+// may lack packets of the connection: native rules hide some (resync.go,
+// budgeted), or no queued hook sees the other direction (oneSided.go,
+// asked whenever nfd's answer could differ from the kernel's). It returns
+// outNext to go on with tr.e (resynced or not), or the outcome when it
+// settled the packet. s locked.
 func (t *Table) maybeResync(s *shard, tr *tracking, r *Result) outcome {
-	if t.resolve == nil || tr.dir != DirOriginal || !t.resyncOn.Load() || startsConn(tr.p) {
+	if t.resolve == nil || tr.dir != DirOriginal {
 		return outNext
 	}
-	invalid := tr.tup.Proto == packet.ProtoTCP &&
-		tcpConntracks[tr.dir][tcpIndex(tr.p.TCPFlags)][tr.e.tcpState] == sIV
-	due := invalid || tr.e.status&StatusSeenReply == 0 && tr.now-tr.e.synced >= int64(resyncEvery)
-	tr.overBudget = due && !t.resyncAllowed(tr.now)
-	if !due || tr.overBudget {
+	next := tcpConntracks[tr.dir][tcpIndex(tr.p.TCPFlags)][tr.e.tcpState]
+	var due bool
+	switch {
+	case t.oneSided.Load() && t.mayDiffer(&tr.e, tr.p, next):
+		due = true // never budgeted: nfd cannot know the answer
+	case t.resyncOn.Load() && !startsConn(tr.p):
+		invalid := tr.tup.Proto == packet.ProtoTCP && next == sIV
+		due = invalid || tr.e.status&StatusSeenReply == 0 && tr.now-tr.e.synced >= int64(resyncEvery)
+		tr.overBudget = due && !t.resyncAllowed(tr.now)
+		due = due && !tr.overBudget
+	}
+	if !due {
 		return outNext
 	}
 	if e, dir, state, ok := t.resync(s, tr.key, tr.tup, tr.p, tr.now); ok {

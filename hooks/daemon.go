@@ -399,6 +399,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
 	d.ct.SetResync(hidesPackets(st))
+	d.ct.SetOneSided(oneSided(st))
 	d.started = time.Now()
 	d.refreshLocal()
 	go func() {
@@ -583,6 +584,7 @@ func (d *Daemon) reloadAs(file, display string) error {
 	d.st.Store(final)
 	d.startKernelSync(st)
 	d.ct.SetResync(hidesPackets(st))
+	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
