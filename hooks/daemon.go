@@ -433,6 +433,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
 	d.ct.SetResync(hidesPackets(st))
+	d.ct.SetOneSided(oneSided(st))
 	d.started = time.Now()
 	d.refreshLocal()
 	d.spawn(func() {
@@ -602,6 +603,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.st.Store(final)
 	d.startKernelSync(st)
 	d.ct.SetResync(hidesPackets(st))
+	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
