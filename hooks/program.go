@@ -1,0 +1,212 @@
+package hooks
+
+import (
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/internal/nlbatch"
+	"github.com/nfdproject/nfd/parser"
+)
+
+// batchTag says what a message of nfd's batch is about, so a message the
+// kernel refuses names its rule (file:line:col) or set.
+type batchTag struct {
+	tp    *TablePlan
+	chain string
+	set   string   // a named set's user name
+	ref   *RuleRef // a native rule
+	what  string   // otherwise: "table", "chain", "queue rule", ...
+}
+
+// programTables adds the tables, chains, sets and rules of plans to the
+// batch b.
+func programTables(b *nlbatch.Batch, mode QueueMode, plans []*TablePlan) {
+	c := b.Conn()
+	for _, tp := range plans {
+		t := c.AddTable(tp.kt)
+		b.Tag(batchTag{tp: tp, what: "table"})
+		chains := map[string]*nftables.Chain{}
+		for _, cp := range tp.Chains {
+			ch := &nftables.Chain{Name: cp.Name, Table: t}
+			if bs := cp.Base; bs != nil {
+				// The user's policy: `return` and the end of a `goto`
+				// target fall to it, so it cannot be emulated by a rule.
+				policy := nftables.ChainPolicyAccept
+				if bs.Policy == parser.VerdictDrop {
+					policy = nftables.ChainPolicyDrop
+				}
+				ch.Type = map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
+					parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[bs.Type]
+				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(bs.Hook))
+				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(bs.Priority))
+				ch.Policy = &policy
+			}
+			// Adding an existing chain with the same hook updates it in
+			// place (its policy, say) without re-registering the hook.
+			chains[cp.Name] = c.AddChain(ch)
+			b.Tag(batchTag{tp: tp, chain: cp.Name, what: "chain"})
+			if cp.Queue && cp.BypassBit != 0 {
+				// The copy chain runs right after this one at the same hook.
+				bs := cp.Base
+				prio := bs.Priority + 1
+				policy := nftables.ChainPolicyAccept
+				cc := c.AddChain(&nftables.Chain{Name: bypassChainPrefix + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
+					Hooknum: nftables.ChainHookRef(nftables.ChainHook(bs.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
+					Policy: &policy})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass chain"})
+				c.AddRule(&nftables.Rule{Table: t, Chain: cc, Exprs: bypassCopyExprs(cp.BypassBit)})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass rule"})
+			}
+		}
+		for _, ps := range tp.sets {
+			ps.s.Table = t
+			tag := batchTag{tp: tp, what: "anonymous set"}
+			if !ps.s.Anonymous {
+				tag = batchTag{tp: tp, set: ps.s.Name}
+			}
+			b.AddSet(ps.s, ps.elems, tag)
+		}
+		for _, cp := range tp.Chains {
+			programChain(b, mode, tp, t, chains[cp.Name], cp)
+		}
+	}
+}
+
+// programChain adds the rules of one chain, in its layout's order.
+func programChain(b *nlbatch.Batch, mode QueueMode, tp *TablePlan, t *nftables.Table, ch *nftables.Chain, cp *ChainPlan) {
+	c := b.Conn()
+	add := func(exprs []expr.Any, tag batchTag) {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		tag.tp, tag.chain = tp, cp.Name
+		b.Tag(tag)
+	}
+	for i, r := range cp.Rules {
+		add(r, batchTag{ref: &cp.Refs[i]})
+	}
+	for _, r := range cp.tail(mode) {
+		add(r.exprs, batchTag{ref: r.ref, what: r.what})
+	}
+}
+
+// tailRule is one rule of a chain after its native prefix.
+type tailRule struct {
+	exprs []expr.Any
+	ref   *RuleRef
+	what  string
+}
+
+// tail lists the rules of a chain after its native prefix, in the order
+// of its layout: the bypass accept, the queue rule(s), the event-mask
+// rule, the rules run after the guards, the policy counter.
+func (cp *ChainPlan) tail(mode QueueMode) []tailRule {
+	var out []tailRule
+	if cp.Queue && cp.BypassBit != 0 {
+		out = append(out, tailRule{exprs: bypassAcceptExprs(cp.BypassBit), what: "flow-bypass rule"})
+	}
+	if cp.Queue {
+		bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
+		// The counter tells how many packets the kernel queued, so
+		// overflow that failed open (which /proc does not count) can be
+		// reported.
+		queue := func(guard []expr.Any) {
+			exprs := append(append(append([]expr.Any{}, guard...), trackExprs()...), &expr.Counter{})
+			out = append(out, tailRule{exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...), what: "queue rule"})
+		}
+		if cp.Guards == nil {
+			queue(nil)
+		}
+		for _, g := range cp.Guards {
+			queue(g)
+		}
+		if cp.Guards != nil {
+			// Connections that start here without meeting a guard are
+			// not nfd's: ask the kernel for no conntrack events about
+			// them (nft_ct's event mask, set while the entry is
+			// unconfirmed), so nfd's destroy-event listener does not cost
+			// every such connection an event.
+			out = append(out, tailRule{exprs: noEventsExprs(), what: "event-mask rule"})
+		}
+		for i, r := range cp.After {
+			out = append(out, tailRule{exprs: r, ref: &cp.AfterRefs[i]})
+		}
+	}
+	if cp.Base != nil {
+		// Last, a bare counter: what reaches it gets the chain's policy,
+		// natively (nftables counts no policy itself).
+		out = append(out, tailRule{exprs: []expr.Any{&expr.Counter{}}, what: "policy counter"})
+	}
+	return out
+}
+
+// ProgramPlans makes nfd's tables what plans say, in one batch. Tables
+// that already exist are updated in place: their rules flushed and added
+// again, their named sets replaced, and only base chains whose hook,
+// priority or type changed deleted and re-created. Keeping the hooks
+// registered matters: unregistering one drops every packet still waiting
+// in a queue for a verdict (nf_queue_nf_hook_drop), so a reload that
+// re-created the tables would lose the packets in flight.
+func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*TablePlan) error {
+	old, err := ownedTables(c)
+	if err != nil {
+		return fmt.Errorf("listing tables: %w", err)
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return fmt.Errorf("listing chains: %w", err)
+	}
+	b := nlbatch.New()
+	bc := b.Conn()
+	wanted := map[string]*TablePlan{}
+	for _, tp := range plans {
+		wanted[tableKey(tp.kt)] = tp
+	}
+	existing := map[string]*nftables.Table{}
+	for _, t := range old {
+		if wanted[tableKey(t)] == nil {
+			bc.DelTable(t)
+			b.Tag(batchTag{what: "old table"})
+			continue
+		}
+		existing[tableKey(t)] = t
+		bc.FlushTable(t)
+		b.Tag(batchTag{what: "old table"})
+		sets, err := c.GetSets(t)
+		if err != nil {
+			return fmt.Errorf("listing sets: %w", err)
+		}
+		for _, s := range sets {
+			if !s.Anonymous {
+				bc.DelSet(s)
+				b.Tag(batchTag{what: "old set"})
+			}
+		}
+	}
+	for _, ch := range chains {
+		tk := tableKey(ch.Table)
+		tp := wanted[tk]
+		if tp == nil || existing[tk] == nil {
+			continue
+		}
+		if kc := tp.kernelChain(ch.Name); kc != nil && sameHook(kc, ch) {
+			continue // stays registered; its rules were flushed
+		}
+		bc.DelChain(ch)
+		b.Tag(batchTag{what: "old chain"})
+	}
+	programTables(b, mode, plans)
+	return sendBatch(c, b)
+}
+
+// sendBatch commits b in c's network namespace as one transaction.
+func sendBatch(c *nftables.Conn, b *nlbatch.Batch) error {
+	msgs, tags, err := b.Messages()
+	if err != nil {
+		return err
+	}
+	if err := nlbatch.Send(c.NetNS, msgs, tags); err != nil {
+		return &CommitError{Err: err}
+	}
+	return nil
+}
