@@ -7,6 +7,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -391,7 +392,8 @@ type PolicyCount struct {
 	Packets uint64
 }
 
-// ReadKernelCounters reads every counter of plans in one dump per chain,
+// ReadKernelCounters reads every counter of plans in one dump per chain
+// (nlbatch.DumpRules: large reads, only handles and counters decoded),
 // finding each rule by the chain's layout.
 func ReadKernelCounters(c *nftables.Conn, plans []*TablePlan) KernelCounters {
 	out := KernelCounters{Rules: map[RuleRef][2]uint64{}}
@@ -401,19 +403,14 @@ func ReadKernelCounters(c *nftables.Conn, plans []*TablePlan) KernelCounters {
 			if l.total == 0 {
 				continue
 			}
-			rs, err := c.GetRules(tp.kt, &nftables.Chain{Name: cp.Name, Table: tp.kt})
+			rs, err := nlbatch.DumpRules(c.NetNS, byte(tp.kt.Family), tp.kt.Name, cp.Name)
 			if err != nil || len(rs) != l.total {
 				continue // being replaced, or changed by another tool
 			}
 			// counter returns the ord-th counter of the rule at i.
 			counter := func(i, ord int) *expr.Counter {
-				for _, e := range rs[i].Exprs {
-					if ctr, ok := e.(*expr.Counter); ok {
-						if ord == 0 {
-							return ctr
-						}
-						ord--
-					}
+				if cs := rs[i].Counters; ord < len(cs) {
+					return &expr.Counter{Packets: cs[ord][0], Bytes: cs[ord][1]}
 				}
 				return &expr.Counter{}
 			}

@@ -210,3 +210,10 @@ func sendBatch(c *nftables.Conn, b *nlbatch.Batch) error {
 	}
 	return nil
 }
+
+// newBatchFor lays plans out in a batch as a first load does.
+func newBatchFor(plans []*TablePlan) *nlbatch.Batch {
+	b := nlbatch.New()
+	programTables(b, QueueCompat, plans)
+	return b
+}

@@ -65,6 +65,11 @@ func Send(netnsFd int, msgs []netlink.Message, tags []any) error {
 	var serr error
 	var answers [][]byte
 	cerr := raw.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			if nl, ok := sa.(*unix.SockaddrNetlink); ok {
+				remember(nl.Pid)
+			}
+		}
 		serr = sendAndCollect(int(fd), buf, &answers)
 	})
 	if cerr != nil {
