@@ -5,8 +5,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/nfdproject/nfd/kernel"
+	"golang.org/x/sys/unix"
+
+	"github.com/nfdproject/nfd/internal/nlbatch"
 )
 
 // Guarding nfd's tables: if another tool flushes the ruleset or deletes
@@ -77,22 +79,32 @@ func diffList(want, have []string) string {
 }
 
 func (d *Daemon) watchTables(ctx context.Context) {
-	var events chan *nftables.MonitorEvent
-	// The monitor needs a lasting connection: on a per-request one
-	// (google/nftables' default) no event ever arrives. It subscribes to
-	// every event and nfd picks the deletions itself: google/nftables
-	// v0.3.0 tests its action filter as (flags&1)<<type, so any filter
-	// other than "all" drops every event.
-	if c, err := nftables.New(nftables.AsLasting()); err == nil {
-		defer c.CloseLasting()
-		mon := nftables.NewMonitor()
-		if ch, err := c.AddMonitor(mon); err == nil {
-			events = ch
-			defer mon.Close()
-			d.monitorActive.Store(true)
-		} else {
-			d.log.Warn("nftables monitor unavailable; checking nfd's tables every 300ms", "err", err)
-		}
+	// nlbatch.Monitor reads only each notification's type and sender:
+	// a reload of 10^5 rules makes 2x10^5 of them, which
+	// google/nftables' monitor would decode rule by rule. nfd's own
+	// batches are recognized by their socket's port id and skipped.
+	events := make(chan []nlbatch.Event, 16)
+	if mon, err := nlbatch.NewMonitor(); err == nil {
+		defer mon.Close()
+		d.monitorActive.Store(true)
+		go func() {
+			defer close(events)
+			for {
+				evs, err := mon.Read()
+				if err != nil {
+					return
+				}
+				select {
+				case events <- evs:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		go func() { <-ctx.Done(); mon.Close() }()
+	} else {
+		events = nil
+		d.log.Warn("nftables monitor unavailable; checking nfd's tables every 300ms", "err", err)
 	}
 	tick := time.NewTicker(300 * time.Millisecond)
 	defer tick.Stop()
@@ -100,15 +112,13 @@ func (d *Daemon) watchTables(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
+		case evs, ok := <-events:
 			if !ok {
 				events = nil
 				continue
 			}
-			switch ev.Type {
-			case nftables.MonitorEventTypeDelTable, nftables.MonitorEventTypeDelChain,
-				nftables.MonitorEventTypeDelRule, nftables.MonitorEventTypeDelSet:
-			default:
+			why := foreignDeletion(evs)
+			if why == "" {
 				continue
 			}
 			// Let a burst of events (a whole flush) arrive, then look once.
@@ -120,9 +130,31 @@ func (d *Daemon) watchTables(ctx context.Context) {
 					drained = true
 				}
 			}
-			d.checkTables("monitor")
+			d.checkTables(why)
 		case <-tick.C:
 			d.checkTables("periodic check")
 		}
 	}
+}
+
+// foreignDeletion tells whether events hold a deletion another tool made
+// ("monitor": tables, chains and rule counts are checked) or lost some
+// events, as a large batch of nfd's own overflows the socket ("periodic
+// check": tables and chains, as the timer does), or neither ("").
+func foreignDeletion(evs []nlbatch.Event) string {
+	why := ""
+	for _, ev := range evs {
+		if ev.Lost {
+			why = "periodic check"
+			continue
+		}
+		if ev.Ours {
+			continue
+		}
+		switch ev.Type {
+		case unix.NFT_MSG_DELTABLE, unix.NFT_MSG_DELCHAIN, unix.NFT_MSG_DELRULE, unix.NFT_MSG_DELSET:
+			return "monitor"
+		}
+	}
+	return why
 }

@@ -9,16 +9,20 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
 )
 
-// When the kernel refuses a batch, netlink says why (an errno) but
-// google/nftables does not say which message: nft -f attributes the error
-// to a rule by its sequence number. nfd finds the culprit after the fact:
-// it adds each of the plans' sets and rules, one per batch, to a
-// throwaway table that hooks nowhere, and names the first one the kernel
-// refuses by its file:line:col. This runs only after a failed commit,
+// When the kernel refuses a batch, it says which message failed: the
+// error carries the message's sequence number, and nlbatch maps it back to
+// the message's tag, so a refused rule or set is named at once by its
+// file:line:col, as nft -f does. Some refusals name no message: those
+// the kernel finds at commit (nf_tables_commit), after every message was
+// taken. For them nfd bisects: it adds a prefix of the table's sets and
+// rules to a throwaway table that hooks nowhere, commits, removes it, and
+// halves the prefix until it finds the first set or rule whose addition
+// fails: about log2(n) batches. This runs only after a failed commit,
 // which changed nothing (batches are atomic); the probe table is removed
 // before it returns. Checks the kernel makes only for chains reachable
 // from a hook (NAT or reject at the wrong hook) are not reproduced there;
@@ -31,11 +35,58 @@ func probeTableName() string { return fmt.Sprintf("nfdprobe_%d", os.Getpid()) }
 // ExplainCommit turns a failed commit of plans into an error naming what
 // the kernel refused, when it can find it.
 func ExplainCommit(newConn func() (*nftables.Conn, error), plans []*planner.TablePlan, rs *parser.Ruleset, commitErr error) error {
+	if found := tagged(rs, commitErr); found != nil {
+		return found
+	}
 	found, err := diagnose(newConn, plans, rs)
 	if err != nil || found == nil {
 		return fmt.Errorf("the kernel refused nfd's nftables batch: %w%s", commitErr, errnoHint(commitErr))
 	}
 	return found
+}
+
+// tagged names the rule or set of the message the kernel refused, when
+// the error says which one it was.
+func tagged(rs *parser.Ruleset, err error) error {
+	var be *nlbatch.Error
+	if !errors.As(err, &be) {
+		return nil
+	}
+	tag, ok := be.Tag.(batchTag)
+	if !ok || tag.tp == nil {
+		return nil
+	}
+	ut := userTable(rs, tag.tp)
+	switch {
+	case tag.ref != nil:
+		return refused(rulePos(ut, *tag.ref), "rule", err)
+	case tag.set != "":
+		pos := parser.Pos{}
+		if ut != nil {
+			if us := ut.Set(tag.set); us != nil {
+				pos = us.Pos
+			}
+		}
+		return refused(pos, "set `"+tag.set+"`", err)
+	case tag.chain != "":
+		pos := parser.Pos{}
+		if ut != nil {
+			if uc := ut.Chain(tag.chain); uc != nil {
+				pos = uc.Pos
+			}
+		}
+		return refused(pos, tag.what+" of chain `"+tag.chain+"`", err)
+	}
+	return nil
+}
+
+func rulePos(ut *parser.Table, ref planner.RuleRef) parser.Pos {
+	if ut != nil {
+		if uc := ut.Chain(ref.Chain); uc != nil && ref.Index < len(uc.Rules) {
+			return uc.Rules[ref.Index].Pos
+		}
+	}
+	return parser.Pos{}
 }
 
 func diagnose(newConn func() (*nftables.Conn, error), plans []*planner.TablePlan, rs *parser.Ruleset) (error, error) {
@@ -48,72 +99,158 @@ func diagnose(newConn func() (*nftables.Conn, error), plans []*planner.TablePlan
 	return nil, nil
 }
 
+// probeItem is one named set, or one rule with the anonymous sets it binds.
+type probeItem struct {
+	set   *planner.PendingSet
+	chain string
+	rule  []expr.Any
+	ref   planner.RuleRef
+	anon  []planner.PendingSet
+}
+
+func probeItems(tp *planner.TablePlan) []probeItem {
+	var items []probeItem
+	anon := map[uint32]planner.PendingSet{}
+	for i, ps := range tp.Sets {
+		if ps.Set.Anonymous {
+			anon[ps.Set.ID] = ps
+			continue
+		}
+		items = append(items, probeItem{set: &tp.Sets[i]})
+	}
+	for _, cp := range tp.Chains {
+		add := func(r []expr.Any, ref planner.RuleRef) {
+			it := probeItem{chain: cp.Name, rule: r, ref: ref}
+			for _, e := range r {
+				if l, ok := e.(*expr.Lookup); ok {
+					if ps, ok := anon[l.SetID]; ok {
+						it.anon = append(it.anon, ps)
+					}
+				}
+			}
+			items = append(items, it)
+		}
+		for i, r := range cp.Rules {
+			add(r, cp.Refs[i])
+		}
+		for i, r := range cp.After {
+			add(r, cp.AfterRefs[i])
+		}
+	}
+	return items
+}
+
+// diagnoseTable finds the first item of tp whose addition the kernel
+// refuses, by bisection over prefixes.
 func diagnoseTable(newConn func() (*nftables.Conn, error), tp *planner.TablePlan, rs *parser.Ruleset) (found error, err error) {
 	c, err := newConn()
 	if err != nil {
 		return nil, err
 	}
-	t := &nftables.Table{Name: probeTableName(), Family: tp.Kernel.Family}
-	c.AddTable(t)
-	chains := map[string]*nftables.Chain{}
-	for _, cp := range tp.Chains {
-		chains[cp.Name] = c.AddChain(&nftables.Chain{Name: cp.Name, Table: t})
-	}
-	if err := c.Flush(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		c.DelTable(t)
-		_ = c.Flush()
-	}()
+	items := probeItems(tp)
 	ut := userTable(rs, tp)
-	sets := map[uint32]planner.PendingSet{}
-	for _, ps := range tp.Sets {
-		if ps.Set.Anonymous {
-			sets[ps.Set.ID] = ps
-			continue
-		}
-		s := *ps.Set
-		s.Table = t
-		if err := c.AddSet(&s, ps.Elems); err != nil {
-			return nil, err
-		}
-		if err := c.Flush(); err != nil {
+	name := func(it probeItem, err error) error {
+		if it.set != nil {
 			pos := parser.Pos{}
 			if ut != nil {
-				if us := ut.Set(ps.Set.Name); us != nil {
+				if us := ut.Set(it.set.Set.Name); us != nil {
 					pos = us.Pos
 				}
 			}
-			return refused(pos, "set `"+ps.Set.Name+"`", err), nil
+			return refused(pos, "set `"+it.set.Set.Name+"`", err)
+		}
+		return refused(rulePos(ut, it.ref), "rule", err)
+	}
+	// try commits items[:n] into the probe table and removes it; a
+	// refusal the kernel pins on one message is the answer at once.
+	var lastErr error
+	try := func(n int) (ok bool, named error, err error) {
+		perr := probe(c, tp, items[:n])
+		if perr == nil {
+			return true, nil, nil
+		}
+		var be *nlbatch.Error
+		if !errors.As(perr, &be) {
+			return false, nil, perr
+		}
+		if i, ok := be.Tag.(int); ok && i >= 0 {
+			return false, name(items[i], perr), nil
+		}
+		lastErr = perr
+		return false, nil, nil
+	}
+	ok, named, err := try(len(items))
+	if ok || named != nil || err != nil {
+		return named, err
+	}
+	lo, hi := 0, len(items) // items[:lo] commit, items[:hi] do not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		ok, named, err := try(mid)
+		if named != nil || err != nil {
+			return named, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
 		}
 	}
+	if hi == 0 {
+		return nil, nil
+	}
+	if _, _, err := try(hi); err != nil {
+		return nil, err
+	}
+	return name(items[hi-1], lastErr), nil
+}
+
+// probe commits items into a throwaway table with tp's chains (hooked
+// nowhere) and then deletes that table.
+func probe(c *nftables.Conn, tp *planner.TablePlan, items []probeItem) error {
+	b := nlbatch.New()
+	bc := b.Conn()
+	t := &nftables.Table{Name: probeTableName(), Family: tp.Kernel.Family}
+	bc.AddTable(t)
+	b.Tag(-1)
+	chains := map[string]*nftables.Chain{}
 	for _, cp := range tp.Chains {
-		for i, r := range cp.Rules {
-			for _, e := range r {
-				if l, ok := e.(*expr.Lookup); ok {
-					if ps, ok := sets[l.SetID]; ok {
-						s := *ps.Set
-						s.Table = t
-						if err := c.AddSet(&s, ps.Elems); err != nil {
-							return nil, err
-						}
-					}
-				}
-			}
-			c.AddRule(&nftables.Rule{Table: t, Chain: chains[cp.Name], Exprs: r})
-			if err := c.Flush(); err != nil {
-				pos := parser.Pos{}
-				if ut != nil && i < len(cp.Refs) {
-					if uc := ut.Chain(cp.Name); uc != nil && cp.Refs[i].Index < len(uc.Rules) {
-						pos = uc.Rules[cp.Refs[i].Index].Pos
-					}
-				}
-				return refused(pos, "rule", err), nil
-			}
+		chains[cp.Name] = bc.AddChain(&nftables.Chain{Name: cp.Name, Table: t})
+		b.Tag(-1)
+	}
+	for i, it := range items {
+		if it.set != nil {
+			s := *it.set.Set
+			s.Table = t
+			b.AddSet(&s, it.set.Elems, i)
+			continue
+		}
+		for _, ps := range it.anon {
+			s := *ps.Set
+			s.Table = t
+			b.AddSet(&s, ps.Elems, i)
+		}
+		bc.AddRule(&nftables.Rule{Table: t, Chain: chains[it.chain], Exprs: it.rule})
+		b.Tag(i)
+	}
+	msgs, tags, err := b.Messages()
+	if err != nil {
+		return err
+	}
+	err = nlbatch.Send(c.NetNS, msgs, tags)
+	if err == nil {
+		d := nlbatch.New()
+		d.Conn().DelTable(t)
+		d.Tag(-1)
+		msgs, tags, derr := d.Messages()
+		if derr == nil {
+			derr = nlbatch.Send(c.NetNS, msgs, tags)
+		}
+		if derr != nil {
+			return fmt.Errorf("removing the probe table: %w", derr)
 		}
 	}
-	return nil, nil
+	return err
 }
 
 func userTable(rs *parser.Ruleset, tp *planner.TablePlan) *parser.Table {

@@ -6,94 +6,139 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
 )
 
+// batchTag says what a message of nfd's batch is about, so a message the
+// kernel refuses names its rule (file:line:col) or set.
+type batchTag struct {
+	tp    *planner.TablePlan
+	chain string
+	set   string           // a named set's user name
+	ref   *planner.RuleRef // a native rule
+	what  string           // otherwise: "table", "chain", "queue rule", ...
+}
+
 // programTables adds the tables, chains, sets and rules of plans to the
-// batch on c.
-func programTables(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) {
+// batch b.
+func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan) {
+	c := b.Conn()
 	for _, tp := range plans {
 		t := c.AddTable(tp.Kernel)
+		b.Tag(batchTag{tp: tp, what: "table"})
 		chains := map[string]*nftables.Chain{}
 		for _, cp := range tp.Chains {
 			ch := &nftables.Chain{Name: cp.Name, Table: t}
-			if b := cp.Base; b != nil {
+			if bs := cp.Base; bs != nil {
 				// The user's policy: `return` and the end of a `goto`
 				// target fall to it, so it cannot be emulated by a rule.
 				policy := nftables.ChainPolicyAccept
-				if b.Policy == parser.VerdictDrop {
+				if bs.Policy == parser.VerdictDrop {
 					policy = nftables.ChainPolicyDrop
 				}
-				ch.Type = planner.ChainType(b.Type)
-				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(b.Hook))
-				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(b.Priority))
+				ch.Type = planner.ChainType(bs.Type)
+				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(bs.Hook))
+				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(bs.Priority))
 				ch.Policy = &policy
 			}
 			// Adding an existing chain with the same hook updates it in
 			// place (its policy, say) without re-registering the hook.
 			chains[cp.Name] = c.AddChain(ch)
+			b.Tag(batchTag{tp: tp, chain: cp.Name, what: "chain"})
 			if cp.Queue && cp.BypassBit != 0 {
 				// The copy chain runs right after this one at the same hook.
-				b := cp.Base
-				prio := b.Priority + 1
+				bs := cp.Base
+				prio := bs.Priority + 1
 				policy := nftables.ChainPolicyAccept
 				cc := c.AddChain(&nftables.Chain{Name: planner.BypassChainPrefix + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
-					Hooknum: nftables.ChainHookRef(nftables.ChainHook(b.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
+					Hooknum: nftables.ChainHookRef(nftables.ChainHook(bs.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
 					Policy: &policy})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass chain"})
 				c.AddRule(&nftables.Rule{Table: t, Chain: cc, Exprs: planner.BypassCopyExprs(cp.BypassBit)})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass rule"})
 			}
 		}
 		for _, ps := range tp.Sets {
 			ps.Set.Table = t
-			if err := c.AddSet(ps.Set, ps.Elems); err != nil {
-				// AddSet only fails on malformed input, which the
-				// translator never builds; the flush reports kernel errors.
-				continue
+			tag := batchTag{tp: tp, what: "anonymous set"}
+			if !ps.Set.Anonymous {
+				tag = batchTag{tp: tp, set: ps.Set.Name}
 			}
+			b.AddSet(ps.Set, ps.Elems, tag)
 		}
 		for _, cp := range tp.Chains {
-			ch := chains[cp.Name]
-			for _, r := range cp.Rules {
-				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
-			}
-			if cp.Queue && cp.BypassBit != 0 {
-				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: planner.BypassAcceptExprs(cp.BypassBit)})
-			}
-			if cp.Queue {
-				bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
-				// The counter tells how many packets the kernel queued, so
-				// overflow that failed open (which /proc does not count)
-				// can be reported.
-				queue := func(guard []expr.Any) {
-					exprs := append(append(append([]expr.Any{}, guard...), planner.TrackExprs()...), &expr.Counter{})
-					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...)})
-				}
-				if cp.Guards == nil {
-					queue(nil)
-				}
-				for _, g := range cp.Guards {
-					queue(g)
-				}
-				if cp.Guards != nil {
-					// Connections that start here without meeting a guard
-					// are not nfd's: ask the kernel for no conntrack events
-					// about them (nft_ct's event mask, set while the entry
-					// is unconfirmed), so nfd's destroy-event listener does
-					// not cost every such connection an event.
-					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: planner.NoEventsExprs()})
-				}
-				for _, r := range cp.After {
-					c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
-				}
-			}
-			if cp.Base != nil {
-				// Last, a bare counter: what reaches it gets the chain's
-				// policy, natively (nftables counts no policy itself).
-				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{&expr.Counter{}}})
-			}
+			programChain(b, mode, tp, t, chains[cp.Name], cp)
 		}
 	}
+}
+
+// programChain adds the rules of one chain, in its layout's order.
+func programChain(b *nlbatch.Batch, mode QueueMode, tp *planner.TablePlan, t *nftables.Table, ch *nftables.Chain, cp *planner.ChainPlan) {
+	c := b.Conn()
+	add := func(exprs []expr.Any, tag batchTag) {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		tag.tp, tag.chain = tp, cp.Name
+		b.Tag(tag)
+	}
+	for i, r := range cp.Rules {
+		add(r, batchTag{ref: &cp.Refs[i]})
+	}
+	for _, r := range tail(cp, mode) {
+		add(r.exprs, batchTag{ref: r.ref, what: r.what})
+	}
+}
+
+// tailRule is one rule of a chain after its native prefix.
+type tailRule struct {
+	exprs []expr.Any
+	ref   *planner.RuleRef
+	what  string
+}
+
+// tail lists the rules of a chain after its native prefix, in the order
+// of its layout (planner.ChainPlan.Layout): the bypass accept, the queue
+// rule(s), the event-mask rule, the rules run after the guards, the policy
+// counter.
+func tail(cp *planner.ChainPlan, mode QueueMode) []tailRule {
+	var out []tailRule
+	if cp.Queue && cp.BypassBit != 0 {
+		out = append(out, tailRule{exprs: planner.BypassAcceptExprs(cp.BypassBit), what: "flow-bypass rule"})
+	}
+	if cp.Queue {
+		bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
+		// The counter tells how many packets the kernel queued, so
+		// overflow that failed open (which /proc does not count) can be
+		// reported.
+		queue := func(guard []expr.Any) {
+			exprs := append(append(append([]expr.Any{}, guard...), planner.TrackExprs()...), &expr.Counter{})
+			out = append(out, tailRule{exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...), what: "queue rule"})
+		}
+		if cp.Guards == nil {
+			queue(nil)
+		}
+		for _, g := range cp.Guards {
+			queue(g)
+		}
+		if cp.Guards != nil {
+			// Connections that start here without meeting a guard are
+			// not nfd's: ask the kernel for no conntrack events about
+			// them (nft_ct's event mask, set while the entry is
+			// unconfirmed), so nfd's destroy-event listener does not cost
+			// every such connection an event.
+			out = append(out, tailRule{exprs: planner.NoEventsExprs(), what: "event-mask rule"})
+		}
+		for i, r := range cp.After {
+			out = append(out, tailRule{exprs: r, ref: &cp.AfterRefs[i]})
+		}
+	}
+	if cp.Base != nil {
+		// Last, a bare counter: what reaches it gets the chain's policy,
+		// natively (nftables counts no policy itself).
+		out = append(out, tailRule{exprs: []expr.Any{&expr.Counter{}}, what: "policy counter"})
+	}
+	return out
 }
 
 // ProgramPlans makes nfd's tables what plans say, in one batch. Tables
@@ -102,7 +147,8 @@ func programTables(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan)
 // priority or type changed deleted and re-created. Keeping the hooks
 // registered matters: unregistering one drops every packet still waiting
 // in a queue for a verdict (nf_queue_nf_hook_drop), so a reload that
-// re-created the tables would lose the packets in flight.
+// re-created the tables would lose the packets in flight. The batch goes
+// through nlbatch: one transaction of any size.
 func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) error {
 	old, err := ownedTables(c)
 	if err != nil {
@@ -112,6 +158,8 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 	if err != nil {
 		return fmt.Errorf("listing chains: %w", err)
 	}
+	b := nlbatch.New()
+	bc := b.Conn()
 	wanted := map[string]*planner.TablePlan{}
 	for _, tp := range plans {
 		wanted[tableKey(tp.Kernel)] = tp
@@ -119,18 +167,21 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 	existing := map[string]*nftables.Table{}
 	for _, t := range old {
 		if wanted[tableKey(t)] == nil {
-			c.DelTable(t)
+			bc.DelTable(t)
+			b.Tag(batchTag{what: "old table"})
 			continue
 		}
 		existing[tableKey(t)] = t
-		c.FlushTable(t)
+		bc.FlushTable(t)
+		b.Tag(batchTag{what: "old table"})
 		sets, err := c.GetSets(t)
 		if err != nil {
 			return fmt.Errorf("listing sets: %w", err)
 		}
 		for _, s := range sets {
 			if !s.Anonymous {
-				c.DelSet(s)
+				bc.DelSet(s)
+				b.Tag(batchTag{what: "old set"})
 			}
 		}
 	}
@@ -143,13 +194,30 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 		if kc := tp.ChainSpec(ch.Name); kc != nil && sameHook(kc, ch) {
 			continue // stays registered; its rules were flushed
 		}
-		c.DelChain(ch)
+		bc.DelChain(ch)
+		b.Tag(batchTag{what: "old chain"})
 	}
-	programTables(c, mode, plans)
-	if err := c.Flush(); err != nil {
+	programTables(b, mode, plans)
+	return sendBatch(c, b)
+}
+
+// sendBatch commits b in c's network namespace as one transaction.
+func sendBatch(c *nftables.Conn, b *nlbatch.Batch) error {
+	msgs, tags, err := b.Messages()
+	if err != nil {
+		return err
+	}
+	if err := nlbatch.Send(c.NetNS, msgs, tags); err != nil {
 		return &CommitError{Err: err}
 	}
 	return nil
+}
+
+// newBatchFor lays plans out in a batch as a first load does.
+func newBatchFor(plans []*planner.TablePlan) *nlbatch.Batch {
+	b := nlbatch.New()
+	programTables(b, QueueCompat, plans)
+	return b
 }
 
 // CommitError is the kernel refusing a batch; nothing of it took effect.
@@ -188,7 +256,8 @@ type PolicyCount struct {
 	Packets uint64
 }
 
-// ReadKernelCounters reads every counter of plans in one dump per chain,
+// ReadKernelCounters reads every counter of plans in one dump per chain
+// (nlbatch.DumpRules: large reads, only handles and counters decoded),
 // finding each rule by the chain's layout.
 func ReadKernelCounters(c *nftables.Conn, plans []*planner.TablePlan) KernelCounters {
 	out := KernelCounters{Rules: map[planner.RuleRef][2]uint64{}}
@@ -198,19 +267,14 @@ func ReadKernelCounters(c *nftables.Conn, plans []*planner.TablePlan) KernelCoun
 			if l.Total == 0 {
 				continue
 			}
-			rs, err := c.GetRules(tp.Kernel, &nftables.Chain{Name: cp.Name, Table: tp.Kernel})
+			rs, err := nlbatch.DumpRules(c.NetNS, byte(tp.Kernel.Family), tp.Kernel.Name, cp.Name)
 			if err != nil || len(rs) != l.Total {
 				continue // being replaced, or changed by another tool
 			}
 			// counter returns the ord-th counter of the rule at i.
 			counter := func(i, ord int) *expr.Counter {
-				for _, e := range rs[i].Exprs {
-					if ctr, ok := e.(*expr.Counter); ok {
-						if ord == 0 {
-							return ctr
-						}
-						ord--
-					}
+				if cs := rs[i].Counters; ord < len(cs) {
+					return &expr.Counter{Packets: cs[ord][0], Bytes: cs[ord][1]}
 				}
 				return &expr.Counter{}
 			}

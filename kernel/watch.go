@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/nftables"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/planner"
 )
 
@@ -56,7 +57,7 @@ func Objects(c *nftables.Conn) ([]string, error) {
 func RulesChanged(c *nftables.Conn, plans []*planner.TablePlan) (string, bool) {
 	for _, tp := range plans {
 		count := func(chain string, want int) (string, bool) {
-			rules, err := c.GetRules(tp.Kernel, &nftables.Chain{Name: chain, Table: tp.Kernel})
+			rules, err := nlbatch.DumpRules(c.NetNS, byte(tp.Kernel.Family), tp.Kernel.Name, chain)
 			if err != nil || len(rules) != want {
 				return fmt.Sprintf("%s %s %s: %d rules, want %d", tp.Family, tp.Kernel.Name, chain, len(rules), want), true
 			}

@@ -3,8 +3,8 @@ package main
 import (
 	"strings"
 
-	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/rules"
 )
 

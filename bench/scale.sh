@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Large rulesets and sets, in one run (issues 20 and 16.2): load time of
+# nfd against `nft -f` of the same file, reload with one rule / element
+# changed against the full load, and nfd's resident memory. Everything
+# runs in throwaway namespaces (nfd-scale-*), removed on exit.
+#   sudo bench/scale.sh            # RULES=100000 ELEMS=1000000
+set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10}
+cd "$(dirname "$0")/.."
+RULES=${RULES:-100000}
+ELEMS=${ELEMS:-1000000}
+W=$(mktemp -d)
+NS=nfd-scale-$$
+PID=""
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+	ip netns del "$NS" 2>/dev/null || true
+	ip netns del "$NS-nft" 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p bench/out
+OUT=bench/out/scale-$(date +%Y%m%d-%H%M%S).txt
+go build -o "$W/nfd" ./cmd/nfd
+
+# rules FILE N CHANGED: N rules in one chain; CHANGED moves rule N/2's port.
+rules() {
+	awk -v n="$2" -v ch="$3" 'BEGIN {
+		print "table ip t {\n  chain input {\n    type filter hook input priority 0; policy accept;"
+		for (i = 0; i < n; i++) {
+			p = 1 + i % 60000; if (ch && i == int(n/2)) p = 65000
+			printf "    ip saddr 10.%d.%d.%d tcp dport %d counter drop\n", int(i/65536)%256, int(i/256)%256, i%256, p
+		}
+		print "  }\n}" }' > "$1"
+}
+# set FILE N CHANGED: a named IPv4 set of N elements and one rule using it.
+set_file() {
+	awk -v n="$2" -v ch="$3" 'BEGIN {
+		print "table ip t {\n  set block {\n    type ipv4_addr\n    elements = {"
+		for (i = 0; i < n; i++) {
+			a = 167772160 + i; if (ch && i == int(n/2)) a = 3221225985
+			printf "      %d.%d.%d.%d,\n", int(a/16777216)%256, int(a/65536)%256, int(a/256)%256, a%256
+		}
+		print "    }\n  }\n  chain input {\n    type filter hook input priority 0; policy accept;\n    ip saddr @block counter drop\n  }\n}" }' > "$1"
+}
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc; }
+
+# nft_load FILE: seconds `nft -f` takes in a fresh namespace.
+nft_load() {
+	ip netns add "$NS-nft"
+	local s e; s=$(now); ip netns exec "$NS-nft" nft -f "$1"; e=$(now)
+	ip netns del "$NS-nft"
+	secs "$s" "$e"
+}
+# nfd_cycle FILE CHANGED LABEL: start nfd on FILE (time to "nfd running"),
+# then reload CHANGED (time of `nfd reload`), RSS after each.
+nfd_cycle() {
+	ip netns add "$NS"
+	local sock="$W/s.sock" log="$W/run.log" s e load reload
+	s=$(now)
+	ip netns exec "$NS" "$W/nfd" run --rules "$1" --socket "$sock" --metrics-addr "" --state-dir "$W/st" >"$log" 2>&1 &
+	PID=$!
+	until grep -q "nfd running" "$log"; do
+		kill -0 "$PID" 2>/dev/null || { cat "$log"; exit 1; }
+		sleep 0.05
+	done
+	e=$(now); load=$(secs "$s" "$e")
+	local rss1; rss1=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+	s=$(now); ip netns exec "$NS" "$W/nfd" reload --socket "$sock" "$2" >/dev/null; e=$(now)
+	reload=$(secs "$s" "$e")
+	local rss2 hwm; rss2=$(awk '/VmRSS/ {print $2}' /proc/$PID/status); hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+	kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+	ip netns del "$NS"
+	echo "$3 load_s=$load reload_s=$reload rss_kb=$rss1 rss_after_reload_kb=$rss2 peak_kb=$hwm"
+}
+
+rules "$W/r.nft" "$RULES" 0
+rules "$W/r1.nft" "$RULES" 1
+set_file "$W/s.nft" "$ELEMS" 0
+set_file "$W/s1.nft" "$ELEMS" 1
+{
+	echo "rules=$RULES elems=$ELEMS $(uname -r) $(date -u +%FT%TZ)"
+	echo "nft_rules_load_s=$(nft_load "$W/r.nft")"
+	nfd_cycle "$W/r.nft" "$W/r1.nft" nfd_rules
+	echo "nft_set_load_s=$(nft_load "$W/s.nft")"
+	nfd_cycle "$W/s.nft" "$W/s1.nft" nfd_set
+} | tee "$OUT"
+echo "results: $OUT"
