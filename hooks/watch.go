@@ -87,7 +87,10 @@ func (d *Daemon) watchTables(ctx context.Context) {
 	if mon, err := nlbatch.NewMonitor(); err == nil {
 		defer mon.Close()
 		d.monitorActive.Store(true)
-		go func() {
+		// Both goroutines are the daemon's (Stop waits for them): the
+		// reader ends when the monitor is closed, which the second does
+		// when ctx ends.
+		d.spawn(func() {
 			defer close(events)
 			for {
 				evs, err := mon.Read()
@@ -100,8 +103,8 @@ func (d *Daemon) watchTables(ctx context.Context) {
 					return
 				}
 			}
-		}()
-		go func() { <-ctx.Done(); mon.Close() }()
+		})
+		d.spawn(func() { <-ctx.Done(); _ = mon.Close() })
 	} else {
 		events = nil
 		d.log.Warn("nftables monitor unavailable; checking nfd's tables every 300ms", "err", err)

@@ -453,6 +453,11 @@ func (t *Type) FormatInterval(lo, hi []byte) string {
 		stem := strings.TrimRight(string(lo), "\x00")
 		return strconv.Quote(stem + "*")
 	}
+	if t == TypeProto {
+		// Protocol names hold hyphens (ipv6-frag): a range of names
+		// would not read back. nft prints protocol ranges as numbers.
+		return strconv.FormatUint(Uint(lo), 10) + "-" + strconv.FormatUint(Uint(hi), 10)
+	}
 	return t.FormatValue(lo) + "-" + t.FormatValue(hi)
 }
 
