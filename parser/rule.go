@@ -490,6 +490,11 @@ func (p *parser) parseLimit() (Stmt, bool) {
 		return nil, false
 	}
 	num, unit, hasSlash := strings.Cut(n.text, "/")
+	if hasSlash && num == "" {
+		// `limit rate /second`: nft wants a number before the unit.
+		p.errorf(n.pos, "found `%s`, expected a positive rate such as 10/second", n.text)
+		return nil, false
+	}
 	if !hasSlash {
 		// "10 mbytes/second" or "10 /second"
 		u := p.peek()
