@@ -62,15 +62,8 @@ func DumpRules(netnsFd int, family byte, table, chain string) ([]Rule, error) {
 				perr = err
 				return true
 			}
-			b := buf[:n]
-			for len(b) >= nlmsgHdrLen {
-				l := int(binary.NativeEndian.Uint32(b[0:]))
-				if l < nlmsgHdrLen || l > len(b) {
-					break
-				}
-				typ := binary.NativeEndian.Uint16(b[4:])
-				body := b[nlmsgHdrLen:l]
-				b = b[min(nlmsgAlign(l), len(b)):]
+			eachMessage(buf[:n], func(m nlmsg) bool {
+				typ, body := m.typ, m.body
 				switch {
 				case typ == unix.NLMSG_DONE:
 					done = true
@@ -85,11 +78,12 @@ func DumpRules(netnsFd int, family byte, table, chain string) ([]Rule, error) {
 					r, err := parseRule(body[4:])
 					if err != nil {
 						perr = err
-						return true
+						return false
 					}
 					out = append(out, r)
 				}
-			}
+				return true
+			})
 			return true
 		})
 		if rerr != nil {

@@ -1,7 +1,6 @@
 package nlbatch
 
 import (
-	"encoding/binary"
 	"sync"
 
 	"github.com/mdlayher/netlink"
@@ -54,7 +53,8 @@ type Event struct {
 // decoding them: a batch of 10^5 rules makes 10^5 notifications, which
 // google/nftables' monitor parses one by one into rules.
 type Monitor struct {
-	c *netlink.Conn
+	c   *netlink.Conn
+	buf []byte // the receive buffer, reused by Read (one reader at a time)
 }
 
 // NewMonitor subscribes to nftables notifications in the current
@@ -73,7 +73,7 @@ func NewMonitor() (*Monitor, error) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
 		})
 	}
-	return &Monitor{c: c}, nil
+	return &Monitor{c: c, buf: make([]byte, 256<<10)}, nil
 }
 
 // Close ends Read.
@@ -86,10 +86,9 @@ func (m *Monitor) Read() ([]Event, error) {
 		return nil, err
 	}
 	var out []Event
-	buf := make([]byte, 256<<10)
 	var rerr error
 	err = raw.Read(func(fd uintptr) bool {
-		n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		n, _, err := unix.Recvfrom(int(fd), m.buf, unix.MSG_DONTWAIT)
 		if err == unix.EAGAIN {
 			return false
 		}
@@ -101,19 +100,12 @@ func (m *Monitor) Read() ([]Event, error) {
 			rerr = err
 			return true
 		}
-		b := buf[:n]
-		for len(b) >= nlmsgHdrLen {
-			l := int(binary.NativeEndian.Uint32(b[0:]))
-			if l < nlmsgHdrLen || l > len(b) {
-				break
+		eachMessage(m.buf[:n], func(msg nlmsg) bool {
+			if msg.typ>>8 == unix.NFNL_SUBSYS_NFTABLES {
+				out = append(out, Event{Type: msg.typ & 0xff, Ours: Ours(msg.pid)})
 			}
-			typ := binary.NativeEndian.Uint16(b[4:])
-			pid := binary.NativeEndian.Uint32(b[12:])
-			if typ>>8 == unix.NFNL_SUBSYS_NFTABLES {
-				out = append(out, Event{Type: typ & 0xff, Ours: Ours(pid)})
-			}
-			b = b[min(nlmsgAlign(l), len(b)):]
-		}
+			return true
+		})
 		return true
 	})
 	if err == nil {

@@ -127,6 +127,36 @@ func marshalBatch(msgs []netlink.Message) ([]byte, uint32, error) {
 
 func nlmsgAlign(n int) int { return (n + 3) &^ 3 }
 
+// nlmsg is one netlink message of a datagram: its header's type, flags
+// and sender port id, and its body.
+type nlmsg struct {
+	typ, flags uint16
+	pid        uint32
+	body       []byte
+}
+
+// eachMessage calls f for each netlink message in the datagram b, in
+// order, until f returns false; a truncated or malformed message ends the
+// walk (the kernel never sends one).
+func eachMessage(b []byte, f func(m nlmsg) bool) {
+	for len(b) >= nlmsgHdrLen {
+		l := int(binary.NativeEndian.Uint32(b[0:]))
+		if l < nlmsgHdrLen || l > len(b) {
+			return
+		}
+		m := nlmsg{
+			typ:   binary.NativeEndian.Uint16(b[4:]),
+			flags: binary.NativeEndian.Uint16(b[6:]),
+			pid:   binary.NativeEndian.Uint32(b[12:]),
+			body:  b[nlmsgHdrLen:l],
+		}
+		b = b[min(nlmsgAlign(l), len(b)):]
+		if !f(m) {
+			return
+		}
+	}
+}
+
 // sendAndCollect sends the batch in one sendmsg and reads every answer.
 // The kernel handles a netfilter batch synchronously inside sendmsg
 // (netlink_unicast_kernel -> nfnetlink_rcv -> nfnetlink_rcv_batch, commit
@@ -200,17 +230,10 @@ func verdict(answers [][]byte, msgs []netlink.Message, tags []any, lastSeq uint3
 			lost = true
 			continue
 		}
-		for len(a) >= nlmsgHdrLen {
-			l := int(binary.NativeEndian.Uint32(a[0:]))
-			if l < nlmsgHdrLen || l > len(a) {
-				break
-			}
-			typ := binary.NativeEndian.Uint16(a[4:])
-			flags := binary.NativeEndian.Uint16(a[6:])
-			body := a[nlmsgHdrLen:l]
-			a = a[min(nlmsgAlign(l), len(a)):]
-			if typ != unix.NLMSG_ERROR || len(body) < 4+nlmsgHdrLen {
-				continue
+		eachMessage(a, func(m nlmsg) bool {
+			flags, body := m.flags, m.body
+			if m.typ != unix.NLMSG_ERROR || len(body) < 4+nlmsgHdrLen {
+				return true
 			}
 			errno := -int32(binary.NativeEndian.Uint32(body[0:]))
 			seq := binary.NativeEndian.Uint32(body[4+8:])
@@ -218,7 +241,7 @@ func verdict(answers [][]byte, msgs []netlink.Message, tags []any, lastSeq uint3
 				if seq == lastSeq {
 					acked = true
 				}
-				continue
+				return true
 			}
 			e := &Error{Index: -1, Errno: unix.Errno(errno)}
 			if i := int(seq) - seqBase - 1; i >= 0 && i < len(msgs) {
@@ -244,7 +267,8 @@ func verdict(answers [][]byte, msgs []netlink.Message, tags []any, lastSeq uint3
 			} else {
 				more++
 			}
-		}
+			return true
+		})
 	}
 	if first != nil {
 		first.More = more
