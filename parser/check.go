@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"sort"
 	"strings"
 )
@@ -286,7 +287,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 				netProto, netPos = pr, s.StmtPos()
 			case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
 				if e := m.Val.Elems[0]; string(e.Lo) == string(e.Hi) {
-					pr := map[byte]Proto{6: ProtoTCP, 17: ProtoUDP, 1: ProtoICMP, 58: ProtoICMP6}[e.Lo[0]]
+					pr := protoByL4(e.Lo[0])
 					if pr != ProtoNone {
 						if l4Proto != ProtoNone && l4Proto != pr && l4Proto != ProtoTH {
 							p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
@@ -298,20 +299,31 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 			}
 		}
 		for _, k := range keys {
-			pr := k.Info().Proto
-			switch pr {
-			case ProtoIP, ProtoIP6:
-				if (pr == ProtoIP && t.Family == FamilyIP6) || (pr == ProtoIP6 && t.Family == FamilyIP) {
+			fi := k.Info()
+			pr := fi.Proto
+			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && l4Proto == ProtoNone && !hasL4Match(r.Stmts[:i]) {
+				// nft types proto-src by the transport protocol the
+				// rule has matched; without one it has no type.
+				p.errorf(s.StmtPos(), "`%s` needs a transport protocol match before it (such as `meta l4proto tcp`); nft cannot parse its value otherwise", k)
+				return
+			}
+			if fam := pr.Family(); fam != 0 {
+				if (fam == 4 && t.Family == FamilyIP6) || (fam == 6 && t.Family == FamilyIP) {
 					p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
 					return
 				}
-				if netProto != ProtoNone && netProto != pr {
-					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, pr)
+				np := ProtoIP
+				if fam == 6 {
+					np = ProtoIP6
+				}
+				if netProto != ProtoNone && netProto != np {
+					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, np)
 					return
 				}
-				netProto, netPos = pr, s.StmtPos()
-			case ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMP6, ProtoTH:
-				if l4Proto != ProtoNone && l4Proto != pr && !(pr == ProtoTH && (l4Proto == ProtoTCP || l4Proto == ProtoUDP)) && !(l4Proto == ProtoTH && (pr == ProtoTCP || pr == ProtoUDP)) {
+				netProto, netPos = np, s.StmtPos()
+			}
+			if pr.IsTransport() {
+				if l4Proto != ProtoNone && l4Proto != pr && pr != ProtoTH && l4Proto != ProtoTH {
 					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
 					return
 				}
@@ -398,6 +410,10 @@ func checkRuleContext(t *Table, c *Chain, ctx context, r *Rule, p *parser) bool 
 				keys = s.(*VMap).Keys
 			}
 			for _, k := range keys {
+				if h := k.Info().Hooks; h != 0 && h&(1<<ctx.hook) == 0 {
+					p.errorf(s.StmtPos(), "`%s` is not valid at the %s hook (the kernel refuses it there; chain `%s`)", k, ctx.hook, c.Name)
+					return false
+				}
 				if k.Userspace() && ctx.typ != ChainFilter {
 					p.errorf(s.StmtPos(), "`%s` is evaluated by nfd in userspace and cannot be used in a %s chain (chain `%s`)", k, ctx.typ, c.Name)
 					return false

@@ -163,7 +163,7 @@ func TestAllErrorsReported(t *testing.T) {
 func TestCaretDisplay(t *testing.T) {
 	_, err := Parse("x.nft", []byte("table inet t {\n\tchain c {\n\t\ttcp dprot 22\n\t}\n}\n"))
 	got := err.(ErrorList).Pretty()
-	want := "x.nft:3:7: error: unknown keyword `dprot`, did you mean `dport`? (expected a `tcp` field (dport, flags, sport))\n\t\ttcp dprot 22\n\t\t    ^"
+	want := "x.nft:3:7: error: unknown keyword `dprot`, did you mean `dport`? (expected a `tcp` field (ackseq, checksum, doff, dport, flags, option, reserved, sequence, sport, urgptr, window))\n\t\ttcp dprot 22\n\t\t    ^"
 	if got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}

@@ -1,9 +1,23 @@
 package parser
 
-// Field is what a match looks at: a header field, packet metadata, conntrack
-// state, or one of nfd's own layer-7 names.
-type Field uint8
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
 
+// Field is what a match looks at: a header field, packet metadata,
+// conntrack state, a routing or socket lookup, or one of nfd's own layer-7
+// names. It indexes the field table (fieldtable.go): every part of nfd —
+// parser, checker, userspace evaluator, kernel translator, flow-bypass
+// analysis — reads the same FieldInfo, as nft's proto.c templates and the
+// kernel's nft_payload/nft_exthdr/nft_meta/nft_ct expressions describe a
+// field by data (base, offset, length, type, dependency).
+type Field uint16
+
+// The fields nfd's own code names. Every other field lives only in the
+// table and is found by name.
 const (
 	FieldNone Field = iota
 	FieldIPSaddr
@@ -42,7 +56,7 @@ const (
 	FieldTLSSNI
 	FieldHTTPHost
 	FieldDNSQname
-	numFields
+	numNamedFields
 )
 
 // Proto is the header a field lives in, for dependency and conflict checks.
@@ -54,103 +68,237 @@ const (
 	ProtoIP6
 	ProtoTCP
 	ProtoUDP
-	ProtoTH // tcp, udp, udplite, sctp, dccp
+	ProtoTH // any transport header: tcp, udp, udplite, sctp, dccp
 	ProtoICMP
 	ProtoICMP6
+	ProtoUDPLite
+	ProtoSCTP
+	ProtoDCCP
+	ProtoAH
+	ProtoESP
+	ProtoComp
+	ProtoIGMP
+	ProtoEther // the link layer
+	ProtoVLAN
+	ProtoIPAny // either IPv4 or IPv6 (ipsec, rt ip/ip6 are per-family fields)
 )
 
-var protoNames = [...]string{"", "ip", "ip6", "tcp", "udp", "th", "icmp", "icmpv6"}
-
-func (p Proto) String() string { return protoNames[p] }
-
-// FieldInfo describes a field.
-type FieldInfo struct {
-	Name      string // as printed: "ip saddr", "meta mark", "iif"
-	Type      *Type
-	Proto     Proto
-	Userspace bool // only nfd can evaluate it (layer 7)
+type protoInfo struct {
+	name    string
+	family  uint8 // 4 or 6 when the header implies the network family
+	l4      uint8 // IPPROTO_* of a transport header (meta l4proto dependency)
+	network bool  // a network header
 }
 
-var fieldInfo = [numFields]FieldInfo{
-	FieldIPSaddr:     {"ip saddr", TypeIPv4, ProtoIP, false},
-	FieldIPDaddr:     {"ip daddr", TypeIPv4, ProtoIP, false},
-	FieldIPProtocol:  {"ip protocol", TypeProto, ProtoIP, false},
-	FieldIPTTL:       {"ip ttl", TypeU8, ProtoIP, false},
-	FieldIPLength:    {"ip length", TypeU16, ProtoIP, false},
-	FieldIP6Saddr:    {"ip6 saddr", TypeIPv6, ProtoIP6, false},
-	FieldIP6Daddr:    {"ip6 daddr", TypeIPv6, ProtoIP6, false},
-	FieldIP6Nexthdr:  {"ip6 nexthdr", TypeProto, ProtoIP6, false},
-	FieldIP6Hoplimit: {"ip6 hoplimit", TypeU8, ProtoIP6, false},
-	FieldTCPSport:    {"tcp sport", TypeService, ProtoTCP, false},
-	FieldTCPDport:    {"tcp dport", TypeService, ProtoTCP, false},
-	FieldTCPFlags:    {"tcp flags", TypeTCPFlag, ProtoTCP, false},
-	FieldUDPSport:    {"udp sport", TypeService, ProtoUDP, false},
-	FieldUDPDport:    {"udp dport", TypeService, ProtoUDP, false},
-	FieldTHSport:     {"th sport", TypeService, ProtoTH, false},
-	FieldTHDport:     {"th dport", TypeService, ProtoTH, false},
-	FieldICMPType:    {"icmp type", TypeICMPType, ProtoICMP, false},
-	FieldICMPCode:    {"icmp code", TypeICMPCode, ProtoICMP, false},
-	FieldICMP6Type:   {"icmpv6 type", TypeICMP6Type, ProtoICMP6, false},
-	FieldICMP6Code:   {"icmpv6 code", TypeICMP6Code, ProtoICMP6, false},
-	FieldMetaL4proto: {"meta l4proto", TypeProto, ProtoNone, false},
-	FieldMetaNfproto: {"meta nfproto", TypeNfProto, ProtoNone, false},
-	FieldMetaIif:     {"iif", TypeIfindex, ProtoNone, false},
-	FieldMetaOif:     {"oif", TypeIfindex, ProtoNone, false},
-	FieldMetaIifname: {"iifname", TypeIfname, ProtoNone, false},
-	FieldMetaOifname: {"oifname", TypeIfname, ProtoNone, false},
-	FieldMetaMark:    {"meta mark", TypeMark, ProtoNone, false},
-	FieldMetaLength:  {"meta length", TypeU32, ProtoNone, false},
-	FieldMetaPkttype: {"meta pkttype", TypePktType, ProtoNone, false},
-	FieldCtState:     {"ct state", TypeCtState, ProtoNone, false},
-	FieldCtStatus:    {"ct status", TypeCtStatus, ProtoNone, false},
-	FieldCtMark:      {"ct mark", TypeMark, ProtoNone, false},
-	FieldCtDirection: {"ct direction", TypeCtDir, ProtoNone, false},
-	FieldTLSSNI:      {"tls sni", TypeHostname, ProtoTCP, true},
-	FieldHTTPHost:    {"http host", TypeHostname, ProtoTCP, true},
-	FieldDNSQname:    {"dns qname", TypeHostname, ProtoUDP, true},
+var protos = [...]protoInfo{
+	ProtoNone:    {name: ""},
+	ProtoIP:      {name: "ip", family: 4, network: true},
+	ProtoIP6:     {name: "ip6", family: 6, network: true},
+	ProtoTCP:     {name: "tcp", l4: 6},
+	ProtoUDP:     {name: "udp", l4: 17},
+	ProtoTH:      {name: "th"},
+	ProtoICMP:    {name: "icmp", family: 4, l4: 1},
+	ProtoICMP6:   {name: "icmpv6", family: 6, l4: 58},
+	ProtoUDPLite: {name: "udplite", l4: 136},
+	ProtoSCTP:    {name: "sctp", l4: 132},
+	ProtoDCCP:    {name: "dccp", l4: 33},
+	ProtoAH:      {name: "ah", l4: 51},
+	ProtoESP:     {name: "esp", l4: 50},
+	ProtoComp:    {name: "comp", l4: 108},
+	ProtoIGMP:    {name: "igmp", family: 4, l4: 2},
+	ProtoEther:   {name: "ether"},
+	ProtoVLAN:    {name: "vlan"},
+	ProtoIPAny:   {name: "ip"},
+}
+
+func (p Proto) String() string { return protos[p].name }
+
+// Family is 4 or 6 when the header belongs to one network family.
+func (p Proto) Family() uint8 { return protos[p].family }
+
+// L4 is the IP protocol number a transport header implies (0 for none).
+func (p Proto) L4() uint8 { return protos[p].l4 }
+
+// IsTransport reports whether p is a transport header (th included).
+func (p Proto) IsTransport() bool { return protos[p].l4 != 0 || p == ProtoTH }
+
+// protoByL4 maps an IP protocol number to the transport header nft knows.
+func protoByL4(n uint8) Proto {
+	for p := range protos {
+		if protos[p].l4 == n && n != 0 {
+			return Proto(p)
+		}
+	}
+	return ProtoNone
+}
+
+// Base is where a field's bytes come from: the kernel expression that
+// loads it, and the locator nfd's evaluator uses.
+type Base uint8
+
+const (
+	BaseNone   Base = iota
+	BaseLL          // link-layer header (nft_payload NFT_PAYLOAD_LL_HEADER)
+	BaseNH          // network header
+	BaseTH          // transport header
+	BaseIH          // inner header
+	BaseIP6Ext      // an IPv6 extension header (nft_exthdr NFT_EXTHDR_OP_IPV6), Key = its type
+	BaseTCPOpt      // a TCP option (NFT_EXTHDR_OP_TCPOPT), Key = its kind
+	BaseIPOpt       // an IPv4 option (NFT_EXTHDR_OP_IPV4), Key = its type
+	BaseSCTP        // an SCTP chunk (NFT_EXTHDR_OP_SCTP), Key = its type
+	BaseMeta        // nft_meta, Key = NFT_META_*
+	BaseCt          // nft_ct, Key = NFT_CT_*, Dir = 0 none, 1 original, 2 reply
+	BaseFib         // nft_fib, Key = NFT_FIB_RESULT_*, Flags = NFTA_FIB_F_*
+	BaseRt          // nft_rt, Key = NFT_RT_*
+	BaseSocket      // nft_socket, Key = NFT_SOCKET_*, Level for cgroupv2
+	BaseOsf         // nft_osf, Flags = NFT_OSF_F_VERSION, Key = ttl mode
+	BaseXfrm        // nft_xfrm (ipsec), Key = NFT_XFRM_KEY_*, Dir, Level = spnum
+	BaseNumgen      // nft_numgen, Key = type, Level = modulus, Off = offset
+	BaseL7          // nfd's own: tls sni, http host, dns qname
+)
+
+// FieldInfo describes a field: where its bits are, what they mean, what
+// they depend on, and who can evaluate it.
+type FieldInfo struct {
+	Name  string // as printed: "ip saddr", "tcp option maxseg size", "iif"
+	Type  *Type
+	Proto Proto // the header it lives in: dependency and conflicts
+	Base  Base
+	Key   uint32 // the base's selector (meta key, option kind, ...)
+	Off   uint32 // bit offset in the header (payload, exthdr)
+	Len   uint32 // bit length (payload, exthdr); 0: the Type's size
+	Flags uint32 // kernel expression flags (exthdr present, fib flags)
+	Dir   uint8  // ct and ipsec direction: 0 none, 1 original/in, 2 reply/out
+	Level uint32 // socket cgroupv2 level, ipsec spnum, numgen modulus
+	// Host: the kernel register holds the value in host byte order
+	// (meta and ct integers).
+	Host bool
+	// Exists: the field is the presence of a header or option (nft's
+	// NFT_EXTHDR_F_PRESENT): 1 or 0, never a failed load.
+	Exists bool
+	// FlowConst: equal for every packet of a connection in one
+	// direction (addresses, ports, protocols, interfaces, names).
+	FlowConst bool
+	// KernelOnly says why nfd cannot know the field in userspace ("" if
+	// it can): a rule reading it must run natively.
+	KernelOnly string
+	// Userspace: only nfd can evaluate it (layer-7 names).
+	Userspace bool
+	// Hooks: the hooks the kernel's expression validates for (a bitmask
+	// of 1<<Hook; 0: any), as nft_fib_validate, nft_xfrm_validate do.
+	Hooks uint8
+	// Families the kernel accepts it in (a bitmask of 1<<Family; 0: any).
+	Families uint8
+	// Refuse: nft refuses (or aborts on) every use of this field; the
+	// message says why. Parsed so the error is precise.
+	Refuse string
+}
+
+// Bits is the field's width in bits.
+func (fi *FieldInfo) Bits() uint32 {
+	if fi.Len != 0 {
+		return fi.Len
+	}
+	if fi.Type.Bits != 0 {
+		return uint32(fi.Type.Bits)
+	}
+	return uint32(8 * fi.Type.Size)
+}
+
+// maxFields bounds the table: named fields and those a ruleset makes up
+// (raw payloads, fib and cgroup variants). The table is a fixed array so
+// that entries never move: the evaluator reads published entries while a
+// reload interns new ones.
+const maxFields = 4096
+
+var (
+	fieldMu    sync.Mutex
+	fieldTab   [maxFields]FieldInfo
+	fieldCount = int(numNamedFields)
+	fieldIndex = map[FieldInfo]Field{}
+	// byName: printed name → field, for named fields of the table.
+	byName = map[string]Field{}
+)
+
+// Intern returns the field described by fi, adding it to the table if it
+// is new. Fields are interned at parse time, never on the packet path.
+func Intern(fi FieldInfo) (Field, error) {
+	fieldMu.Lock()
+	defer fieldMu.Unlock()
+	if f, ok := fieldIndex[fi]; ok {
+		return f, nil
+	}
+	if fieldCount >= maxFields {
+		return 0, fmt.Errorf("too many distinct fields (at most %d)", maxFields)
+	}
+	f := Field(fieldCount)
+	fieldTab[f] = fi
+	fieldIndex[fi] = f
+	fieldCount++
+	return f, nil
+}
+
+func mustIntern(fi FieldInfo) Field {
+	f, err := Intern(fi)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 // Info returns the field's description.
-func (f Field) Info() FieldInfo { return fieldInfo[f] }
+func (f Field) Info() *FieldInfo { return &fieldTab[f] }
 
-func (f Field) String() string { return fieldInfo[f].Name }
+func (f Field) String() string { return fieldTab[f].Name }
 
 // Type is the field's data type.
-func (f Field) Type() *Type { return fieldInfo[f].Type }
+func (f Field) Type() *Type { return fieldTab[f].Type }
 
 // Userspace reports whether only nfd can evaluate the field.
-func (f Field) Userspace() bool { return fieldInfo[f].Userspace }
+func (f Field) Userspace() bool { return fieldTab[f].Userspace }
 
-// selectors maps "protocol" → "field" → Field, for parsing.
-var selectors = map[string]map[string]Field{
-	"ip":     {"saddr": FieldIPSaddr, "daddr": FieldIPDaddr, "protocol": FieldIPProtocol, "ttl": FieldIPTTL, "length": FieldIPLength},
-	"ip6":    {"saddr": FieldIP6Saddr, "daddr": FieldIP6Daddr, "nexthdr": FieldIP6Nexthdr, "hoplimit": FieldIP6Hoplimit},
-	"tcp":    {"sport": FieldTCPSport, "dport": FieldTCPDport, "flags": FieldTCPFlags},
-	"udp":    {"sport": FieldUDPSport, "dport": FieldUDPDport},
-	"th":     {"sport": FieldTHSport, "dport": FieldTHDport},
-	"icmp":   {"type": FieldICMPType, "code": FieldICMPCode},
-	"icmpv6": {"type": FieldICMP6Type, "code": FieldICMP6Code},
-	"meta": {"l4proto": FieldMetaL4proto, "nfproto": FieldMetaNfproto, "iif": FieldMetaIif, "oif": FieldMetaOif,
-		"iifname": FieldMetaIifname, "oifname": FieldMetaOifname, "mark": FieldMetaMark, "length": FieldMetaLength,
-		"pkttype": FieldMetaPkttype},
-	"ct":   {"state": FieldCtState, "status": FieldCtStatus, "mark": FieldCtMark, "direction": FieldCtDirection},
-	"tls":  {"sni": FieldTLSSNI},
-	"http": {"host": FieldHTTPHost},
-	"dns":  {"qname": FieldDNSQname},
-}
+// KernelOnly says why only the kernel can evaluate the field, or "".
+func (f Field) KernelOnly() string { return fieldTab[f].KernelOnly }
 
-// shorthand selectors: one word standing for a meta field.
-var shorthands = map[string]Field{
-	"iif": FieldMetaIif, "oif": FieldMetaOif, "iifname": FieldMetaIifname, "oifname": FieldMetaOifname,
-	"mark": FieldMetaMark, "l4proto": FieldMetaL4proto,
-}
+// FlowConst reports whether the field is equal for every packet of a
+// connection in one direction.
+func (f Field) FlowConst() bool { return fieldTab[f].FlowConst }
 
 // FieldByName finds a field by its printed name ("ip saddr", "iif").
 func FieldByName(s string) Field {
-	for f := Field(1); f < numFields; f++ {
-		if fieldInfo[f].Name == s {
-			return f
-		}
+	fieldMu.Lock()
+	defer fieldMu.Unlock()
+	return byName[s]
+}
+
+// NamedFields lists the fields of the table (not those a ruleset made up),
+// for tests and generators.
+func NamedFields() []Field {
+	fieldMu.Lock()
+	defer fieldMu.Unlock()
+	out := make([]Field, 0, len(byName))
+	for _, f := range byName {
+		out = append(out, f)
 	}
-	return FieldNone
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// selectors maps a first word to its second words: "tcp" → "dport" → Field.
+// Built from the table; the multi-word forms (tcp option, ct original, ...)
+// are parsed in fieldparse.go.
+var selectors = map[string]map[string]Field{}
+
+// shorthands: one word standing for a meta field (`iif`, `mark`, ...).
+var shorthands = map[string]Field{}
+
+func registerNamed(f Field) {
+	fi := &fieldTab[f]
+	byName[fi.Name] = f
+	if sel, rest, ok := strings.Cut(fi.Name, " "); ok && !strings.Contains(rest, " ") {
+		if selectors[sel] == nil {
+			selectors[sel] = map[string]Field{}
+		}
+		selectors[sel][rest] = f
+	}
 }

@@ -61,17 +61,18 @@ type define struct {
 }
 
 type parser struct {
-	lex     *lexer
-	buf     []token // lookahead and expanded $variables, in order
-	last    token   // the last token consumed
-	errs    ErrorList
-	srcs    map[string]string
-	defines map[string]*define
-	rs      *Ruleset
-	active  map[string]bool // files being included: loop detection
-	depth   int
-	ctx     stdctx.Context // checked every ctxEvery tokens
-	ntok    int
+	lex      *lexer
+	buf      []token // lookahead and expanded $variables, in order
+	last     token   // the last token consumed
+	errs     ErrorList
+	srcs     map[string]string
+	defines  map[string]*define
+	rs       *Ruleset
+	curTable *Table          // the table whose rules are being parsed
+	active   map[string]bool // files being included: loop detection
+	depth    int
+	ctx      stdctx.Context // checked every ctxEvery tokens
+	ntok     int
 	// commaIsElemSep is set inside `{ ... }` element lists, where a comma
 	// separates elements instead of joining flags.
 	commaIsElemSep bool

@@ -2,7 +2,6 @@ package parser
 
 import (
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -18,8 +17,18 @@ func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t
 // it reports it, skips the rest of the rule and returns nil.
 func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 	r := &Rule{Pos: p.peek().pos}
+	p.curTable = t
 	for !p.atEnd() {
 		tok := p.peek()
+		if tok.kind == tSetRef && isFieldStart(tok) {
+			s, ok := p.parseMatch()
+			if !ok {
+				p.sync()
+				return nil
+			}
+			r.Stmts = append(r.Stmts, s)
+			continue
+		}
 		if tok.kind != tWord {
 			p.errorf(tok.pos, "found %s, expected a match or a statement", tok.describe())
 			p.sync()
@@ -53,7 +62,7 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")
 			ok = false
 		default:
-			if _, isSel := selectors[tok.text]; isSel || shorthands[tok.text] != FieldNone {
+			if isFieldStart(tok) {
 				s, ok = p.parseMatch()
 			} else {
 				p.errorf(tok.pos, "%s", expected(tok.describe(), "a match or a statement", stmtKeywords))
@@ -72,45 +81,6 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		return nil
 	}
 	return r
-}
-
-// parseFieldName parses a selector: `ip saddr`, `meta mark`, `iifname`, ...
-func (p *parser) parseFieldName() (Field, bool) {
-	t := p.peek()
-	if t.kind != tWord {
-		p.errorf(t.pos, "found %s, expected a field such as `ip saddr` or `tcp dport`", t.describe())
-		return 0, false
-	}
-	p.next()
-	if sel, ok := selectors[t.text]; ok {
-		n := p.peek()
-		if n.kind == tWord {
-			if f, ok := sel[n.text]; ok {
-				p.next()
-				return f, true
-			}
-		}
-		var names []string
-		for k := range sel {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		p.errorf(n.pos, "%s", expected(n.describe(), "a `"+t.text+"` field ("+strings.Join(names, ", ")+")", names))
-		return 0, false
-	}
-	if f, ok := shorthands[t.text]; ok {
-		return f, true
-	}
-	var all []string
-	for k := range selectors {
-		all = append(all, k)
-	}
-	for k := range shorthands {
-		all = append(all, k)
-	}
-	sort.Strings(all)
-	p.errorf(t.pos, "%s", expected(t.describe(), "a field such as `ip saddr` or `tcp dport`", all))
-	return 0, false
 }
 
 func (p *parser) parseOp() Op {

@@ -443,6 +443,9 @@ func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
 	}
 	p.next()
 	text := tok.text
+	if tok.kind == tWord && (t.kind == kEther || t.kind == kHour) {
+		text = p.joinColons(tok)
+	}
 	// "a - b" with spaces
 	if tok.kind == tWord && p.isWord("-") && t.IsInterval() && t.kind != kIfname {
 		p.next()
@@ -458,6 +461,27 @@ func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
 		return nil, nil, false
 	}
 	return lo, hi, true
+}
+
+// joinColons rejoins a value the lexer split at colons (an Ethernet
+// address, an hour "17:30"): adjacent `:` and word tokens.
+func (p *parser) joinColons(first token) string {
+	text := first.text
+	end := first.pos.Col + len(first.text)
+	for {
+		c := p.peek()
+		if c.kind != tColon || c.pos.Line != first.pos.Line || c.pos.Col != end {
+			return text
+		}
+		n := p.peekAt(1)
+		if n.kind != tWord || n.pos.Col != end+1 {
+			return text
+		}
+		p.next()
+		p.next()
+		text += ":" + n.text
+		end = n.pos.Col + len(n.text)
+	}
 }
 
 func describeType(t *Type) string {

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -15,6 +16,11 @@ type Type struct {
 	Bitmask bool   // values are OR-able flags (ct state, tcp flags)
 	Symbols []Symbol
 	Hex     bool // print as 0x%08x (marks)
+	// Bits is the value's width when it is not 8*Size (ip dscp: 6, tcp
+	// doff: 4); values above 1<<Bits-1 are refused as nft refuses them.
+	Bits int
+	// Max, when set, is the largest valid value (meta day: 6).
+	Max uint64
 	// Interval types accept prefixes and ranges as literals.
 	kind typeKind
 }
@@ -28,6 +34,10 @@ const (
 	kIfname
 	kHostname
 	kVerdict
+	kEther  // ether_addr: aa:bb:cc:dd:ee:ff
+	kString // a fixed-size, zero-padded string (osf name, iifkind)
+	kTime   // meta time: a date, or nanoseconds
+	kHour   // meta hour: seconds since midnight, written hh:mm[:ss]
 )
 
 // Symbol is a named constant of a type.
@@ -144,6 +154,12 @@ func (t *Type) embedded(name string) (uint64, bool) {
 }
 
 func (t *Type) maxValue() uint64 {
+	if t.Max != 0 {
+		return t.Max
+	}
+	if t.Bits > 0 && t.Bits < 64 {
+		return 1<<t.Bits - 1
+	}
 	if t.Size >= 8 {
 		return ^uint64(0)
 	}
@@ -199,6 +215,23 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		return b, nil
 	case kHostname:
 		return nil, fmt.Errorf("internal: hostname parsed as scalar")
+	case kEther:
+		hw, err := net.ParseMAC(s)
+		if err != nil || len(hw) != 6 {
+			return nil, fmt.Errorf("found `%s`, expected an Ethernet address such as 00:11:22:33:44:55", s)
+		}
+		return []byte(hw), nil
+	case kString:
+		if len(s) >= t.Size {
+			return nil, fmt.Errorf("string %q is too long (at most %d characters)", s, t.Size-1)
+		}
+		b := make([]byte, t.Size)
+		copy(b, s)
+		return b, nil
+	case kHour:
+		return parseHour(s)
+	case kTime:
+		return parseTime(s, quoted)
 	}
 	if !quoted && (t == TypeService || t == TypeProto) && nftValueKeywords[s] {
 		if v, ok := t.symbol(s); ok {
@@ -402,8 +435,12 @@ func (t *Type) FormatValue(b []byte) string {
 		return a.String()
 	case kIfname:
 		return strconv.Quote(strings.TrimRight(string(b), "\x00"))
-	case kHostname:
-		return strconv.Quote(string(b))
+	case kHostname, kString:
+		return strconv.Quote(strings.TrimRight(string(b), "\x00"))
+	case kEther:
+		return net.HardwareAddr(b).String()
+	case kHour:
+		return formatHour(b)
 	}
 	v := Uint(b)
 	if t.Bitmask {

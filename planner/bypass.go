@@ -30,14 +30,6 @@ import (
 // BypassChainPrefix names the copy chain of a queued base chain.
 const BypassChainPrefix = "nfd-bypass-"
 
-var flowConstant = map[parser.Field]bool{
-	parser.FieldIPSaddr: true, parser.FieldIPDaddr: true, parser.FieldIPProtocol: true,
-	parser.FieldIP6Saddr: true, parser.FieldIP6Daddr: true, parser.FieldIP6Nexthdr: true,
-	parser.FieldTCPSport: true, parser.FieldTCPDport: true, parser.FieldUDPSport: true, parser.FieldUDPDport: true,
-	parser.FieldTHSport: true, parser.FieldTHDport: true, parser.FieldMetaL4proto: true, parser.FieldMetaNfproto: true,
-	parser.FieldMetaIif: true, parser.FieldMetaOif: true, parser.FieldMetaIifname: true, parser.FieldMetaOifname: true,
-	parser.FieldTLSSNI: true, parser.FieldHTTPHost: true, parser.FieldDNSQname: true,
-}
 
 // constantRule reports whether a rule's matches are all flow-constant and
 // its only other statement is a plain verdict (accept, drop, reject).
@@ -46,7 +38,7 @@ func constantRule(r *parser.Rule) (ok bool, accepts bool) {
 		switch s := s.(type) {
 		case *parser.Match:
 			for _, k := range s.Keys {
-				if !flowConstant[k] {
+				if !k.FlowConst() {
 					return false, false
 				}
 			}

@@ -6,12 +6,10 @@ import (
 	"github.com/nfdproject/nfd/parser"
 )
 
-// kernelOnlyField reports the fields only the kernel can know. `meta
-// pkttype` is skb->pkt_type, set by the link layer (eth_type_trans); NFQUEUE
-// does not deliver it, and guessing it from the destination address is
-// wrong (an IGMP query to 224.0.0.1 sent to the host's own MAC address is
-// `host`), so a rule that reads it must run natively (issue 19 item 4).
-func kernelOnlyField(f parser.Field) bool { return f == parser.FieldMetaPkttype }
+// kernelOnlyField reports the fields only the kernel can know: the field
+// table says why (parser/fieldtable.go: `meta pkttype` is skb->pkt_type,
+// which NFQUEUE does not deliver; fib, rt and socket are kernel lookups).
+func kernelOnlyField(f parser.Field) bool { return f.KernelOnly() != "" }
 
 // checkKernelOnly refuses a plan that would evaluate a kernel-only match in
 // nfd: the rule must be placed wholly in the kernel. It runs after
@@ -32,7 +30,7 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 				if pl.Both {
 					why = "it follows a userspace rule, so nfd runs it for the packets that rule's guard queues"
 				}
-				return fmt.Errorf("%s: `%s` is known only to the kernel (NFQUEUE does not deliver it), but this rule would run in nfd: %s; move it before the first rule only nfd can run, or use --offload=auto", r.Pos, f, why)
+				return fmt.Errorf("%s: `%s` is known only to the kernel (%s), but this rule would run in nfd: %s; move it before the first rule only nfd can run, or use --offload=auto", r.Pos, f, f.KernelOnly(), why)
 			}
 		}
 	}

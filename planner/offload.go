@@ -18,71 +18,6 @@ import (
 // with the implicit protocol dependencies). A rule translates whole or not
 // at all; what does not translate stays in userspace, with the reason.
 
-// fieldSpec says how the kernel loads a field.
-type fieldSpec struct {
-	load func(reg uint32) expr.Any
-	size int
-	host bool  // the register holds it in host byte order
-	l3   uint8 // needs meta nfproto (in inet tables): nfprotoIPv4, nfprotoIPv6
-	l4   uint8 // needs meta l4proto
-	set  nftables.SetDatatype
-}
-
-func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
-	return func(reg uint32) expr.Any {
-		return &expr.Payload{DestRegister: reg, Base: base, Offset: off, Len: n}
-	}
-}
-
-func meta(k expr.MetaKey) func(uint32) expr.Any {
-	return func(reg uint32) expr.Any { return &expr.Meta{Key: k, Register: reg} }
-}
-
-func ctKey(k expr.CtKey) func(uint32) expr.Any {
-	return func(reg uint32) expr.Any { return &expr.Ct{Key: k, Register: reg} }
-}
-
-var (
-	nh = expr.PayloadBaseNetworkHeader
-	th = expr.PayloadBaseTransportHeader
-)
-
-var fieldSpecs = map[parser.Field]fieldSpec{
-	parser.FieldIPSaddr:     {payload(nh, 12, 4), 4, false, nfprotoIPv4, 0, nftables.TypeIPAddr},
-	parser.FieldIPDaddr:     {payload(nh, 16, 4), 4, false, nfprotoIPv4, 0, nftables.TypeIPAddr},
-	parser.FieldIPProtocol:  {payload(nh, 9, 1), 1, false, nfprotoIPv4, 0, nftables.TypeInetProto},
-	parser.FieldIPTTL:       {payload(nh, 8, 1), 1, false, nfprotoIPv4, 0, nftables.TypeInetProto},   // a 1-byte key type
-	parser.FieldIPLength:    {payload(nh, 2, 2), 2, false, nfprotoIPv4, 0, nftables.TypeInetService}, // a 2-byte key type
-	parser.FieldIP6Saddr:    {payload(nh, 8, 16), 16, false, nfprotoIPv6, 0, nftables.TypeIP6Addr},
-	parser.FieldIP6Daddr:    {payload(nh, 24, 16), 16, false, nfprotoIPv6, 0, nftables.TypeIP6Addr},
-	parser.FieldIP6Nexthdr:  {payload(nh, 6, 1), 1, false, nfprotoIPv6, 0, nftables.TypeInetProto},
-	parser.FieldIP6Hoplimit: {payload(nh, 7, 1), 1, false, nfprotoIPv6, 0, nftables.TypeInetProto},
-	parser.FieldTCPSport:    {payload(th, 0, 2), 2, false, 0, protoTCP, nftables.TypeInetService},
-	parser.FieldTCPDport:    {payload(th, 2, 2), 2, false, 0, protoTCP, nftables.TypeInetService},
-	parser.FieldTCPFlags:    {payload(th, 13, 1), 1, false, 0, protoTCP, nftables.TypeTCPFlag},
-	parser.FieldUDPSport:    {payload(th, 0, 2), 2, false, 0, protoUDP, nftables.TypeInetService},
-	parser.FieldUDPDport:    {payload(th, 2, 2), 2, false, 0, protoUDP, nftables.TypeInetService},
-	parser.FieldTHSport:     {payload(th, 0, 2), 2, false, 0, 0, nftables.TypeInetService},
-	parser.FieldTHDport:     {payload(th, 2, 2), 2, false, 0, 0, nftables.TypeInetService},
-	parser.FieldICMPType:    {payload(th, 0, 1), 1, false, nfprotoIPv4, protoICMP, nftables.TypeICMPType},
-	parser.FieldICMPCode:    {payload(th, 1, 1), 1, false, nfprotoIPv4, protoICMP, nftables.TypeICMPCode},
-	parser.FieldICMP6Type:   {payload(th, 0, 1), 1, false, nfprotoIPv6, protoICMPv6, nftables.TypeICMP6Type},
-	parser.FieldICMP6Code:   {payload(th, 1, 1), 1, false, nfprotoIPv6, protoICMPv6, nftables.TypeICMPCode},
-	parser.FieldMetaL4proto: {meta(expr.MetaKeyL4PROTO), 1, false, 0, 0, nftables.TypeInetProto},
-	parser.FieldMetaNfproto: {meta(expr.MetaKeyNFPROTO), 1, false, 0, 0, nftables.TypeNFProto},
-	parser.FieldMetaIif:     {meta(expr.MetaKeyIIFNAME), 16, false, 0, 0, nftables.TypeIFName},
-	parser.FieldMetaOif:     {meta(expr.MetaKeyOIFNAME), 16, false, 0, 0, nftables.TypeIFName},
-	parser.FieldMetaIifname: {meta(expr.MetaKeyIIFNAME), 16, false, 0, 0, nftables.TypeIFName},
-	parser.FieldMetaOifname: {meta(expr.MetaKeyOIFNAME), 16, false, 0, 0, nftables.TypeIFName},
-	parser.FieldMetaMark:    {meta(expr.MetaKeyMARK), 4, true, 0, 0, nftables.TypeMark},
-	parser.FieldMetaLength:  {meta(expr.MetaKeyLEN), 4, true, 0, 0, nftables.TypeInteger},
-	parser.FieldMetaPkttype: {meta(expr.MetaKeyPKTTYPE), 1, false, 0, 0, nftables.TypePktType},
-	parser.FieldCtState:     {ctKey(expr.CtKeySTATE), 4, true, 0, 0, nftables.TypeCTState},
-	parser.FieldCtStatus:    {ctKey(expr.CtKeySTATUS), 4, true, 0, 0, nftables.TypeCTStatus},
-	parser.FieldCtMark:      {ctKey(expr.CtKeyMARK), 4, true, 0, 0, nftables.TypeMark},
-	parser.FieldCtDirection: {ctKey(expr.CtKeyDIRECTION), 1, false, 0, 0, nftables.TypeCTDir},
-}
-
 // hostOrder converts a big-endian value to the register's host order.
 func hostOrder(b []byte, host bool) []byte {
 	out := append([]byte(nil), b...)
@@ -134,8 +69,7 @@ const (
 )
 
 // deps adds the implicit protocol checks nft adds for a field.
-func (tr *translator) deps(f parser.Field, have *[2]uint8) []expr.Any {
-	sp := fieldSpecs[f]
+func (tr *translator) deps(sp fieldSpec, have *[2]uint8) []expr.Any {
 	var out []expr.Any
 	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have[0] != sp.l3 {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
@@ -282,37 +216,42 @@ func (tr *translator) checkTarget(v *parser.Verdict) error {
 
 // load puts the key fields in registers: one field in NFT_REG_1, a
 // concatenation in consecutive 32-bit registers from NFT_REG32_00.
-func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uint32, error) {
+func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uint32, []fieldSpec, error) {
 	var out []expr.Any
-	for _, k := range keys {
-		if _, ok := fieldSpecs[k]; !ok {
-			return nil, 0, userspace("`%s` is evaluated by nfd in userspace", k)
+	specs := make([]fieldSpec, len(keys))
+	for i, k := range keys {
+		sp, err := specOf(k, tr.t.Family)
+		if err != nil {
+			return nil, 0, nil, err
 		}
-		out = append(out, tr.deps(k, have)...)
+		if sp.wide && len(keys) > 1 {
+			return nil, 0, nil, userspace("`%s` cannot be part of a native concatenation in an %s table", k, tr.t.Family)
+		}
+		specs[i] = sp
+		out = append(out, tr.deps(sp, have)...)
 	}
 	if len(keys) == 1 {
-		return append(out, fieldSpecs[keys[0]].load(reg1)), reg1, nil
+		return append(out, specs[0].load(reg1)...), reg1, specs, nil
 	}
 	reg := uint32(unix.NFT_REG32_00)
-	for _, k := range keys {
-		sp := fieldSpecs[k]
-		out = append(out, sp.load(reg))
+	for _, sp := range specs {
+		out = append(out, sp.load(reg)...)
 		reg += uint32((sp.size + 3) / 4)
 	}
-	return out, unix.NFT_REG32_00, nil
+	return out, unix.NFT_REG32_00, specs, nil
 }
 
 func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
-	out, reg, err := tr.load(m.Keys, have)
+	out, reg, specs, err := tr.load(m.Keys, have)
 	if err != nil {
 		return nil, err
 	}
 	k := m.Keys[0]
-	sp := fieldSpecs[k]
+	sp := specs[0]
 	if m.Val.Anon || m.Val.SetRef != "" {
 		if m.Mask != nil {
 			out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
-				Mask: hostOrder(m.Mask, sp.host), Xor: make([]byte, sp.size)})
+				Mask: sp.reg(m.Mask), Xor: make([]byte, sp.size)})
 		}
 		s, err := tr.setFor(m.Keys, &m.Val, false)
 		if err != nil {
@@ -326,12 +265,12 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 	e := m.Val.Elems[0]
 	if m.Mask != nil {
 		out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
-			Mask: hostOrder(m.Mask, sp.host), Xor: make([]byte, sp.size)})
+			Mask: sp.reg(m.Mask), Xor: make([]byte, sp.size)})
 	}
 	if k.Type().Bitmask && m.Op == parser.OpImplicit {
 		// any of the flags: (x & v) != 0
 		return append(out,
-			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: hostOrder(e.Lo, sp.host), Xor: make([]byte, sp.size)},
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: sp.reg(e.Lo), Xor: make([]byte, sp.size)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: make([]byte, sp.size)}), nil
 	}
 	if k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex {
@@ -348,10 +287,12 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		out = append(out, &expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: uint32(sp.size), Size: uint32(sp.size)})
 	}
 	val := func(b []byte) []byte {
-		if ordered {
-			return append([]byte(nil), b...)
+		if ordered { // byteorder made the register big-endian
+			be := sp
+			be.host = false
+			return be.reg(b)
 		}
-		return hostOrder(b, sp.host)
+		return sp.reg(b)
 	}
 	if string(e.Lo) != string(e.Hi) {
 		op := expr.CmpOpEq
@@ -402,9 +343,9 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 	var types []nftables.SetDatatype
 	host := false
 	for _, k := range keys {
-		sp, ok := fieldSpecs[k]
-		if !ok {
-			return nil, userspace("`%s` is evaluated by nfd in userspace", k)
+		sp, err := specOf(k, tr.t.Family)
+		if err != nil {
+			return nil, err
 		}
 		types = append(types, sp.set)
 		host = host || sp.host
@@ -439,7 +380,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		els = append(els, el)
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
-			if end := parser.NextKey(e.Hi); end != nil {
+			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
 				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
 			}
 		}
@@ -455,23 +396,24 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 // host order where the field is, each padded to 4 bytes in a concatenation.
 func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
 	if len(keys) == 1 {
-		return hostOrder(b, fieldSpecs[keys[0]].host)
+		sp, _ := specOf(keys[0], tr.t.Family)
+		return sp.reg(b)
 	}
 	var out []byte
 	off := 0
 	for _, k := range keys {
-		sp := fieldSpecs[k]
-		out = append(out, hostOrder(b[off:off+sp.size], sp.host)...)
+		sp, _ := specOf(k, tr.t.Family)
+		out = append(out, sp.reg(b[off:off+sp.nat])...)
 		for len(out)%4 != 0 {
 			out = append(out, 0)
 		}
-		off += sp.size
+		off += sp.nat
 	}
 	return out
 }
 
 func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) {
-	out, reg, err := tr.load(vm.Keys, have)
+	out, reg, _, err := tr.load(vm.Keys, have)
 	if err != nil {
 		return nil, err
 	}
@@ -574,4 +516,14 @@ func (tr *translator) nat(n *parser.NAT, have *[2]uint8) ([]expr.Any, error) {
 	return append(out, &expr.NAT{Type: typ, Family: fam, RegAddrMin: regAddr, RegAddrMax: regAddrMax,
 		RegProtoMin: regPort, RegProtoMax: regPortMax, Random: flags["random"], FullyRandom: flags["fully-random"],
 		Persistent: flags["persistent"], Specified: regPort != 0}), nil
+}
+
+// beyondField reports whether v (natural bytes) exceeds the field's width:
+// an interval ending at the field's largest value has no end marker.
+func beyondField(f parser.Field, v []byte) bool {
+	bits := f.Info().Bits()
+	if bits >= 64 || len(v) > 8 {
+		return false
+	}
+	return parser.Uint(v) > 1<<bits-1
 }

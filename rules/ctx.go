@@ -121,7 +121,7 @@ func hasThoff(p *packet.Parsed, n int) bool { return p.HasL4Proto && p.HasTransp
 // that is not there (wrong family, wrong protocol, a later fragment, a
 // truncated header, no interface at this hook, no conntrack entry) makes
 // the match fail whatever the operator.
-var loaders = [...]loader{
+var fastLoaders = [...]loader{
 	parser.FieldIPSaddr: func(c *Ctx) (key128, bool) { return key128{lo: be32(c.P.Src[:4])}, c.P.Family == 4 },
 	parser.FieldIPDaddr: func(c *Ctx) (key128, bool) { return key128{lo: be32(c.P.Dst[:4])}, c.P.Family == 4 },
 	parser.FieldIPProtocol: func(c *Ctx) (key128, bool) {
@@ -309,7 +309,7 @@ func (c *Ctx) newNames(kinds uint8) (out conntrack.Names, any bool) {
 // loadBytes writes field f's value (f.Type().Size bytes) into dst, for
 // concatenated keys.
 func (c *Ctx) loadBytes(f parser.Field, dst []byte) bool {
-	k, ok := loaders[f](c)
+	k, ok := loaderOf(f)(c)
 	if !ok {
 		return false
 	}

@@ -35,7 +35,7 @@ func indexValues(m *parser.Match) (parser.Field, []key128) {
 		return 0, nil
 	}
 	f := m.Keys[0]
-	if f.Userspace() || loaders[f] == nil || f.Type().Bitmask {
+	if f.Userspace() || f.KernelOnly() != "" || f.Type().Bitmask || f.Type().Size > 16 {
 		return 0, nil
 	}
 	if m.Op != parser.OpImplicit && m.Op != parser.OpEq {
@@ -88,15 +88,15 @@ func buildIndex(rules []*parser.Rule) *index {
 			}
 		}
 		best, bestN := parser.FieldNone, 0
-		for f := parser.Field(1); f < parser.Field(len(loaders)); f++ {
-			if count[f] > bestN {
-				best, bestN = f, count[f]
+		for f, n := range count {
+			if n > bestN || n == bestN && n > 0 && f < best {
+				best, bestN = f, n
 			}
 		}
 		if bestN < minLevelRules {
 			break
 		}
-		lv := level{ld: loaders[best], field: best, buckets: map[key128][]int32{}}
+		lv := level{ld: loaderOf(best), field: best, buckets: map[key128][]int32{}}
 		var rest []int32
 		for _, ri := range remaining {
 			filed := false

@@ -52,7 +52,7 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 			return n != nil && packet.HostMatch(pat, n) != neg
 		}, nil
 	}
-	ld := loaders[f]
+	ld := loaderOf(f)
 	if ld == nil {
 		return nil, fmt.Errorf("no loader for %s", f)
 	}
@@ -200,7 +200,7 @@ func (b *builder) compileVMap(t *parser.Table, vm *parser.VMap) (op, error) {
 	}
 	keys := append([]parser.Field(nil), vm.Keys...)
 	if len(keys) == 1 {
-		ld := loaders[keys[0]]
+		ld := loaderOf(keys[0])
 		return op{exec: func(c *Ctx) *verdict {
 			k, ok := ld(c)
 			if !ok {

@@ -1,0 +1,267 @@
+package planner
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// fieldSpec says how the kernel loads a field, derived from the field
+// table (parser.FieldInfo) as nft's netlink_linearize does: a payload or
+// exthdr load of the bytes covering the field, a bitwise mask when it is
+// not byte-aligned (constants are then shifted into place, as nft's
+// binop_adjust does), a meta/ct/fib/rt/socket/numgen load otherwise.
+type fieldSpec struct {
+	load  func(reg uint32) []expr.Any
+	size  int  // register bytes
+	host  bool // the register holds it in host byte order
+	l3    uint8
+	l4    uint8
+	set   nftables.SetDatatype
+	shift uint // constants are shifted left by this many bits
+	nat   int  // bytes of a value as the parser writes it (Type.Size)
+	// wide: the load writes more bytes than size (ct saddr of an IPv4
+	// connection in an inet table loads the 16-byte tuple address), so
+	// the field cannot sit in a concatenation.
+	wide bool
+}
+
+func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
+	return func(reg uint32) expr.Any {
+		return &expr.Payload{DestRegister: reg, Base: base, Offset: off, Len: n}
+	}
+}
+
+var (
+	nh = expr.PayloadBaseNetworkHeader
+	th = expr.PayloadBaseTransportHeader
+)
+
+// Exthdr ops beyond google/nftables' constants (NFT_EXTHDR_OP_*).
+const (
+	exthdrOpIPv4   expr.ExthdrOp = 2
+	exthdrOpSCTP   expr.ExthdrOp = 3
+	exthdrFPresent               = 1 // NFT_EXTHDR_F_PRESENT
+)
+
+var setTypeByName = map[string]nftables.SetDatatype{}
+
+func init() {
+	for _, t := range []nftables.SetDatatype{nftables.TypeNFProto, nftables.TypeIPAddr, nftables.TypeIP6Addr,
+		nftables.TypeEtherAddr, nftables.TypeEtherType, nftables.TypeInetProto, nftables.TypeInetService,
+		nftables.TypeICMPType, nftables.TypeTCPFlag, nftables.TypeDCCPPktType, nftables.TypeMHType,
+		nftables.TypeMark, nftables.TypeARPHRD, nftables.TypeRealm, nftables.TypeClassID,
+		nftables.TypeCTState, nftables.TypeCTDir, nftables.TypeCTStatus, nftables.TypeICMP6Type,
+		nftables.TypeCTLabel, nftables.TypePktType, nftables.TypeICMPCode, nftables.TypeICMPV6Code,
+		nftables.TypeDevGroup, nftables.TypeDSCP, nftables.TypeECN, nftables.TypeFIBAddr, nftables.TypeBoolean,
+		nftables.TypeIFName, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
+		nftables.TypeCGroupV2, nftables.TypeUID, nftables.TypeGID} {
+		setTypeByName[t.Name] = t
+	}
+}
+
+// setType is the set key type nft would declare: the field type's own when
+// its width matches the register, else an integer-like type of that width
+// (only `nft list` shows the name; the kernel checks the length).
+func setType(t *parser.Type, size int) nftables.SetDatatype {
+	if st, ok := setTypeByName[t.Name]; ok && int(st.Bytes) == size {
+		return st
+	}
+	switch size {
+	case 1:
+		return nftables.TypeInetProto
+	case 2:
+		return nftables.TypeInetService
+	case 4:
+		return nftables.TypeInteger
+	case 6:
+		return nftables.TypeEtherAddr
+	case 8:
+		return nftables.TypeTime
+	case 16:
+		return nftables.TypeIP6Addr
+	}
+	return nftables.SetDatatype{Name: "integer", Bytes: uint32(size)}
+}
+
+// Conntrack keys (NFT_CT_*) the translation rewrites.
+const (
+	ctKeySrcIP  = 19
+	ctKeyDstIP  = 20
+	ctKeySrcIP6 = 21
+	ctKeyDstIP6 = 22
+)
+
+// specOf derives the kernel load of f in a table of family fam, or says
+// why f has none.
+func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
+	fi := f.Info()
+	if fi.Userspace {
+		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
+	}
+	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4()}
+	bits := fi.Bits()
+	switch fi.Base {
+	case parser.BaseNH, parser.BaseTH, parser.BaseLL, parser.BaseIH,
+		parser.BaseIP6Ext, parser.BaseTCPOpt, parser.BaseIPOpt, parser.BaseSCTP:
+		byteOff := fi.Off / 8
+		n := (fi.Off%8 + bits + 7) / 8
+		sp.size = int(n)
+		sp.shift = uint(n*8 - fi.Off%8 - bits)
+		if fi.Exists {
+			sp.size, sp.shift = 1, 0
+		}
+		var ld func(reg uint32) expr.Any
+		switch fi.Base {
+		case parser.BaseNH:
+			ld = payload(nh, byteOff, n)
+		case parser.BaseTH:
+			ld = payload(th, byteOff, n)
+		case parser.BaseLL:
+			ld = payload(expr.PayloadBaseLLHeader, byteOff, n)
+		case parser.BaseIH:
+			return fieldSpec{}, userspace("`%s`: nfd does not program inner-header payloads", f)
+		default:
+			op := map[parser.Base]expr.ExthdrOp{parser.BaseIP6Ext: expr.ExthdrOpIpv6, parser.BaseTCPOpt: expr.ExthdrOpTcpopt,
+				parser.BaseIPOpt: exthdrOpIPv4, parser.BaseSCTP: exthdrOpSCTP}[fi.Base]
+			e := expr.Exthdr{Op: op, Type: uint8(fi.Key), Offset: byteOff, Len: n}
+			if fi.Exists {
+				e.Offset, e.Len, e.Flags = 0, 1, exthdrFPresent
+			}
+			ld = func(reg uint32) expr.Any { x := e; x.DestRegister = reg; return &x }
+		}
+		mask := regMask(sp.size, sp.shift, bits)
+		sp.load = func(reg uint32) []expr.Any {
+			out := []expr.Any{ld(reg)}
+			if mask != nil && !fi.Exists {
+				out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(len(mask)),
+					Mask: mask, Xor: make([]byte, len(mask))})
+			}
+			return out
+		}
+	case parser.BaseMeta:
+		key := expr.MetaKey(fi.Key)
+		// iif/oif name the interface (matched by name, nfd's choice,
+		// documented); the table keeps their index keys for nft.
+		if fi.Type == parser.TypeIfindex {
+			key = map[uint32]expr.MetaKey{uint32(expr.MetaKeyIIF): expr.MetaKeyIIFNAME, uint32(expr.MetaKeyOIF): expr.MetaKeyOIFNAME}[fi.Key]
+		}
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
+	case parser.BaseCt:
+		dir := uint32(0)
+		if fi.Dir != 0 {
+			dir = uint32(fi.Dir - 1)
+		}
+		key, hasDir := expr.CtKey(fi.Key), fi.Dir != 0
+		sp.size = fi.Type.Size
+		// nft uses NFT_CT_SRC_IP & co; google/nftables sends a direction
+		// only with NFT_CT_SRC/DST/PROTO_*, so load the tuple address
+		// (4 bytes in an ip table, 16 otherwise: u3 holds an IPv4
+		// address in its first 4) and compare the field's bytes.
+		switch key {
+		case ctKeySrcIP, ctKeySrcIP6:
+			key = expr.CtKeySRC
+		case ctKeyDstIP, ctKeyDstIP6:
+			key = expr.CtKeyDST
+		}
+		sp.wide = key == expr.CtKeySRC || key == expr.CtKeyDST
+		sp.wide = sp.wide && fi.Type.Size == 4 && fam != parser.FamilyIP
+		if hasDir {
+			switch key {
+			case expr.CtKeySRC, expr.CtKeyDST, expr.CtKeyPROTOSRC, expr.CtKeyPROTODST:
+			default:
+				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack direction for this key (google/nftables v0.3.0 sends none)", f)
+			}
+		}
+		sp.load = func(reg uint32) []expr.Any {
+			if hasDir {
+				return []expr.Any{&expr.Ct{Key: key, Register: reg, Direction: dir}}
+			}
+			return []expr.Any{&expr.Ct{Key: key, Register: reg}}
+		}
+	case parser.BaseFib:
+		fl := fi.Flags
+		res := fi.Key
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any {
+			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&1 != 0, FlagDADDR: fl&2 != 0, FlagMARK: fl&4 != 0,
+				FlagIIF: fl&8 != 0, FlagOIF: fl&16 != 0, ResultOIF: res == 1, ResultOIFNAME: res == 2, ResultADDRTYPE: res == 3}}
+		}
+	case parser.BaseRt:
+		key := expr.RtKey(fi.Key)
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Rt{Register: reg, Key: key}} }
+	case parser.BaseSocket:
+		key, lv := expr.SocketKey(fi.Key), fi.Level
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Socket{Register: reg, Key: key, Level: lv}} }
+	case parser.BaseNumgen:
+		mod, typ, off := fi.Level, fi.Key, fi.Off
+		sp.size = 4
+		sp.load = func(reg uint32) []expr.Any {
+			return []expr.Any{&expr.Numgen{Register: reg, Modulus: mod, Type: typ, Offset: off}}
+		}
+	default:
+		return fieldSpec{}, userspace("`%s` has no native form in nfd (google/nftables v0.3.0 has no such expression)", f)
+	}
+	sp.set = setType(fi.Type, sp.size)
+	return sp, nil
+}
+
+func nfproto(fam uint8) uint8 {
+	switch fam {
+	case 4:
+		return nfprotoIPv4
+	case 6:
+		return nfprotoIPv6
+	}
+	return 0
+}
+
+// regMask is the bitwise mask selecting a field of bits bits shifted left
+// by shift in a size-byte register, or nil when the field fills it.
+func regMask(size int, shift uint, bits uint32) []byte {
+	if shift == 0 && int(bits) == 8*size {
+		return nil
+	}
+	m := make([]byte, size)
+	for i := uint(0); i < uint(bits); i++ {
+		pos := shift + i // bit position from the right
+		m[size-1-int(pos/8)] |= 1 << (pos % 8)
+	}
+	return m
+}
+
+// reg turns a value as the parser writes it (nat bytes, big-endian) into
+// the register's bytes: widened or narrowed to size, shifted into place,
+// in host order where the register is.
+func (sp fieldSpec) reg(b []byte) []byte {
+	out := b
+	if len(b) != sp.size || sp.shift != 0 {
+		out = shiftBytes(b, sp.size, sp.shift)
+	}
+	return hostOrder(out, sp.host)
+}
+
+// shiftBytes right-aligns b in size bytes and shifts it left by s bits.
+func shiftBytes(b []byte, size int, s uint) []byte {
+	if size > 16 || len(b) > 16 {
+		panic(fmt.Sprintf("shiftBytes: %d bytes into %d", len(b), size))
+	}
+	var buf [32]byte
+	copy(buf[32-len(b):], b)
+	hi := binary.BigEndian.Uint64(buf[16:24])
+	lo := binary.BigEndian.Uint64(buf[24:32])
+	if s > 0 {
+		hi = hi<<s | lo>>(64-s)
+		lo <<= s
+	}
+	binary.BigEndian.PutUint64(buf[16:24], hi)
+	binary.BigEndian.PutUint64(buf[24:32], lo)
+	return append([]byte(nil), buf[32-size:]...)
+}
