@@ -166,11 +166,17 @@ const (
 	OpGt
 	OpLe
 	OpGe
+	// OpNeg is nft's `!` before flags: none of these bits is set,
+	// `(f & v) == 0`.
+	OpNeg
 )
 
-var opNames = [...]string{"", "==", "!=", "<", ">", "<=", ">="}
+var opNames = [...]string{"", "==", "!=", "<", ">", "<=", ">=", "!"}
 
 func (o Op) String() string { return opNames[o] }
+
+// Ordered reports whether o is <, >, <= or >=.
+func (o Op) Ordered() bool { return o >= OpLt && o <= OpGe }
 
 // Value is the right-hand side of a match: literal elements (one, or an
 // anonymous set when Anon), or a reference to a named set.
@@ -185,7 +191,12 @@ type Value struct {
 type Match struct {
 	Pos  Pos
 	Keys []Field
-	Mask []byte // `& mask` before the comparison, single key only
+	// Mask and Xor: the left side's bitwise operations (`&`, `|`, `^`,
+	// `and`, `or`, `xor`) folded into (field & Mask) ^ Xor, as the
+	// kernel's nft_bitwise computes; single key only. Xor is nil when
+	// zero, Mask nil when there is no operation.
+	Mask []byte
+	Xor  []byte
 	Op   Op
 	Val  Value
 }

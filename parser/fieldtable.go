@@ -136,6 +136,7 @@ var moreFields = []FieldInfo{
 	pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false),
 	pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false),
 	pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false),
+	pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false),
 	pl("igmp type", ProtoIGMP, th, 0, 8, TypeIGMPType, false),
 	pl("igmp mrt", ProtoIGMP, th, 8, 8, TypeU8, false),
 	pl("igmp checksum", ProtoIGMP, th, 16, 16, TypeU16, false),

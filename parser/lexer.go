@@ -31,6 +31,7 @@ const (
 	tGe              // >=
 	tAmp             // &
 	tPipe            // |
+	tCaret           // ^
 	tNot             // !
 	tSlash           // / (standalone, the mask form of tcp flags)
 	tPlus            // +
@@ -45,7 +46,7 @@ var tokNames = [...]string{
 	tEOF: "end of file", tNewline: "end of line", tSemi: "`;`", tLBrace: "`{`", tRBrace: "`}`",
 	tLParen: "`(`", tRParen: "`)`", tLBrack: "`[`", tRBrack: "`]`", tComma: "`,`", tColon: "`:`",
 	tDot: "`.`", tAssign: "`=`", tEq: "`==`", tNe: "`!=`", tLt: "`<`", tGt: "`>`", tLe: "`<=`",
-	tGe: "`>=`", tAmp: "`&`", tPipe: "`|`", tNot: "`!`", tSlash: "`/`", tPlus: "`+`",
+	tGe: "`>=`", tAmp: "`&`", tPipe: "`|`", tCaret: "`^`", tNot: "`!`", tSlash: "`/`", tPlus: "`+`",
 }
 
 type token struct {
@@ -183,6 +184,8 @@ func (l *lexer) next() token {
 		return single(tAmp)
 	case '|':
 		return single(tPipe)
+	case '^':
+		return single(tCaret)
 	case '+':
 		return single(tPlus)
 	case '=':

@@ -309,8 +309,7 @@ func formatMatch(m *Match) string {
 	var b strings.Builder
 	b.WriteString(keyNames(m.Keys))
 	if m.Mask != nil {
-		b.WriteString(" & ")
-		b.WriteString(formatMaskValue(types[0], m.Mask))
+		b.WriteString(formatBinops(types[0], m.Mask, m.Xor))
 	}
 	if m.Op != OpImplicit {
 		b.WriteString(" ")

@@ -165,28 +165,38 @@ func (p *parser) parseMatch() (Stmt, bool) {
 		return nil, false
 	}
 	m := &Match{Pos: start, Keys: keys}
-	if p.peek().kind == tAmp {
-		ap := p.next().pos
-		if len(keys) > 1 || types[0].Size == 0 || types[0].kind == kIfname {
-			p.errorf(ap, "`&` needs a single numeric field, not `%s`", keyNames(keys))
+	if p.binopNext() {
+		if len(keys) > 1 || types[0].Size == 0 || types[0].kind == kIfname || types[0].kind == kString {
+			p.errorf(p.peek().pos, "`%s` needs a single numeric field, not `%s`", p.peek().text, keyNames(keys))
 			return nil, false
 		}
-		lo, hi, ok := p.parseMask(types[0])
+		mask, xor, ok := p.parseBinops(types[0])
 		if !ok {
 			return nil, false
 		}
-		if string(lo) != string(hi) {
-			p.errorf(ap, "a mask must be a single value")
-			return nil, false
-		}
-		m.Mask = lo
-		if t := p.peek(); t.kind == tPipe {
-			// nft reads `f & a | b` as `(f & a) | b`; nfd keeps only a mask.
-			p.errorf(t.pos, "found %s after `& mask`: nfd supports only a mask on the left side; write `& (a | b)` for a mask of several bits", t.describe())
-			return nil, false
-		}
+		m.Mask, m.Xor = mask, xor
 	}
 	m.Op = p.parseOp()
+	// `fib ... oif exists|missing`: whether the lookup found a route,
+	// that is oif != 0 / oif == 0.
+	if fi := keys[0].Info(); len(keys) == 1 && fi.Base == BaseFib && fi.Type == TypeIfindexN && (p.isWord("exists") || p.isWord("missing")) && (m.Op == OpImplicit || m.Op == OpEq || m.Op == OpNe) {
+		w := p.next()
+		exists := (w.text == "exists") != (m.Op == OpNe)
+		m.Op = OpImplicit
+		if exists {
+			m.Op = OpNe
+		}
+		m.Val = Value{Pos: w.pos, Elems: []Elem{{Lo: make([]byte, 4), Hi: make([]byte, 4)}}}
+		return m, true
+	}
+	if m.Op == OpImplicit && p.peek().kind == tNot {
+		np := p.next().pos
+		if len(keys) > 1 || !types[0].Bitmask {
+			p.errorf(np, "`!` before a value needs a flag field such as `tcp flags`; write `!=` to compare")
+			return nil, false
+		}
+		m.Op = OpNeg
+	}
 	if p.atEnd() {
 		t := p.peek()
 		p.errorf(t.pos, "found %s, expected a value for `%s`", t.describe(), keyNames(keys))
@@ -197,6 +207,18 @@ func (p *parser) parseMatch() (Stmt, bool) {
 		return nil, false
 	}
 	m.Val = v
+	// A wrapping hour range ("22:00"-"02:00") is the complement of the
+	// range between, as nft's range_expr_swap_values makes it.
+	if types[0].kind == kHour && !v.Anon && v.SetRef == "" && len(v.Elems) == 1 && string(v.Elems[0].Lo) > string(v.Elems[0].Hi) {
+		e := &m.Val.Elems[0]
+		e.Lo, e.Hi = e.Hi, e.Lo
+		switch m.Op {
+		case OpImplicit, OpEq:
+			m.Op = OpNe
+		case OpNe:
+			m.Op = OpImplicit
+		}
+	}
 	if p.peek().kind == tSlash {
 		sp := p.next().pos
 		if len(keys) > 1 || m.Mask != nil || !types[0].Bitmask || v.SetRef != "" || v.Anon {
@@ -228,11 +250,11 @@ func (p *parser) parseMatch() (Stmt, bool) {
 			m.Op = OpEq
 		}
 	}
-	if m.Op >= OpLt && (v.Anon || v.SetRef != "" || len(v.Elems) != 1 || string(v.Elems[0].Lo) != string(v.Elems[0].Hi)) {
+	if m.Op.Ordered() && (v.Anon || v.SetRef != "" || len(v.Elems) != 1 || string(v.Elems[0].Lo) != string(v.Elems[0].Hi)) {
 		p.errorf(v.Pos, "`%s` compares with a single value, not a set or range", m.Op)
 		return nil, false
 	}
-	if m.Op >= OpLt && types[0].Size == 0 {
+	if m.Op.Ordered() && types[0].Size == 0 {
 		p.errorf(start, "`%s` cannot be ordered with `%s`", keyNames(keys), m.Op)
 		return nil, false
 	}

@@ -437,13 +437,34 @@ func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
 		return b, b, true
 	}
 	tok := p.peek()
+	if t.kind == kInt && !t.Bitmask && (tok.kind == tLParen || p.peekAt(1).kind == tPipe) {
+		return p.parseIntOr(t)
+	}
 	if tok.kind != tWord && tok.kind != tString {
 		p.errorf(tok.pos, "found %s, expected %s", tok.describe(), describeType(t))
 		return nil, nil, false
 	}
 	p.next()
 	text := tok.text
-	if tok.kind == tWord && (t.kind == kEther || t.kind == kHour) {
+	// "a"-"b": a range of quoted values (nft's hour and time ranges)
+	if tok.kind == tString && p.isWord("-") && p.peekAt(1).kind == tString {
+		p.next()
+		h := p.next()
+		lo, err := t.parseScalar(tok.text, true)
+		if err == nil {
+			hi, err = t.parseScalar(h.text, true)
+		}
+		if err != nil {
+			p.errorf(tok.pos, "%s", err)
+			return nil, nil, false
+		}
+		if string(lo) > string(hi) && t.kind != kHour {
+			p.errorf(tok.pos, "range `%s-%s` is empty", tok.text, h.text)
+			return nil, nil, false
+		}
+		return lo, hi, true
+	}
+	if tok.kind == tWord && (t.kind == kEther || t.kind == kHour || t.kind == kNamed) {
 		text = p.joinColons(tok)
 	}
 	// "a - b" with spaces
@@ -461,6 +482,43 @@ func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
 		return nil, nil, false
 	}
 	return lo, hi, true
+}
+
+// parseIntOr reads an integer value written as an expression of ORed
+// constants, `1 | 2` or `(1 | 2)`, which nft folds into one value.
+func (p *parser) parseIntOr(t *Type) (lo, hi []byte, ok bool) {
+	paren := p.accept(tLParen)
+	var v []byte
+	for {
+		n := p.peek()
+		if n.kind != tWord {
+			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
+			return nil, nil, false
+		}
+		p.next()
+		b, err := t.parseScalar(n.text, false)
+		if err != nil {
+			p.errorf(n.pos, "%s", err)
+			return nil, nil, false
+		}
+		if v == nil {
+			v = b
+		} else {
+			for i := range v {
+				v[i] |= b[i]
+			}
+		}
+		if p.peek().kind != tPipe {
+			break
+		}
+		p.next()
+	}
+	if paren {
+		if _, ok := p.expect(tRParen, "`)`"); !ok {
+			return nil, nil, false
+		}
+	}
+	return v, v, true
 }
 
 // joinColons rejoins a value the lexer split at colons (an Ethernet

@@ -34,10 +34,12 @@ const (
 	kIfname
 	kHostname
 	kVerdict
-	kEther  // ether_addr: aa:bb:cc:dd:ee:ff
-	kString // a fixed-size, zero-padded string (osf name, iifkind)
-	kTime   // meta time: a date, or nanoseconds
-	kHour   // meta hour: seconds since midnight, written hh:mm[:ss]
+	kEther    // ether_addr: aa:bb:cc:dd:ee:ff
+	kString   // a fixed-size, zero-padded string (osf name, iifkind)
+	kTime     // meta time: a date, or nanoseconds
+	kHour     // meta hour: seconds since midnight, written hh:mm[:ss]
+	kDuration // ct expiration: "1m30s" or seconds, held in milliseconds
+	kNamed    // an integer with names from a system file (uid, gid, devgroup, classid, cgroupv2)
 )
 
 // Symbol is a named constant of a type.
@@ -232,6 +234,17 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		return parseHour(s)
 	case kTime:
 		return parseTime(s, quoted)
+	case kDuration:
+		return parseDurationMs(s, t.Size)
+	case kNamed:
+		if v, ok, err := t.lookupName(s); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			b := make([]byte, t.Size)
+			putUint(b, v)
+			return b, nil
+		}
 	}
 	if !quoted && (t == TypeService || t == TypeProto) && nftValueKeywords[s] {
 		if v, ok := t.symbol(s); ok {
@@ -244,7 +257,9 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		putUint(b, v)
 		return b, nil
 	}
-	if !quoted {
+	// nft resolves a quoted port or protocol with getaddrinfo and
+	// getprotobyname, which take numbers too: "22" is port 22.
+	if !quoted || ((t == TypeService || t == TypeProto) && isDigits(s)) {
 		if v, err := strconv.ParseUint(s, 0, 64); err == nil {
 			if v > t.maxValue() {
 				return nil, fmt.Errorf("value %s out of range for %s (at most %d)", s, t.Name, t.maxValue())
@@ -441,6 +456,8 @@ func (t *Type) FormatValue(b []byte) string {
 		return net.HardwareAddr(b).String()
 	case kHour:
 		return formatHour(b)
+	case kDuration:
+		return formatDurationMs(Uint(b))
 	}
 	v := Uint(b)
 	if t.Bitmask {

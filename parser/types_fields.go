@@ -2,6 +2,10 @@ package parser
 
 import (
 	"fmt"
+	"os"
+	"os/user"
+
+	"golang.org/x/sys/unix"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,19 +31,19 @@ var (
 	TypeDay      = &Type{Name: "day", Size: 1, Max: 6, Symbols: sym("Sunday", 0, "Monday", 1, "Tuesday", 2, "Wednesday", 3, "Thursday", 4, "Friday", 5, "Saturday", 6)}
 	TypeHour     = &Type{Name: "hour", Size: 4, kind: kHour}
 	TypeTime     = &Type{Name: "time", Size: 8, kind: kTime}
-	TypeCtTime   = &Type{Name: "time", Size: 4} // ct expiration, in milliseconds
+	TypeCtTime   = &Type{Name: "time", Size: 4, kind: kDuration} // ct expiration, in milliseconds
 	TypeMHType   = &Type{Name: "mh_type", Size: 1, Symbols: sym("binding-refresh-request", 0, "home-test-init", 1, "careof-test-init", 2, "home-test", 3, "careof-test", 4, "binding-update", 5, "binding-acknowledgement", 6, "binding-error", 7, "fast-binding-update", 8, "fast-binding-acknowledgement", 9, "fast-binding-advertisement", 10, "experimental-mobility-header", 11, "home-agent-switch-message", 12)}
 	TypeBool     = &Type{Name: "boolean", Size: 1, Symbols: sym("exists", 1, "missing", 0)}
-	TypeUID      = &Type{Name: "uid", Size: 4}
-	TypeGID      = &Type{Name: "gid", Size: 4}
+	TypeUID      = &Type{Name: "uid", Size: 4, kind: kNamed}
+	TypeGID      = &Type{Name: "gid", Size: 4, kind: kNamed}
 	TypeRealm    = &Type{Name: "realm", Size: 4}
-	TypeDevgroup = &Type{Name: "devgroup", Size: 4}
-	TypeClassid  = &Type{Name: "classid", Size: 4}
+	TypeDevgroup = &Type{Name: "devgroup", Size: 4, kind: kNamed}
+	TypeClassid  = &Type{Name: "classid", Size: 4, kind: kNamed}
 	TypeIfindexN = &Type{Name: "iface_index", Size: 4} // an index, as fib and sdif return it
 	TypeString16 = &Type{Name: "string", Size: 16, kind: kString}
 	TypeCtLabel  = &Type{Name: "ct_label", Size: 16, Bitmask: true}
 	TypeBitmask8 = &Type{Name: "bitmask", Size: 1, Bitmask: true}
-	TypeCgroupv2 = &Type{Name: "cgroupsv2", Size: 8}
+	TypeCgroupv2 = &Type{Name: "cgroupsv2", Size: 8, kind: kNamed}
 	TypeU64      = &Type{Name: "integer", Size: 8}
 )
 
@@ -113,4 +117,135 @@ func parseTime(s string, quoted bool) ([]byte, error) {
 	b := make([]byte, 8)
 	putUint(b, uint64(t.UnixNano()))
 	return b, nil
+}
+
+// parseDurationMs reads nft's time type: "1d2h3m4s5ms", or a number of
+// seconds, into milliseconds.
+func parseDurationMs(s string, size int) ([]byte, error) {
+	var ms uint64
+	if isDigits(s) {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("time %q out of range", s)
+		}
+		ms = v * 1000
+	} else {
+		rest := s
+		for rest != "" {
+			i := 0
+			for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+				i++
+			}
+			j := i
+			for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
+				j++
+			}
+			if i == 0 {
+				return nil, fmt.Errorf("found `%s`, expected a time such as 30s, 1m30s or 1h", s)
+			}
+			n, _ := strconv.ParseUint(rest[:i], 10, 64)
+			unit := map[string]uint64{"d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}[rest[i:j]]
+			if unit == 0 {
+				return nil, fmt.Errorf("found `%s`, expected a time such as 30s, 1m30s or 1h (units d, h, m, s, ms)", s)
+			}
+			ms += n * unit
+			rest = rest[j:]
+		}
+	}
+	if size == 4 && ms > 1<<32-1 {
+		return nil, fmt.Errorf("time %s is too large", s)
+	}
+	b := make([]byte, size)
+	putUint(b, ms)
+	return b, nil
+}
+
+func formatDurationMs(ms uint64) string {
+	if ms == 0 {
+		return "0s"
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		n    uint64
+		name string
+	}{{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}} {
+		if ms >= u.n {
+			fmt.Fprintf(&b, "%d%s", ms/u.n, u.name)
+			ms %= u.n
+		}
+	}
+	return b.String()
+}
+
+// lookupName resolves a name of a kNamed type as nft does: user and group
+// names from the system's databases, device groups from
+// /etc/iproute2/group, tc classids as "major:minor", "none" or "root",
+// cgroupv2 paths (below /sys/fs/cgroup) to their inode number. ok false:
+// not a name (a plain number follows).
+func (t *Type) lookupName(s string) (uint64, bool, error) {
+	if isDigits(s) {
+		return 0, false, nil
+	}
+	switch t {
+	case TypeUID:
+		u, err := user.Lookup(s)
+		if err != nil {
+			return 0, false, fmt.Errorf("user %q does not exist", s)
+		}
+		v, _ := strconv.ParseUint(u.Uid, 10, 32)
+		return v, true, nil
+	case TypeGID:
+		g, err := user.LookupGroup(s)
+		if err != nil {
+			return 0, false, fmt.Errorf("group %q does not exist", s)
+		}
+		v, _ := strconv.ParseUint(g.Gid, 10, 32)
+		return v, true, nil
+	case TypeDevgroup:
+		if v, ok := lookupTable("/etc/iproute2/group", s); ok {
+			return v, true, nil
+		}
+		if s == "default" {
+			return 0, true, nil
+		}
+		return 0, false, fmt.Errorf("unknown device group %q (not in /etc/iproute2/group)", s)
+	case TypeClassid:
+		switch s {
+		case "none":
+			return 0, true, nil
+		case "root":
+			return 0xffffffff, true, nil
+		}
+		maj, min, ok := strings.Cut(s, ":")
+		a, err1 := strconv.ParseUint(maj, 16, 16)
+		b, err2 := strconv.ParseUint(min, 16, 16)
+		if !ok || (maj != "" && err1 != nil) || err2 != nil {
+			return 0, false, fmt.Errorf("found `%s`, expected a classid such as 1:2, none or root", s)
+		}
+		return a<<16 | b, true, nil
+	case TypeCgroupv2:
+		var st unix.Stat_t
+		if err := unix.Stat("/sys/fs/cgroup/"+strings.TrimPrefix(s, "/"), &st); err != nil {
+			return 0, false, fmt.Errorf("cgroupv2 path %q: %v", s, err)
+		}
+		return st.Ino, true, nil
+	}
+	return 0, false, nil
+}
+
+// lookupTable reads an iproute2-style "number name" file.
+func lookupTable(path, name string) (uint64, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && !strings.HasPrefix(f[0], "#") && f[1] == name {
+			if v, err := strconv.ParseUint(f[0], 0, 32); err == nil {
+				return v, true
+			}
+		}
+	}
+	return 0, false
 }

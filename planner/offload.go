@@ -250,8 +250,7 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 	sp := specs[0]
 	if m.Val.Anon || m.Val.SetRef != "" {
 		if m.Mask != nil {
-			out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
-				Mask: sp.reg(m.Mask), Xor: make([]byte, sp.size)})
+			out = append(out, sp.bitwise(reg, m))
 		}
 		s, err := tr.setFor(m.Keys, &m.Val, false)
 		if err != nil {
@@ -264,8 +263,13 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 	}
 	e := m.Val.Elems[0]
 	if m.Mask != nil {
-		out = append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size),
-			Mask: sp.reg(m.Mask), Xor: make([]byte, sp.size)})
+		out = append(out, sp.bitwise(reg, m))
+	}
+	if m.Op == parser.OpNeg {
+		// none of the flags: (x & v) == 0
+		return append(out,
+			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: sp.reg(e.Lo), Xor: make([]byte, sp.size)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: make([]byte, sp.size)}), nil
 	}
 	if k.Type().Bitmask && m.Op == parser.OpImplicit {
 		// any of the flags: (x & v) != 0
@@ -526,4 +530,25 @@ func beyondField(f parser.Field, v []byte) bool {
 		return false
 	}
 	return parser.Uint(v) > 1<<bits-1
+}
+
+// bitwise is the match's left-side operation, (x & mask) ^ xor, on the
+// register's bytes; the field's own mask (sub-byte fields) is kept.
+func (sp fieldSpec) bitwise(reg uint32, m *parser.Match) *expr.Bitwise {
+	mask := sp.reg(m.Mask)
+	if sp.shift != 0 || len(m.Mask) != sp.size {
+		// keep only the field's bits (the load's own bitwise zeroed the rest)
+		fm := regMask(sp.size, sp.shift, m.Keys[0].Info().Bits())
+		if fm != nil {
+			fm = hostOrder(fm, sp.host)
+			for i := range mask {
+				mask[i] &= fm[i]
+			}
+		}
+	}
+	xor := make([]byte, sp.size)
+	if m.Xor != nil {
+		xor = sp.reg(m.Xor)
+	}
+	return &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: mask, Xor: xor}
 }

@@ -84,6 +84,8 @@ func keyOf(b []byte) key128 {
 
 func (k key128) and(m key128) key128 { return key128{k.hi & m.hi, k.lo & m.lo} }
 
+func (k key128) xor(m key128) key128 { return key128{k.hi ^ m.hi, k.lo ^ m.lo} }
+
 func (k key128) less(o key128) bool { return k.hi < o.hi || k.hi == o.hi && k.lo < o.lo }
 
 func (k key128) isZero() bool { return k.hi == 0 && k.lo == 0 }

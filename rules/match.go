@@ -57,7 +57,7 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 		return nil, fmt.Errorf("no loader for %s", f)
 	}
 	hasMask := m.Mask != nil
-	mask := keyOf(m.Mask)
+	mask, xor := keyOf(m.Mask), keyOf(m.Xor)
 	if isSet {
 		s, err := b.setFor(t, m.Keys, &m.Val)
 		if err != nil {
@@ -69,7 +69,7 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 				return false
 			}
 			if hasMask {
-				k = k.and(mask)
+				k = k.and(mask).xor(xor)
 			}
 			_, hit := s.lookup(k)
 			return hit != neg
@@ -83,13 +83,26 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 				return false
 			}
 			if hasMask {
-				k = k.and(mask)
+				k = k.and(mask).xor(xor)
 			}
 			in := !k.less(lo) && !hi.less(k)
 			return in != neg
 		}, nil
 	}
 	v := lo
+	if m.Op == parser.OpNeg {
+		// `! flags`: none of them set (nft: (f & v) == 0).
+		return func(c *Ctx) bool {
+			k, ok := ld(c)
+			if !ok {
+				return false
+			}
+			if hasMask {
+				k = k.and(mask).xor(xor)
+			}
+			return k.and(v).isZero()
+		}, nil
+	}
 	if f.Type().Bitmask && m.Op == parser.OpImplicit && !hasMask {
 		// Flags without an operator or mask: any of the bits set, as nft
 		// generates `(f & v) != 0`. With a mask the parser made it `==`.
@@ -114,7 +127,7 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 			return false
 		}
 		if hasMask {
-			k = k.and(mask)
+			k = k.and(mask).xor(xor)
 		}
 		switch op {
 		case parser.OpNe:
