@@ -426,8 +426,8 @@ var ip6ExtFields = map[string]map[string]extField{
 	"hbh": {"nexthdr": {"nexthdr", 0, 8, TypeProto}, "hdrlength": {"hdrlength", 8, 8, TypeU8}},
 	"rt": {"nexthdr": {"nexthdr", 0, 8, TypeProto}, "hdrlength": {"hdrlength", 8, 8, TypeU8},
 		"type": {"type", 16, 8, TypeU8}, "seg-left": {"seg-left", 24, 8, TypeU8}},
-	"rt0": {"reserved": {"reserved", 32, 32, TypeU32}},
-	"rt2": {"reserved": {"reserved", 32, 32, TypeU32}},
+	"rt0": {},
+	"rt2": {},
 	"srh": {"last-entry": {"last-entry", 32, 8, TypeU8}, "flags": {"flags", 40, 8, TypeU8}, "tag": {"tag", 48, 16, TypeU16}},
 	"frag": {"nexthdr": {"nexthdr", 0, 8, TypeProto}, "reserved": {"reserved", 8, 8, TypeU8},
 		"frag-off": {"frag-off", 16, 13, intBits(13)}, "reserved2": {"reserved2", 29, 2, intBits(2)},
@@ -594,7 +594,7 @@ func (p *parser) parseFib(pos Pos) (Field, bool) {
 	case "oif":
 		fi.Key, fi.Type, fi.Host = unix.NFT_FIB_RESULT_OIF, TypeIfindexN, true
 	case "oifname":
-		fi.Key, fi.Type = unix.NFT_FIB_RESULT_OIFNAME, TypeIfname
+		fi.Key, fi.Type = unix.NFT_FIB_RESULT_OIFNAME, TypeString16
 	case "type":
 		fi.Key, fi.Type, fi.Host = unix.NFT_FIB_RESULT_ADDRTYPE, TypeFibAddr, true
 	}

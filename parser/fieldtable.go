@@ -131,8 +131,6 @@ var moreFields = []FieldInfo{
 	pl("icmp gateway", ProtoICMP, th, 32, 32, TypeU32, false),
 	pl("icmp mtu", ProtoICMP, th, 48, 16, TypeU16, false),
 	pl("icmpv6 checksum", ProtoICMP6, th, 16, 16, TypeU16, false),
-	pl("icmpv6 parameter-problem", ProtoICMP6, th, 32, 32, TypeU32, false),
-	pl("icmpv6 packet-too-big", ProtoICMP6, th, 32, 32, TypeU32, false),
 	pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false),
 	pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false),
 	pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false),

@@ -89,7 +89,7 @@ var (
 	TypeCtStatus = &Type{Name: "ct_status", Size: 4, Bitmask: true, Symbols: sym("expected", 1, "seen-reply", 2, "assured", 4, "confirmed", 8, "snat", 16, "dnat", 32, "dying", 512)}
 	TypeCtDir    = &Type{Name: "ct_dir", Size: 1, Symbols: sym("original", 0, "reply", 1)}
 	TypeTCPFlag  = &Type{Name: "tcp_flag", Size: 1, Bitmask: true, Symbols: sym("fin", 1, "syn", 2, "rst", 4, "psh", 8, "ack", 16, "urg", 32, "ecn", 64, "cwr", 128)}
-	TypePktType  = &Type{Name: "pkt_type", Size: 1, Symbols: sym("host", 0, "broadcast", 1, "multicast", 2, "other", 3)}
+	TypePktType  = &Type{Name: "pkt_type", Size: 1, Symbols: sym("host", 0, "unicast", 0, "broadcast", 1, "multicast", 2, "other", 3)}
 	TypeNfProto  = &Type{Name: "nf_proto", Size: 1, Symbols: sym("ipv4", 2, "ipv6", 10)}
 	TypeHostname = &Type{Name: "hostname", kind: kHostname}
 	TypeVerdict  = &Type{Name: "verdict", kind: kVerdict}
