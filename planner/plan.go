@@ -219,10 +219,34 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			continue
 		case offload != OffloadAuto && !forced:
 			cp.Queue = c.Base != nil
+			// Kernel-only rules at the head of a base chain still run
+			// natively: nfd cannot evaluate them, and before any rule
+			// nfd runs they keep first-match order.
 			if cp.Queue {
-				cp.Bypass, cp.BypassNames = bypassRules(c, 0)
+				for i, r := range c.Rules {
+					if _, ko := readsKernelOnly(r); !ko {
+						break
+					}
+					exprs, err := tr.rule(r)
+					if err != nil {
+						break
+					}
+					ref := RuleRef{t.Family, t.Name, c.Name, i}
+					exprs, ord := withCounter(exprs, r)
+					cp.Rules = append(cp.Rules, exprs)
+					cp.Refs = append(cp.Refs, ref)
+					cp.Ctr = append(cp.Ctr, ord)
+					placements[ref] = Placement{Kernel: true}
+					cp.Start = i + 1
+				}
+				cp.Bypass, cp.BypassNames = bypassRules(c, cp.Start)
+				for _, r := range c.Rules[:cp.Start] {
+					if parser.AcceptsEstablished(r) {
+						cp.EstablishedNative = true
+					}
+				}
 			}
-			for i := range c.Rules {
+			for i := cp.Start; i < len(c.Rules); i++ {
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
 			}
 			if c.Base != nil {
