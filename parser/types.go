@@ -331,6 +331,8 @@ func (t *Type) ParseLiteral(s string, quoted bool) (lo, hi []byte, err error) {
 			}
 			return lo, hi, nil
 		}
+		// `eth\*` is the literal name "eth*" (nft drops the backslash).
+		s = strings.TrimSuffix(s, `\*`) + map[bool]string{true: "*"}[strings.HasSuffix(s, `\*`)]
 		b, err := t.parseScalar(s, quoted)
 		return b, b, err
 	}
@@ -449,7 +451,14 @@ func (t *Type) FormatValue(b []byte) string {
 		a, _ := netip.AddrFromSlice(b)
 		return a.String()
 	case kIfname:
-		return strconv.Quote(strings.TrimRight(string(b), "\x00"))
+		n := strings.TrimRight(string(b), "\x00")
+		if strings.HasSuffix(n, "*") {
+			// a literal star, not a wildcard: nft writes it escaped
+			return `"` + strings.TrimSuffix(n, "*") + `\*"`
+		}
+		return strconv.Quote(n)
+	case kTime:
+		return formatTime(b)
 	case kHostname, kString:
 		return strconv.Quote(strings.TrimRight(string(b), "\x00"))
 	case kEther:
@@ -507,9 +516,10 @@ func (t *Type) FormatInterval(lo, hi []byte) string {
 		stem := strings.TrimRight(string(lo), "\x00")
 		return strconv.Quote(stem + "*")
 	}
-	if t == TypeProto {
-		// Protocol names hold hyphens (ipv6-frag): a range of names
-		// would not read back. nft prints protocol ranges as numbers.
+	if t == TypeProto || (len(t.Symbols) > 0 && !t.Bitmask && t != TypeService) {
+		// Symbol names hold hyphens (ipv6-frag, echo-request): a range
+		// of names would not read back. nft prints such ranges as
+		// numbers.
 		return strconv.FormatUint(Uint(lo), 10) + "-" + strconv.FormatUint(Uint(hi), 10)
 	}
 	return t.FormatValue(lo) + "-" + t.FormatValue(hi)

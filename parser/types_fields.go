@@ -249,3 +249,9 @@ func lookupTable(path, name string) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// formatTime prints a meta time value as nft does, a quoted local date.
+func formatTime(b []byte) string {
+	t := time.Unix(0, int64(Uint(b))).In(time.Local)
+	return `"` + t.Format("2006-01-02 15:04:05") + `"`
+}
