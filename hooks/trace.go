@@ -56,6 +56,23 @@ func compileFilter(expr string) (func(c *rules.Ctx) bool, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A trace filter runs in nfd on the packets it sees: a field only the
+	// kernel knows would never match, so say so instead.
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				for _, s := range r.Stmts {
+					if m, ok := s.(*parser.Match); ok {
+						for _, k := range m.Keys {
+							if why := k.KernelOnly(); why != "" {
+								return nil, fmt.Errorf("trace filter: `%s` is known only to the kernel (%s); nfd cannot filter on it", k, why)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 	eng, err := rules.Compile(rs, rules.Options{})
 	if err != nil {
 		return nil, err
