@@ -30,7 +30,6 @@ import (
 // BypassChainPrefix names the copy chain of a queued base chain.
 const BypassChainPrefix = "nfd-bypass-"
 
-
 // constantRule reports whether a rule's matches are all flow-constant and
 // its only other statement is a plain verdict (accept, drop, reject).
 func constantRule(r *parser.Rule) (ok bool, accepts bool) {
