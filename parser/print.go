@@ -290,6 +290,11 @@ func FormatStmt(s Stmt) string {
 		return "reject"
 	case *NAT:
 		return formatNAT(s)
+	case *PayloadSet:
+		if s.From != 0 {
+			return s.Field.String() + " set " + s.From.String()
+		}
+		return s.Field.String() + " set " + s.Field.Type().FormatValue(s.Value)
 	case *Notrack:
 		return "notrack"
 	}

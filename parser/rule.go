@@ -129,8 +129,8 @@ func (p *parser) parseMatch() (Stmt, bool) {
 	}
 	if p.isWord("set") {
 		if f != FieldMetaMark && f != FieldCtMark {
-			p.errorf(p.peek().pos, "`%s set` is not supported; nfd can set `meta mark` and `ct mark`", f)
-			return nil, false
+			p.next()
+			return p.parsePayloadSet(start, f)
 		}
 		p.next()
 		return p.parseMarkSet(start, f == FieldCtMark)

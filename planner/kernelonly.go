@@ -18,7 +18,7 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			for i, r := range c.Rules {
-				f, ok := readsKernelOnly(r)
+				what, reason, ok := kernelOnlyPart(r)
 				if !ok {
 					continue
 				}
@@ -30,27 +30,39 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 				if pl.Both {
 					why = "it follows a userspace rule, so nfd runs it for the packets that rule's guard queues"
 				}
-				return fmt.Errorf("%s: `%s` is known only to the kernel (%s), but this rule would run in nfd: %s; move it before the first rule only nfd can run, or use --offload=auto", r.Pos, f, f.KernelOnly(), why)
+				return fmt.Errorf("%s: %s (%s), but this rule would run in nfd: %s; move it before the first rule only nfd can run, or use --offload=auto", r.Pos, what, reason, why)
 			}
 		}
 	}
 	return nil
 }
 
-func readsKernelOnly(r *parser.Rule) (parser.Field, bool) {
+// kernelOnlyPart describes the first part of a rule only the kernel can
+// run, and why.
+func kernelOnlyPart(r *parser.Rule) (what, why string, ok bool) {
 	for _, s := range r.Stmts {
-		var keys []parser.Field
-		switch s := s.(type) {
-		case *parser.Match:
-			keys = s.Keys
-		case *parser.VMap:
-			keys = s.Keys
-		}
-		for _, k := range keys {
+		for _, k := range stmtKeys(s) {
 			if kernelOnlyField(k) {
-				return k, true
+				return fmt.Sprintf("`%s` is known only to the kernel", k), k.KernelOnly(), true
 			}
 		}
+		if ks, isKO := s.(parser.KernelOnlyStmt); isKO {
+			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), true
+		}
 	}
-	return 0, false
+	return "", "", false
+}
+
+func stmtKeys(s parser.Stmt) []parser.Field {
+	switch s := s.(type) {
+	case *parser.Match:
+		return s.Keys
+	case *parser.VMap:
+		return s.Keys
+	case *parser.PayloadSet:
+		if s.From != 0 {
+			return []parser.Field{s.From}
+		}
+	}
+	return nil
 }

@@ -196,6 +196,8 @@ func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
 		return tr.nat(s, have)
 	case *parser.Notrack:
 		return []expr.Any{&expr.Notrack{}}, nil
+	case *parser.PayloadSet:
+		return tr.payloadSet(s, have)
 	}
 	return nil, userspace("statement %T has no native form in nfd", s)
 }

@@ -419,6 +419,10 @@ func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, e
 		return op{exec: func(*Ctx) *verdict { return v }}, nil
 	case *parser.Notrack:
 		return op{}, nil
+	case *parser.PayloadSet:
+		// Kernel-only: the planner never places it in nfd; `nfd replay`
+		// passes over it.
+		return op{}, nil
 	}
 	return op{}, fmt.Errorf("unsupported statement %T", s)
 }

@@ -1,0 +1,103 @@
+package planner
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// translateOne translates the single rule of an inet forward chain.
+func translateOne(t *testing.T, rule string) []expr.Any {
+	t.Helper()
+	src := "table inet t {\n chain c { type filter hook forward priority 0;\n " + rule + "\n }\n}\n"
+	rs, err := parser.Parse("t.nft", []byte(src))
+	if err != nil {
+		t.Fatalf("%s: %v", rule, err)
+	}
+	tb := rs.Tables[0]
+	tr := &translator{t: tb, kt: &nftables.Table{Name: "t"}, sets: map[string]*nftables.Set{}, native: map[string]bool{}}
+	out, err := tr.rule(tb.Chains[0].Rules[0])
+	if err != nil {
+		t.Fatalf("%s: %v", rule, err)
+	}
+	return out
+}
+
+// TestPayloadSetBytecode: payload statements translate to the bytecode
+// nft 1.0.6 generates (`nft --debug=netlink`, recorded here).
+func TestPayloadSetBytecode(t *testing.T) {
+	nf4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}}}
+	nf6 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{10}}}
+	l4 := func(p byte) []expr.Any {
+		return []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p}}}
+	}
+	load := func(base expr.PayloadBase, off, n uint32) expr.Any {
+		return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: base, Offset: off, Len: n}
+	}
+	bw := func(mask, xor []byte) expr.Any {
+		return &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(mask)), Mask: mask, Xor: xor}
+	}
+	write := func(base expr.PayloadBase, off, n uint32, ct expr.PayloadCsumType, co, fl uint32) expr.Any {
+		return &expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: 1, Base: base, Offset: off, Len: n, CsumType: ct, CsumOffset: co, CsumFlags: fl}
+	}
+	imm := func(b ...byte) expr.Any { return &expr.Immediate{Register: 1, Data: b} }
+	cat := func(parts ...any) []expr.Any {
+		var out []expr.Any
+		for _, p := range parts {
+			switch p := p.(type) {
+			case []expr.Any:
+				out = append(out, p...)
+			case expr.Any:
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	nhB, thB := expr.PayloadBaseNetworkHeader, expr.PayloadBaseTransportHeader
+	inet := expr.CsumTypeInet
+	for _, tc := range []struct {
+		rule string
+		want []expr.Any
+	}{
+		// [ payload load 2b @ network header + 0 => reg 1 ]
+		// [ bitwise reg 1 = ( reg 1 & 0x000003ff ) ^ 0x00002000 ]
+		// [ payload write reg 1 => 2b @ network header + 0 csum_type 1 csum_off 10 csum_flags 0x0 ]
+		{"ip dscp set cs1", cat(nf4, load(nhB, 0, 2), bw([]byte{0xff, 0x03}, []byte{0, 0x20}), write(nhB, 0, 2, inet, 10, 0))},
+		{"ip ttl set 64", cat(nf4, load(nhB, 8, 2), bw([]byte{0x00, 0xff}, []byte{0x40, 0}), write(nhB, 8, 2, inet, 10, 0))},
+		{"ip saddr set 1.2.3.4", cat(nf4, imm(1, 2, 3, 4), write(nhB, 12, 4, inet, 10, 1))},
+		{"tcp dport set 80", cat(l4(6), imm(0, 80), write(thB, 2, 2, inet, 16, 0))},
+		{"udp sport set 53", cat(l4(17), imm(0, 53), write(thB, 0, 2, inet, 6, 0))},
+		{"ip6 hoplimit set 1", cat(nf6, imm(1), write(nhB, 7, 1, expr.CsumTypeNone, 0, 0))},
+		{"ip6 dscp set cs1", cat(nf6, load(nhB, 0, 2), bw([]byte{0xf0, 0x3f}, []byte{0x02, 0}), write(nhB, 0, 2, expr.CsumTypeNone, 0, 0))},
+		{"ip6 daddr set ::1", cat(nf6, imm(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1), write(nhB, 24, 16, expr.CsumTypeNone, 0, 1))},
+		{"ip ecn set ce", cat(nf4, load(nhB, 0, 2), bw([]byte{0xff, 0xfc}, []byte{0, 0x03}), write(nhB, 0, 2, inet, 10, 0))},
+		{"tcp flags set syn", cat(l4(6), load(thB, 12, 2), bw([]byte{0xff, 0}, []byte{0, 0x02}), write(thB, 12, 2, inet, 16, 0))},
+		{"ip id set 1", cat(nf4, imm(0, 1), write(nhB, 4, 2, inet, 10, 0))},
+		{"ip6 flowlabel set 1", cat(nf6, load(nhB, 1, 3), bw([]byte{0xf0, 0, 0}, []byte{0, 0, 1}), write(nhB, 1, 3, expr.CsumTypeNone, 0, 0))},
+		{"icmp type set 8", cat(nf4, l4(1), load(thB, 0, 2), bw([]byte{0, 0xff}, []byte{8, 0}), write(thB, 0, 2, inet, 2, 0))},
+		{"th dport set 1", cat(imm(0, 1), write(thB, 2, 2, expr.CsumTypeNone, 0, 0))},
+		// [ immediate reg 1 0x00005005 ]  [ exthdr write tcpopt reg 1 => 2b @ 2 + 2 ]
+		{"tcp option maxseg size set 1360", cat(imm(0x05, 0x50), &expr.Exthdr{SourceRegister: 1, Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2})},
+		// [ rt load tcpmss => reg 1 ] [ byteorder reg 1 = hton(reg 1, 2, 2) ] [ exthdr write ... ]
+		{"tcp option maxseg size set rt mtu", cat(&expr.Rt{Register: 1, Key: expr.RtTCPMSS},
+			&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 2, Size: 2},
+			&expr.Exthdr{SourceRegister: 1, Op: expr.ExthdrOpTcpopt, Type: 2, Offset: 2, Len: 2})},
+	} {
+		got := translateOne(t, tc.rule)
+		if fmt.Sprintf("%#v", deref(got)) != fmt.Sprintf("%#v", deref(tc.want)) {
+			t.Errorf("%s:\n got  %#v\n want %#v", tc.rule, deref(got), deref(tc.want))
+		}
+	}
+}
+
+func deref(es []expr.Any) []any {
+	var out []any
+	for _, e := range es {
+		out = append(out, fmt.Sprintf("%T%+v", e, e))
+	}
+	return out
+}
