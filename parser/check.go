@@ -402,12 +402,18 @@ func checkSetRef(t *Table, keys []Field, val *Value, isMap bool, p *parser) {
 func checkRuleContext(t *Table, c *Chain, ctx context, r *Rule, p *parser) bool {
 	for _, s := range r.Stmts {
 		switch s := s.(type) {
-		case *Match, *VMap:
+		case *Match, *VMap, *PayloadSet:
 			var keys []Field
-			if m, ok := s.(*Match); ok {
-				keys = m.Keys
-			} else {
-				keys = s.(*VMap).Keys
+			switch s := s.(type) {
+			case *Match:
+				keys = s.Keys
+			case *VMap:
+				keys = s.Keys
+			case *PayloadSet:
+				keys = []Field{s.Field}
+				if s.From != 0 {
+					keys = append(keys, s.From)
+				}
 			}
 			for _, k := range keys {
 				if h := k.Info().Hooks; h != 0 && h&(1<<ctx.hook) == 0 {

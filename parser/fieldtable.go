@@ -212,7 +212,7 @@ var moreFields = []FieldInfo{
 
 	// rt (nft_rt).
 	{Name: "rt classid", Type: TypeRealm, Base: BaseRt, Key: xNFT_RT_CLASSID, Host: true, KernelOnly: koRoute},
-	{Name: "rt mtu", Type: TypeU16, Base: BaseRt, Key: xNFT_RT_TCPMSS, Host: true, KernelOnly: koRoute},
+	{Name: "rt mtu", Type: TypeU16, Base: BaseRt, Key: xNFT_RT_TCPMSS, Host: true, KernelOnly: koRoute, Hooks: hooksOut}, // nft_rt_validate()
 	{Name: "rt ip nexthop", Type: TypeIPv4, Proto: ProtoIP, Base: BaseRt, Key: xNFT_RT_NEXTHOP4, KernelOnly: koRoute},
 	{Name: "rt ip6 nexthop", Type: TypeIPv6, Proto: ProtoIP6, Base: BaseRt, Key: xNFT_RT_NEXTHOP6, KernelOnly: koRoute},
 	{Name: "rt ipsec", Type: TypeBool, Base: BaseRt, Key: xNFT_RT_XFRM, KernelOnly: koRoute},
