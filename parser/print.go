@@ -290,6 +290,11 @@ func FormatStmt(s Stmt) string {
 		return "reject"
 	case *NAT:
 		return formatNAT(s)
+	case *CtCount:
+		if s.Over {
+			return fmt.Sprintf("ct count over %d", s.Count)
+		}
+		return fmt.Sprintf("ct count %d", s.Count)
 	case *PayloadSet:
 		if s.From != 0 {
 			return s.Field.String() + " set " + s.From.String()

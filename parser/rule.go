@@ -61,6 +61,12 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "queue":
 			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")
 			ok = false
+		case "ct":
+			if n := p.peekAt(1); n.kind == tWord && n.text == "count" {
+				s, ok = p.parseCtCount()
+			} else {
+				s, ok = p.parseMatch()
+			}
 		default:
 			if isFieldStart(tok) {
 				s, ok = p.parseMatch()

@@ -198,6 +198,12 @@ func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
 		return []expr.Any{&expr.Notrack{}}, nil
 	case *parser.PayloadSet:
 		return tr.payloadSet(s, have)
+	case *parser.CtCount:
+		var fl uint32
+		if s.Over {
+			fl = 1 // NFT_CONNLIMIT_F_INV
+		}
+		return []expr.Any{&expr.Connlimit{Count: s.Count, Flags: fl}}, nil
 	}
 	return nil, userspace("statement %T has no native form in nfd", s)
 }

@@ -419,6 +419,9 @@ func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, e
 		return op{exec: func(*Ctx) *verdict { return v }}, nil
 	case *parser.Notrack:
 		return op{}, nil
+	case *parser.CtCount:
+		// Kernel-only (see PayloadSet): to `nfd replay`, not matching.
+		return op{match: func(*Ctx) bool { return false }}, nil
 	case *parser.PayloadSet:
 		// Kernel-only: the planner never places it in nfd; `nfd replay`
 		// passes over it.
