@@ -287,12 +287,11 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 				netProto, netPos = pr, s.StmtPos()
 			case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
 				if e := m.Val.Elems[0]; string(e.Lo) == string(e.Hi) {
-					pr := protoByL4(e.Lo[0])
-					if pr != ProtoNone {
-						if l4Proto != ProtoNone && l4Proto != pr && l4Proto != ProtoTH {
-							p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
-							return
-						}
+					// An explicit protocol match sets the context for
+					// the fields after it; nft raises no conflict for
+					// the match itself (`tcp dport 22 ip protocol udp`
+					// loads, and never matches).
+					if pr := protoByL4(e.Lo[0]); pr != ProtoNone {
 						l4Proto, l4Pos = pr, s.StmtPos()
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,6 +21,7 @@ var moreSecondWords = map[string][]string{"tcp": {"option"}, "ip": {"option"}, "
 // fieldStarts are the first words of selectors parsed here.
 var fieldStarts = map[string]bool{
 	"fib": true, "rt": true, "socket": true, "osf": true, "ipsec": true, "numgen": true,
+	"jhash": true, "symhash": true,
 	"exthdr": true, "hbh": true, "rt0": true, "rt2": true, "srh": true, "frag": true, "dst": true, "mh": true,
 }
 
@@ -141,6 +143,9 @@ func (p *parser) parseFieldName() (Field, bool) {
 	case "numgen":
 		p.next()
 		return p.parseNumgen(t.pos)
+	case "jhash", "symhash":
+		p.next()
+		return p.parseHash(t.pos, t.text)
 	case "exthdr":
 		p.next()
 		return p.parseExthdrExists(t.pos)
@@ -263,20 +268,22 @@ func sackFields(n uint32) []optField {
 }
 
 var tcpOptions = map[string]optDesc{
-	"eol":       {0, nil},
-	"nop":       {1, nil},
-	"maxseg":    {2, []optField{{"size", 16, 16, TypeU16}}},
-	"window":    {3, []optField{{"count", 16, 8, TypeU8}}},
-	"sack-perm": {4, nil},
-	"sack":      {5, sackFields(0)},
-	"sack0":     {5, sackFields(0)},
-	"sack1":     {5, sackFields(1)},
-	"sack2":     {5, sackFields(2)},
-	"sack3":     {5, sackFields(3)},
-	"timestamp": {8, []optField{{"tsval", 16, 32, TypeU32}, {"tsecr", 48, 32, TypeU32}}},
-	"md5sig":    {19, nil},
-	"mptcp":     {30, []optField{{"subtype", 16, 4, intBits(4)}}},
-	"fastopen":  {34, nil},
+	"eol":            {0, nil},
+	"nop":            {1, nil},
+	"maxseg":         {2, []optField{{"size", 16, 16, TypeU16}}},
+	"window":         {3, []optField{{"count", 16, 8, TypeU8}}},
+	"sack-perm":      {4, nil},
+	"sack-permitted": {4, nil},
+	"mss":            {2, []optField{{"size", 16, 16, TypeU16}}},
+	"sack":           {5, sackFields(0)},
+	"sack0":          {5, sackFields(0)},
+	"sack1":          {5, sackFields(1)},
+	"sack2":          {5, sackFields(2)},
+	"sack3":          {5, sackFields(3)},
+	"timestamp":      {8, []optField{{"tsval", 16, 32, TypeU32}, {"tsecr", 48, 32, TypeU32}}},
+	"md5sig":         {19, nil},
+	"mptcp":          {30, []optField{{"subtype", 16, 4, intBits(4)}}},
+	"fastopen":       {34, nil},
 }
 
 func (d optDesc) field(name string) (optField, bool) {
@@ -298,9 +305,31 @@ func (p *parser) parseTCPOption(pos Pos) (Field, bool) {
 	var d optDesc
 	var optName string
 	switch {
-	case t.kind == tSetRef || (t.kind == tWord && t.text == "@"):
-		p.errorf(t.pos, "raw `tcp option @kind,offset,length` is not supported by nfd")
-		return 0, false
+	case t.kind == tSetRef:
+		// raw: `tcp option @kind,offset,length` (bits)
+		p.next()
+		kind, err := strconv.ParseUint(t.text, 10, 8)
+		if err != nil {
+			p.errorf(t.pos, "`@%s`: a TCP option kind is 0 to 255", t.text)
+			return 0, false
+		}
+		var nums [2]uint64
+		for i := range nums {
+			if _, ok := p.expect(tComma, "`,`"); !ok {
+				return 0, false
+			}
+			v, ok := p.smallUint("a bit offset or length", 320)
+			if !ok {
+				return 0, false
+			}
+			nums[i] = v
+		}
+		if nums[1] == 0 || nums[1] > 64 {
+			p.errorf(t.pos, "raw TCP option length %d: nfd supports 1 to 64 bits", nums[1])
+			return 0, false
+		}
+		return p.internField(pos, FieldInfo{Name: fmt.Sprintf("tcp option @%d,%d,%d", kind, nums[0], nums[1]), Base: BaseTCPOpt,
+			Key: uint32(kind), Proto: ProtoTCP, Off: uint32(nums[0]), Len: uint32(nums[1]), Type: intBits(int(nums[1]))})
 	case t.kind == tWord && isDigits(t.text):
 		// numeric kinds: `tcp option 254 exists`
 		v, ok := p.smallUint("a TCP option kind", 255)
@@ -750,4 +779,85 @@ func (p *parser) parseNumgen(pos Pos) (Field, bool) {
 		Key:   map[string]uint32{"inc": unix.NFT_NG_INCREMENTAL, "random": unix.NFT_NG_RANDOM}[mode],
 		Level: uint32(mod), Off: uint32(off), Host: true,
 		KernelOnly: "numgen keeps its counter in the kernel"})
+}
+
+// Hash sources: the fields a jhash hashes, by the hash field.
+var (
+	hashMu      sync.Mutex
+	hashSources = map[Field][]Field{}
+)
+
+// HashSources are the fields a `jhash` field hashes, concatenated.
+func (f Field) HashSources() []Field {
+	hashMu.Lock()
+	defer hashMu.Unlock()
+	return hashSources[f]
+}
+
+// parseHash: `jhash EXPR [. EXPR] mod N [seed S] [offset O]`, `symhash mod
+// N [offset O]` (nft_hash).
+func (p *parser) parseHash(pos Pos, kind string) (Field, bool) {
+	var srcs []Field
+	var names []string
+	if kind == "jhash" {
+		for {
+			f, ok := p.parseFieldName()
+			if !ok {
+				return 0, false
+			}
+			if f.Info().Base == BaseHash || f.Type().Size == 0 {
+				p.errorf(pos, "jhash cannot hash `%s`", f)
+				return 0, false
+			}
+			srcs = append(srcs, f)
+			names = append(names, f.String())
+			if p.peek().kind != tDot {
+				break
+			}
+			p.next()
+		}
+	}
+	if _, _, ok := p.oneOf("mod", "mod"); !ok {
+		return 0, false
+	}
+	mod, ok := p.smallUint("a modulus", 1<<32-1)
+	if !ok {
+		return 0, false
+	}
+	if mod == 0 {
+		p.errorf(pos, "%s: the modulus must be at least 1", kind)
+		return 0, false
+	}
+	name := kind
+	if len(names) > 0 {
+		name += " " + strings.Join(names, " . ")
+	}
+	name += fmt.Sprintf(" mod %d", mod)
+	var seed, off uint64
+	if kind == "jhash" && p.isWord("seed") {
+		p.next()
+		if seed, ok = p.smallUint("a seed", 1<<32-1); !ok {
+			return 0, false
+		}
+		name += fmt.Sprintf(" seed 0x%x", seed)
+	}
+	if p.isWord("offset") {
+		p.next()
+		if off, ok = p.smallUint("an offset", 1<<32-1); !ok {
+			return 0, false
+		}
+		name += fmt.Sprintf(" offset %d", off)
+	}
+	fi := FieldInfo{Name: name, Type: TypeU32, Base: BaseHash, Level: uint32(mod), Off: uint32(off), Flags: uint32(seed),
+		Host: true, KernelOnly: "the kernel computes the hash (nft_hash)"}
+	if kind == "symhash" {
+		fi.Key = 1
+	}
+	f, ok := p.internField(pos, fi)
+	if ok && len(srcs) > 0 {
+		hashMu.Lock()
+		hashSources[f] = srcs
+		hashMu.Unlock()
+	}
+	return f, ok
 }

@@ -154,6 +154,7 @@ const (
 	BaseOsf         // nft_osf, Flags = NFT_OSF_F_VERSION, Key = ttl mode
 	BaseXfrm        // nft_xfrm (ipsec), Key = NFT_XFRM_KEY_*, Dir, Level = spnum
 	BaseNumgen      // nft_numgen, Key = type, Level = modulus, Off = offset
+	BaseHash        // nft_hash, Key 0 jhash / 1 symhash, Level = modulus, Off = offset, Flags = seed
 	BaseL7          // nfd's own: tls sni, http host, dns qname
 )
 
@@ -192,6 +193,9 @@ type FieldInfo struct {
 	// Refuse: nft refuses (or aborts on) every use of this field; the
 	// message says why. Parsed so the error is precise.
 	Refuse string
+	// NftAbortsEqProto: nft aborts on `==` (or a set) against a protocol
+	// it knows (ah nexthdr, comp nexthdr); nfd refuses those forms.
+	NftAbortsEqProto bool
 }
 
 // Bits is the field's width in bits.

@@ -29,6 +29,11 @@ func pl(name string, p Proto, base Base, off, bits uint32, t *Type, flowConst bo
 
 func refuse(fi FieldInfo, why string) FieldInfo { fi.Refuse = why; return fi }
 
+// nftAborts marks a next-header field nft 1.0.6 aborts on when it is
+// compared for equality with a protocol it knows (an assertion in
+// payload_expr_pctx_update): nfd refuses those forms too.
+func nftAborts(fi FieldInfo) FieldInfo { fi.NftAbortsEqProto = true; return fi }
+
 // Hook sets for kernel validation.
 const (
 	hooksIn  = 1<<HookPrerouting | 1<<HookInput | 1<<HookForward
@@ -148,14 +153,14 @@ var moreFields = []FieldInfo{
 	pl("dccp dport", ProtoDCCP, th, 16, 16, TypeService, true),
 	pl("dccp type", ProtoDCCP, th, 67, 4, TypeDCCPType, false),
 	// IPsec AH and ESP, IPComp.
-	refuse(pl("ah nexthdr", ProtoAH, th, 0, 8, TypeProto, false), "nft 1.0.6 cannot load `ah nexthdr` (it aborts in payload_expr_pctx_update)"),
+	nftAborts(pl("ah nexthdr", ProtoAH, th, 0, 8, TypeProto, false)),
 	pl("ah hdrlength", ProtoAH, th, 8, 8, TypeU8, false),
 	pl("ah reserved", ProtoAH, th, 16, 16, TypeU16, false),
 	pl("ah spi", ProtoAH, th, 32, 32, TypeU32, false),
 	pl("ah sequence", ProtoAH, th, 64, 32, TypeU32, false),
 	pl("esp spi", ProtoESP, th, 0, 32, TypeU32, false),
 	pl("esp sequence", ProtoESP, th, 32, 32, TypeU32, false),
-	refuse(pl("comp nexthdr", ProtoComp, th, 0, 8, TypeProto, false), "nft 1.0.6 cannot load `comp nexthdr` (it aborts in payload_expr_pctx_update)"),
+	nftAborts(pl("comp nexthdr", ProtoComp, th, 0, 8, TypeProto, false)),
 	pl("comp flags", ProtoComp, th, 8, 8, TypeBitmask8, false),
 	pl("comp cpi", ProtoComp, th, 16, 16, TypeU16, false),
 	// Ethernet and 802.1Q (kernel-only: NFQUEUE has no link layer).

@@ -213,6 +213,14 @@ func (p *parser) parseMatch() (Stmt, bool) {
 		return nil, false
 	}
 	m.Val = v
+	if fi := keys[0].Info(); fi.NftAbortsEqProto && (m.Op == OpImplicit || m.Op == OpEq) {
+		for _, e := range v.Elems {
+			if string(e.Lo) == string(e.Hi) && nftKnownProto[e.Lo[0]] {
+				p.errorf(start, "nft 1.0.6 aborts on `%s` compared with a protocol it knows (%s); write `!=`, or match `meta l4proto`", keys[0], TypeProto.FormatValue(e.Lo))
+				return nil, false
+			}
+		}
+	}
 	// A wrapping hour range ("22:00"-"02:00") is the complement of the
 	// range between, as nft's range_expr_swap_values makes it.
 	if types[0].kind == kHour && !v.Anon && v.SetRef == "" && len(v.Elems) == 1 && string(v.Elems[0].Lo) > string(v.Elems[0].Hi) {
@@ -757,3 +765,6 @@ func (p *parser) parseNATPorts(n *NAT) bool {
 	n.PortLo, n.PortHi = uint16(Uint(lo)), uint16(Uint(hi))
 	return true
 }
+
+// nftKnownProto are the upper-layer protocols nft has header templates for.
+var nftKnownProto = map[byte]bool{1: true, 2: true, 6: true, 17: true, 33: true, 50: true, 51: true, 58: true, 108: true, 132: true, 136: true}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 
 	"github.com/nfdproject/nfd/parser"
 )
@@ -205,6 +206,43 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		sp.size = 4
 		sp.load = func(reg uint32) []expr.Any {
 			return []expr.Any{&expr.Numgen{Register: reg, Modulus: mod, Type: typ, Offset: off}}
+		}
+	case parser.BaseHash:
+		// nft loads the sources from NFT_REG_2 on (32-bit registers
+		// from NFT_REG32_04), each padded to 4 bytes, and hashes them.
+		var loads []expr.Any
+		reg := uint32(unix.NFT_REG32_04)
+		for _, src := range f.HashSources() {
+			ssp, err := specOf(src, fam)
+			if err != nil {
+				return fieldSpec{}, err
+			}
+			if ssp.wide {
+				return fieldSpec{}, userspace("`%s` cannot be hashed natively in an %s table", src, fam)
+			}
+			if sp.l3 == 0 {
+				sp.l3 = ssp.l3
+			}
+			if sp.l4 == 0 {
+				sp.l4 = ssp.l4
+			}
+			loads = append(loads, ssp.load(reg)...)
+			reg += uint32((ssp.size + 3) / 4)
+		}
+		length := (reg - unix.NFT_REG32_04) * 4
+		if len(f.HashSources()) == 1 {
+			ssp, _ := specOf(f.HashSources()[0], fam)
+			length = uint32(ssp.size)
+		}
+		h := expr.Hash{SourceRegister: unix.NFT_REG32_04, Length: length, Modulus: fi.Level, Seed: fi.Flags, Offset: fi.Off, Type: expr.HashTypeJenkins}
+		if fi.Key == 1 {
+			h = expr.Hash{Modulus: fi.Level, Offset: fi.Off, Type: expr.HashTypeSym}
+		}
+		sp.size = 4
+		sp.load = func(reg uint32) []expr.Any {
+			x := h
+			x.DestRegister = reg
+			return append(append([]expr.Any(nil), loads...), &x)
 		}
 	default:
 		return fieldSpec{}, userspace("`%s` has no native form in nfd (google/nftables v0.3.0 has no such expression)", f)

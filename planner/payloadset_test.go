@@ -101,3 +101,30 @@ func deref(es []expr.Any) []any {
 	}
 	return out
 }
+
+// TestHashBytecode: jhash and symhash as nft 1.0.6 generates them:
+//
+//	[ payload load 4b @ network header + 12 => reg 2 ]
+//	[ payload load 2b @ transport header + 2 => reg 13 ]
+//	[ hash reg 1 = jhash(reg 2, 8, 0xdead) % mod 2 offset 100 ]
+//	[ cmp eq reg 1 0x00000000 ]
+func TestHashBytecode(t *testing.T) {
+	got := translateOne(t, "jhash ip saddr . tcp dport mod 2 seed 0xdead offset 100 0")
+	want := []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}},
+		&expr.Payload{DestRegister: 12, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 13, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Hash{SourceRegister: 12, DestRegister: 1, Length: 8, Modulus: 2, Seed: 0xdead, Offset: 100, Type: expr.HashTypeJenkins},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 0, 0, 0}},
+	}
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("jhash:\n got  %v\n want %v", deref(got), deref(want))
+	}
+	got = translateOne(t, "symhash mod 2 1")
+	want = []expr.Any{&expr.Hash{DestRegister: 1, Modulus: 2, Type: expr.HashTypeSym},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{1, 0, 0, 0}}}
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("symhash:\n got  %v\n want %v", deref(got), deref(want))
+	}
+}
