@@ -387,6 +387,8 @@ func (t *Table) classify(p *packet.Parsed, tup *Tuple, r *Result) bool {
 // anything. It gives the same answer Track gave, except that a packet
 // which created no entry is reported invalid.
 func (t *Table) Lookup(p *packet.Parsed, r *Result) {
+	var view packet.Parsed
+	p = p.ConntrackView(&view)
 	var tup Tuple
 	if !t.classify(p, &tup, r) {
 		return

@@ -38,8 +38,12 @@ type tracking struct {
 
 // Track is nf_conntrack_in() for one packet at the first hook nfd sees it
 // (prerouting or output in the kernel): it classifies the packet and
-// updates the connection. Later hooks of the same packet use Lookup.
+// updates the connection. Later hooks of the same packet use Lookup. The
+// packet is taken as conntrack sees it (packet.ConntrackView: an IPv6
+// transport header behind AH is tracked as what it is).
 func (t *Table) Track(p *packet.Parsed, r *Result) {
+	var view packet.Parsed
+	p = p.ConntrackView(&view)
 	tr := tracking{p: p}
 	if !t.classify(p, &tr.tup, r) {
 		if r.State == StateInvalid {

@@ -13,8 +13,14 @@ import (
 // packets at PRE_ROUTING whose checksum no device verified. It
 // reports true when there is nothing it can check: another protocol, a
 // fragment, or a packet not wholly in the buffer. An IPv4 UDP checksum of
-// zero means none (udp_error()); in IPv6 it is an error.
+// zero means none (udp_error()); in IPv6 it is an error. The transport
+// header is conntrack's (ConntrackView: behind AH for IPv6).
 func (p *Parsed) ChecksumOK() bool {
+	var view Parsed
+	return p.ConntrackView(&view).checksumOK()
+}
+
+func (p *Parsed) checksumOK() bool {
 	if p.Flags&(Truncated|NonFirstFragment|Fragment|BadHeader|ExtHdrLimit) != 0 || p.L4Len == 0 || p.WireLen != len(p.buf) {
 		return true
 	}

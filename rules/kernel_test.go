@@ -5,6 +5,8 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/internal/netns"
 	"github.com/nfdproject/nfd/internal/rulegen"
+	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -47,19 +50,96 @@ func ourCounters(rs *parser.Ruleset, e *Engine) map[string][][]uint64 {
 func TestKernelOracle(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	inj, k := netns.NewInjector(t, "ro", "k0", []string{"10.88.0.2/24", "fd88::2/64"})
-	send := func(ip []byte) {
-		if err := inj.Send(ip); err != nil {
-			t.Fatalf("inject: %v", err)
+	seed := int64(7)
+	if s := os.Getenv("NFD_ORACLE_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("NFD_ORACLE_SEED: %v", err)
 		}
+		seed = v
 	}
-
-	g := &rulegen.Gen{R: rand.New(rand.NewSource(7)), Counted: true, Hook: "prerouting", NoReject: true,
+	rounds := 40
+	if s := os.Getenv("NFD_ORACLE_ROUNDS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatalf("NFD_ORACLE_ROUNDS: %v", err)
+		}
+		rounds = v
+	}
+	g := &rulegen.Gen{R: rand.New(rand.NewSource(seed)), Counted: true, Hook: "prerouting", NoReject: true,
 		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0",
 		// NFD_ORACLE_WIDE=1: extension headers, AH, IPv4 options, every TCP
 		// flag combination, cut-short headers (see rulegen.Gen.Wide).
 		Wide: os.Getenv("NFD_ORACLE_WIDE") != ""}
+	oracleRounds(t, inj, k, g, seed, rounds, 60)
+}
+
+// oracleRun loads src into the kernel and the engine, sends pkts to both
+// and returns the first chain whose counters differ ("" if none). With
+// stepwise it compares after every packet and names the first packet that
+// made a difference.
+func oracleRun(t *testing.T, inj *netns.Injector, k *netns.NS, rs *parser.Ruleset, canon string, pkts []rulegen.Packet, stepwise bool) (string, int, conntrack.Result) {
 	const sink = "table inet zz_sink {\n\tchain in {\n\t\ttype filter hook input priority 100; policy drop;\n\t}\n}\n"
-	rounds, packets := 40, 60
+	f := filepath.Join(t.TempDir(), "r.nft")
+	if err := os.WriteFile(f, []byte("flush ruleset\n"+canon+sink), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := k.Run("nft", "-f", f); err != nil {
+		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
+	}
+	e, err := Compile(rs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := conntrack.New(conntrack.Config{})
+	compare := func() string {
+		kern := k.NftCounters(t)
+		ours := ourCounters(rs, e)
+		var diffs []string
+		for key, rulesK := range kern {
+			if strings.Contains(key, "zz_sink") {
+				continue
+			}
+			if rulesO := ours[key]; fmt.Sprint(rulesK) != fmt.Sprint(rulesO) {
+				diffs = append(diffs, fmt.Sprintf("chain %s: kernel counters %v, nfd %v", key, rulesK, rulesO))
+			}
+		}
+		sort.Strings(diffs)
+		return strings.Join(diffs, "\n")
+	}
+	for i, gp := range pkts {
+		c := ctxOf(gp, parser.HookPrerouting)
+		c.Mark = 0
+		if !c.P.ChecksumOK() {
+			// As the daemon does for a packet no device verified (the
+			// injected ones): the kernel's conntrack checks at prerouting
+			// (hooks/queue.go).
+			c.P.Flags |= packet.BadChecksum
+		}
+		tb.Track(c.P, &c.CT)
+		c.CtMark = c.CT.Mark
+		e.Eval(c)
+		if c.CT.Created {
+			tb.Forget(c.CT.Key)
+		}
+		if err := inj.Send(c.P.Bytes()); err != nil {
+			t.Fatalf("inject: %v", err)
+		}
+		if stepwise {
+			time.Sleep(5 * time.Millisecond)
+			if d := compare(); d != "" {
+				return d, i, c.CT
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	return compare(), -1, conntrack.Result{}
+}
+
+// oracleRounds runs rounds of random rulesets and packets through the
+// kernel and the engine; on a difference it replays the round packet by
+// packet and reports the first packet that counted differently.
+func oracleRounds(t *testing.T, inj *netns.Injector, k *netns.NS, g *rulegen.Gen, seed int64, rounds, packets int) {
 	for round := 0; round < rounds; round++ {
 		src := g.Ruleset()
 		rs, err := parser.Parse("gen.nft", []byte(src))
@@ -67,40 +147,21 @@ func TestKernelOracle(t *testing.T) {
 			t.Fatalf("generated ruleset rejected: %v", err)
 		}
 		canon := parser.Print(rs)
-		f := filepath.Join(t.TempDir(), "r.nft")
-		if err := os.WriteFile(f, []byte("flush ruleset\n"+canon+sink), 0o644); err != nil {
-			t.Fatal(err)
+		pkts := make([]rulegen.Packet, packets)
+		for i := range pkts {
+			pkts[i] = g.Packet()
 		}
-		if out, err := k.Run("nft", "-f", f); err != nil {
-			t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
+		d, _, _ := oracleRun(t, inj, k, rs, canon, pkts, false)
+		if d == "" {
+			continue
 		}
-		e, err := Compile(rs, Options{})
-		if err != nil {
-			t.Fatal(err)
+		d2, at, ct := oracleRun(t, inj, k, rs, canon, pkts, true)
+		var which string
+		if at >= 0 {
+			var p packet.Parsed
+			p.Decode(pkts[at].Bytes)
+			which = fmt.Sprintf("\nfirst packet counted differently: #%d %x\n(%s)\nnfd's ct state %d found %v dir %d", at, pkts[at].Bytes, d2, ct.State, ct.Found, ct.Dir)
 		}
-		tb := conntrack.New(conntrack.Config{})
-		for i := 0; i < packets; i++ {
-			c := ctxOf(g.Packet(), parser.HookPrerouting)
-			c.Mark = 0
-			tb.Track(c.P, &c.CT)
-			c.CtMark = c.CT.Mark
-			e.Eval(c)
-			if c.CT.Created {
-				tb.Forget(c.CT.Key)
-			}
-			send(c.P.Bytes())
-		}
-		time.Sleep(50 * time.Millisecond)
-		kern := k.NftCounters(t)
-		ours := ourCounters(rs, e)
-		for key, rulesK := range kern {
-			if strings.Contains(key, "zz_sink") {
-				continue
-			}
-			rulesO := ours[key]
-			if fmt.Sprint(rulesK) != fmt.Sprint(rulesO) {
-				t.Fatalf("round %d, chain %s: kernel counters %v, nfd %v\nruleset:\n%s", round, key, rulesK, rulesO, canon)
-			}
-		}
+		t.Fatalf("seed %d round %d, %s%s\nruleset:\n%s", seed, round, d, which, canon)
 	}
 }

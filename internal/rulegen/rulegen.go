@@ -270,6 +270,14 @@ func (g *Gen) Packet() Packet {
 	}
 	if g.Wide && g.R.Intn(6) == 0 {
 		o.Cut = g.R.Intn(20)
+		if len(o.Ext6) > 0 && o.Ext6[0] == 0 {
+			// ip6_rcv_core() drops a packet whose hop-by-hop header is
+			// cut (ipv6_parse_hopopts()) before any hook sees it: keep
+			// that header whole.
+			whole := o
+			whole.Cut = 0
+			o.Cut = min(o.Cut, len(pktgen.Build(whole))-48)
+		}
 	}
 	if g.Wide && !v6 && g.R.Intn(6) == 0 {
 		o.IPOptions = 4 * (1 + g.R.Intn(4))
