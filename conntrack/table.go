@@ -245,7 +245,10 @@ func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now
 	s.m[key] = e
 	t.count.Add(1)
 	t.stats.inserts.Add(1)
-	*r = Result{State: StateNew, Status: e.status, Key: key, Found: true, Created: true}
+	// The kernel confirms the entry only when the packet leaves its last
+	// hook (nf_conntrack_confirm()): every rule this packet meets sees it
+	// unconfirmed.
+	*r = Result{State: StateNew, Status: e.status &^ StatusConfirmed, Key: key, Found: true, Created: true}
 }
 
 // importEntry adds a connection the kernel already tracks, with the
@@ -405,6 +408,11 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		return
 	}
 	t.fill(r, &e, key, dir, state)
+	if e.pkts[0]+e.pkts[1] <= 1 {
+		// Only the packet that created the entry has been tracked, so
+		// this is it, at a later hook: still unconfirmed (see newConn).
+		r.Status &^= StatusConfirmed
+	}
 }
 
 // untracked reports the ICMPv6 neighbour discovery and MLD messages the

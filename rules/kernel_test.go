@@ -68,9 +68,10 @@ func TestKernelOracle(t *testing.T) {
 	}
 	g := &rulegen.Gen{R: rand.New(rand.NewSource(seed)), Counted: true, Hook: "prerouting", NoReject: true,
 		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0",
-		// NFD_ORACLE_WIDE=1: extension headers, AH, IPv4 options, every TCP
-		// flag combination, cut-short headers (see rulegen.Gen.Wide).
-		Wide: os.Getenv("NFD_ORACLE_WIDE") != ""}
+		// Extension headers, AH, ESP, IPComp and other protocols, IPv4
+		// options, every TCP flag combination and ICMP type, cut-short
+		// headers (see rulegen.Gen.Wide).
+		Wide: true}
 	oracleRounds(t, inj, k, g, seed, rounds, 60)
 }
 

@@ -269,3 +269,46 @@ func TestMeaningConntrackBehindAH(t *testing.T) {
 	}
 	kernelVsEngine(t, "ma", rules, pkts)
 }
+
+// TestMeaningNewConnStatus: the packet that creates a connection sees it
+// unconfirmed at every hook (nf_conntrack_confirm() runs when it leaves),
+// so `ct status confirmed` does not match it; GRE version 1 (PPTP) with
+// a protocol other than PPP has no tuple (gre_pkt_to_tuple()), any other
+// GRE is tracked; ESP, IPComp and AH are tracked as generic protocols.
+// Found by TestKernelOracle (seeds 3, 5, 6).
+func TestMeaningNewConnStatus(t *testing.T) {
+	rules := []string{
+		"ct status confirmed",
+		"ct status != confirmed",
+		"ct status & confirmed == 0",
+		"ct state new",
+		"ct state invalid",
+		"meta mark set ct mark",
+		"meta l4proto gre",
+		"meta l4proto { esp, comp, ah }",
+	}
+	gre := func(hdr ...byte) []byte {
+		return pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 47, Payload: append(hdr, make([]byte, 8)...)})
+	}
+	raw := func(src, dst netip.Addr, proto uint8, n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i*7 + 1)
+		}
+		return pktgen.Build(pktgen.Opts{Src: src, Dst: dst, Proto: proto, Payload: p})
+	}
+	pkts := [][]byte{
+		pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 6, Sport: 1000, Dport: 80, TCPFlags: packet.TCPSyn}),
+		pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 17, Sport: 1000, Dport: 53}),
+		gre(0x00, 0x00, 0x08, 0x00),             // version 0: tracked
+		gre(0x30, 0x01, 0x88, 0x0b, 0x00, 0x04), // version 1, PPP: tracked
+		gre(0x72, 0x31, 0x71, 0xef),             // version 1, not PPP: no tuple
+		gre(0x00, 0x01),                         // version 1 cut to 2 bytes: tracked
+		raw(m4src, m4dst, 50, 24),
+		raw(m4src, m4dst, 108, 12),
+		raw(m4src, m4dst, 51, 24),
+		raw(m6src, m6dst, 50, 24),
+		raw(m6src, m6dst, 108, 12),
+	}
+	kernelVsEngine(t, "mc", rules, pkts)
+}
