@@ -423,7 +423,7 @@ func untracked(p *packet.Parsed) bool {
 		return false
 	}
 	switch p.ICMPType {
-	case 130, 131, 132, 133, 134, 135, 136, 143:
+	case 130, 131, 132, 133, 134, 135, 136, 143, 151, 152: // MLD, ND, MLDv2, multicast router discovery
 		return true
 	}
 	return false

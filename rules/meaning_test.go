@@ -303,7 +303,7 @@ func TestMeaningNewConnStatus(t *testing.T) {
 		gre(0x00, 0x00, 0x08, 0x00),             // version 0: tracked
 		gre(0x30, 0x01, 0x88, 0x0b, 0x00, 0x04), // version 1, PPP: tracked
 		gre(0x72, 0x31, 0x71, 0xef),             // version 1, not PPP: no tuple
-		gre(0x00, 0x01),                         // version 1 cut to 2 bytes: tracked
+		pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 47, Payload: []byte{0xdf, 0x31, 0x62, 0xea, 0x5f, 0x86, 0x2a}}), // version 1, not PPP, 7 bytes: tracked
 		raw(m4src, m4dst, 50, 24),
 		raw(m4src, m4dst, 108, 12),
 		raw(m4src, m4dst, 51, 24),
@@ -311,4 +311,30 @@ func TestMeaningNewConnStatus(t *testing.T) {
 		raw(m6src, m6dst, 108, 12),
 	}
 	kernelVsEngine(t, "mc", rules, pkts)
+}
+
+// TestMeaningICMPTypes: every ICMP and ICMPv6 type, each with codes 0 and
+// 1, against the ct state the kernel gives it (icmp_error(),
+// icmpv6_error()'s noct_valid_new[], icmp_new() / icmpv6_new()) and the
+// type and code matches.
+func TestMeaningICMPTypes(t *testing.T) {
+	rules := []string{
+		"ct state new",
+		"ct state invalid",
+		"ct state untracked",
+		"ct state established",
+		"icmp type 3-11",
+		"icmp code 1",
+		"icmpv6 type != 128-136",
+		"icmpv6 code 1",
+	}
+	var pkts [][]byte
+	for typ := 0; typ < 256; typ++ {
+		for code := uint8(0); code < 2; code++ {
+			pkts = append(pkts,
+				pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 1, ICMPType: uint8(typ), ICMPCode: code, ICMPID: uint16(typ), Payload: make([]byte, 8)}),
+				pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 58, ICMPType: uint8(typ), ICMPCode: code, ICMPID: uint16(typ), TTL: 255, Payload: make([]byte, 8)}))
+		}
+	}
+	kernelVsEngine(t, "mt", rules, pkts)
 }
