@@ -71,7 +71,7 @@ func TestKernelOracle(t *testing.T) {
 		// Extension headers, AH, ESP, IPComp and other protocols, IPv4
 		// options, every TCP flag combination and ICMP type, cut-short
 		// headers (see rulegen.Gen.Wide).
-		Wide: true}
+		Wide: true, UserspaceForms: true}
 	oracleRounds(t, inj, k, g, seed, rounds, 60)
 }
 

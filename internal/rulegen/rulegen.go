@@ -27,6 +27,10 @@ type Gen struct {
 	// Wide: packets with every TCP flag combination, IPv6 extension
 	// headers and AH, IPv4 options and cut-short transport headers.
 	Wide bool
+	// UserspaceForms: also forms nfd's offload leaves in userspace
+	// (concatenations with prefixes and ranges: nfd programs no pipapo
+	// sets; interval sets of host-order fields).
+	UserspaceForms bool
 }
 
 func (g *Gen) pick(xs ...string) string { return xs[g.R.Intn(len(xs))] }
@@ -102,7 +106,10 @@ func (g *Gen) match(fam string) (m, l3, l4 string) {
 			return "oifname " + g.pick(`"eth0"`, `!= "eth1"`, `!= { "lo", "k0" }`, `"k*"`, `!= "k*"`)
 		}},
 		{"", "", func() string {
-			return "meta length " + g.pick("< 100", "> 60", "40-80", "!= 40-80", "& 0x1 == 0x1", "{ 40, 60-70 }")
+			if g.UserspaceForms && g.R.Intn(6) == 0 {
+				return "meta length { 40, 60-70 }"
+			}
+			return "meta length " + g.pick("< 100", "> 60", "40-80", "!= 40-80", "& 0x1 == 0x1", "{ 40, 60, 70 }")
 		}},
 	}
 	if fam == "inet" {
@@ -124,9 +131,17 @@ func (g *Gen) match(fam string) (m, l3, l4 string) {
 			opt{"ip", "icmp", func() string { return "icmp type " + icmpType(false) }},
 			opt{"ip", "icmp", func() string { return "icmp code " + code() }},
 			opt{"ip", "tcp", func() string {
-				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "{ 10.0.0.1 . 22 }", "!= { 10.0.0.0/24 . 1-100 }")
+				if g.UserspaceForms && g.R.Intn(2) == 0 {
+					return "ip saddr . tcp dport != { 10.0.0.0/24 . 1-100 }"
+				}
+				return "ip saddr . tcp dport " + g.pick("{ 10.0.0.1 . 22, 10.0.0.2 . 80 }", "{ 10.0.0.1 . 22 }", "!= { 10.0.0.1 . 22 }")
 			}},
-			opt{"ip", "", func() string { return "ip saddr . ip daddr { 10.0.0.0/24 . 10.88.0.2, 10.0.1.7 . 10.0.0.9 }" }},
+			opt{"ip", "", func() string {
+				if g.UserspaceForms {
+					return "ip saddr . ip daddr { 10.0.0.0/24 . 10.88.0.2, 10.0.1.7 . 10.0.0.9 }"
+				}
+				return "ip saddr . ip daddr { 10.0.0.1 . 10.88.0.2, 10.0.1.7 . 10.0.0.9 }"
+			}},
 			opt{"ip", "tcp", func() string { return "ip saddr . tcp dport . ip daddr { 10.0.0.1 . 22 . 10.88.0.2 }" }},
 			opt{"ip", "", func() string { return `iifname . ip saddr { "k0" . 10.0.0.1, "eth0" . 10.0.0.2 }` }},
 			opt{"ip", "", func() string { return "ip saddr @v4s" }},
@@ -141,7 +156,12 @@ func (g *Gen) match(fam string) (m, l3, l4 string) {
 			opt{"ip6", "", func() string { return "ip6 hoplimit " + g.pick("{ 1, 64 }", "!= 64", "< 2") }},
 			opt{"ip6", "icmpv6", func() string { return "icmpv6 type " + icmpType(true) }},
 			opt{"ip6", "icmpv6", func() string { return "icmpv6 code " + code() }},
-			opt{"ip6", "udp", func() string { return "ip6 saddr . udp dport { 2001:db8::1 . 53, 2001:db8::/64 . 22 }" }},
+			opt{"ip6", "udp", func() string {
+				if g.UserspaceForms {
+					return "ip6 saddr . udp dport { 2001:db8::1 . 53, 2001:db8::/64 . 22 }"
+				}
+				return "ip6 saddr . udp dport { 2001:db8::1 . 53, 2001:db8::3 . 22 }"
+			}},
 		)
 	}
 	o := opts[g.R.Intn(len(opts))]
