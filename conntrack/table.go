@@ -225,6 +225,12 @@ func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now
 		e.expires = now + int64(t.timeouts.TCP[st])
 	case packet.ProtoUDP, packet.ProtoUDPLite:
 		e.expires = now + int64(t.timeouts.UDP)
+	case packet.ProtoSCTP:
+		if !sctpNew(p) {
+			t.invalid(r)
+			return
+		}
+		e.expires = now + int64(t.timeouts.Generic)
 	case packet.ProtoICMP, packet.ProtoICMPv6:
 		if !icmpNew(key.Family, p.ICMPType) {
 			t.invalid(r)
@@ -536,7 +542,8 @@ func (t *Table) RunReaper(stop <-chan struct{}, period time.Duration) {
 
 // udpLengthValid is udp_error()'s length check: the UDP header's length
 // must cover the header and fit in the packet (for UDP-Lite, the checksum
-// coverage: 0 means all, else at least the header and within the packet).
+// coverage: 0 means all, else at least the header and within the packet;
+// and udplite_error() wants a checksum).
 func udpLengthValid(p *packet.Parsed) bool {
 	l4 := p.Transport()
 	if len(l4) < packet.UDPSize {
@@ -545,7 +552,9 @@ func udpLengthValid(p *packet.Parsed) bool {
 	n := int(binary.BigEndian.Uint16(l4[4:]))
 	wire := p.WireLen - p.L4Off // skb->len - dataoff, captured or not
 	if p.L4Proto == packet.ProtoUDPLite {
-		return n == 0 || (n >= packet.UDPSize && n <= wire)
+		// udplite_error(): n is the checksum coverage; the checksum is
+		// mandatory.
+		return (n == 0 || (n >= packet.UDPSize && n <= wire)) && (l4[6] != 0 || l4[7] != 0)
 	}
 	return n >= packet.UDPSize && n <= wire
 }

@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/nfdproject/nfd/internal/netns"
 	"github.com/nfdproject/nfd/internal/pktgen"
 	"github.com/nfdproject/nfd/packet"
+	"github.com/nfdproject/nfd/packet/checksum"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -52,7 +55,16 @@ func kernelVsEngine(t *testing.T, tag string, rules []string, pkts [][]byte) {
 	// The input chain drops every packet, so the kernel confirms no
 	// connection: the table forgets each entry a packet creates.
 	tb := conntrack.New(conntrack.Config{})
-	for _, pk := range pkts {
+	// NFD_MEANING_STEP=1 compares after every packet and names the
+	// packets that counted differently (slow: one nft listing each);
+	// NFD_MEANING_STEP=all names every packet with both counts.
+	step := os.Getenv("NFD_MEANING_STEP") != ""
+	for pi, pk := range pkts {
+		var before [][]uint64
+		if step {
+			before = k.NftCounters(t)["inet/m/pre"]
+		}
+		oursBefore := ourCounters(rs, e)["inet/m/pre"]
 		var p packet.Parsed
 		p.Decode(pk)
 		if !p.ChecksumOK() { // as the daemon does for an unverified packet
@@ -69,6 +81,16 @@ func kernelVsEngine(t *testing.T, tag string, rules []string, pkts [][]byte) {
 		}
 		if err := inj.Send(pk); err != nil {
 			t.Fatalf("inject: %v", err)
+		}
+		if step {
+			time.Sleep(5 * time.Millisecond)
+			after, oursAfter := k.NftCounters(t)["inet/m/pre"], ourCounters(rs, e)["inet/m/pre"]
+			for i, r := range rules {
+				dk, do := after[i][0]-before[i][0], oursAfter[i][0]-oursBefore[i][0]
+				if dk != do || os.Getenv("NFD_MEANING_STEP") == "all" {
+					t.Logf("packet %d %x: %s: kernel %d, nfd %d", pi, pk, r, dk, do)
+				}
+			}
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -337,4 +359,121 @@ func TestMeaningICMPTypes(t *testing.T) {
 		}
 	}
 	kernelVsEngine(t, "mt", rules, pkts)
+}
+
+// sctpPacket builds an SCTP packet (IPv4) with the given verification tag
+// and chunks, its CRC32c right when good (sctp_compute_cksum()).
+func sctpPacket(sport uint16, vtag uint32, good bool, chunks ...[]byte) []byte {
+	var body []byte
+	for _, c := range chunks {
+		body = append(body, c...)
+	}
+	l4 := make([]byte, 12, 12+len(body))
+	binary.BigEndian.PutUint16(l4, sport)
+	binary.BigEndian.PutUint16(l4[2:], 9)
+	binary.BigEndian.PutUint32(l4[4:], vtag)
+	l4 = append(l4, body...)
+	crc := crc32.Checksum(l4, crc32.MakeTable(crc32.Castagnoli))
+	if !good {
+		crc ^= 1
+	}
+	binary.LittleEndian.PutUint32(l4[8:], crc)
+	return pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 132, Payload: l4})
+}
+
+// sctpChunk is a chunk of type typ with n bytes of value.
+func sctpChunk(typ uint8, n int) []byte {
+	c := make([]byte, 4+n)
+	c[0] = typ
+	binary.BigEndian.PutUint16(c[2:], uint16(4+n))
+	for i := 4; i < len(c); i++ {
+		c[i] = byte(i)
+	}
+	return c
+}
+
+// udpLite builds a UDP-Lite packet (IPv4) with checksum coverage cov, its
+// checksum right when good, or zero.
+func udpLite(sport, cov uint16, good, zero bool) []byte {
+	return udpLiteP(sport, cov, good, zero, 136)
+}
+
+// udpLiteP is udpLite with pproto in the checksum's pseudo-header.
+func udpLiteP(sport, cov uint16, good, zero bool, pproto uint8) []byte {
+	l4 := make([]byte, 8+12)
+	binary.BigEndian.PutUint16(l4, sport)
+	binary.BigEndian.PutUint16(l4[2:], 9)
+	binary.BigEndian.PutUint16(l4[4:], cov)
+	for i := 8; i < len(l4); i++ {
+		l4[i] = byte(i)
+	}
+	n := int(cov)
+	if n == 0 || n > len(l4) {
+		n = len(l4)
+	}
+	src, dst := m4src.As4(), m4dst.As4()
+	sum := checksum.Checksum(checksum.Pseudo(src[:], dst[:], pproto, len(l4)), l4[:n])
+	if !good {
+		sum ^= 1
+	}
+	if zero {
+		sum = 0
+	}
+	binary.BigEndian.PutUint16(l4[6:], sum)
+	return pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 136, Payload: l4})
+}
+
+// TestMeaningSCTPUDPLite: the first packet of an SCTP association or a
+// UDP-Lite flow, against the kernel's sctp_error()/nf_conntrack_sctp_packet()
+// (do_basic_checks(), sctp_new()) and udplite_error().
+func TestMeaningSCTPUDPLite(t *testing.T) {
+	rules := []string{"ct state new", "ct state invalid", "th dport 9"}
+	pkts := [][]byte{
+		sctpPacket(1, 0, true, sctpChunk(1, 16)),                   // INIT
+		sctpPacket(2, 5, true, sctpChunk(1, 16)),                   // INIT with a vtag
+		sctpPacket(3, 0, false, sctpChunk(1, 16)),                  // bad CRC
+		sctpPacket(4, 5, true, sctpChunk(0, 8)),                    // DATA
+		sctpPacket(5, 5, true, sctpChunk(4, 8)),                    // HEARTBEAT
+		sctpPacket(6, 5, true, sctpChunk(6, 0)),                    // ABORT
+		sctpPacket(7, 5, true, sctpChunk(10, 8)),                   // COOKIE ECHO
+		sctpPacket(8, 0, true, sctpChunk(1, 16), sctpChunk(0, 4)),  // INIT, then more
+		sctpPacket(9, 5, true, sctpChunk(0, 4), sctpChunk(0, 4)),   // two DATA
+		sctpPacket(10, 5, true, sctpChunk(14, 0)),                  // SHUTDOWN COMPLETE
+		sctpPacket(11, 5, true, sctpChunk(8, 0)),                   // SHUTDOWN ACK
+		sctpPacket(12, 5, true, sctpChunk(2, 16)),                  // INIT ACK
+		sctpPacket(13, 5, true),                                    // no chunk
+		sctpPacket(14, 0, true, sctpChunk(1, 8)),                   // INIT cut short
+		sctpPacket(15, 0, true, sctpChunk(2, 16)),                  // INIT ACK, vtag 0
+		sctpPacket(16, 0, true, sctpChunk(7, 4)),                   // SHUTDOWN, vtag 0
+		sctpPacket(17, 5, true, sctpChunk(7, 4)),                   // SHUTDOWN
+		sctpPacket(18, 0, true, sctpChunk(9, 4)),                   // ERROR, vtag 0
+		sctpPacket(19, 5, true, sctpChunk(9, 4)),                   // ERROR
+		sctpPacket(20, 0, true, sctpChunk(5, 8)),                   // HEARTBEAT ACK, vtag 0
+		sctpPacket(21, 5, true, sctpChunk(5, 8)),                   // HEARTBEAT ACK
+		sctpPacket(22, 0, true, sctpChunk(10, 8)),                  // COOKIE ECHO, vtag 0
+		sctpPacket(23, 0, true, sctpChunk(200, 4)),                 // unknown, vtag 0
+		sctpPacket(24, 0, true, sctpChunk(0, 4)),                   // DATA, vtag 0
+		sctpPacket(25, 5, true, sctpChunk(4, 8), sctpChunk(0, 4)),  // HEARTBEAT, DATA
+		sctpPacket(26, 5, true, sctpChunk(8, 0), sctpChunk(0, 4)),  // SHUTDOWN ACK, DATA
+		sctpPacket(27, 5, true, sctpChunk(0, 4), sctpChunk(4, 8)),  // DATA, HEARTBEAT
+		sctpPacket(28, 0, true, sctpChunk(11, 0)),                  // COOKIE ACK
+		sctpPacket(29, 5, true, sctpChunk(4, 8), sctpChunk(7, 4)),  // HEARTBEAT, SHUTDOWN
+		sctpPacket(30, 5, true, sctpChunk(4, 8), sctpChunk(10, 4)), // HEARTBEAT, COOKIE ECHO
+		sctpPacket(31, 0, true, []byte{4, 0, 0, 0}),                // a zero-length chunk
+		sctpPacket(32, 5, true, sctpChunk(4, 0)),                   // HEARTBEAT, no info
+		sctpPacket(33, 0, true, sctpChunk(6, 0)),                   // ABORT, vtag 0
+		udpLite(1, 0, true, false),
+		udpLite(2, 8, true, false),
+		udpLite(3, 12, true, false),
+		udpLite(4, 8, false, false),
+		udpLite(5, 0, true, true),
+		udpLite(6, 4, true, false),
+		udpLite(7, 30, true, false),
+		// The kernel sums UDP-Lite with IPPROTO_UDP in the pseudo-header
+		// (udplite_error()), so only these are valid to its conntrack.
+		udpLiteP(8, 0, true, false, 17),
+		udpLiteP(9, 8, true, false, 17),
+		udpLiteP(10, 12, true, false, 17),
+	}
+	kernelVsEngine(t, "ms", rules, pkts)
 }
