@@ -50,7 +50,7 @@ func exthdrPackets() [][]byte {
 		b(pktgen.Opts{Proto: 50, Payload: make([]byte, 24)}),                   // ESP
 		b(pktgen.Opts{Proto: 50, Ext6: []uint8{51}, Payload: make([]byte, 24)}),
 		b(pktgen.Opts{Proto: 108, Ext6: []uint8{51}, Payload: make([]byte, 12)}), // IPComp
-		b(pktgen.Opts{Proto: 132, Ext6: []uint8{51}, Payload: make([]byte, 4)}),  // SCTP cut to 4 bytes
+		b(pktgen.Opts{Proto: 132, Ext6: []uint8{51}, Cut: 4}),                    // SCTP cut to 4 bytes
 		// ICMP errors quoting the flows above, sent back to this host:
 		// related when conntrack finds the quoted flow.
 		pktgen.ICMPError(router6, 2, 0, pktgen.Build(pktgen.Opts{Src: dst, Dst: src, Proto: 50, Payload: make([]byte, 24)})),

@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -362,23 +361,18 @@ func TestMeaningICMPTypes(t *testing.T) {
 }
 
 // sctpPacket builds an SCTP packet (IPv4) with the given verification tag
-// and chunks, its CRC32c right when good (sctp_compute_cksum()).
+// and chunks, its CRC32c right when good.
 func sctpPacket(sport uint16, vtag uint32, good bool, chunks ...[]byte) []byte {
-	var body []byte
+	body := binary.BigEndian.AppendUint32(nil, vtag)
+	body = append(body, 0, 0, 0, 0) // the checksum, filled by pktgen
 	for _, c := range chunks {
 		body = append(body, c...)
 	}
-	l4 := make([]byte, 12, 12+len(body))
-	binary.BigEndian.PutUint16(l4, sport)
-	binary.BigEndian.PutUint16(l4[2:], 9)
-	binary.BigEndian.PutUint32(l4[4:], vtag)
-	l4 = append(l4, body...)
-	crc := crc32.Checksum(l4, crc32.MakeTable(crc32.Castagnoli))
+	b := pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 132, Sport: sport, Dport: 9, Payload: body})
 	if !good {
-		crc ^= 1
+		b[20+8] ^= 1
 	}
-	binary.LittleEndian.PutUint32(l4[8:], crc)
-	return pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 132, Payload: l4})
+	return b
 }
 
 // sctpChunk is a chunk of type typ with n bytes of value.
@@ -400,17 +394,17 @@ func udpLite(sport, cov uint16, good, zero bool) []byte {
 
 // udpLiteP is udpLite with pproto in the checksum's pseudo-header.
 func udpLiteP(sport, cov uint16, good, zero bool, pproto uint8) []byte {
-	l4 := make([]byte, 8+12)
-	binary.BigEndian.PutUint16(l4, sport)
-	binary.BigEndian.PutUint16(l4[2:], 9)
-	binary.BigEndian.PutUint16(l4[4:], cov)
-	for i := 8; i < len(l4); i++ {
-		l4[i] = byte(i)
+	payload := make([]byte, 12)
+	for i := range payload {
+		payload[i] = byte(i + 8)
 	}
+	b := pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 136, Sport: sport, Dport: 9, Coverage: cov, Payload: payload})
+	l4 := b[20:]
 	n := int(cov)
 	if n == 0 || n > len(l4) {
 		n = len(l4)
 	}
+	l4[6], l4[7] = 0, 0
 	src, dst := m4src.As4(), m4dst.As4()
 	sum := checksum.Checksum(checksum.Pseudo(src[:], dst[:], pproto, len(l4)), l4[:n])
 	if !good {
@@ -420,7 +414,7 @@ func udpLiteP(sport, cov uint16, good, zero bool, pproto uint8) []byte {
 		sum = 0
 	}
 	binary.BigEndian.PutUint16(l4[6:], sum)
-	return pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 136, Payload: l4})
+	return b
 }
 
 // TestMeaningSCTPUDPLite: the first packet of an SCTP association or a

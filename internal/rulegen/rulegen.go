@@ -310,6 +310,12 @@ func (g *Gen) Packet() Packet {
 			o.Proto = 50
 		}
 		g.R.Read(o.Payload)
+		switch o.Proto {
+		case 132:
+			o.Payload = g.sctp()
+		case 136:
+			o.Coverage = []uint16{0, 8, 12, 4, 500}[g.R.Intn(5)]
+		}
 	}
 	if g.Wide && (o.Proto == 1 || o.Proto == 58) && g.R.Intn(2) == 0 {
 		o.ICMPType, o.ICMPCode = uint8(g.R.Intn(256)), uint8(g.R.Intn(4)) // every type
@@ -353,4 +359,23 @@ func (g *Gen) Packet() Packet {
 		out.Iif = g.pick("eth0", "eth1", "lo", "wg0")
 	}
 	return out
+}
+
+// sctp returns an SCTP packet after the ports: a verification tag (zero or
+// not), room for the checksum pktgen fills, and one to three chunks of
+// types that open, continue or end an association.
+func (g *Gen) sctp() []byte {
+	b := []byte{0, 0, 0, byte(g.R.Intn(2) * 5), 0, 0, 0, 0}
+	for n := 1 + g.R.Intn(3); n > 0; n-- {
+		typ := []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 200}[g.R.Intn(14)]
+		l := []int{4, 8, 20}[g.R.Intn(3)]
+		if typ == 1 || typ == 2 {
+			l = 20 // a whole INIT header
+		}
+		c := make([]byte, l)
+		c[0] = typ
+		c[2], c[3] = byte(l>>8), byte(l)
+		b = append(b, c...)
+	}
+	return b
 }
