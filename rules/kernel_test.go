@@ -43,10 +43,12 @@ func ourCounters(rs *parser.Ruleset, e *Engine) map[string][][]uint64 {
 
 // TestKernelOracle loads random rulesets into the kernel with nft in a
 // throw-away namespace and into the engine, sends the same random packets
-// to both (the kernel's through a veth, at the prerouting hook), and
-// compares every rule's counters. An input chain drops every packet after
-// prerouting, so the kernel never confirms a connection; the engine's
-// conntrack table is told the same by forgetting each new entry.
+// to both (the kernel's through a veth; chains at prerouting, then at
+// input), and compares every rule's counters. An input chain after them
+// drops every packet, so the kernel never confirms a connection; the
+// engine's conntrack table is told the same by forgetting each new entry.
+// NFD_ORACLE_SEED and NFD_ORACLE_ROUNDS pick other seeds and more rounds;
+// a difference is replayed packet by packet to name the packet.
 func TestKernelOracle(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	inj, k := netns.NewInjector(t, "ro", "k0", []string{"10.88.0.2/24", "fd88::2/64"})
@@ -66,20 +68,26 @@ func TestKernelOracle(t *testing.T) {
 		}
 		rounds = v
 	}
-	g := &rulegen.Gen{R: rand.New(rand.NewSource(seed)), Counted: true, Hook: "prerouting", NoReject: true,
-		Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0",
-		// Extension headers, AH, ESP, IPComp and other protocols, IPv4
-		// options, every TCP flag combination and ICMP type, cut-short
-		// headers (see rulegen.Gen.Wide).
-		Wide: true, UserspaceForms: true}
-	oracleRounds(t, inj, k, g, seed, rounds, 60)
+	for _, hook := range []parser.Hook{parser.HookPrerouting, parser.HookInput} {
+		g := &rulegen.Gen{R: rand.New(rand.NewSource(seed)), Counted: true, Hook: hook.String(), NoReject: true,
+			Dst4: "10.88.0.2", Dst6: "fd88::2", Iif: "k0",
+			// Extension headers, AH, ESP, IPComp and other protocols, IPv4
+			// options, every TCP flag combination and ICMP type, cut-short
+			// headers (see rulegen.Gen.Wide).
+			Wide: true, UserspaceForms: true}
+		n := rounds
+		if hook == parser.HookInput {
+			n = (rounds + 1) / 2
+		}
+		oracleRounds(t, inj, k, g, hook, seed, n, 60)
+	}
 }
 
 // oracleRun loads src into the kernel and the engine, sends pkts to both
 // and returns the first chain whose counters differ ("" if none). With
 // stepwise it compares after every packet and names the first packet that
 // made a difference.
-func oracleRun(t *testing.T, inj *netns.Injector, k *netns.NS, rs *parser.Ruleset, canon string, pkts []rulegen.Packet, stepwise bool) (string, int, conntrack.Result) {
+func oracleRun(t *testing.T, inj *netns.Injector, k *netns.NS, hook parser.Hook, rs *parser.Ruleset, canon string, pkts []rulegen.Packet, stepwise bool) (string, int, conntrack.Result) {
 	const sink = "table inet zz_sink {\n\tchain in {\n\t\ttype filter hook input priority 100; policy drop;\n\t}\n}\n"
 	f := filepath.Join(t.TempDir(), "r.nft")
 	if err := os.WriteFile(f, []byte("flush ruleset\n"+canon+sink), 0o644); err != nil {
@@ -109,7 +117,7 @@ func oracleRun(t *testing.T, inj *netns.Injector, k *netns.NS, rs *parser.Rulese
 		return strings.Join(diffs, "\n")
 	}
 	for i, gp := range pkts {
-		c := ctxOf(gp, parser.HookPrerouting)
+		c := ctxOf(gp, hook)
 		c.Mark = 0
 		if !c.P.ChecksumOK() {
 			// As the daemon does for a packet no device verified (the
@@ -140,7 +148,7 @@ func oracleRun(t *testing.T, inj *netns.Injector, k *netns.NS, rs *parser.Rulese
 // oracleRounds runs rounds of random rulesets and packets through the
 // kernel and the engine; on a difference it replays the round packet by
 // packet and reports the first packet that counted differently.
-func oracleRounds(t *testing.T, inj *netns.Injector, k *netns.NS, g *rulegen.Gen, seed int64, rounds, packets int) {
+func oracleRounds(t *testing.T, inj *netns.Injector, k *netns.NS, g *rulegen.Gen, hook parser.Hook, seed int64, rounds, packets int) {
 	for round := 0; round < rounds; round++ {
 		src := g.Ruleset()
 		rs, err := parser.Parse("gen.nft", []byte(src))
@@ -152,17 +160,17 @@ func oracleRounds(t *testing.T, inj *netns.Injector, k *netns.NS, g *rulegen.Gen
 		for i := range pkts {
 			pkts[i] = g.Packet()
 		}
-		d, _, _ := oracleRun(t, inj, k, rs, canon, pkts, false)
+		d, _, _ := oracleRun(t, inj, k, hook, rs, canon, pkts, false)
 		if d == "" {
 			continue
 		}
-		d2, at, ct := oracleRun(t, inj, k, rs, canon, pkts, true)
+		d2, at, ct := oracleRun(t, inj, k, hook, rs, canon, pkts, true)
 		var which string
 		if at >= 0 {
 			var p packet.Parsed
 			p.Decode(pkts[at].Bytes)
 			which = fmt.Sprintf("\nfirst packet counted differently: #%d %x\n(%s)\nnfd's ct state %d found %v dir %d", at, pkts[at].Bytes, d2, ct.State, ct.Found, ct.Dir)
 		}
-		t.Fatalf("seed %d round %d, %s%s\nruleset:\n%s", seed, round, d, which, canon)
+		t.Fatalf("hook %s seed %d round %d, %s%s\nruleset:\n%s", hook, seed, round, d, which, canon)
 	}
 }
