@@ -213,7 +213,11 @@ func (t *Table) invalid(r *Result) {
 // with s locked. It follows the protocols' new() checks: a TCP packet must
 // be a SYN (or, with loose pickup, an ACK); ICMP must be a request.
 func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now int64, r *Result) {
-	e := entry{created: now, synced: now, swapped: swapped, status: StatusConfirmed}
+	// Not confirmed: the kernel confirms the entry only when its first
+	// packet leaves the last hook (nf_conntrack_confirm()), so every rule
+	// that packet meets sees it unconfirmed; Track confirms it at the
+	// next packet (a first packet that is not accepted forgets it).
+	e := entry{created: now, synced: now, swapped: swapped}
 	switch key.Proto {
 	case packet.ProtoTCP:
 		st := tcpConntracks[0][tcpIndex(p.TCPFlags)][sNO]
@@ -251,10 +255,7 @@ func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now
 	s.m[key] = e
 	t.count.Add(1)
 	t.stats.inserts.Add(1)
-	// The kernel confirms the entry only when the packet leaves its last
-	// hook (nf_conntrack_confirm()): every rule this packet meets sees it
-	// unconfirmed.
-	*r = Result{State: StateNew, Status: e.status &^ StatusConfirmed, Key: key, Found: true, Created: true}
+	*r = Result{State: StateNew, Status: e.status, Key: key, Found: true, Created: true}
 }
 
 // importEntry adds a connection the kernel already tracks, with the
@@ -414,11 +415,6 @@ func (t *Table) Lookup(p *packet.Parsed, r *Result) {
 		return
 	}
 	t.fill(r, &e, key, dir, state)
-	if e.pkts[0]+e.pkts[1] <= 1 {
-		// Only the packet that created the entry has been tracked, so
-		// this is it, at a later hook: still unconfirmed (see newConn).
-		r.Status &^= StatusConfirmed
-	}
 }
 
 // untracked reports the ICMPv6 neighbour discovery and MLD messages the

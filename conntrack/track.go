@@ -68,6 +68,12 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 // trackLocked does Track's work with s locked.
 func (t *Table) trackLocked(s *shard, tr *tracking, r *Result) outcome {
 	ok := t.liveEntry(s, tr)
+	if ok && tr.e.status&StatusConfirmed == 0 {
+		// The first packet was accepted and left: the kernel confirmed
+		// the entry then (see newConn).
+		tr.e.status |= StatusConfirmed
+		s.m[tr.key] = tr.e
+	}
 	if !ok && t.resolve != nil && !startsConn(tr.p) {
 		if out, done := t.adopt(s, tr, r); done {
 			return out
