@@ -29,6 +29,7 @@ func kernelVsEngine(t *testing.T, tag string, rules []string, pkts [][]byte) {
 	t.Helper()
 	netns.SkipUnlessRoot(t, "nft")
 	inj, k := netns.NewInjector(t, tag, "k0", []string{"10.88.0.2/24", "fd88::2/64"})
+	waitDelivery(t, inj, k)
 	var b strings.Builder
 	b.WriteString("table inet m {\n\tchain pre {\n\t\ttype filter hook prerouting priority 0; policy accept;\n")
 	for _, r := range rules {
