@@ -23,6 +23,8 @@ type Opts struct {
 	Payload      []byte
 	TTL          uint8  // default 64
 	Coverage     uint16 // UDP-Lite (136) checksum coverage, 0 for all
+	TOS          uint8  // IPv4 type of service, IPv6 traffic class (DSCP and ECN)
+	FlowLabel    uint32 // IPv6 only, 20 bits
 	// IPv4 only.
 	IPOptions int    // bytes of NOP options (multiple of 4)
 	FragOff   uint16 // in 8-byte units
@@ -48,6 +50,7 @@ func Build(o Opts) []byte {
 		ihl := 20 + o.IPOptions
 		b := make([]byte, ihl+len(l4))
 		b[0] = 0x40 | byte(ihl/4)
+		b[1] = o.TOS
 		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 		binary.BigEndian.PutUint16(b[4:], 0x1234)
 		ff := o.FragOff & 0x1fff
@@ -88,7 +91,7 @@ func Build(o Opts) []byte {
 		next = o.Ext6[i]
 	}
 	b := make([]byte, 40+len(ext)+len(l4))
-	b[0] = 0x60
+	binary.BigEndian.PutUint32(b, 6<<28|uint32(o.TOS)<<20|o.FlowLabel&0xfffff)
 	binary.BigEndian.PutUint16(b[4:], uint16(len(ext)+len(l4)))
 	b[6] = next
 	b[7] = o.TTL
