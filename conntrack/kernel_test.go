@@ -42,6 +42,9 @@ func parseConntrackL(out string) map[string]kernelView {
 			continue
 		}
 		proto := f[2]
+		if proto == "unknown" {
+			proto += f[3] // generic: the protocol's number follows
+		}
 		var v kernelView
 		kv := map[string]string{}
 		for i, x := range f {
@@ -69,9 +72,15 @@ func ourView(tb *Table) map[string]kernelView {
 	m := map[string]kernelView{}
 	for _, f := range tb.List() {
 		proto := protoNames[f.Orig.Proto]
+		if proto == "" {
+			proto = fmt.Sprintf("unknown%d", f.Orig.Proto)
+		}
 		port := fmt.Sprintf("%d>%d", f.Orig.Sport, f.Orig.Dport)
-		if f.Orig.isICMP() {
+		switch {
+		case f.Orig.isICMP():
 			port = fmt.Sprintf("id%d", f.Orig.Sport)
+		case !hasPorts(f.Orig.Proto):
+			port = ">" // conntrack -L shows no ports
 		}
 		m[proto+" "+f.Orig.SrcAddr().String()+">"+f.Orig.DstAddr().String()+" "+port] = kernelView{
 			state: f.TCPState, unreplied: f.Status&StatusSeenReply == 0, assured: f.Status&StatusAssured != 0}

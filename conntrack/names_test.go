@@ -192,7 +192,7 @@ func TestKernelValidity(t *testing.T) {
 		}
 	}
 	var p packet.Parsed
-	p.Decode(pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: packet.ProtoSCTP, Payload: make([]byte, 11)}))
+	p.Decode(pktgen.Build(pktgen.Opts{Src: cli, Dst: srv, Proto: packet.ProtoSCTP, Payload: make([]byte, 3)})) // 8 + 3 bytes
 	if tb.Track(&p, &r); r.State != StateInvalid {
 		t.Errorf("11-byte SCTP: state %d", r.State)
 	}

@@ -213,7 +213,11 @@ func (t *Table) invalid(r *Result) {
 // with s locked. It follows the protocols' new() checks: a TCP packet must
 // be a SYN (or, with loose pickup, an ACK); ICMP must be a request.
 func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now int64, r *Result) {
-	e := entry{created: now, synced: now, swapped: swapped, status: StatusConfirmed}
+	// Not confirmed: the kernel confirms the entry only when its first
+	// packet leaves the last hook (nf_conntrack_confirm()), so every rule
+	// that packet meets sees it unconfirmed; Track confirms it at the
+	// next packet (a first packet that is not accepted forgets it).
+	e := entry{created: now, synced: now, swapped: swapped}
 	switch key.Proto {
 	case packet.ProtoTCP:
 		st := tcpConntracks[0][tcpIndex(p.TCPFlags)][sNO]
@@ -225,6 +229,12 @@ func (t *Table) newConn(s *shard, p *packet.Parsed, key Tuple, swapped bool, now
 		e.expires = now + int64(t.timeouts.TCP[st])
 	case packet.ProtoUDP, packet.ProtoUDPLite:
 		e.expires = now + int64(t.timeouts.UDP)
+	case packet.ProtoSCTP:
+		if !sctpNew(p) {
+			t.invalid(r)
+			return
+		}
+		e.expires = now + int64(t.timeouts.Generic)
 	case packet.ProtoICMP, packet.ProtoICMPv6:
 		if !icmpNew(key.Family, p.ICMPType) {
 			t.invalid(r)
@@ -387,6 +397,8 @@ func (t *Table) classify(p *packet.Parsed, tup *Tuple, r *Result) bool {
 // anything. It gives the same answer Track gave, except that a packet
 // which created no entry is reported invalid.
 func (t *Table) Lookup(p *packet.Parsed, r *Result) {
+	var view packet.Parsed
+	p = p.ConntrackView(&view)
 	var tup Tuple
 	if !t.classify(p, &tup, r) {
 		return
@@ -413,7 +425,7 @@ func untracked(p *packet.Parsed) bool {
 		return false
 	}
 	switch p.ICMPType {
-	case 130, 131, 132, 133, 134, 135, 136, 143:
+	case 130, 131, 132, 133, 134, 135, 136, 143, 151, 152: // MLD, ND, MLDv2, multicast router discovery
 		return true
 	}
 	return false
@@ -526,7 +538,8 @@ func (t *Table) RunReaper(stop <-chan struct{}, period time.Duration) {
 
 // udpLengthValid is udp_error()'s length check: the UDP header's length
 // must cover the header and fit in the packet (for UDP-Lite, the checksum
-// coverage: 0 means all, else at least the header and within the packet).
+// coverage: 0 means all, else at least the header and within the packet;
+// and udplite_error() wants a checksum).
 func udpLengthValid(p *packet.Parsed) bool {
 	l4 := p.Transport()
 	if len(l4) < packet.UDPSize {
@@ -535,7 +548,9 @@ func udpLengthValid(p *packet.Parsed) bool {
 	n := int(binary.BigEndian.Uint16(l4[4:]))
 	wire := p.WireLen - p.L4Off // skb->len - dataoff, captured or not
 	if p.L4Proto == packet.ProtoUDPLite {
-		return n == 0 || (n >= packet.UDPSize && n <= wire)
+		// udplite_error(): n is the checksum coverage; the checksum is
+		// mandatory.
+		return (n == 0 || (n >= packet.UDPSize && n <= wire)) && (l4[6] != 0 || l4[7] != 0)
 	}
 	return n >= packet.UDPSize && n <= wire
 }

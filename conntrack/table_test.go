@@ -492,3 +492,33 @@ func TestNeighbourDiscoveryUntracked(t *testing.T) {
 		t.Fatalf("lookup: %+v", r)
 	}
 }
+
+// TestConfirmedAfterFirstPacket: the packet that creates an entry sees it
+// unconfirmed, at its first hook (Track) and later ones (Lookup); the next
+// packet sees it confirmed, as nf_conntrack_confirm() has run in between.
+// The first packet against the kernel: rules.TestMeaningNewConnStatus.
+func TestConfirmedAfterFirstPacket(t *testing.T) {
+	tb, _ := newTable(t, Config{})
+	pk := func(src, dst netip.Addr, sp, dp uint16) *packet.Parsed {
+		var p packet.Parsed
+		p.Decode(pktgen.Build(pktgen.Opts{Src: src, Dst: dst, Proto: 17, Sport: sp, Dport: dp, Payload: []byte("x")}))
+		return &p
+	}
+	var r Result
+	tb.Track(pk(cli, srv, 1000, 53), &r)
+	if r.State != StateNew || r.Status&StatusConfirmed != 0 {
+		t.Fatalf("first packet: state %d status %#x", r.State, r.Status)
+	}
+	tb.Lookup(pk(cli, srv, 1000, 53), &r)
+	if r.Status&StatusConfirmed != 0 {
+		t.Fatalf("first packet at a later hook: status %#x", r.Status)
+	}
+	tb.Track(pk(srv, cli, 53, 1000), &r)
+	if r.State != StateEstablished || r.Status&StatusConfirmed == 0 {
+		t.Fatalf("reply: state %d status %#x", r.State, r.Status)
+	}
+	tb.Track(pk(cli, srv, 1000, 53), &r)
+	if r.Status&StatusConfirmed == 0 {
+		t.Fatalf("third packet: status %#x", r.Status)
+	}
+}

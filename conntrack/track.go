@@ -38,8 +38,12 @@ type tracking struct {
 
 // Track is nf_conntrack_in() for one packet at the first hook nfd sees it
 // (prerouting or output in the kernel): it classifies the packet and
-// updates the connection. Later hooks of the same packet use Lookup.
+// updates the connection. Later hooks of the same packet use Lookup. The
+// packet is taken as conntrack sees it (packet.ConntrackView: an IPv6
+// transport header behind AH is tracked as what it is).
 func (t *Table) Track(p *packet.Parsed, r *Result) {
+	var view packet.Parsed
+	p = p.ConntrackView(&view)
 	tr := tracking{p: p}
 	if !t.classify(p, &tr.tup, r) {
 		if r.State == StateInvalid {
@@ -64,6 +68,12 @@ func (t *Table) Track(p *packet.Parsed, r *Result) {
 // trackLocked does Track's work with s locked.
 func (t *Table) trackLocked(s *shard, tr *tracking, r *Result) outcome {
 	ok := t.liveEntry(s, tr)
+	if ok && tr.e.status&StatusConfirmed == 0 {
+		// The first packet was accepted and left: the kernel confirmed
+		// the entry then (see newConn).
+		tr.e.status |= StatusConfirmed
+		s.m[tr.key] = tr.e
+	}
 	if !ok && t.resolve != nil && !startsConn(tr.p) {
 		if out, done := t.adopt(s, tr, r); done {
 			return out

@@ -5,6 +5,7 @@
 package conntrack
 
 import (
+	"encoding/binary"
 	"net/netip"
 
 	"github.com/nfdproject/nfd/packet"
@@ -123,6 +124,15 @@ func tupleFromPacket(p *packet.Parsed, t *Tuple) bool {
 			return false
 		}
 		t.Sport = p.ICMPID
+	case p.L4Proto == packet.ProtoGRE:
+		// gre_pkt_to_tuple(): a version 1 (PPTP) header of 8 bytes or
+		// more whose protocol is not PPP has no tuple; any other GRE
+		// packet is tracked as the generic protocol would be. (The call
+		// id a PPP one keys on is not kept: nfd tracks one PPTP flow per
+		// address pair.)
+		if g := p.Transport(); len(g) >= 8 && binary.BigEndian.Uint16(g)&7 == 1 && binary.BigEndian.Uint16(g[2:]) != 0x880b {
+			return false
+		}
 	}
 	return true
 }

@@ -13,8 +13,14 @@ import (
 // packets at PRE_ROUTING whose checksum no device verified. It
 // reports true when there is nothing it can check: another protocol, a
 // fragment, or a packet not wholly in the buffer. An IPv4 UDP checksum of
-// zero means none (udp_error()); in IPv6 it is an error.
+// zero means none (udp_error()); in IPv6 it is an error. The transport
+// header is conntrack's (ConntrackView: behind AH for IPv6).
 func (p *Parsed) ChecksumOK() bool {
+	var view Parsed
+	return p.ConntrackView(&view).checksumOK()
+}
+
+func (p *Parsed) checksumOK() bool {
 	if p.Flags&(Truncated|NonFirstFragment|Fragment|BadHeader|ExtHdrLimit) != 0 || p.L4Len == 0 || p.WireLen != len(p.buf) {
 		return true
 	}
@@ -32,6 +38,24 @@ func (p *Parsed) ChecksumOK() bool {
 		if p.Family == 4 && l4[6] == 0 && l4[7] == 0 {
 			return true
 		}
+	case ProtoUDPLite:
+		// udplite_error(): over the checksum coverage (0: all), with
+		// IPPROTO_UDP and the whole length in the pseudo-header, as
+		// nf_checksum_partial() is called there (RFC 3828 says 136; a
+		// packet summed that way is invalid to the kernel's conntrack).
+		// A bad coverage or a zero checksum is udpLengthValid's (conntrack).
+		if len(l4) < UDPSize || l4[6] == 0 && l4[7] == 0 {
+			return true
+		}
+		cov := int(binary.BigEndian.Uint16(l4[4:]))
+		if cov == 0 {
+			cov = len(l4)
+		}
+		if cov < UDPSize || cov > len(l4) {
+			return true
+		}
+		sum = checksum.Pseudo(p.SrcAddr(), p.DstAddr(), ProtoUDP, len(l4))
+		return checksum.Fold(checksum.Sum(sum, l4[:cov])) == 0xffff
 	case ProtoICMP:
 		if p.Family != 4 {
 			return true

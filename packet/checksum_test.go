@@ -51,12 +51,19 @@ func TestChecksumOK(t *testing.T) {
 			t.Errorf("IPv%d UDP with checksum 0: ok=%v", p.Family, got)
 		}
 	}
-	// SCTP: CRC32c, little-endian.
-	sctp := pktgen.Build(pktgen.Opts{Src: v6s, Dst: v6d, Proto: ProtoSCTP, Payload: []byte("\x00\x01\x00\x02\x00\x00\x00\x07\x00\x00\x00\x00\x01\x00\x00\x04")})
+	// SCTP: CRC32c, little-endian (pktgen computes it over the common
+	// header with the checksum zeroed, and the chunks).
+	sctp := pktgen.Build(pktgen.Opts{Src: v6s, Dst: v6d, Proto: ProtoSCTP, Sport: 1, Dport: 2,
+		Payload: []byte("\x00\x00\x00\x07\x00\x00\x00\x00\x01\x00\x00\x04")})
 	var sp Parsed
 	sp.Decode(sctp)
 	l4 := sctp[sp.L4Off:]
-	binary.LittleEndian.PutUint32(l4[8:], crc32.Checksum(l4, crc32.MakeTable(crc32.Castagnoli)))
+	want := binary.LittleEndian.Uint32(l4[8:])
+	binary.LittleEndian.PutUint32(l4[8:], 0)
+	if got := crc32.Checksum(l4, crc32.MakeTable(crc32.Castagnoli)); got != want {
+		t.Fatalf("pktgen's SCTP CRC32c %#x, want %#x", want, got)
+	}
+	binary.LittleEndian.PutUint32(l4[8:], want)
 	if sp.Decode(sctp); !sp.ChecksumOK() {
 		t.Error("SCTP with a good CRC32c judged bad")
 	}

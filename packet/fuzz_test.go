@@ -13,6 +13,7 @@ func seedPackets(f *testing.F) {
 	c, d := netip.MustParseAddr("2001:db8::a"), netip.MustParseAddr("2001:db8::b")
 	f.Add(pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 1, Dport: 443, Payload: pktgen.ClientHello("a.example")}))
 	f.Add(pktgen.Build(pktgen.Opts{Src: c, Dst: d, Proto: 17, Sport: 1, Dport: 53, Ext6: []uint8{0, 43, 44}, Payload: pktgen.DNSQuery(3, "b.example")}))
+	f.Add(pktgen.Build(pktgen.Opts{Src: c, Dst: d, Proto: 6, Sport: 1, Dport: 80, Ext6: []uint8{60, 51}, Cut: 12}))
 	f.Add(pktgen.ICMPError(b, 11, 0, pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 2, Dport: 3})))
 	f.Add(pktgen.Build(pktgen.Opts{Src: a, Dst: b, Proto: 6, Sport: 1, Dport: 80, Payload: []byte("GET / HTTP/1.1\r\nHost: h.example\r\n\r\n")}))
 }
@@ -31,6 +32,11 @@ func FuzzDecode(f *testing.F) {
 		if p.DecodeInner(&q) && q.L4Off+q.L4Len > len(q.buf) {
 			t.Fatal("inner offsets past the end")
 		}
+		var v Parsed
+		if w := p.ConntrackView(&v); w.L4Off+w.L4Len > len(b) || w.PayloadOff > len(b) {
+			t.Fatalf("conntrack view offsets past the end: %+v", w)
+		}
+		_ = p.ChecksumOK()
 	})
 }
 

@@ -209,3 +209,52 @@ func TestDecodeAllocs(t *testing.T) {
 		t.Fatalf("decode allocates %v times", n)
 	}
 }
+
+// TestConntrackView: behind AH, nft's rules see AH and conntrack the
+// transport header (ipv6_find_hdr() with IP6_FH_F_AUTH against
+// ipv6_skip_exthdr()); "no next header" has no connection. The kernel
+// agrees: conntrack.TestKernelIPv6ExtHeaders.
+func TestConntrackView(t *testing.T) {
+	c, d := netip.MustParseAddr("2001:db8::a"), netip.MustParseAddr("2001:db8::b")
+	cases := []struct {
+		name      string
+		o         pktgen.Opts
+		same      bool
+		proto     uint8
+		has       bool
+		sport     uint16
+		truncated bool
+	}{
+		{"plain tcp", pktgen.Opts{Proto: 6, Sport: 7}, true, 6, true, 7, false},
+		{"options tcp", pktgen.Opts{Proto: 6, Sport: 7, Ext6: []uint8{0, 60}}, true, 6, true, 7, false},
+		{"ah tcp", pktgen.Opts{Proto: 6, Sport: 7, Ext6: []uint8{51}}, false, 6, true, 7, false},
+		{"ah options udp", pktgen.Opts{Proto: 17, Sport: 8, Ext6: []uint8{60, 51, 43}}, false, 17, true, 8, false},
+		{"ah tcp cut", pktgen.Opts{Proto: 6, Sport: 7, Ext6: []uint8{51}, Cut: 12}, false, 6, true, 7, true},
+		{"ah esp", pktgen.Opts{Proto: 50, Ext6: []uint8{51}, Payload: make([]byte, 8)}, false, 50, true, 0, false},
+		{"ah none", pktgen.Opts{Proto: 59, Ext6: []uint8{51}}, false, 0, false, 0, false},
+		{"none", pktgen.Opts{Proto: 59}, false, 0, false, 0, false},
+		{"ah later fragment", pktgen.Opts{Proto: 6, Ext6: []uint8{51, 44}, FragOff: 2}, false, 0, false, 0, false},
+	}
+	for _, tc := range cases {
+		tc.o.Src, tc.o.Dst = c, d
+		var p, q Parsed
+		p.Decode(pktgen.Build(tc.o))
+		v := p.ConntrackView(&q)
+		if (v == &p) != tc.same || v.HasL4Proto != tc.has || v.L4Proto != tc.proto || v.Sport != tc.sport ||
+			(v.Flags&Truncated != 0) != tc.truncated {
+			t.Errorf("%s: view same=%v has=%v proto=%d sport=%d flags=%b", tc.name, v == &p, v.HasL4Proto, v.L4Proto, v.Sport, v.Flags)
+		}
+		if !tc.same && p.L4Proto == v.L4Proto && p.HasL4Proto == v.HasL4Proto {
+			t.Errorf("%s: the rules' view changed too", tc.name)
+		}
+	}
+	ah := pktgen.Build(pktgen.Opts{Src: c, Dst: d, Proto: 6, Ext6: []uint8{51}})
+	var p, q Parsed
+	if n := testing.AllocsPerRun(100, func() {
+		p.Decode(ah)
+		_ = p.ConntrackView(&q)
+		_ = p.ChecksumOK()
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

@@ -323,12 +323,10 @@ func (p *Parsed) decodeL4() {
 	t := p.buf[p.L4Off : p.L4Off+p.L4Len]
 	switch p.L4Proto {
 	case ProtoTCP:
-		if len(t) >= 4 {
-			h := TCP(t)
-			p.Sport, p.Dport = h.SrcPort(), h.DstPort()
-		}
 		// Each field as far as its bytes are there: the kernel loads each
-		// one on its own (a 14-byte header still has flags).
+		// one on its own (a 14-byte header still has flags, a 2-byte one
+		// a source port).
+		p.ports(t)
 		if len(t) >= 8 {
 			p.Seq = TCP(t).Seq()
 		}
@@ -349,24 +347,35 @@ func (p *Parsed) decodeL4() {
 			p.Flags |= Truncated
 		}
 	case ProtoUDP, ProtoUDPLite, ProtoSCTP:
-		if len(t) >= 4 {
-			h := UDP(t)
-			p.Sport, p.Dport = h.SrcPort(), h.DstPort()
-		}
+		p.ports(t)
 		if p.L4Proto != ProtoSCTP && len(t) >= UDPSize {
 			p.PayloadOff = p.L4Off + UDPSize
 		} else if len(t) < 4 {
 			p.Flags |= Truncated
 		}
 	case ProtoICMP, ProtoICMPv6:
+		if len(t) >= 1 {
+			p.ICMPType = t[0]
+		}
 		if len(t) >= 2 {
-			p.ICMPType, p.ICMPCode = t[0], t[1]
+			p.ICMPCode = t[1]
 		}
 		if len(t) >= ICMPMinSize {
 			p.ICMPID = ICMP(t).ID()
 		} else {
 			p.Flags |= Truncated
 		}
+	}
+}
+
+// ports reads the source port from 2 bytes and the destination port from
+// 4, as the kernel's 2-byte payload loads need no more.
+func (p *Parsed) ports(t []byte) {
+	if len(t) >= 2 {
+		p.Sport = binary.BigEndian.Uint16(t)
+	}
+	if len(t) >= 4 {
+		p.Dport = binary.BigEndian.Uint16(t[2:])
 	}
 }
 
@@ -388,9 +397,13 @@ func (p *Parsed) IsICMPError() bool {
 	return false
 }
 
-// DecodeInner decodes the packet quoted inside an ICMP error into q. The
-// quote is usually cut short, so q is decoded leniently: only the addresses,
-// protocol and ports or ICMP id (the first 8 transport bytes) are needed.
+// DecodeInner decodes the packet quoted inside an ICMP error into q, as
+// nf_conntrack_inet_error() reads it with nf_ct_get_tuplepr(): the quote
+// is usually cut short, so q is decoded leniently: only the addresses, the
+// protocol (after IPv6 extension headers, AH included, as
+// ipv6_get_l4proto() skips them) and the ports (4 bytes, for protocols
+// with ports) or the ICMP header (8 bytes) are needed; any other protocol
+// needs nothing more (nf_ct_get_tuple()'s generic case).
 func (p *Parsed) DecodeInner(q *Parsed) bool {
 	if !p.IsICMPError() {
 		return false
@@ -418,29 +431,29 @@ func (p *Parsed) DecodeInner(q *Parsed) bool {
 		copy(q.Src[:], h.Src())
 		copy(q.Dst[:], h.Dst())
 		q.NetProto = h.NextHeader()
-		// Quoted packets rarely carry extension headers; take the
-		// transport header right after the fixed header when it is one.
-		switch h.NextHeader() {
-		case ProtoTCP, ProtoUDP, ProtoICMPv6, ProtoUDPLite, ProtoSCTP:
-		default:
+		proto, off, res := skipExthdr6(inner, len(inner))
+		if res == skipFailed || res == skipUnknown || off > len(inner) {
 			return false
 		}
-		q.L4Proto, q.HasL4Proto = h.NextHeader(), true
-		q.L4Off, q.L4Len = IPv6Size, len(inner)-IPv6Size
+		q.L4Proto, q.HasL4Proto = proto, true
+		q.L4Off, q.L4Len = off, len(inner)-off
 	default:
-		return false
-	}
-	if q.L4Len < 8 {
 		return false
 	}
 	t := inner[q.L4Off:]
 	switch q.L4Proto {
 	case ProtoTCP, ProtoUDP, ProtoUDPLite, ProtoSCTP:
+		if len(t) < 4 {
+			return false
+		}
 		q.Sport, q.Dport = UDP(t).SrcPort(), UDP(t).DstPort()
 		if q.L4Proto == ProtoTCP && len(t) >= 14 {
 			q.TCPFlags = t[tcpFlags]
 		}
 	case ProtoICMP, ProtoICMPv6:
+		if len(t) < ICMPMinSize {
+			return false
+		}
 		q.ICMPType, q.ICMPCode, q.ICMPID = t[0], t[1], ICMP(t).ID()
 	}
 	return true

@@ -388,7 +388,7 @@ func ctxOf(gp rulegen.Packet, hook parser.Hook) *Ctx {
 // TestDifferential compares the compiled engine with the reference
 // evaluator over thousands of random rulesets and packets.
 func TestDifferential(t *testing.T) {
-	g := &rulegen.Gen{R: rand.New(rand.NewSource(42))}
+	g := &rulegen.Gen{R: rand.New(rand.NewSource(42)), UserspaceForms: true}
 	packets := 0
 	for i := 0; i < 1500; i++ {
 		src := g.Ruleset()

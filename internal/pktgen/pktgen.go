@@ -4,14 +4,16 @@ package pktgen
 
 import (
 	"encoding/binary"
-	"github.com/nfdproject/nfd/packet/checksum"
+	"hash/crc32"
 	"net/netip"
+
+	"github.com/nfdproject/nfd/packet/checksum"
 )
 
 // Opts describes one packet.
 type Opts struct {
 	Src, Dst     netip.Addr
-	Proto        uint8 // 6 tcp, 17 udp, 1 icmp, 58 icmpv6, or any other
+	Proto        uint8 // 6 tcp, 17 udp, 1 icmp, 58 icmpv6, 132 sctp, 136 udp-lite, or any other
 	Sport, Dport uint16
 	TCPFlags     uint8
 	Seq, Ack     uint32
@@ -19,7 +21,10 @@ type Opts struct {
 	ICMPCode     uint8
 	ICMPID       uint16
 	Payload      []byte
-	TTL          uint8 // default 64
+	TTL          uint8  // default 64
+	Coverage     uint16 // UDP-Lite (136) checksum coverage, 0 for all
+	TOS          uint8  // IPv4 type of service, IPv6 traffic class (DSCP and ECN)
+	FlowLabel    uint32 // IPv6 only, 20 bits
 	// IPv4 only.
 	IPOptions int    // bytes of NOP options (multiple of 4)
 	FragOff   uint16 // in 8-byte units
@@ -45,6 +50,7 @@ func Build(o Opts) []byte {
 		ihl := 20 + o.IPOptions
 		b := make([]byte, ihl+len(l4))
 		b[0] = 0x40 | byte(ihl/4)
+		b[1] = o.TOS
 		binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 		binary.BigEndian.PutUint16(b[4:], 0x1234)
 		ff := o.FragOff & 0x1fff
@@ -85,7 +91,7 @@ func Build(o Opts) []byte {
 		next = o.Ext6[i]
 	}
 	b := make([]byte, 40+len(ext)+len(l4))
-	b[0] = 0x60
+	binary.BigEndian.PutUint32(b, 6<<28|uint32(o.TOS)<<20|o.FlowLabel&0xfffff)
 	binary.BigEndian.PutUint16(b[4:], uint16(len(ext)+len(l4)))
 	b[6] = next
 	b[7] = o.TTL
@@ -115,12 +121,24 @@ func transport(o Opts) []byte {
 		binary.BigEndian.PutUint16(t[14:], 65535)
 		copy(t[20:], o.Payload)
 		return t
-	case 17:
+	case 17, 136:
 		t := make([]byte, 8+len(o.Payload))
 		binary.BigEndian.PutUint16(t[0:], o.Sport)
 		binary.BigEndian.PutUint16(t[2:], o.Dport)
-		binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
+		if o.Proto == 17 {
+			binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
+		} else {
+			binary.BigEndian.PutUint16(t[4:], o.Coverage)
+		}
 		copy(t[8:], o.Payload)
+		return t
+	case 132:
+		// The common header (ports, then the verification tag and
+		// chunks from the payload's first bytes on).
+		t := make([]byte, 8+len(o.Payload))
+		binary.BigEndian.PutUint16(t[0:], o.Sport)
+		binary.BigEndian.PutUint16(t[2:], o.Dport)
+		copy(t[4:], o.Payload)
 		return t
 	case 1, 58:
 		t := make([]byte, 8+len(o.Payload))
@@ -152,6 +170,22 @@ func fixL4Checksum(o Opts, t []byte) {
 		return
 	case 58:
 		off = 2
+	case 132:
+		// CRC32c, stored little-endian as sctp_compute_cksum() leaves it.
+		if len(t) >= 12 {
+			t[8], t[9], t[10], t[11] = 0, 0, 0, 0
+			binary.LittleEndian.PutUint32(t[8:], crc32.Checksum(t, crc32.MakeTable(crc32.Castagnoli)))
+		}
+		return
+	case 136:
+		// RFC 3828: over the coverage (0: all).
+		n := int(o.Coverage)
+		if n == 0 || n > len(t) {
+			n = len(t)
+		}
+		src, dst := o.Src.AsSlice(), o.Dst.AsSlice()
+		binary.BigEndian.PutUint16(t[6:], checksum.Checksum(checksum.Pseudo(src, dst, o.Proto, len(t)), t[:n]))
+		return
 	default:
 		return
 	}
