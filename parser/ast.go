@@ -197,6 +197,9 @@ type Match struct {
 	// zero, Mask nil when there is no operation.
 	Mask []byte
 	Xor  []byte
+	// Merged: nft 1.0.6's merge of adjacent header matches (nftmerge.go):
+	// Keys in header order, one concatenated value, Op == or !=.
+	Merged bool
 	Op   Op
 	Val  Value
 }

@@ -55,6 +55,12 @@ func checkTable(t *Table, p *parser) {
 	}
 	contexts := chainContexts(t, edges, p)
 	checkRuleContexts(t, contexts, p)
+	// Once the rules passed nft's checks, merge as nft does.
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			mergeLikeNft(r)
+		}
+	}
 }
 
 // checkSets: interval elements need `flags interval`; contents match the type.
@@ -247,7 +253,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 		switch s := s.(type) {
 		case *Match:
 			keys, val = s.Keys, &s.Val
-			if len(s.Keys) > 1 && !s.Val.Anon && s.Val.SetRef == "" {
+			if len(s.Keys) > 1 && !s.Val.Anon && s.Val.SetRef == "" && !s.Merged {
 				p.errorf(s.Pos, "use concatenations with sets and maps, not singleton values (write `{ %s }`)", FormatElem(keyTypes(s.Keys), &s.Val.Elems[0], nil))
 				return
 			}

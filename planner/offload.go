@@ -250,6 +250,9 @@ func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uin
 }
 
 func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+	if m.Merged {
+		return tr.mergedMatch(m, have)
+	}
 	out, reg, specs, err := tr.load(m.Keys, have)
 	if err != nil {
 		return nil, err
@@ -559,4 +562,27 @@ func (sp fieldSpec) bitwise(reg uint32, m *parser.Match) *expr.Bitwise {
 		xor = sp.reg(m.Xor)
 	}
 	return &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: mask, Xor: xor}
+}
+
+// mergedMatch is nft's merged comparison of adjacent header bytes
+// (parser/nftmerge.go): the dependencies, one load of the whole region,
+// one cmp.
+func (tr *translator) mergedMatch(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+	var out []expr.Any
+	for _, k := range m.Keys {
+		sp, err := specOf(k, tr.t.Family)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tr.deps(sp, have)...)
+	}
+	first := m.Keys[0].Info()
+	n := uint32(len(m.Val.Elems[0].Lo))
+	base := map[parser.Base]expr.PayloadBase{parser.BaseNH: nh, parser.BaseTH: th, parser.BaseLL: expr.PayloadBaseLLHeader}[first.Base]
+	op := expr.CmpOpEq
+	if m.Op == parser.OpNe {
+		op = expr.CmpOpNeq
+	}
+	return append(out, &expr.Payload{DestRegister: reg1, Base: base, Offset: first.Off / 8, Len: n},
+		&expr.Cmp{Op: op, Register: reg1, Data: append([]byte(nil), m.Val.Elems[0].Lo...)}), nil
 }

@@ -128,3 +128,31 @@ func TestHashBytecode(t *testing.T) {
 		t.Errorf("symhash:\n got  %v\n want %v", deref(got), deref(want))
 	}
 }
+
+// TestNftMergeBytecode: adjacent header matches merge as nft 1.0.6 merges
+// them (payload_do_merge), recorded with `nft --debug=netlink`:
+//
+//	tcp sport != 22 tcp dport != 80  ->  load 4b @ th + 0; cmp neq 0x50001600
+//	ip ttl 4 counter ip protocol 6 counter -> counter; load 2b @ nh + 8; cmp eq; counter
+func TestNftMergeBytecode(t *testing.T) {
+	l4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}}}
+	got := translateOne(t, "tcp sport != 22 tcp dport != 80")
+	want := append(append([]expr.Any(nil), l4...), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 22, 0, 80}})
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("sport/dport:\n got  %v\n want %v", deref(got), deref(want))
+	}
+	got = translateOne(t, "ip ttl 4 counter ip protocol 6 counter")
+	nf4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}}}
+	want = append(append([]expr.Any{&expr.Counter{}}, nf4...), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{4, 6}}, &expr.Counter{})
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("ttl/protocol:\n got  %v\n want %v", deref(got), deref(want))
+	}
+	// not merged: different operators, addresses (over 32 bits)
+	for _, r := range []string{"tcp sport != 22 tcp dport 80", "ip saddr 1.1.1.1 ip daddr 2.2.2.2"} {
+		if n := len(translateOne(t, r)); n < 6 {
+			t.Errorf("%s merged (%d expressions)", r, n)
+		}
+	}
+}
