@@ -200,8 +200,8 @@ type Match struct {
 	// Merged: nft 1.0.6's merge of adjacent header matches (nftmerge.go):
 	// Keys in header order, one concatenated value, Op == or !=.
 	Merged bool
-	Op   Op
-	Val  Value
+	Op     Op
+	Val    Value
 }
 
 // VMap looks the key up in a verdict map and applies the verdict found.
