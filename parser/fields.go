@@ -193,6 +193,11 @@ type FieldInfo struct {
 	// Refuse: nft refuses (or aborts on) every use of this field; the
 	// message says why. Parsed so the error is precise.
 	Refuse string
+	// TypeDep: the ICMP/ICMPv6 message types the field belongs to, as
+	// bytes (icmp id: echo-request, echo-reply); nft adds a hidden
+	// `icmp type` dependency for such fields, so other messages never
+	// match. Empty: any type.
+	TypeDep string
 	// NftAbortsEqProto: nft aborts on `==` (or a set) against a protocol
 	// it knows (ah nexthdr, comp nexthdr); nfd refuses those forms.
 	NftAbortsEqProto bool

@@ -25,6 +25,8 @@ type fieldSpec struct {
 	set   nftables.SetDatatype
 	shift uint // constants are shifted left by this many bits
 	nat   int  // bytes of a value as the parser writes it (Type.Size)
+	// typeDep: ICMP types the field needs (nft's hidden dependency).
+	typeDep string
 	// wide: the load writes more bytes than size (ct saddr of an IPv4
 	// connection in an inet table loads the 16-byte tuple address), so
 	// the field cannot sit in a concatenation.
@@ -104,7 +106,7 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 	if fi.Userspace {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
-	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4()}
+	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4(), typeDep: fi.TypeDep}
 	bits := fi.Bits()
 	switch fi.Base {
 	case parser.BaseNH, parser.BaseTH, parser.BaseLL, parser.BaseIH,

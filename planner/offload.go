@@ -81,6 +81,28 @@ func (tr *translator) deps(sp fieldSpec, have *[2]uint8) []expr.Any {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l4}})
 		have[1] = sp.l4
 	}
+	if sp.typeDep != "" {
+		// nft's hidden ICMP type dependency: one type compared, several
+		// looked up in an anonymous set.
+		out = append(out, &expr.Payload{DestRegister: reg1, Base: th, Offset: 0, Len: 1})
+		if len(sp.typeDep) == 1 {
+			out = append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.typeDep[0]}})
+		} else {
+			key := parser.FieldICMPType
+			if sp.l4 == protoICMPv6 {
+				key = parser.FieldICMP6Type
+			}
+			var els []parser.Elem
+			for i := 0; i < len(sp.typeDep); i++ {
+				b := []byte{sp.typeDep[i]}
+				els = append(els, parser.Elem{Lo: b, Hi: b})
+			}
+			s, err := tr.newSet("__set%d", []parser.Field{key}, els, false, false, true)
+			if err == nil {
+				out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: s.Name, SetID: s.ID})
+			}
+		}
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
@@ -73,6 +74,23 @@ func payloadLoader(fi parser.FieldInfo) loader {
 		}
 	}
 	locate := locator(fi)
+	if dep := fi.TypeDep; dep != "" {
+		// nft's hidden `icmp type` dependency (icmp id: echo messages).
+		return func(c *Ctx) (key128, bool) {
+			if !depsOK(c, fam, l4) {
+				return key128{}, false
+			}
+			t := c.P.Transport()
+			if len(t) < 1 || c.P.Flags&packet.NonFirstFragment != 0 || strings.IndexByte(dep, t[0]) < 0 {
+				return key128{}, false
+			}
+			h, ok := locate(c)
+			if !ok {
+				return key128{}, false
+			}
+			return extractBits(h, off, bits)
+		}
+	}
 	return func(c *Ctx) (key128, bool) {
 		if !depsOK(c, fam, l4) {
 			return key128{}, false

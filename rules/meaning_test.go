@@ -472,3 +472,27 @@ func TestMeaningSCTPUDPLite(t *testing.T) {
 	}
 	kernelVsEngine(t, "ms", rules, pkts)
 }
+
+// TestMeaningICMPTypeDeps: icmp id, sequence, gateway, mtu and their
+// ICMPv6 kin exist only in some message types; nft adds a hidden `icmp
+// type` dependency, so other messages never match them (found by the
+// kernel oracle).
+func TestMeaningICMPTypeDeps(t *testing.T) {
+	rules := []string{
+		"icmp id < 200",
+		"icmp sequence 0",
+		"icmp gateway != 1",
+		"icmp mtu != 1",
+		"icmpv6 id < 200",
+		"icmpv6 sequence 0",
+		"icmpv6 mtu != 1",
+		"icmpv6 max-delay != 1",
+	}
+	var pkts [][]byte
+	for typ := 0; typ < 256; typ++ {
+		pkts = append(pkts,
+			pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 1, ICMPType: uint8(typ), ICMPID: uint16(typ), Payload: make([]byte, 8)}),
+			pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 58, ICMPType: uint8(typ), ICMPID: uint16(typ), TTL: 255, Payload: make([]byte, 8)}))
+	}
+	kernelVsEngine(t, "md", rules, pkts)
+}
