@@ -27,6 +27,8 @@ type fieldSpec struct {
 	nat   int  // bytes of a value as the parser writes it (Type.Size)
 	// typeDep: ICMP types the field needs (nft's hidden dependency).
 	typeDep string
+	// pre: other dependency expressions (link layer: iiftype ether).
+	pre []expr.Any
 	// wide: the load writes more bytes than size (ct saddr of an IPv4
 	// connection in an inet table loads the 16-byte tuple address), so
 	// the field cannot sit in a concatenation.
@@ -107,6 +109,21 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
 	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4(), typeDep: fi.TypeDep}
+	switch fi.Base {
+	case parser.BaseTCPOpt, parser.BaseSCTP:
+		// nft adds no dependency: nft_exthdr checks the protocol itself,
+		// and a `missing` option then matches other protocols too.
+		sp.l4 = 0
+	case parser.BaseLL:
+		// nft's link-layer dependency: an Ethernet input interface, and
+		// for VLAN fields an 802.1Q ether type.
+		sp.pre = []expr.Any{&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: hostOrder([]byte{0, 1}, true)}}
+		if fi.Proto == parser.ProtoVLAN {
+			sp.pre = append(sp.pre, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0x81, 0x00}})
+		}
+	}
 	bits := fi.Bits()
 	switch fi.Base {
 	case parser.BaseNH, parser.BaseTH, parser.BaseLL, parser.BaseIH,

@@ -81,6 +81,7 @@ func (tr *translator) deps(sp fieldSpec, have *[2]uint8) []expr.Any {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l4}})
 		have[1] = sp.l4
 	}
+	out = append(out, sp.pre...)
 	if sp.typeDep != "" {
 		// nft's hidden ICMP type dependency: one type compared, several
 		// looked up in an anonymous set.

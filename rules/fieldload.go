@@ -59,6 +59,11 @@ func depsOK(c *Ctx, fam, l4 uint8) bool {
 // payloadLoader builds the loader of a header field.
 func payloadLoader(fi parser.FieldInfo) loader {
 	fam, l4 := fi.Proto.Family(), fi.Proto.L4()
+	if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
+		// no dependency in nft: the locator checks the protocol, and a
+		// `missing` option matches other protocols (nft_exthdr stores 0)
+		l4 = 0
+	}
 	off, bits := fi.Off, fi.Bits()
 	if fi.Exists {
 		locate := locator(fi)
