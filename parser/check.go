@@ -312,7 +312,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 				p.errorf(s.StmtPos(), "`%s` needs a transport protocol match before it (such as `meta l4proto tcp`); nft cannot parse its value otherwise", k)
 				return
 			}
-			if fam := pr.Family(); fam != 0 {
+			if fam := pr.Family(); fam != 0 && !fi.NoFamilyDep {
 				if (fam == 4 && t.Family == FamilyIP6) || (fam == 6 && t.Family == FamilyIP) {
 					p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
 					return

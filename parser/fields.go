@@ -193,6 +193,11 @@ type FieldInfo struct {
 	// Refuse: nft refuses (or aborts on) every use of this field; the
 	// message says why. Parsed so the error is precise.
 	Refuse string
+	// NoFamilyDep: an ICMP/ICMPv6/IGMP field in an ip or ip6 table,
+	// where nft's only dependency is the transport protocol (`icmpv6
+	// type` in an ip table matches ICMPv6 carried by IPv4); in inet
+	// tables nft also requires the family.
+	NoFamilyDep bool
 	// TypeDep: the ICMP/ICMPv6 message types the field belongs to, as
 	// bytes (icmp id: echo-request, echo-reply); nft adds a hidden
 	// `icmp type` dependency for such fields, so other messages never

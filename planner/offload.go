@@ -40,6 +40,17 @@ type translator struct {
 	sets    map[string]*nftables.Set // named sets, created on first use
 	pending []PendingSet             // sets to add before the rules that use them
 	native  map[string]bool          // chains that will exist natively
+	// htonSets are the interval sets of host-order keys: lookups into
+	// them convert the register to big-endian first.
+	htonSets map[uint32]bool
+}
+
+// htonFor is the conversion a lookup into s needs, if any.
+func (tr *translator) htonFor(s *nftables.Set, reg uint32, size int) []expr.Any {
+	if !tr.htonSets[s.ID] || size < 2 {
+		return nil
+	}
+	return []expr.Any{&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: uint32(size), Size: uint32(size)}}
 }
 
 // PendingSet is a set a table plan adds, with its elements.
@@ -290,6 +301,7 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, tr.htonFor(s, reg, sp.size)...)
 		return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, Invert: m.Op == parser.OpNe}), nil
 	}
 	if len(m.Keys) > 1 {
@@ -396,9 +408,21 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		s.Concatenation = true
 	} else {
 		s.KeyType = types[0]
-		if host {
+		if host && !interval {
 			s.KeyByteOrder = binaryutil.NativeEndian
 		}
+	}
+	// An interval set of a host-order field (meta mark, skuid) holds
+	// big-endian keys; the rule converts the register first (nft's
+	// byteorder hton before the lookup), since intervals compare bytes.
+	hton := interval && host
+	keyOf := func(b []byte) []byte {
+		if hton {
+			sp, _ := specOf(keys[0], tr.t.Family)
+			sp.host = false
+			return sp.reg(b)
+		}
+		return tr.keyBytes(keys, b)
 	}
 	if vmap {
 		s.DataType = nftables.TypeVerdict
@@ -410,7 +434,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 				return nil, err
 			}
 		}
-		key := tr.keyBytes(keys, e.Lo)
+		key := keyOf(e.Lo)
 		el := nftables.SetElement{Key: key}
 		if vmap {
 			el.VerdictData = tr.verdict(e.Verdict)
@@ -419,12 +443,15 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
 			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
-				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
+				els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
 			}
 		}
 	}
-	if interval && host {
-		return nil, userspace("an interval set of a host-order type")
+	if hton {
+		if tr.htonSets == nil {
+			tr.htonSets = map[uint32]bool{}
+		}
+		tr.htonSets[s.ID] = true
 	}
 	tr.pending = append(tr.pending, PendingSet{s, els})
 	return s, nil
@@ -465,6 +492,10 @@ func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) 
 	s, err := tr.setFor(vm.Keys, &vm.Val, true)
 	if err != nil {
 		return nil, err
+	}
+	if len(vm.Keys) == 1 {
+		sp, _ := specOf(vm.Keys[0], tr.t.Family)
+		out = append(out, tr.htonFor(s, reg, sp.size)...)
 	}
 	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: 0}), nil
 }

@@ -156,3 +156,33 @@ func TestNftMergeBytecode(t *testing.T) {
 		}
 	}
 }
+
+// TestHostOrderIntervalSet: an interval set of a host-order key holds
+// big-endian elements and the rule converts first, as nft does:
+//
+//	[ meta load skuid => reg 1 ]
+//	[ byteorder reg 1 = hton(reg 1, 4, 4) ]
+//	[ lookup reg 1 set __set0 0x0 ]   elements e8030000 (1000) ...
+func TestHostOrderIntervalSet(t *testing.T) {
+	src := "table inet t {\n chain c { type filter hook output priority 0;\n meta skuid { 1000-2000, 3000 }\n }\n}\n"
+	rs, err := parser.Parse("t.nft", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := rs.Tables[0]
+	tr := &translator{t: tb, kt: &nftables.Table{Name: "t"}, sets: map[string]*nftables.Set{}, native: map[string]bool{}}
+	got, err := tr.rule(tb.Chains[0].Rules[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %v", deref(got))
+	}
+	if bo, ok := got[1].(*expr.Byteorder); !ok || bo.Op != expr.ByteorderHton || bo.Len != 4 {
+		t.Errorf("no hton before the lookup: %v", deref(got))
+	}
+	els := tr.pending[0].Elems
+	if fmt.Sprintf("%x", els[0].Key) != "000003e8" {
+		t.Errorf("first element %x, want big-endian 1000", els[0].Key)
+	}
+}

@@ -59,6 +59,9 @@ func depsOK(c *Ctx, fam, l4 uint8) bool {
 // payloadLoader builds the loader of a header field.
 func payloadLoader(fi parser.FieldInfo) loader {
 	fam, l4 := fi.Proto.Family(), fi.Proto.L4()
+	if fi.NoFamilyDep {
+		fam = 0
+	}
 	if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
 		// no dependency in nft: the locator checks the protocol, and a
 		// `missing` option matches other protocols (nft_exthdr stores 0)
