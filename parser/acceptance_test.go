@@ -78,16 +78,10 @@ const (
 var knownFalseAccepts = map[string]string{
 	"inet [filter input 0] iif doesnotexist0 accept":     "issue 13: nft resolves `iif` names at load and refuses a missing interface; nfd check does not",
 	"inet [filter input 0] log level audit prefix \"x\"": "issue 14: nft refuses `log level audit` with any other option",
-	"inet [filter input 0] meta mark 0b101":              "issue 13: nft 1.0.6 has no 0b binary literals",
-	"inet [filter input filter-5] tcp dport 22 accept":   "issue 14: nft 1.0.6 refuses `priority filter-5` without spaces around the minus",
 	"ip [filter input 0] iif doesnotexist0 accept":       "issue 13: nft resolves `iif` names at load and refuses a missing interface; nfd check does not",
 	"ip [filter input 0] log level audit prefix \"x\"":   "issue 14: nft refuses `log level audit` with any other option",
-	"ip [filter input 0] meta mark 0b101":                "issue 13: nft 1.0.6 has no 0b binary literals",
-	"ip [filter input filter-5] tcp dport 22 accept":     "issue 14: nft 1.0.6 refuses `priority filter-5` without spaces around the minus",
 	"ip6 [filter input 0] iif doesnotexist0 accept":      "issue 13: nft resolves `iif` names at load and refuses a missing interface; nfd check does not",
 	"ip6 [filter input 0] log level audit prefix \"x\"":  "issue 14: nft refuses `log level audit` with any other option",
-	"ip6 [filter input 0] meta mark 0b101":               "issue 13: nft 1.0.6 has no 0b binary literals",
-	"ip6 [filter input filter-5] tcp dport 22 accept":    "issue 14: nft 1.0.6 refuses `priority filter-5` without spaces around the minus",
 	"ruleset example-overview.nft":                       "issue 13: the shipped example names `iif bond0`; nft refuses a missing interface at load, nfd check does not",
 }
 

@@ -428,7 +428,7 @@ func (p *parser) uintWord(bits int) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	v, err := strconv.ParseUint(t.text, 0, bits)
+	v, err := parseNftUint(t.text, bits)
 	if err != nil {
 		p.errorf(t.pos, "found `%s`, expected a number below 2^%d", t.text, bits)
 		return 0, false

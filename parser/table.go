@@ -5,7 +5,6 @@ package parser
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -291,63 +290,83 @@ func (p *parser) parseBaseSpec(t *Table, c *Chain, pos Pos) bool {
 	return true
 }
 
+// parsePriority reads a priority as nft 1.0.6's grammar does: a number
+// (`-5`, `0x10`, `- 5`), a name, or a name, `+` or `-`, and a number.
+// nft's scanner takes `-` as part of a name, so `filter-5` is one unknown
+// name to nft (its "invalid priority expression value in this context");
+// `filter+5`, `filter +5`, `filter -5` and `filter - 5` are not.
 func (p *parser) parsePriority() (int, bool) {
 	t, ok := p.name("a priority (number or raw, mangle, dstnat, filter, security, srcnat)")
 	if !ok {
 		return 0, false
 	}
 	s := t.text
-	if v, err := strconv.Atoi(s); err == nil {
-		return v, true
+	if s == "-" {
+		// `priority - 5`
+		n, ok := p.name("a number")
+		if !ok {
+			return 0, false
+		}
+		v, ok := p.prioNumber(n)
+		return -v, ok
 	}
-	// keyword, keyword+N, keyword-N, keyword + N, keyword - N
-	kw, off := s, ""
-	if i := strings.IndexAny(s, "+-"); i > 0 {
-		kw, off = s[:i], s[i:]
+	if s[0] >= '0' && s[0] <= '9' || s[0] == '-' {
+		return p.prioNumber(t)
 	}
-	base, ok := priorityNames[kw]
+	base, ok := priorityNames[s]
 	if !ok {
 		var names []string
 		for k := range priorityNames {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		p.errorf(t.pos, "%s", expected("`"+kw+"`", "a priority (number or raw, mangle, dstnat, filter, security, srcnat)", names))
+		if kw, off, cut := strings.Cut(s, "-"); cut {
+			if _, known := priorityNames[kw]; known {
+				p.errorf(t.pos, "found `%s`, expected a priority: nft reads `%s` as one name; write `%s - %s`", s, s, kw, off)
+				return 0, false
+			}
+		}
+		p.errorf(t.pos, "%s", expected("`"+s+"`", "a priority (number or raw, mangle, dstnat, filter, security, srcnat)", names))
 		return 0, false
 	}
-	if off == "" {
-		sign := 0
-		if p.accept(tPlus) {
-			sign = 1
-		} else if p.isWord("-") {
-			p.next()
-			sign = -1
-		} else if n := p.peek(); n.kind == tWord && strings.HasPrefix(n.text, "-") {
-			off = n.text
-			p.next()
-		}
-		if sign != 0 {
-			n, ok := p.name("a number")
-			if !ok {
-				return 0, false
-			}
-			v, err := strconv.Atoi(n.text)
-			if err != nil {
-				p.errorf(n.pos, "found `%s`, expected a number", n.text)
-				return 0, false
-			}
-			return base + sign*v, true
-		}
+	sign := 0
+	if p.accept(tPlus) {
+		sign = 1
+	} else if p.isWord("-") {
+		p.next()
+		sign = -1
+	} else if n := p.peek(); n.kind == tWord && len(n.text) > 1 && n.text[0] == '-' {
+		// `filter -5`
+		p.next()
+		v, ok := p.prioNumber(n)
+		return base + v, ok
 	}
-	if off != "" {
-		v, err := strconv.Atoi(off)
-		if err != nil {
-			p.errorf(t.pos, "found `%s`, expected a priority offset such as `%s + 10`", s, kw)
-			return 0, false
-		}
-		return base + v, true
+	if sign == 0 {
+		return base, true
 	}
-	return base, true
+	n, ok := p.name("a number")
+	if !ok {
+		return 0, false
+	}
+	v, ok := p.prioNumber(n)
+	return base + sign*v, ok
+}
+
+// prioNumber reads a number token of a priority, with an optional minus.
+func (p *parser) prioNumber(t token) (int, bool) {
+	s, neg := t.text, false
+	if len(s) > 1 && s[0] == '-' {
+		s, neg = s[1:], true
+	}
+	v, err := parseNftUint(s, 31)
+	if err != nil {
+		p.errorf(t.pos, "found `%s`, expected a number", t.text)
+		return 0, false
+	}
+	if neg {
+		return -int(v), true
+	}
+	return int(v), true
 }
 
 func (p *parser) parsePolicy(c *Chain, pos Pos) bool {

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -260,14 +261,14 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 	// nft resolves a quoted port or protocol with getaddrinfo and
 	// getprotobyname, which take numbers too: "22" is port 22.
 	if !quoted || ((t == TypeService || t == TypeProto) && isDigits(s)) {
-		if v, err := strconv.ParseUint(s, 0, 64); err == nil {
+		if v, err := parseNftUint(s, 64); err == nil {
 			if v > t.maxValue() {
 				return nil, fmt.Errorf("value %s out of range for %s (at most %d)", s, t.Name, t.maxValue())
 			}
 			b := make([]byte, t.Size)
 			putUint(b, v)
 			return b, nil
-		} else if isDigits(s) {
+		} else if errors.Is(err, strconv.ErrRange) {
 			return nil, fmt.Errorf("value %s out of range for %s (at most %d)", s, t.Name, t.maxValue())
 		}
 	}
