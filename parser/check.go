@@ -112,7 +112,9 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 					addVerdictEdge(c, s)
 				case *VMap:
 					if s.Val.SetRef != "" {
-						if m := t.Set(s.Val.SetRef); m != nil {
+						// A set that is no verdict map is refused by
+						// checkSetRef; its elements carry no verdicts.
+						if m := t.Set(s.Val.SetRef); m != nil && m.IsMap && m.Data == TypeVerdict {
 							for i := range m.Elems {
 								v := *m.Elems[i].Verdict
 								v.Pos = s.Val.Pos
@@ -130,8 +132,11 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	return edges
 }
 
-// checkLoops reports the first jump loop (nf_tables_check_loops refuses them
-// with -ELOOP wherever they are) and says whether there was one.
+// checkLoops reports the first jump loop reachable from a base chain and
+// says whether there was one. The kernel validates the chains a base chain
+// reaches (nft_table_validate → nft_chain_validate, -EMLINK "Too many
+// links" for a loop): a loop among regular chains no base chain jumps to
+// loads.
 func checkLoops(t *Table, edges map[*Chain][]edge, p *parser) bool {
 	state := map[*Chain]int{} // 0 new, 1 on stack, 2 done
 	var stack []*Chain
@@ -167,7 +172,7 @@ func checkLoops(t *Table, edges map[*Chain][]edge, p *parser) bool {
 		state[c] = 2
 	}
 	for _, c := range t.Chains {
-		if state[c] == 0 && !looped {
+		if c.Base != nil && state[c] == 0 && !looped {
 			visit(c)
 		}
 	}

@@ -654,6 +654,11 @@ func (p *parser) parseReject() (Stmt, bool) {
 		p.errorf(n.pos, "%s", err)
 		return nil, false
 	}
+	if r.Kind == RejectICMPx && b[0] > 3 {
+		// nft_reject_inet_init: codes above NFT_REJECT_ICMPX_MAX are EINVAL.
+		p.errorf(n.pos, "icmpx code %d is not one the kernel knows (0 no-route to 3 admin-prohibited)", b[0])
+		return nil, false
+	}
 	r.Code = b[0]
 	return r, true
 }
