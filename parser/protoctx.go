@@ -17,8 +17,9 @@ import "fmt"
 //   - `meta l4proto`, `ip protocol`, `ip6 nexthdr` and `meta nfproto`
 //     compared with one value, or looked up in an anonymous set, name
 //     protocols without any conflict check (`tcp dport 1 meta l4proto udp`
-//     loads); the last one named is the context's current protocol. A
-//     number without a protocol template (99) is "unknown".
+//     loads); the last one named is the context's current protocol. To
+//     `meta l4proto` a number without a protocol template (99) is
+//     "unknown"; `ip protocol` and `ip6 nexthdr` ignore such a number.
 //   - `th` fields need no protocol and name none.
 //
 // Statements read the context: `reject with tcp reset` needs the current
@@ -116,8 +117,16 @@ func (c *protoCtx) match(m *Match) {
 		}
 		v := uint64(e.Lo[0])
 		switch m.Keys[0] {
-		case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
+		case FieldMetaL4proto:
 			c.nameL4(l4Key(v), m.Pos)
+		case FieldIPProtocol, FieldIP6Nexthdr:
+			// The header fields name only protocols nft has a template
+			// for (payload_expr_pctx_update finds no upper protocol for
+			// 99 and leaves the context alone; meta_expr_pctx_update
+			// names it "unknown").
+			if k := l4Key(v); k != l4Unknown {
+				c.nameL4(k, m.Pos)
+			}
 		case FieldMetaNfproto:
 			switch v {
 			case 2:

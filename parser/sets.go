@@ -550,6 +550,8 @@ func describeType(t *Type) string {
 		return "an IPv6 address"
 	case kIfname:
 		return "an interface name"
+	case kIfindex:
+		return "an interface name or index"
 	case kHostname:
 		return "a host name or pattern"
 	}

@@ -41,6 +41,7 @@ const (
 	kHour     // meta hour: seconds since midnight, written hh:mm[:ss]
 	kDuration // ct expiration: "1m30s" or seconds, held in milliseconds
 	kNamed    // an integer with names from a system file (uid, gid, devgroup, classid, cgroupv2)
+	kIfindex  // an interface index; names resolve when the rules load (ifindex.go)
 )
 
 // Symbol is a named constant of a type.
@@ -74,8 +75,9 @@ var (
 	TypeProto = &Type{Name: "inet_proto", Size: 1, Symbols: sym(
 		"icmp", 1, "igmp", 2, "tcp", 6, "udp", 17, "gre", 47, "esp", 50, "ah", 51, "ipv6-icmp", 58,
 		"icmpv6", 58, "sctp", 132, "udplite", 136)}
-	TypeIfname    = &Type{Name: "ifname", Size: 16, kind: kIfname}
-	TypeIfindex   = &Type{Name: "iface_index", Size: 16, kind: kIfname} // by name; resolved at run time
+	TypeIfname = &Type{Name: "ifname", Size: 16, kind: kIfname}
+	// An interface index: names resolve when the rules load (ifindex.go).
+	TypeIfindex   = &Type{Name: "iface_index", Size: 4, kind: kIfindex}
 	TypeMark      = &Type{Name: "mark", Size: 4, Hex: true}
 	TypeU8        = &Type{Name: "integer", Size: 1}
 	TypeU16       = &Type{Name: "integer", Size: 2}
@@ -246,6 +248,19 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 			putUint(b, v)
 			return b, nil
 		}
+	case kIfindex:
+		b := make([]byte, 4)
+		if i, ok := currentInterfaces().Index(s); ok {
+			putUint(b, uint64(i))
+			return b, nil
+		}
+		if !quoted {
+			if v, err := parseNftUint(s, 32); err == nil {
+				putUint(b, v)
+				return b, nil
+			}
+		}
+		return nil, fmt.Errorf("interface `%s` does not exist: nft resolves `iif`/`oif` names to interface indexes when it loads the rules (use `iifname`/`oifname` to match by name)", s)
 	}
 	if !quoted && (t == TypeService || t == TypeProto) && nftValueKeywords[s] {
 		if v, ok := t.symbol(s); ok {
@@ -468,6 +483,12 @@ func (t *Type) FormatValue(b []byte) string {
 		return formatHour(b)
 	case kDuration:
 		return formatDurationMs(Uint(b))
+	case kIfindex:
+		// As `nft list` prints it: the interface's name now, else the number.
+		if n, ok := currentInterfaces().Name(uint32(Uint(b))); ok {
+			return strconv.Quote(n)
+		}
+		return strconv.FormatUint(Uint(b), 10)
 	}
 	v := Uint(b)
 	if t.Bitmask {
@@ -517,10 +538,10 @@ func (t *Type) FormatInterval(lo, hi []byte) string {
 		stem := strings.TrimRight(string(lo), "\x00")
 		return strconv.Quote(stem + "*")
 	}
-	if t == TypeProto || (len(t.Symbols) > 0 && !t.Bitmask && t != TypeService) {
-		// Symbol names hold hyphens (ipv6-frag, echo-request): a range
-		// of names would not read back. nft prints such ranges as
-		// numbers.
+	if t == TypeProto || t.kind == kIfindex || (len(t.Symbols) > 0 && !t.Bitmask && t != TypeService) {
+		// Symbol and interface names hold hyphens (ipv6-frag,
+		// echo-request): a range of names would not read back. nft
+		// prints such ranges as numbers.
 		return strconv.FormatUint(Uint(lo), 10) + "-" + strconv.FormatUint(Uint(hi), 10)
 	}
 	return t.FormatValue(lo) + "-" + t.FormatValue(hi)
