@@ -72,6 +72,9 @@ func checkSets(t *Table, p *parser) {
 				break
 			}
 		}
+		if s.IsMap && !checkMapElems(s.Key, s.Elems, s.Pos, p) {
+			continue
+		}
 		checkSetContents(s, p)
 	}
 }
@@ -267,6 +270,9 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 			}
 		case *VMap:
 			keys, val, isMap = s.Keys, &s.Val, true
+			if s.Val.Anon && !checkMapElems(keyTypes(s.Keys), s.Val.Elems, s.Val.Pos, p) {
+				return
+			}
 		case *Reject:
 			if msg := pc.reject(s, t.Family); msg != "" {
 				p.errorf(s.Pos, "%s", msg)

@@ -55,8 +55,13 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "comment":
 			p.next()
 			var c token
-			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				r.Comment = c.text
+			if r.Comment != "" {
+				p.errorf(tok.pos, "a rule has one comment; nft refuses a second")
+				ok = false
+			} else if c, ok = p.expect(tString, "a quoted comment"); ok {
+				if ok = p.commentFits(c); ok {
+					r.Comment = c.text
+				}
 			}
 		case "queue":
 			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")

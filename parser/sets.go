@@ -72,7 +72,9 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		case "comment":
 			var c token
 			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				s.Comment = c.text
+				if ok = p.commentFits(c); ok {
+					s.Comment = c.text
+				}
 			}
 		case "auto-merge":
 			s.AutoMerg = true

@@ -111,7 +111,9 @@ func (p *parser) parseTableBody(t *Table) {
 		case "comment":
 			var s token
 			if s, ok = p.expect(tString, "a quoted comment"); ok {
-				t.Comment = s.text
+				if ok = p.commentFits(s); ok {
+					t.Comment = s.text
+				}
 			}
 		case "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct":
 			p.errorf(tok.pos, "`%s` objects are not supported by nfd", tok.text)
@@ -140,11 +142,18 @@ func (p *parser) parseChainDecl(t *Table) bool {
 		c = &Chain{Pos: n.pos, Name: n.text}
 		t.Chains = append(t.Chains, c)
 	}
-	if p.peek().kind != tLBrace {
-		return true
+	if p.peek().kind == tLBrace {
+		p.next()
+		p.parseChainBody(t, c, false)
 	}
-	p.next()
-	p.parseChainBody(t, c, false)
+	if c.Base == nil {
+		if p.regular == nil {
+			p.regular = map[*Chain]Pos{}
+		}
+		if _, seen := p.regular[c]; !seen {
+			p.regular[c] = n.pos
+		}
+	}
 	return true
 }
 
@@ -186,7 +195,9 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 				if k := p.peekAt(1).kind; k == tString {
 					if n := p.peekAt(2).kind; n == tNewline || n == tSemi || n == tRBrace {
 						p.next()
-						c.Comment = p.next().text
+						if s := p.next(); p.commentFits(s) {
+							c.Comment = s.text
+						}
 						continue
 					}
 				}
@@ -282,6 +293,12 @@ func (p *parser) parseBaseSpec(t *Table, c *Chain, pos Pos) bool {
 			old.Policy = bs.Policy
 		}
 		return true
+	}
+	if at, was := p.regular[c]; was {
+		// The kernel keeps a chain's kind: adding a hook to a regular
+		// chain is EEXIST (nft: "Could not process rule: File exists").
+		p.errorf(pos, "chain `%s` was declared as a regular chain at %s; the kernel cannot make it a base chain", c.Name, at)
+		return false
 	}
 	if bs.Policy == 0 {
 		bs.Policy = VerdictAccept
@@ -393,5 +410,18 @@ func (p *parser) parsePolicyInto(bs *BaseSpec, pos Pos) bool {
 		return false
 	}
 	p.accept(tSemi)
+	return true
+}
+
+// MaxCommentLen is nft's NFTNL_UDATA_COMMENT_MAXLEN: longer comments on
+// tables, chains, sets and rules are refused ("comment too long, 128
+// characters maximum allowed").
+const MaxCommentLen = 128
+
+func (p *parser) commentFits(t token) bool {
+	if len(t.text) > MaxCommentLen {
+		p.errorf(t.pos, "comment too long: %d characters, nft allows at most %d", len(t.text), MaxCommentLen)
+		return false
+	}
 	return true
 }

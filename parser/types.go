@@ -333,6 +333,10 @@ func (t *Type) ParseLiteral(s string, quoted bool) (lo, hi []byte, err error) {
 			if len(stem) >= 16 || strings.Contains(stem, "*") {
 				return nil, nil, fmt.Errorf("bad interface wildcard %q", s)
 			}
+			if stem == "" {
+				// nft: "All-wildcard strings are not supported".
+				return nil, nil, fmt.Errorf("an interface wildcard needs a name before `*`: nft does not support %q (leave the match out to match every interface)", s)
+			}
 			if stem != "" {
 				if _, err := t.parseScalar(stem, true); err != nil {
 					return nil, nil, err
