@@ -237,6 +237,12 @@ func checkBase(t *Table, c *Chain, p *parser) bool {
 			p.errorf(b.Pos, "nat chains cannot hook forward (use prerouting, input, output or postrouting)")
 			return false
 		}
+		if b.Priority <= -200 {
+			// nf_nat_register_fn: NAT runs after conntrack
+			// (NF_IP_PRI_CONNTRACK, -200); the kernel refuses EOPNOTSUPP.
+			p.errorf(b.Pos, "a nat chain's priority must be above -200 (conntrack's), not %d", b.Priority)
+			return false
+		}
 	case ChainRoute:
 		if b.Hook != HookOutput {
 			p.errorf(b.Pos, "route chains only hook output")

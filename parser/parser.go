@@ -79,6 +79,8 @@ type parser struct {
 	// regular holds the chains declared with a body and no hook, where:
 	// a later declaration cannot make them base chains.
 	regular map[*Chain]Pos
+	// policySeen: the chain block being parsed has set its policy.
+	policySeen bool
 }
 
 var errTooMany = errors.New("too many errors")

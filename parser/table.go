@@ -160,6 +160,7 @@ func (p *parser) parseChainDecl(t *Table) bool {
 var chainKeywords = []string{"type", "policy", "comment", "devices"}
 
 func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
+	p.policySeen = false
 	var inserted []*Rule
 	defer func() {
 		if insert {
@@ -396,6 +397,12 @@ func (p *parser) parsePolicy(c *Chain, pos Pos) bool {
 }
 
 func (p *parser) parsePolicyInto(bs *BaseSpec, pos Pos) bool {
+	if p.policySeen {
+		// nft: "you cannot set chain policy twice" (in one chain block).
+		p.errorf(pos, "the chain's policy is already set in this block; nft refuses a second `policy`")
+		return false
+	}
+	p.policySeen = true
 	t, ok := p.name("`accept` or `drop`")
 	if !ok {
 		return false
