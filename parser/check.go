@@ -75,6 +75,9 @@ func checkSets(t *Table, p *parser) {
 		if s.IsMap && !checkMapElems(s.Key, s.Elems, s.Pos, p) {
 			continue
 		}
+		if s.IsMap && s.Data == TypeVerdict && !checkMapTargets(t, s, p) {
+			continue
+		}
 		checkSetContents(s, p)
 	}
 }
@@ -492,4 +495,26 @@ func NextKey(k []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// checkMapTargets: the kernel resolves a verdict map's jump and goto
+// targets when the elements are added, used by a rule or not
+// (nft_verdict_init: ENOENT for a missing chain, EOPNOTSUPP for a base
+// chain).
+func checkMapTargets(t *Table, s *Set, p *parser) bool {
+	for _, e := range s.Elems {
+		v := e.Verdict
+		if v == nil || (v.Kind != VerdictJump && v.Kind != VerdictGoto) {
+			continue
+		}
+		switch to := t.Chain(v.Target); {
+		case to == nil:
+			p.errorf(s.Pos, "map `%s`: %s to undefined chain `%s` in table `%s %s`", s.Name, v.Kind, v.Target, t.Family, t.Name)
+			return false
+		case to.Base != nil:
+			p.errorf(s.Pos, "map `%s`: cannot %s to base chain `%s`", s.Name, v.Kind, to.Name)
+			return false
+		}
+	}
+	return true
 }

@@ -19,7 +19,7 @@ func (s *Set) mapData() *Type {
 var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
 
 func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
-	n, ok := p.name("set name")
+	n, ok := p.declName("set name")
 	if !ok {
 		return false
 	}

@@ -61,7 +61,7 @@ func (p *parser) parseTableCmd(block bool) bool {
 		p.skipToBlockEnd()
 		return false
 	}
-	n, ok := p.name("table name")
+	n, ok := p.declName("table name")
 	if !ok {
 		return false
 	}
@@ -133,7 +133,7 @@ func (p *parser) parseTableBody(t *Table) {
 }
 
 func (p *parser) parseChainDecl(t *Table) bool {
-	n, ok := p.name("chain name")
+	n, ok := p.declName("chain name")
 	if !ok {
 		return false
 	}
