@@ -145,7 +145,7 @@ func TestFakeReader(t *testing.T) {
 func TestPipelineIifByIndex(t *testing.T) {
 	defer parser.SetInterfaces(parser.StaticInterfaces{"wan0": 7, "lan0": 8})()
 	rs, err := parser.Parse("t.nft", []byte(`table inet t {
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy drop;
 		iif wan0 oif lan0 accept
 	}

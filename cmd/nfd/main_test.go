@@ -95,7 +95,7 @@ func TestReplay(t *testing.T) {
 		ct state established,related accept comment "est"
 		tcp dport 22 accept comment "ssh"
 	}
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy accept;
 		udp dport 53 drop comment "no-dns"
 	}
@@ -125,7 +125,7 @@ func TestReplay(t *testing.T) {
 		{Packet: 2, Hook: "postrouting", Verdict: "accept"},
 		{Packet: 3, Hook: "input", Verdict: "accept", Table: "f", Chain: "in", Rule: "est"},
 		{Packet: 4, Hook: "input", Verdict: "drop", Table: "f", Chain: "in"},
-		{Packet: 5, Hook: "forward", Verdict: "drop", Table: "f", Chain: "fwd", Rule: "no-dns"},
+		{Packet: 5, Hook: "forward", Verdict: "drop", Table: "f", Chain: "fw", Rule: "no-dns"},
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	i := 0
@@ -175,7 +175,7 @@ func TestRunFlagErrors(t *testing.T) {
 // segments by the name in the second, as the daemon does.
 func TestReplaySplitHello(t *testing.T) {
 	rules := write(t, "r.nft", `table inet f {
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy accept;
 		tcp dport 443 tls sni "blocked.example" drop comment "sni"
 	}
