@@ -203,7 +203,7 @@ func (p *parser) oneOf(what string, words ...string) (string, Pos, bool) {
 func (p *parser) smallUint(what string, max uint64) (uint64, bool) {
 	t := p.peek()
 	if t.kind == tWord {
-		if v, err := strconv.ParseUint(t.text, 0, 64); err == nil && v <= max {
+		if v, err := parseNftUint(t.text, 64); err == nil && v <= max {
 			p.next()
 			return v, true
 		}
