@@ -85,3 +85,38 @@ func (s StaticInterfaces) Name(i uint32) (string, bool) {
 	}
 	return "", false
 }
+
+// WithAssumed resolves names as base does and, for the names in extra
+// that base does not know, invents indexes above any real one: `nfd check
+// --interface eth9` checks a file written for a machine that has eth9.
+func WithAssumed(base Interfaces, extra []string) Interfaces {
+	a := assumed{base: base, idx: map[string]uint32{}}
+	for i, n := range extra {
+		if _, ok := base.Index(n); !ok {
+			a.idx[n] = 1<<30 + uint32(i)
+		}
+	}
+	return a
+}
+
+type assumed struct {
+	base Interfaces
+	idx  map[string]uint32
+}
+
+func (a assumed) Index(name string) (uint32, bool) {
+	if i, ok := a.base.Index(name); ok {
+		return i, true
+	}
+	i, ok := a.idx[name]
+	return i, ok
+}
+
+func (a assumed) Name(i uint32) (string, bool) {
+	for n, x := range a.idx {
+		if x == i {
+			return n, true
+		}
+	}
+	return a.base.Name(i)
+}

@@ -57,6 +57,21 @@ func write(t *testing.T, name, body string) string {
 	return p
 }
 
+// TestCheckInterfaces: iif/oif names resolve where check runs, as nft -c
+// resolves them; a missing one is an error at its position, unless
+// --interface says to assume it.
+func TestCheckInterfaces(t *testing.T) {
+	f := write(t, "iif.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t\tiif lo accept\n\t\tiif nfdnosuch0 oif nfdnosuch1 drop\n\t}\n}\n")
+	_, errOut, code := run(t, "check", f)
+	if code != 1 || !strings.Contains(errOut, f+":5:7: error: interface `nfdnosuch0` does not exist") {
+		t.Fatalf("missing interface: exit %d, stderr:\n%s", code, errOut)
+	}
+	out, errOut, code := run(t, "check", "--print", "--interface", "nfdnosuch0,nfdnosuch1", f)
+	if code != 0 || !strings.Contains(out, `iif "nfdnosuch0" oif "nfdnosuch1" drop`) || !strings.Contains(out, `iif "lo" accept`) {
+		t.Fatalf("--interface: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 func TestCheckExitCodes(t *testing.T) {
 	good := write(t, "good.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n")
 	bad := write(t, "bad.nft", "table inet t {\n\tchain c {\n\t\ttcp dprot 22 accept\n\t}\n}\n")
