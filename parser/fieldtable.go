@@ -211,9 +211,11 @@ var moreFields = []FieldInfo{
 	ctF("ct id", xNFT_CT_ID, TypeU32, false, koCt),
 
 	// socket (nft_socket): kernel-only.
-	{Name: "socket transparent", Type: TypeU8, Base: BaseSocket, Key: xNFT_SOCKET_TRANSPARENT, KernelOnly: koSocket},
+	// transparent and wildcard are 0 or 1 (nft: "exceeds valid range 0-1"),
+	// in 8 bits.
+	{Name: "socket transparent", Type: typeU8Bool, Base: BaseSocket, Key: xNFT_SOCKET_TRANSPARENT, KernelOnly: koSocket},
 	{Name: "socket mark", Type: TypeMark, Base: BaseSocket, Key: xNFT_SOCKET_MARK, Host: true, KernelOnly: koSocket},
-	{Name: "socket wildcard", Type: TypeU8, Base: BaseSocket, Key: xNFT_SOCKET_WILDCARD, KernelOnly: koSocket},
+	{Name: "socket wildcard", Type: typeU8Bool, Base: BaseSocket, Key: xNFT_SOCKET_WILDCARD, KernelOnly: koSocket},
 
 	// rt (nft_rt).
 	{Name: "rt classid", Type: TypeRealm, Base: BaseRt, Key: xNFT_RT_CLASSID, Host: true, KernelOnly: koRoute},
@@ -254,3 +256,6 @@ func init() {
 	}
 	selectors["meta"]["ipsec"] = byName["meta secpath"]
 }
+
+// typeU8Bool is an 8-bit integer nft takes only 0 or 1 for.
+var typeU8Bool = &Type{Name: "integer", Size: 1, Max: 1}
