@@ -569,12 +569,13 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 	var v uint64
 	for {
 		n := p.peek()
-		if n.kind != tWord {
+		if n.kind != tWord && n.kind != tString {
 			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
 			return 0, false
 		}
 		p.next()
-		b, err := t.parseScalar(n.text, false)
+		// nft resolves a quoted flag name too: tcp flags "syn".
+		b, err := t.parseScalar(n.text, n.kind == tString)
 		if err != nil {
 			p.errorf(n.pos, "%s", err)
 			return 0, false
@@ -583,7 +584,7 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 		if p.accept(tPipe) {
 			continue
 		}
-		if !paren && p.peek().kind == tComma && p.peekAt(1).kind == tWord {
+		if !paren && p.peek().kind == tComma && (p.peekAt(1).kind == tWord || p.peekAt(1).kind == tString) {
 			// A comma list, unless we are inside braces where the comma
 			// separates elements: the caller passes inBraces via context.
 			if p.commaIsElemSep {

@@ -191,6 +191,15 @@ func Uint(b []byte) uint64 {
 func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 	switch t.kind {
 	case kIPv4, kIPv6:
+		if t.kind == kIPv4 && (isDigits(s) || strings.HasPrefix(s, "0x")) {
+			// nft resolves a lone number as getaddrinfo does: 80 is
+			// 0.0.0.80, 4294967295 is 255.255.255.255.
+			if v, err := parseNftUint(s, 32); err == nil {
+				b := make([]byte, 4)
+				putUint(b, v)
+				return b, nil
+			}
+		}
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
 			if t.kind == kIPv4 && strings.Contains(s, ":") {
@@ -206,14 +215,10 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		}
 		return a.AsSlice(), nil
 	case kIfname:
+		// nft takes any 1 to 15 bytes (a name no interface can have, such
+		// as "eth 0", loads and never matches).
 		if len(s) == 0 || len(s) >= 16 {
 			return nil, fmt.Errorf("interface name %q must be 1 to 15 characters", s)
-		}
-		// dev_valid_name(): no '/', ':' or white space; nothing unprintable.
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c <= ' ' || c > '~' || c == '/' || c == ':' {
-				return nil, fmt.Errorf("interface name %q has invalid character %q", s, c)
-			}
 		}
 		b := make([]byte, 16)
 		copy(b, s)
