@@ -44,20 +44,12 @@ func PrintTable(b *strings.Builder, t *Table) {
 	b.WriteString("}\n")
 }
 
-// quoteName quotes a name that would not lex back as one word.
+// quoteName prints a table, chain or set name. nft 1.0.6 takes only bare
+// names there, and nfd accepts only names nft takes (declName), so a name
+// prints as it was written.
 func quoteName(s string) string {
 	if s == "" {
 		return `""`
-	}
-	for i := 0; i < len(s); i++ {
-		if !isNameByte(s[i]) {
-			return quote(s)
-		}
-	}
-	// Bare only when it lexes back as one name: it starts with a letter
-	// or '_' (".", "-x" or "1x" would not), and is no keyword.
-	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') || isKeyword(s) {
-		return quote(s)
 	}
 	return s
 }

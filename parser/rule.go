@@ -55,8 +55,13 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "comment":
 			p.next()
 			var c token
-			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				r.Comment = c.text
+			if r.Comment != "" {
+				p.errorf(tok.pos, "a rule has one comment; nft refuses a second")
+				ok = false
+			} else if c, ok = p.expect(tString, "a quoted comment"); ok {
+				if ok = p.commentFits(c); ok {
+					r.Comment = c.text
+				}
 			}
 		case "queue":
 			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")
@@ -428,7 +433,7 @@ func (p *parser) uintWord(bits int) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	v, err := strconv.ParseUint(t.text, 0, bits)
+	v, err := parseNftUint(t.text, bits)
 	if err != nil {
 		p.errorf(t.pos, "found `%s`, expected a number below 2^%d", t.text, bits)
 		return 0, false
@@ -652,6 +657,11 @@ func (p *parser) parseReject() (Stmt, bool) {
 	b, err := ct.parseScalar(n.text, false)
 	if err != nil {
 		p.errorf(n.pos, "%s", err)
+		return nil, false
+	}
+	if r.Kind == RejectICMPx && b[0] > 3 {
+		// nft_reject_inet_init: codes above NFT_REJECT_ICMPX_MAX are EINVAL.
+		p.errorf(n.pos, "icmpx code %d is not one the kernel knows (0 no-route to 3 admin-prohibited)", b[0])
 		return nil, false
 	}
 	r.Code = b[0]

@@ -19,7 +19,7 @@ func (s *Set) mapData() *Type {
 var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
 
 func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
-	n, ok := p.name("set name")
+	n, ok := p.declName("set name")
 	if !ok {
 		return false
 	}
@@ -72,7 +72,9 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		case "comment":
 			var c token
 			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				s.Comment = c.text
+				if ok = p.commentFits(c); ok {
+					s.Comment = c.text
+				}
 			}
 		case "auto-merge":
 			s.AutoMerg = true
@@ -577,6 +579,8 @@ func describeType(t *Type) string {
 		return "an IPv6 address"
 	case kIfname:
 		return "an interface name"
+	case kIfindex:
+		return "an interface name or index"
 	case kHostname:
 		return "a host name or pattern"
 	}
@@ -592,12 +596,13 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 	var v uint64
 	for {
 		n := p.peek()
-		if n.kind != tWord {
+		if n.kind != tWord && n.kind != tString {
 			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
 			return 0, false
 		}
 		p.next()
-		b, err := t.parseScalar(n.text, false)
+		// nft resolves a quoted flag name too: tcp flags "syn".
+		b, err := t.parseScalar(n.text, n.kind == tString)
 		if err != nil {
 			p.errorf(n.pos, "%s", err)
 			return 0, false
@@ -606,7 +611,7 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 		if p.accept(tPipe) {
 			continue
 		}
-		if !paren && p.peek().kind == tComma && p.peekAt(1).kind == tWord {
+		if !paren && p.peek().kind == tComma && (p.peekAt(1).kind == tWord || p.peekAt(1).kind == tString) {
 			// A comma list, unless we are inside braces where the comma
 			// separates elements: the caller passes inBraces via context.
 			if p.commaIsElemSep {

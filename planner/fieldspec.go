@@ -63,7 +63,7 @@ func init() {
 		nftables.TypeCTState, nftables.TypeCTDir, nftables.TypeCTStatus, nftables.TypeICMP6Type,
 		nftables.TypeCTLabel, nftables.TypePktType, nftables.TypeICMPCode, nftables.TypeICMPV6Code,
 		nftables.TypeDevGroup, nftables.TypeDSCP, nftables.TypeECN, nftables.TypeFIBAddr, nftables.TypeBoolean,
-		nftables.TypeIFName, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
+		nftables.TypeIFName, nftables.TypeIFIndex, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
 		nftables.TypeCGroupV2, nftables.TypeUID, nftables.TypeGID} {
 		setTypeByName[t.Name] = t
 	}
@@ -165,11 +165,6 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		}
 	case parser.BaseMeta:
 		key := expr.MetaKey(fi.Key)
-		// iif/oif name the interface (matched by name, nfd's choice,
-		// documented); the table keeps their index keys for nft.
-		if fi.Type == parser.TypeIfindex {
-			key = map[uint32]expr.MetaKey{uint32(expr.MetaKeyIIF): expr.MetaKeyIIFNAME, uint32(expr.MetaKeyOIF): expr.MetaKeyOIFNAME}[fi.Key]
-		}
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
 	case parser.BaseCt:

@@ -323,7 +323,7 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: sp.reg(e.Lo), Xor: make([]byte, sp.size)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: make([]byte, sp.size)}), nil
 	}
-	if k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex {
+	if k.Type() == parser.TypeIfname {
 		stem := trimZero(e.Lo)
 		if string(e.Lo) != string(e.Hi) {
 			// "eth*": compare the stem only
