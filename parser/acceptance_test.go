@@ -79,9 +79,6 @@ var knownFalseAccepts = map[string]string{
 	"inet [filter input 0] log level audit prefix \"x\"": "issue 14: nft refuses `log level audit` with any other option",
 	"ip [filter input 0] log level audit prefix \"x\"":   "issue 14: nft refuses `log level audit` with any other option",
 	"ip6 [filter input 0] log level audit prefix \"x\"":  "issue 14: nft refuses `log level audit` with any other option",
-	"inet [filter prerouting 0] ct label 128":            "issue 13: nft reads a ct label number as a bit (0 to 127); nfd takes it as a 128-bit value, so 128 is accepted and 1..127 mean other bits than nft's",
-	"ip [filter prerouting 0] ct label 128":              "issue 13: nft reads a ct label number as a bit (0 to 127); nfd takes it as a 128-bit value, so 128 is accepted and 1..127 mean other bits than nft's",
-	"ip6 [filter prerouting 0] ct label 128":             "issue 13: nft reads a ct label number as a bit (0 to 127); nfd takes it as a 128-bit value, so 128 is accepted and 1..127 mean other bits than nft's",
 }
 
 // interfaces are created (as veth pairs) in the judge's namespace, since

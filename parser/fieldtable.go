@@ -211,7 +211,7 @@ var moreFields = []FieldInfo{
 	ctF("ct packets", unix.NFT_CT_PKTS, TypeU64, true, koCt),
 	ctF("ct avgpkt", unix.NFT_CT_AVGPKT, TypeU64, true, koCt),
 	ctF("ct zone", unix.NFT_CT_ZONE, TypeU16, true, koCt),
-	ctF("ct label", unix.NFT_CT_LABELS, TypeCtLabel, false, koCt),
+	ctF("ct label", unix.NFT_CT_LABELS, TypeCtLabel, true, koCt),
 	ctF("ct id", xNFT_CT_ID, TypeU32, false, koCt),
 
 	// socket (nft_socket): kernel-only.

@@ -446,6 +446,9 @@ func typeList(ts []*Type) string {
 // parseLiteral parses one literal of type t, including `a - b` ranges
 // written with spaces and bitmask expressions.
 func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
+	if t == TypeCtLabel {
+		return p.parseCtLabel()
+	}
 	if tok := p.peek(); t == TypeBitmask8 && tok.kind == tWord && strings.Contains(tok.text, "-") {
 		// a range of a plain bitmask (`comp flags 0x33-0x45`)
 		p.next()
@@ -628,4 +631,40 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 		}
 	}
 	return v, true
+}
+
+// parseCtLabel reads conntrack labels as nft does: bit numbers 0 to 127
+// (or names from /etc/connlabel.conf), joined with `,` or `|`, into the
+// 128-bit bitmap, most significant byte first (the kernel holds it in
+// host order; the field is Host).
+func (p *parser) parseCtLabel() (lo, hi []byte, ok bool) {
+	b := make([]byte, 16)
+	for {
+		n := p.peek()
+		if n.kind != tWord && n.kind != tString {
+			p.errorf(n.pos, "found %s, expected a conntrack label (a bit number 0 to 127)", n.describe())
+			return nil, nil, false
+		}
+		p.next()
+		bit, err := strconv.ParseUint(n.text, 0, 64)
+		if err != nil {
+			if v, ok := lookupTable("/etc/connlabel.conf", n.text); ok {
+				bit, err = v, nil
+			}
+		}
+		if err != nil {
+			p.errorf(n.pos, "/etc/connlabel.conf: could not parse conntrack label %q", n.text)
+			return nil, nil, false
+		}
+		if bit > 127 {
+			p.errorf(n.pos, "%d: bit %d out of range (127 max)", bit, bit)
+			return nil, nil, false
+		}
+		b[15-bit/8] |= 1 << (bit % 8)
+		if k := p.peek().kind; k == tPipe || (k == tComma && !p.commaIsElemSep) {
+			p.next()
+			continue
+		}
+		return b, b, true
+	}
 }

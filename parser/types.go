@@ -502,6 +502,17 @@ func (t *Type) FormatValue(b []byte) string {
 		return formatHour(b)
 	case kDuration:
 		return formatDurationMs(Uint(b))
+	}
+	if t == TypeCtLabel {
+		var bits []string
+		for i := 0; i < 128 && len(b) == 16; i++ {
+			if b[15-i/8]&(1<<(i%8)) != 0 {
+				bits = append(bits, strconv.Itoa(i))
+			}
+		}
+		return strings.Join(bits, ",")
+	}
+	switch t.kind {
 	case kIfindex:
 		// As `nft list` prints it: the interface's name now, else the number.
 		if n, ok := currentInterfaces().Name(uint32(Uint(b))); ok {
