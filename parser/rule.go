@@ -79,6 +79,8 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "ct":
 			if n := p.peekAt(1); n.kind == tWord && n.text == "count" {
 				s, ok = p.parseCtCount()
+			} else if p.isKernelKeySet() {
+				s, ok = p.parseKeySet()
 			} else {
 				s, ok = p.parseMatch()
 			}
