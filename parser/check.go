@@ -114,15 +114,24 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 			checkRuleLocal(t, r, p)
 			for _, s := range r.Stmts {
 				switch s := s.(type) {
+				case *SetUpdate:
+					p.checkSetUpdate(t, s)
+				case *ObjRef:
+					p.checkObjRef(t, s)
 				case *Verdict:
 					addVerdictEdge(c, s)
 				case *VMap:
 					if s.Val.SetRef != "" {
-						// A set that is no verdict map is refused by
-						// checkSetRef; its elements carry no verdicts.
-						if m := t.Set(s.Val.SetRef); m != nil && m.IsMap && m.Data == TypeVerdict {
-							for i := range m.Elems {
-								v := *m.Elems[i].Verdict
+						if m := t.Set(s.Val.SetRef); m != nil {
+							els := m.Elems
+							if m.CatchAll != nil {
+								els = append(els[:len(els):len(els)], *m.CatchAll)
+							}
+							for i := range els {
+								if els[i].Verdict == nil {
+									continue // not a verdict map: refused where the types are checked
+								}
+								v := *els[i].Verdict
 								v.Pos = s.Val.Pos
 								addVerdictEdge(c, &v)
 							}
@@ -130,6 +139,9 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 					}
 					for i := range s.Val.Elems {
 						addVerdictEdge(c, s.Val.Elems[i].Verdict)
+					}
+					if s.Val.CatchAll != nil {
+						addVerdictEdge(c, s.Val.CatchAll.Verdict)
 					}
 				}
 			}

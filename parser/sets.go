@@ -28,6 +28,7 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		return false
 	}
 	bad := false
+	var deferredElems []Elem // checked once the set's flags and counter are known
 	for {
 		p.skipNewlines()
 		tok := p.peek()
@@ -98,8 +99,16 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			}
 			var el []Elem
 			el, ok = p.parseElemList(s.Key, s.mapData())
+			var ca *Elem
+			el, ca = splitCatchAll(el)
+			deferredElems = append(deferredElems, el...)
+			if ca != nil {
+				s.CatchAll = ca
+			}
 			s.Elems = append(s.Elems, el...)
-		case "counter", "gc-interval":
+		case "counter":
+			s.Counter = true
+		case "gc-interval":
 			p.errorf(tok.pos, "set option `%s` is not supported by nfd", tok.text)
 			ok = false
 		default:
@@ -129,12 +138,21 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		p.errorf(s.Pos, "map `%s` needs a data type: `type KEY : DATA`", s.Name)
 		return true
 	}
+	if !p.checkElemOptions(s, deferredElems) {
+		return true
+	}
+	if s.CatchAll != nil && !p.checkElemOptions(s, []Elem{*s.CatchAll}) {
+		return true
+	}
 	if old := t.Set(s.Name); old != nil {
 		if old.IsMap != s.IsMap || !sameTypes(old.Key, s.Key) || old.Data != s.Data {
 			p.errorf(s.Pos, "set `%s` is already declared with a different type (at %s)", s.Name, old.Pos)
 			return true
 		}
 		old.Elems = append(old.Elems, s.Elems...)
+		if s.CatchAll != nil {
+			old.CatchAll = s.CatchAll
+		}
 		return true
 	}
 	t.Sets = append(t.Sets, s)
@@ -372,7 +390,10 @@ func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
 // then `: data` for maps.
 func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 	var e Elem
-	if len(key) == 1 {
+	if p.isWord("*") {
+		p.next()
+		e.CatchAll = true
+	} else if len(key) == 1 {
 		lo, hi, ok := p.parseLiteral(key[0])
 		if !ok {
 			return e, false
@@ -403,6 +424,11 @@ func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 	}
 	if p.peek().kind == tDot {
 		p.errorf(p.peek().pos, "found `.`, expected `,` or `}`: the key is %s", typeList(key))
+		return e, false
+	}
+	// Options follow elements inside `{ ... }` only: after a single value
+	// in a rule, `counter` is the rule's next statement.
+	if p.commaIsElemSep && !p.parseElemOptions(&e) {
 		return e, false
 	}
 	if data == nil {
@@ -667,4 +693,142 @@ func (p *parser) parseCtLabel() (lo, hi []byte, ok bool) {
 		}
 		return b, b, true
 	}
+}
+
+// splitCatchAll takes the `*` element out of a parsed element list (the
+// last one wins, as a later catch-all replaces an earlier one in the
+// kernel).
+func splitCatchAll(els []Elem) ([]Elem, *Elem) {
+	var ca *Elem
+	out := els[:0]
+	for i := range els {
+		if els[i].CatchAll {
+			e := els[i]
+			ca = &e
+			continue
+		}
+		out = append(out, els[i])
+	}
+	return out, ca
+}
+
+// parseElemOptions reads what may follow an element's key: statements
+// (`counter`), then options (`timeout`, `expires`, `comment`) in any order,
+// as nft's grammar orders them (set_elem_expr_alloc, set_elem_expr_options).
+func (p *parser) parseElemOptions(e *Elem) bool {
+	for p.isWord("counter") {
+		t := p.peek()
+		if e.OptPos.Line == 0 {
+			e.OptPos = t.pos
+		}
+		s, ok := p.parseCounter()
+		if !ok {
+			return false
+		}
+		c, isCounter := s.(*Counter)
+		if !isCounter {
+			p.errorf(t.pos, "a named counter cannot count a set element")
+			return false
+		}
+		e.Counter = c
+	}
+	for {
+		t := p.peek()
+		if t.kind != tWord {
+			return true
+		}
+		switch t.text {
+		case "timeout", "expires":
+			p.next()
+			d, ok := p.parseDuration()
+			if !ok {
+				return false
+			}
+			if t.text == "timeout" {
+				e.Timeout = d
+			} else {
+				e.Expires = d
+			}
+		case "comment":
+			p.next()
+			c, ok := p.expect(tString, "a quoted comment")
+			if !ok {
+				return false
+			}
+			e.Comment = c.text
+		case "quota", "limit", "counter", "last":
+			p.errorf(t.pos, "found `%s` after the element's options: nft takes statements (`counter`) right after the key, before `timeout`, `expires` and `comment`", t.text)
+			return false
+		default:
+			return true
+		}
+		if e.OptPos.Line == 0 {
+			e.OptPos = t.pos
+		}
+	}
+}
+
+// checkElemOptions refuses what nft or the kernel refuse of a named set's
+// element options: a counter on an element of a set without `counter`
+// (nft: missing statement in set declaration), a timeout without `flags
+// timeout` (nft_add_set_elem: EINVAL), `expires` with no timeout to
+// count down (EOPNOTSUPP) or longer than it (ERANGE).
+func (p *parser) checkElemOptions(s *Set, els []Elem) bool {
+	ok := true
+	for i := range els {
+		e := &els[i]
+		if !e.HasOptions() {
+			continue
+		}
+		timeout := e.Timeout
+		if timeout == 0 {
+			timeout = s.Timeout
+		}
+		switch {
+		case e.Counter != nil && !s.Counter:
+			p.errorf(e.OptPos, "element counter in set `%s`, which has no `counter`: add `counter` to the set", s.Name)
+		case (e.Timeout != 0 || e.Expires != 0) && !s.HasTimeout():
+			p.errorf(e.OptPos, "element timeout in set `%s`, which has no `flags timeout`", s.Name)
+		case e.Expires != 0 && timeout == 0:
+			p.errorf(e.OptPos, "element `expires` without a timeout (on the element or the set `%s`)", s.Name)
+		case e.Expires > timeout:
+			p.errorf(e.OptPos, "element expires in %s, after its timeout of %s", formatDuration(e.Expires), formatDuration(timeout))
+		default:
+			continue
+		}
+		ok = false
+	}
+	return ok
+}
+
+// refuseElemOptions refuses element options where nfd keeps none: in
+// anonymous sets and maps.
+func (p *parser) refuseElemOptions(els []Elem) bool {
+	for i := range els {
+		if els[i].HasOptions() {
+			p.errorf(els[i].OptPos, "element options (counter, timeout, expires, comment) belong in named sets and maps")
+			return false
+		}
+	}
+	return true
+}
+
+// HasTimeout reports whether the set's elements can time out: `flags
+// timeout`, or a set `timeout`, which implies it (nft sets
+// NFT_SET_TIMEOUT for it).
+func (s *Set) HasTimeout() bool { return s.Flags&SetTimeout != 0 || s.Timeout != 0 }
+
+// ElemTimeout is how long an element lives from when it is loaded, in
+// seconds (0 = for ever): its `expires`, else its `timeout`, else the
+// set's (nft_add_set_elem).
+func (s *Set) ElemTimeout(e *Elem) uint64 {
+	switch {
+	case !s.HasTimeout():
+		return 0
+	case e.Expires != 0:
+		return e.Expires
+	case e.Timeout != 0:
+		return e.Timeout
+	}
+	return s.Timeout
 }

@@ -82,9 +82,10 @@ func (p *parser) skipToBlockEnd() {
 	p.skipBlock()
 }
 
-var tableKeywords = []string{"chain", "set", "map", "comment", "flags"}
+var tableKeywords = []string{"chain", "set", "map", "comment", "flags", "define"}
 
 func (p *parser) parseTableBody(t *Table) {
+	defer p.openScope()()
 	for {
 		p.skipNewlines()
 		tok := p.peek()
@@ -115,7 +116,11 @@ func (p *parser) parseTableBody(t *Table) {
 					t.Comment = s.text
 				}
 			}
-		case "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct":
+		case "define", "redefine", "undefine":
+			ok = p.parseScopedDefine(tok.text)
+		case "counter", "quota":
+			ok = p.parseObjectDecl(t, tok)
+		case "flowtable", "limit", "secmark", "synproxy", "ct":
 			p.errorf(tok.pos, "`%s` objects are not supported by nfd", tok.text)
 			p.skipToBlockEnd()
 			continue
@@ -161,6 +166,7 @@ var chainKeywords = []string{"type", "policy", "comment", "devices"}
 
 func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 	p.policySeen = false
+	defer p.openScope()()
 	var inserted []*Rule
 	defer func() {
 		if insert {
@@ -202,6 +208,12 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 						continue
 					}
 				}
+			case "define", "redefine", "undefine":
+				p.next()
+				if !p.parseScopedDefine(tok.text) {
+					p.sync()
+				}
+				continue
 			case "devices", "device":
 				p.errorf(tok.pos, "`%s` belongs to netdev chains, which nfd does not support", tok.text)
 				p.sync()
