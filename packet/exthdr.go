@@ -9,7 +9,9 @@ import "encoding/binary"
 // no flags (net/ipv6/exthdrs_core.c): it walks hop-by-hop, routing,
 // fragment, AH and destination headers; a later fragment ends the walk
 // (found only if the fragment header itself is the target); an unreadable
-// header is a failure. It returns the header's offset in b.
+// header is a failure. It returns the header's offset in b, which may lie
+// past b's end when the last header announced is cut off (the kernel does
+// not check it either; its load then fails).
 func IPv6FindHdr(b []byte, target uint8) (int, bool) {
 	if len(b) < IPv6Size {
 		return 0, false

@@ -37,6 +37,23 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("conntrack view offsets past the end: %+v", w)
 		}
 		_ = p.ChecksumOK()
+		// nft_exthdr's locators: bounded results on any bytes.
+		for _, target := range []uint8{0, 43, 44, 60, 135} {
+			// the offset may lie past the end (ipv6_find_hdr does not
+			// check it), never before the fixed header
+			if off, ok := IPv6FindHdr(b, target); ok && off < IPv6Size {
+				t.Fatalf("ipv6 header %d at %d of %d", target, off, len(b))
+			}
+		}
+		tr := p.Transport()
+		for _, kind := range []uint8{0, 1, 2, 4, 8, 254} {
+			if o, ok := TCPFindOption(tr, kind); ok && (len(o) == 0 || o[0] != kind) {
+				t.Fatalf("tcp option %d: %x", kind, o)
+			}
+			if c, ok := SCTPFindChunk(tr, kind); ok && c != nil && c[0] != kind {
+				t.Fatalf("sctp chunk %d: %x", kind, c)
+			}
+		}
 	})
 }
 

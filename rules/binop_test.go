@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/nfdproject/nfd/packet"
+	"github.com/nfdproject/nfd/parser"
 )
 
 // TestBinops: the left side's &, |, ^ fold into (f & mask) ^ xor, and `!`
@@ -48,5 +49,27 @@ func TestICMPOtherFamily(t *testing.T) {
 }`)
 		rule := map[Verdict]string{Drop: "icmp", Accept: ""}[tc.want]
 		expect(t, e, pk{src: "fd00::1", dst: "fd00::2", proto: icmpP, icmpType: 8, hook: input}, tc.want, rule)
+	}
+}
+
+// TestExthdrPastEnd: ipv6_find_hdr may point past a cut-off packet; the
+// header is then present (`exthdr mh exists`) with no field to load, and
+// nfd must neither panic nor load (a crafted packet, found by fuzzing).
+func TestExthdrPastEnd(t *testing.T) {
+	e := compile(t, `table ip6 f {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		mh type 1 drop comment "mh-type"
+		exthdr mh exists counter comment "mh-exists"
+	}
+}`)
+	b := []byte("000000+000000000000000000000000000000000\x87000")
+	b[0] = 0x60 // version 6, as the fuzzer's bytes are not
+	var p packet.Parsed
+	p.Decode(b)
+	var c Ctx
+	c.Reset(&p, parser.HookInput)
+	if d := e.Eval(&c); d.Verdict != Accept {
+		t.Fatalf("verdict %s", d.Verdict)
 	}
 }

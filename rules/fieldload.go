@@ -138,7 +138,9 @@ func locator(fi parser.FieldInfo) func(c *Ctx) ([]byte, bool) {
 			if !ok {
 				return nil, false
 			}
-			return b[off:], true
+			// ipv6_find_hdr may point past the packet (a header
+			// announced but cut off): present, with nothing to load.
+			return b[min(off, len(b)):], true
 		}
 	case parser.BaseTCPOpt:
 		kind := uint8(fi.Key)
