@@ -34,6 +34,8 @@ func refuse(fi FieldInfo, why string) FieldInfo { fi.Refuse = why; return fi }
 // payload_expr_pctx_update): nfd refuses those forms too.
 func nftAborts(fi FieldInfo) FieldInfo { fi.NftAbortsEqProto = true; return fi }
 
+func icmpDep(fi FieldInfo, d ICMPDep) FieldInfo { fi.ICMPDep = d; return fi }
+
 // Hook sets for kernel validation.
 const (
 	hooksIn  = 1<<HookPrerouting | 1<<HookInput | 1<<HookForward
@@ -130,16 +132,21 @@ var moreFields = []FieldInfo{
 	pl("udplite csumcov", ProtoUDPLite, th, 32, 16, TypeU16, false),
 	pl("udplite checksum", ProtoUDPLite, th, 48, 16, TypeU16, false),
 	// ICMP, ICMPv6, IGMP.
+	// Fields valid only for some ICMP types carry that dependency
+	// (nft's proto.c ICMPHDR_FIELD_DEP).
 	pl("icmp checksum", ProtoICMP, th, 16, 16, TypeU16, false),
-	pl("icmp id", ProtoICMP, th, 32, 16, TypeU16, false),
-	pl("icmp sequence", ProtoICMP, th, 48, 16, TypeU16, false),
-	pl("icmp gateway", ProtoICMP, th, 32, 32, TypeU32, false),
-	pl("icmp mtu", ProtoICMP, th, 48, 16, TypeU16, false),
+	icmpDep(pl("icmp id", ProtoICMP, th, 32, 16, TypeU16, false), ICMPDepEcho),
+	icmpDep(pl("icmp sequence", ProtoICMP, th, 48, 16, TypeU16, false), ICMPDepEcho),
+	icmpDep(pl("icmp gateway", ProtoICMP, th, 32, 32, TypeU32, false), ICMPDepAddress),
+	icmpDep(pl("icmp mtu", ProtoICMP, th, 48, 16, TypeU16, false), ICMPDepMTU),
 	pl("icmpv6 checksum", ProtoICMP6, th, 16, 16, TypeU16, false),
-	pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false),
-	pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false),
-	pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false),
-	pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false),
+	// nft 1.0.6's grammar has no `icmpv6 parameter-problem` or
+	// `icmpv6 packet-too-big` field (its scanner takes both words as
+	// type names); the MTU field is `icmpv6 mtu`.
+	icmpDep(pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false), ICMP6DepMTU),
+	icmpDep(pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false), ICMP6DepEcho),
+	icmpDep(pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false), ICMP6DepEcho),
+	icmpDep(pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false), ICMP6DepMGMQ),
 	pl("igmp type", ProtoIGMP, th, 0, 8, TypeIGMPType, false),
 	pl("igmp mrt", ProtoIGMP, th, 8, 8, TypeU8, false),
 	pl("igmp checksum", ProtoIGMP, th, 16, 16, TypeU16, false),

@@ -42,7 +42,10 @@ var (
 	TypeIfindexN = &Type{Name: "iface_index", Size: 4} // an index, as fib and sdif return it
 	TypeString16 = &Type{Name: "string", Size: 16, kind: kString}
 	TypeCtLabel  = &Type{Name: "ct_label", Size: 16, Bitmask: true}
-	TypeBitmask8 = &Type{Name: "bitmask", Size: 1, Bitmask: true}
+	// nft's bitmask_type itself (comp flags) is compared as an integer:
+	// only types built on it (tcp_flag, ct_state, ...) take the implicit
+	// "any of these bits" form (netlink_gen_relational).
+	TypeBitmask8 = &Type{Name: "bitmask", Size: 1}
 	TypeCgroupv2 = &Type{Name: "cgroupsv2", Size: 8, kind: kNamed}
 	TypeU64      = &Type{Name: "integer", Size: 8}
 )

@@ -29,6 +29,15 @@ type fieldSpec struct {
 	// connection in an inet table loads the 16-byte tuple address), so
 	// the field cannot sit in a concatenation.
 	wide bool
+	// link: a link-layer header field, which nft guards with `meta
+	// iiftype ether`; vlan: an 802.1Q field, guarded by `ether type
+	// 8021q` too; icmp: the ICMP types the field is valid for.
+	link, vlan bool
+	icmp       parser.ICMPDep
+	// tuple: a conntrack tuple address (NFT_CT_SRC/DST), which nft
+	// 1.0.6 cannot list as a set or map key (it aborts in
+	// netlink_parse_concat_expr).
+	tuple bool
 }
 
 func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
@@ -65,28 +74,16 @@ func init() {
 	}
 }
 
-// setType is the set key type nft would declare: the field type's own when
-// its width matches the register, else an integer-like type of that width
-// (only `nft list` shows the name; the kernel checks the length).
+// setType is the set key type nft would declare: the field type's own,
+// else nft's integer, with the register's width (the kernel checks only
+// the length; the type tells `nft list` how to print the elements).
 func setType(t *parser.Type, size int) nftables.SetDatatype {
-	if st, ok := setTypeByName[t.Name]; ok && int(st.Bytes) == size {
-		return st
+	st, ok := setTypeByName[t.Name]
+	if !ok {
+		st = nftables.TypeInteger
 	}
-	switch size {
-	case 1:
-		return nftables.TypeInetProto
-	case 2:
-		return nftables.TypeInetService
-	case 4:
-		return nftables.TypeInteger
-	case 6:
-		return nftables.TypeEtherAddr
-	case 8:
-		return nftables.TypeTime
-	case 16:
-		return nftables.TypeIP6Addr
-	}
-	return nftables.SetDatatype{Name: "integer", Bytes: uint32(size)}
+	st.Bytes = uint32(size)
+	return st
 }
 
 // Conntrack keys (NFT_CT_*) the translation rewrites.
@@ -104,7 +101,23 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 	if fi.Userspace {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
-	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4()}
+	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, icmp: fi.ICMPDep}
+	// The dependencies nft adds (payload_gen_dependency): the network
+	// family for network and transport header payloads and IPv6/IPv4
+	// option headers, the transport protocol for transport payloads. The
+	// TCP option and SCTP chunk loads check the protocol themselves
+	// (nft_exthdr_tcp_eval, nft_exthdr_sctp_eval) and nft adds none;
+	// nor for ct, rt and fib keys, whose expressions check the family.
+	switch fi.Base {
+	case parser.BaseNH, parser.BaseTH, parser.BaseIP6Ext, parser.BaseIPOpt:
+		sp.l3 = nfproto(fi.Proto.Family())
+	}
+	if fi.Base == parser.BaseTH {
+		sp.l4 = fi.Proto.L4()
+	}
+	if fi.Base == parser.BaseLL && (fi.Proto == parser.ProtoEther || fi.Proto == parser.ProtoVLAN) {
+		sp.link, sp.vlan = true, fi.Proto == parser.ProtoVLAN
+	}
 	bits := fi.Bits()
 	switch fi.Base {
 	case parser.BaseNH, parser.BaseTH, parser.BaseLL, parser.BaseIH,
@@ -171,12 +184,26 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 			key = expr.CtKeyDST
 		}
 		sp.wide = key == expr.CtKeySRC || key == expr.CtKeyDST
+		sp.tuple = sp.wide
 		sp.wide = sp.wide && fi.Type.Size == 4 && fam != parser.FamilyIP
 		if hasDir {
 			switch key {
 			case expr.CtKeySRC, expr.CtKeyDST, expr.CtKeyPROTOSRC, expr.CtKeyPROTODST:
 			default:
 				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack direction for this key (google/nftables v0.3.0 sends none)", f)
+			}
+			// google/nftables v0.3.0 sends NFTA_CT_DIRECTION as a
+			// big-endian u32; the kernel reads a u8 (nft_ct_get_init:
+			// nla_get_u8), so every direction arrives as 0, original.
+			if fi.Dir == 2 {
+				return fieldSpec{}, userspace("`%s`: nfd cannot program the reply direction (google/nftables v0.3.0 sends a conntrack direction the kernel reads as original)", f)
+			}
+			// The tuple address (NFT_CT_SRC) of an inet table is 16
+			// bytes whatever the connection's family, where nft's
+			// NFT_CT_SRC_IP checks the family (nf_ct_l3num); nor can nft
+			// print a set keyed by it.
+			if (key == expr.CtKeySRC || key == expr.CtKeyDST) && fam == parser.FamilyInet {
+				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack address in an inet table (google/nftables v0.3.0 sends no direction with NFT_CT_SRC_IP, and the tuple address it can load does not check the family)", f)
 			}
 		}
 		sp.load = func(reg uint32) []expr.Any {

@@ -68,20 +68,102 @@ const (
 	protoICMPv6 = unix.IPPROTO_ICMPV6
 )
 
-// deps adds the implicit protocol checks nft adds for a field.
-func (tr *translator) deps(sp fieldSpec, have *[2]uint8) []expr.Any {
+// depState is what the rule has established so far about the packet's
+// protocols, as nft's payload dependency context (proto_ctx) does: a
+// dependency already met is not added again.
+type depState struct {
+	l3    uint8 // meta nfproto matched (NFPROTO_*)
+	l4    uint8 // the transport protocol matched (IPPROTO_*)
+	ether bool  // meta iiftype ether
+	vlan  bool  // ether type 8021q
+	icmp  bool  // the ICMP type matched
+}
+
+// deps adds the implicit protocol checks nft adds for a field
+// (payload_gen_dependency, payload_gen_icmp_dependency): meta nfproto in
+// inet tables, meta l4proto for transport headers, meta iiftype ether and
+// the 802.1Q ether type for the link layer, the ICMP type for fields that
+// exist only in some ICMP messages.
+func (tr *translator) deps(sp fieldSpec, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
-	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have[0] != sp.l3 {
+	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have.l3 != sp.l3 {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l3}})
-		have[0] = sp.l3
+		have.l3 = sp.l3
 	}
-	if sp.l4 != 0 && have[1] != sp.l4 {
+	if sp.l4 != 0 && have.l4 != sp.l4 {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l4}})
-		have[1] = sp.l4
+		have.l4 = sp.l4
 	}
-	return out
+	if sp.link && !have.ether {
+		// ARPHRD_ETHER, a host-order u16 (nft's proto_eth dependency in
+		// the ip, ip6 and inet families).
+		out = append(out, &expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)})
+		have.ether = true
+	}
+	if sp.vlan && !have.vlan {
+		out = append(out, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_8021Q)})
+		have.vlan = true
+	}
+	if ts := sp.icmp.Types(); ts != nil && !have.icmp {
+		typ := parser.FieldICMPType
+		if sp.l3 == nfprotoIPv6 {
+			typ = parser.FieldICMP6Type
+		}
+		out = append(out, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})
+		if len(ts) == 1 {
+			out = append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{ts[0]}})
+		} else {
+			var elems []parser.Elem
+			for _, t := range ts {
+				elems = append(elems, parser.Elem{Lo: []byte{t}, Hi: []byte{t}})
+			}
+			s, err := tr.newSet("__set%d", []parser.Field{typ}, elems, false, false, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: s.Name, SetID: s.ID})
+		}
+		have.icmp = true
+	}
+	return out, nil
+}
+
+// learn records what a match establishes for the dependencies of the
+// fields after it, as nft's payload context does for an equality.
+func (have *depState) learn(m *parser.Match) {
+	if len(m.Keys) != 1 || m.Mask != nil || m.Val.SetRef != "" || len(m.Val.Elems) != 1 ||
+		(m.Op != parser.OpImplicit && m.Op != parser.OpEq) {
+		return
+	}
+	e := m.Val.Elems[0]
+	if string(e.Lo) != string(e.Hi) || len(e.Lo) == 0 {
+		return
+	}
+	v := e.Lo[len(e.Lo)-1]
+	switch k := m.Keys[0]; {
+	case k == parser.FieldMetaNfproto:
+		have.l3 = v
+	case k == parser.FieldMetaL4proto || k == parser.FieldIPProtocol || k == parser.FieldIP6Nexthdr:
+		have.l4 = v
+		// ICMP and ICMPv6 imply their network family: nft adds no
+		// meta nfproto after `meta l4proto icmp` (proto_ctx).
+		switch v {
+		case protoICMP:
+			have.l3 = nfprotoIPv4
+		case protoICMPv6:
+			have.l3 = nfprotoIPv6
+		}
+	case k == parser.FieldICMPType || k == parser.FieldICMP6Type:
+		have.icmp = true
+	case k.String() == "meta iiftype" && parser.Uint(e.Lo) == unix.ARPHRD_ETHER:
+		have.ether = true
+	case k.String() == "ether type" && parser.Uint(e.Lo) == unix.ETH_P_8021Q:
+		have.vlan = true
+	}
 }
 
 func cmpOp(op parser.Op) expr.CmpOp {
@@ -106,7 +188,7 @@ func cmpOp(op parser.Op) expr.CmpOp {
 func (tr *translator) rule(r *parser.Rule) ([]expr.Any, error) {
 	n := len(tr.pending)
 	var out []expr.Any
-	var have [2]uint8
+	var have depState
 	for _, s := range r.Stmts {
 		e, err := tr.stmt(s, &have)
 		if err != nil {
@@ -139,7 +221,7 @@ func (tr *translator) rollback(n int) {
 	tr.pending = tr.pending[:n]
 }
 
-func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 	switch s := s.(type) {
 	case *parser.Match:
 		return tr.match(s, have)
@@ -224,7 +306,7 @@ func (tr *translator) checkTarget(v *parser.Verdict) error {
 
 // load puts the key fields in registers: one field in NFT_REG_1, a
 // concatenation in consecutive 32-bit registers from NFT_REG32_00.
-func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uint32, []fieldSpec, error) {
+func (tr *translator) load(keys []parser.Field, have *depState) ([]expr.Any, uint32, []fieldSpec, error) {
 	var out []expr.Any
 	specs := make([]fieldSpec, len(keys))
 	for i, k := range keys {
@@ -236,7 +318,11 @@ func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uin
 			return nil, 0, nil, userspace("`%s` cannot be part of a native concatenation in an %s table", k, tr.t.Family)
 		}
 		specs[i] = sp
-		out = append(out, tr.deps(sp, have)...)
+		d, err := tr.deps(sp, have)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		out = append(out, d...)
 	}
 	if len(keys) == 1 {
 		return append(out, specs[0].load(reg1)...), reg1, specs, nil
@@ -249,17 +335,28 @@ func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uin
 	return out, unix.NFT_REG32_00, specs, nil
 }
 
-func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) match(m *parser.Match, have *depState) ([]expr.Any, error) {
+	out, err := tr.matchExprs(m, have)
+	if err == nil {
+		have.learn(m)
+	}
+	return out, err
+}
+
+func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, error) {
 	out, reg, specs, err := tr.load(m.Keys, have)
 	if err != nil {
 		return nil, err
 	}
 	k := m.Keys[0]
 	sp := specs[0]
-	if m.Val.Anon || m.Val.SetRef != "" {
-		if m.Mask != nil {
-			out = append(out, sp.bitwise(reg, m))
-		}
+	if m.Mask != nil {
+		out = append(out, sp.bitwise(reg, m))
+	}
+	// nft compares with the element of a one-element anonymous set
+	// directly, with the same operator (expr_evaluate_relational).
+	single := m.Val.Anon && len(m.Val.Elems) == 1 && len(m.Keys) == 1
+	if (m.Val.Anon && !single) || m.Val.SetRef != "" {
 		s, err := tr.setFor(m.Keys, &m.Val, false)
 		if err != nil {
 			return nil, err
@@ -270,9 +367,6 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		return nil, userspace("a concatenation against a single value")
 	}
 	e := m.Val.Elems[0]
-	if m.Mask != nil {
-		out = append(out, sp.bitwise(reg, m))
-	}
 	if m.Op == parser.OpNeg {
 		// none of the flags: (x & v) == 0
 		return append(out,
@@ -292,6 +386,10 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 			return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: stem}), nil
 		}
 		return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: e.Lo}), nil
+	}
+	if plen, ok := prefixLen(e.Lo, e.Hi); ok && (m.Op == parser.OpImplicit || m.Op == parser.OpEq || m.Op == parser.OpNe) &&
+		!sp.host && sp.shift == 0 && m.Mask == nil && len(e.Lo) == sp.size && (k.Type() == parser.TypeIPv4 || k.Type() == parser.TypeIPv6) {
+		return prefixCmp(out, reg, sp, e.Lo, plen, cmpOp(m.Op)), nil
 	}
 	ordered := m.Op >= parser.OpLt || string(e.Lo) != string(e.Hi)
 	if ordered && sp.host {
@@ -314,6 +412,55 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
 	}
 	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
+}
+
+// prefixLen reports whether [lo, hi] is an address prefix (lo/plen) that
+// is not a single address.
+func prefixLen(lo, hi []byte) (int, bool) {
+	if len(lo) != len(hi) || string(lo) == string(hi) {
+		return 0, false
+	}
+	plen, i := 0, 0
+	for ; i < len(lo) && lo[i] == hi[i]; i++ {
+		plen += 8
+	}
+	if i < len(lo) {
+		x := lo[i] ^ hi[i]
+		if lo[i]&x != 0 || hi[i]&x != x || x&(x+1) != 0 {
+			return 0, false
+		}
+		for b := byte(0x80); b != 0 && x&b == 0; b >>= 1 {
+			plen++
+		}
+		for i++; i < len(lo); i++ {
+			if lo[i] != 0 || hi[i] != 0xff {
+				return 0, false
+			}
+		}
+	}
+	return plen, plen > 0
+}
+
+// prefixCmp matches the load in out against lo/plen as nft does
+// (netlink_gen_relational, payload_expr_trim): a byte-aligned prefix of a
+// payload narrows the load and compares those bytes, of another load
+// compares its first bytes; any other prefix is masked, then compared.
+func prefixCmp(out []expr.Any, reg uint32, sp fieldSpec, lo []byte, plen int, op expr.CmpOp) []expr.Any {
+	if plen%8 == 0 {
+		n := plen / 8
+		if p, ok := out[len(out)-1].(*expr.Payload); ok && p.DestRegister == reg {
+			q := *p
+			q.Len = uint32(n)
+			out = append(out[:len(out)-1:len(out)-1], &q)
+		}
+		return append(out, &expr.Cmp{Op: op, Register: reg, Data: append([]byte(nil), lo[:n]...)})
+	}
+	mask := make([]byte, sp.size)
+	for i := 0; i < plen; i++ {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	return append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: mask, Xor: make([]byte, sp.size)},
+		&expr.Cmp{Op: op, Register: reg, Data: append([]byte(nil), lo...)})
 }
 
 func trimZero(b []byte) []byte {
@@ -358,6 +505,9 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		sp, err := specOf(k, tr.t.Family)
 		if err != nil {
 			return nil, err
+		}
+		if sp.tuple {
+			return nil, userspace("`%s` cannot key a native set: nft cannot list a set keyed by the conntrack tuple address nfd loads (google/nftables v0.3.0 sends no direction with NFT_CT_SRC_IP)", k)
 		}
 		types = append(types, sp.set)
 		host = host || sp.host
@@ -424,7 +574,7 @@ func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
 	return out
 }
 
-func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) vmap(vm *parser.VMap, have *depState) ([]expr.Any, error) {
 	out, reg, _, err := tr.load(vm.Keys, have)
 	if err != nil {
 		return nil, err
@@ -443,18 +593,18 @@ func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) 
 	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: 0}), nil
 }
 
-func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) reject(r *parser.Reject, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
 	fam := tr.t.Family
 	needL3 := func(v uint8) {
-		if fam == parser.FamilyInet && have[0] != v {
+		if fam == parser.FamilyInet && have.l3 != v {
 			out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{v}})
-			have[0] = v
+			have.l3 = v
 		}
 	}
 	switch r.Kind {
 	case parser.RejectTCPReset:
-		if have[1] != protoTCP {
+		if have.l4 != protoTCP {
 			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{protoTCP}})
 		}
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}), nil
@@ -477,7 +627,7 @@ func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, erro
 	return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: 1}), nil // NFT_REJECT_ICMPX_PORT_UNREACH
 }
 
-func (tr *translator) nat(n *parser.NAT, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
 	fam := uint32(unix.NFPROTO_IPV4)
 	switch {
