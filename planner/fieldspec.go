@@ -217,8 +217,10 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		res := fi.Key
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any {
-			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&1 != 0, FlagDADDR: fl&2 != 0, FlagMARK: fl&4 != 0,
-				FlagIIF: fl&8 != 0, FlagOIF: fl&16 != 0, ResultOIF: res == 1, ResultOIFNAME: res == 2, ResultADDRTYPE: res == 3}}
+			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&unix.NFTA_FIB_F_SADDR != 0, FlagDADDR: fl&unix.NFTA_FIB_F_DADDR != 0,
+				FlagMARK: fl&unix.NFTA_FIB_F_MARK != 0, FlagIIF: fl&unix.NFTA_FIB_F_IIF != 0, FlagOIF: fl&unix.NFTA_FIB_F_OIF != 0,
+				FlagPRESENT: fl&unix.NFTA_FIB_F_PRESENT != 0,
+				ResultOIF:   res == unix.NFT_FIB_RESULT_OIF, ResultOIFNAME: res == unix.NFT_FIB_RESULT_OIFNAME, ResultADDRTYPE: res == unix.NFT_FIB_RESULT_ADDRTYPE}}
 		}
 	case parser.BaseRt:
 		key := expr.RtKey(fi.Key)
