@@ -8,6 +8,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -25,19 +26,11 @@ type fieldSpec struct {
 	set   nftables.SetDatatype
 	shift uint // constants are shifted left by this many bits
 	nat   int  // bytes of a value as the parser writes it (Type.Size)
-	// wide: the load writes more bytes than size (ct saddr of an IPv4
-	// connection in an inet table loads the 16-byte tuple address), so
-	// the field cannot sit in a concatenation.
-	wide bool
 	// link: a link-layer header field, which nft guards with `meta
 	// iiftype ether`; vlan: an 802.1Q field, guarded by `ether type
 	// 8021q` too; icmp: the ICMP types the field is valid for.
 	link, vlan bool
 	icmp       parser.ICMPDep
-	// tuple: a conntrack tuple address (NFT_CT_SRC/DST), which nft
-	// 1.0.6 cannot list as a set or map key (it aborts in
-	// netlink_parse_concat_expr).
-	tuple bool
 }
 
 func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
@@ -85,14 +78,6 @@ func setType(t *parser.Type, size int) nftables.SetDatatype {
 	st.Bytes = uint32(size)
 	return st
 }
-
-// Conntrack keys (NFT_CT_*) the translation rewrites.
-const (
-	ctKeySrcIP  = 19
-	ctKeyDstIP  = 20
-	ctKeySrcIP6 = 21
-	ctKeyDstIP6 = 22
-)
 
 // specOf derives the kernel load of f in a table of family fam, or says
 // why f has none.
@@ -167,50 +152,17 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
 	case parser.BaseCt:
-		dir := uint32(0)
-		if fi.Dir != 0 {
-			dir = uint32(fi.Dir - 1)
-		}
-		key, hasDir := expr.CtKey(fi.Key), fi.Dir != 0
+		key, dir := expr.CtKey(fi.Key), fi.Dir
 		sp.size = fi.Type.Size
-		// nft uses NFT_CT_SRC_IP & co; google/nftables sends a direction
-		// only with NFT_CT_SRC/DST/PROTO_*, so load the tuple address
-		// (4 bytes in an ip table, 16 otherwise: u3 holds an IPv4
-		// address in its first 4) and compare the field's bytes.
-		switch key {
-		case ctKeySrcIP, ctKeySrcIP6:
-			key = expr.CtKeySRC
-		case ctKeyDstIP, ctKeyDstIP6:
-			key = expr.CtKeyDST
-		}
-		sp.wide = key == expr.CtKeySRC || key == expr.CtKeyDST
-		sp.tuple = sp.wide
-		sp.wide = sp.wide && fi.Type.Size == 4 && fam != parser.FamilyIP
-		if hasDir {
-			switch key {
-			case expr.CtKeySRC, expr.CtKeyDST, expr.CtKeyPROTOSRC, expr.CtKeyPROTODST:
-			default:
-				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack direction for this key (google/nftables v0.3.0 sends none)", f)
-			}
-			// google/nftables v0.3.0 sends NFTA_CT_DIRECTION as a
-			// big-endian u32; the kernel reads a u8 (nft_ct_get_init:
-			// nla_get_u8), so every direction arrives as 0, original.
-			if fi.Dir == 2 {
-				return fieldSpec{}, userspace("`%s`: nfd cannot program the reply direction (google/nftables v0.3.0 sends a conntrack direction the kernel reads as original)", f)
-			}
-			// The tuple address (NFT_CT_SRC) of an inet table is 16
-			// bytes whatever the connection's family, where nft's
-			// NFT_CT_SRC_IP checks the family (nf_ct_l3num); nor can nft
-			// print a set keyed by it.
-			if (key == expr.CtKeySRC || key == expr.CtKeyDST) && fam == parser.FamilyInet {
-				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack address in an inet table (google/nftables v0.3.0 sends no direction with NFT_CT_SRC_IP, and the tuple address it can load does not check the family)", f)
-			}
-		}
 		sp.load = func(reg uint32) []expr.Any {
-			if hasDir {
-				return []expr.Any{&expr.Ct{Key: key, Register: reg, Direction: dir}}
+			if dir == 0 {
+				return []expr.Any{&expr.Ct{Key: key, Register: reg}}
 			}
-			return []expr.Any{&expr.Ct{Key: key, Register: reg}}
+			// google/nftables v0.3.0 cannot send a direction with
+			// NFT_CT_SRC_IP & co, nor send one right at all; the batch
+			// rewrites this expression to key and direction
+			// (nlbatch.CtDir).
+			return []expr.Any{&expr.Ct{Key: expr.CtKeySRC, Register: reg, Direction: nlbatch.CtDir(key, dir-1)}}
 		}
 	case parser.BaseFib:
 		fl := fi.Flags

@@ -314,9 +314,6 @@ func (tr *translator) load(keys []parser.Field, have *depState) ([]expr.Any, uin
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		if sp.wide && len(keys) > 1 {
-			return nil, 0, nil, userspace("`%s` cannot be part of a native concatenation in an %s table", k, tr.t.Family)
-		}
 		specs[i] = sp
 		d, err := tr.deps(sp, have)
 		if err != nil {
@@ -505,9 +502,6 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		sp, err := specOf(k, tr.t.Family)
 		if err != nil {
 			return nil, err
-		}
-		if sp.tuple {
-			return nil, userspace("`%s` cannot key a native set: nft cannot list a set keyed by the conntrack tuple address nfd loads (google/nftables v0.3.0 sends no direction with NFT_CT_SRC_IP)", k)
 		}
 		types = append(types, sp.set)
 		host = host || sp.host

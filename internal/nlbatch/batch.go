@@ -70,6 +70,9 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 		return []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: make([]byte, 20)}}, nil
 	}
 	if len(req) >= 2 {
+		for i := 1; i < len(req)-1; i++ {
+			fixCtDirections(&req[i])
+		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)
 	}
 	return nil, nil
