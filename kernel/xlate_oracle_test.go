@@ -169,17 +169,13 @@ func TestTranslationOracle(t *testing.T) {
 		a, b := lineDiff(j.nftList, j.nfdList)
 		if j.sameCode {
 			// The kernel runs the same bytecode; only nft's printing
-			// differs. Two causes are known: google/nftables v0.3.0
-			// marks the keys of every anonymous set big-endian in the
-			// set's userdata (which only nft reads), so nft prints
-			// host-order keys (marks, lengths, interface names)
-			// byte-swapped and sorts them by those bytes; and nfd
-			// compares the one byte `fib ... oif exists` stores
-			// (nft_reg_store8 zeroes the rest of the register) where
-			// nft compares four, which nft prints as `exists/8`. The
-			// debug listing shows register words, not compare lengths:
-			// a length that mattered would show in the listing, as
-			// these do, and is listed in the log below.
+			// differs (none today: host-order set keys printed
+			// byte-swapped and `fib ... oif exists/8` were such cases
+			// until nlbatch marked the sets' key byte order and the
+			// planner compared fib's whole register word). The debug
+			// listing shows register words, not compare lengths: a
+			// length that mattered shows in the listing, and each such
+			// line is logged below for review.
 			sameCode++
 			display = append(display, fmt.Sprintf("%s (%s) %s: nft prints %s as %s", j.e.Where(), j.e.Family, j.e.Rule,
 				strings.Join(a, " "), strings.Join(b, " ")))

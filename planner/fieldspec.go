@@ -31,6 +31,9 @@ type fieldSpec struct {
 	// 8021q` too; icmp: the ICMP types the field is valid for.
 	link, vlan bool
 	icmp       parser.ICMPDep
+	// lead: the value sits in the register's first byte, the rest zero
+	// (nft_reg_store8: fib's present flag).
+	lead bool
 }
 
 func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
@@ -168,6 +171,10 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		fl := fi.Flags
 		res := fi.Key
 		sp.size = fi.Type.Size
+		if fl&unix.NFTA_FIB_F_PRESENT != 0 {
+			// nft compares the whole register word nft_reg_store8 wrote.
+			sp.size, sp.lead = 4, true
+		}
 		sp.load = func(reg uint32) []expr.Any {
 			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&unix.NFTA_FIB_F_SADDR != 0, FlagDADDR: fl&unix.NFTA_FIB_F_DADDR != 0,
 				FlagMARK: fl&unix.NFTA_FIB_F_MARK != 0, FlagIIF: fl&unix.NFTA_FIB_F_IIF != 0, FlagOIF: fl&unix.NFTA_FIB_F_OIF != 0,
@@ -260,6 +267,11 @@ func regMask(size int, shift uint, bits uint32) []byte {
 // the register's bytes: widened or narrowed to size, shifted into place,
 // in host order where the register is.
 func (sp fieldSpec) reg(b []byte) []byte {
+	if sp.lead {
+		out := make([]byte, sp.size)
+		copy(out, b)
+		return out
+	}
 	out := b
 	if len(b) != sp.size || sp.shift != 0 {
 		out = shiftBytes(b, sp.size, sp.shift)

@@ -497,7 +497,7 @@ func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*
 func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool) (*nftables.Set, error) {
 	s := &nftables.Set{Table: tr.kt, Name: name, Anonymous: anon, Constant: anon, Interval: interval, IsMap: vmap, ID: setIDs.Add(1)}
 	var types []nftables.SetDatatype
-	host := false
+	host, hostKey := false, false
 	for _, k := range keys {
 		sp, err := specOf(k, tr.t.Family)
 		if err != nil {
@@ -505,6 +505,9 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		}
 		types = append(types, sp.set)
 		host = host || sp.host
+		// nft's string types are host-endian too (they print
+		// byte-swapped if the set says otherwise).
+		hostKey = hostKey || sp.host || k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex || k.Type() == parser.TypeString16
 	}
 	if len(keys) > 1 {
 		if interval {
@@ -514,7 +517,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		s.Concatenation = true
 	} else {
 		s.KeyType = types[0]
-		if host {
+		if hostKey {
 			s.KeyByteOrder = binaryutil.NativeEndian
 		}
 	}

@@ -91,3 +91,45 @@ func eachAttr(b []byte, f func(typ uint16, data []byte)) {
 		b = b[n:]
 	}
 }
+
+// fixKeyByteOrder marks a set of host-order keys (marks, lengths,
+// interface names) as such in its userdata, as nft does
+// (NFTNL_UDATA_SET_KEYBYTEORDER 1): google/nftables v0.3.0 writes 2,
+// big-endian, for every anonymous set whatever its KeyByteOrder. Only
+// nft reads it, to print the elements; the kernel compares bytes.
+func (b *Batch) fixKeyByteOrder(m *netlink.Message) {
+	if len(b.hostSets) == 0 || m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWSET) || len(m.Data) < 4 {
+		return
+	}
+	var id uint32
+	var udata []byte
+	eachAttr(m.Data[4:], func(typ uint16, v []byte) {
+		switch typ {
+		case unix.NFTA_SET_ID:
+			if len(v) == 4 {
+				id = binary.BigEndian.Uint32(v)
+			}
+		case unix.NFTA_SET_USERDATA:
+			udata = v
+		}
+	})
+	if !b.hostSets[id] {
+		return
+	}
+	// libnftnl's udata: one byte type, one byte length, the value.
+	for len(udata) >= 2 {
+		typ, n := udata[0], int(udata[1])
+		if 2+n > len(udata) {
+			return
+		}
+		if typ == udataSetKeyByteOrder && n == 4 {
+			binary.LittleEndian.PutUint32(udata[2:6], udataHostEndian)
+		}
+		udata = udata[2+n:]
+	}
+}
+
+const (
+	udataSetKeyByteOrder = 0 // NFTNL_UDATA_SET_KEYBYTEORDER
+	udataHostEndian      = 1 // nft's BYTEORDER_HOST_ENDIAN
+)
