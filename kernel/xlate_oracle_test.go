@@ -289,16 +289,12 @@ func normCode(code, table string) string {
 const (
 	whyIif   = "issue 13: nfd matches iif/oif by interface name (meta iifname), nft by the index it resolves at load; the same while the interface is not renamed or re-created (documented; refuse helper owns iif by index)"
 	whyTh    = "nft merges adjacent payload equalities into one load (@th,0,32 0x350035); nfd compares each: same meaning"
-	whyExp   = "parser bug: nfd reads a bare `ct expiration` number as milliseconds, nft as seconds (30000 is 8h20m); parser/types.go TypeCtTime"
-	whyLabel = "parser bug: nfd reads `ct label 127` as the bitmask 0x7f, nft as label bit 127 (and the label register is little-endian: bit N is byte N/8)"
 	whySet   = "nfd programs a named set without its `timeout`/`dynamic` flags and leaves out named sets no rule uses (issue 14: dynamic sets); elements of a timeout set never expire in nfd's copy"
 )
 
 var knownXlateDiffs = map[string]string{
 	"inet [filter forward 0] iif eth0 oif eth1 accept":                  whyIif,
 	"inet [filter input 0] @th,0,16 53 @th,16,16 53 accept":             whyTh,
-	"inet [filter input 0] ct expiration 30000":                         whyExp,
-	"inet [filter input 0] ct label 127":                                whyLabel,
 	"inet [filter input 0] iif != eth0 drop":                            whyIif,
 	"inet [filter input 0] iif != lo ip daddr 127.0.0.0/8 counter drop": whyIif,
 	"inet [filter input 0] iif != lo ip6 daddr ::1 counter drop":        whyIif,
@@ -314,8 +310,6 @@ var knownXlateDiffs = map[string]string{
 	"inet [filter output 0] oif lo accept":                              whyIif,
 	"ip [filter forward 0] iif eth0 oif eth1 accept":                    whyIif,
 	"ip [filter input 0] @th,0,16 53 @th,16,16 53 accept":               whyTh,
-	"ip [filter input 0] ct expiration 30000":                           whyExp,
-	"ip [filter input 0] ct label 127":                                  whyLabel,
 	"ip [filter input 0] iif != eth0 drop":                              whyIif,
 	"ip [filter input 0] iif \"lo\" accept":                             whyIif,
 	"ip [filter input 0] iif lo accept":                                 whyIif,
@@ -327,8 +321,6 @@ var knownXlateDiffs = map[string]string{
 	"ip [filter output 0] oif lo accept":                                whyIif,
 	"ip6 [filter forward 0] iif eth0 oif eth1 accept":                   whyIif,
 	"ip6 [filter input 0] @th,0,16 53 @th,16,16 53 accept":              whyTh,
-	"ip6 [filter input 0] ct expiration 30000":                          whyExp,
-	"ip6 [filter input 0] ct label 127":                                 whyLabel,
 	"ip6 [filter input 0] iif != eth0 drop":                             whyIif,
 	"ip6 [filter input 0] iif \"lo\" accept":                            whyIif,
 	"ip6 [filter input 0] iif lo accept":                                whyIif,

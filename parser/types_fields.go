@@ -128,12 +128,13 @@ func parseDurationMs(s string, size int) ([]byte, error) {
 	var ms uint64
 	if isDigits(s) {
 		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
+		if err != nil || v > (1<<64-1)/1000 {
 			return nil, fmt.Errorf("time %q out of range", s)
 		}
 		ms = v * 1000
 	} else {
 		rest := s
+		last := uint64(1<<64 - 1) // nft takes each unit once, largest first
 		for rest != "" {
 			i := 0
 			for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
@@ -148,9 +149,10 @@ func parseDurationMs(s string, size int) ([]byte, error) {
 			}
 			n, _ := strconv.ParseUint(rest[:i], 10, 64)
 			unit := map[string]uint64{"d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}[rest[i:j]]
-			if unit == 0 {
+			if unit == 0 || unit >= last {
 				return nil, fmt.Errorf("found `%s`, expected a time such as 30s, 1m30s or 1h (units d, h, m, s, ms)", s)
 			}
+			last = unit
 			ms += n * unit
 			rest = rest[j:]
 		}

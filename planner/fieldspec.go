@@ -156,6 +156,12 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
 	case parser.BaseCt:
 		key, dir := expr.CtKey(fi.Key), fi.Dir
+		if key == expr.CtKeyLABELS {
+			// nft reads `ct label 127` as label bit 127 (bit N of
+			// the kernel's label bitmap is byte N/8); nfd's parser reads
+			// a bitmask of at most 64 bits (0x7f: labels 0 to 6).
+			return fieldSpec{}, userspace("`%s`: nfd reads a label as a bitmask, nft as a label number (0 to 127), so nfd does not program it", f)
+		}
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any {
 			if dir == 0 {
