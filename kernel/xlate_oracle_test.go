@@ -287,9 +287,9 @@ func normCode(code, table string) string {
 // translation nft lists differently from its own, each with the reason it
 // is kept.
 const (
-	whyIif   = "issue 13: nfd matches iif/oif by interface name (meta iifname), nft by the index it resolves at load; the same while the interface is not renamed or re-created (documented; refuse helper owns iif by index)"
-	whyTh    = "nft merges adjacent payload equalities into one load (@th,0,32 0x350035); nfd compares each: same meaning"
-	whySet   = "nfd programs a named set without its `timeout`/`dynamic` flags and leaves out named sets no rule uses (issue 14: dynamic sets); elements of a timeout set never expire in nfd's copy"
+	whyIif = "issue 13: nfd matches iif/oif by interface name (meta iifname), nft by the index it resolves at load; the same while the interface is not renamed or re-created (documented; refuse helper owns iif by index)"
+	whyTh  = "nft merges adjacent payload equalities into one load (@th,0,32 0x350035); nfd compares each: same meaning"
+	whySet = "nfd programs a named set without its `timeout`/`dynamic` flags and leaves out named sets no rule uses (issue 14: dynamic sets); elements of a timeout set never expire in nfd's copy"
 )
 
 var knownXlateDiffs = map[string]string{
