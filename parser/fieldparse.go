@@ -622,9 +622,14 @@ func (p *parser) parseFib(pos Pos) (Field, bool) {
 	// `fib ... oif exists|missing`: nft sets NFTA_FIB_F_PRESENT and the
 	// kernel stores 1 or 0 in one byte (nft_fib_store_result). The
 	// kernel refuses the flag with any other result.
-	if p.isWord("exists") || p.isWord("missing") {
+	// (`oif exists`, `oif != missing`, `oif eq exists`)
+	v := p.peek()
+	if n := p.peekAt(1); v.kind == tEq || v.kind == tNe || (v.kind == tWord && (v.text == "eq" || v.text == "ne")) {
+		v = n
+	}
+	if v.kind == tWord && (v.text == "exists" || v.text == "missing") {
 		if res != "oif" {
-			p.errorf(rpos, "`fib ... %s %s`: only the `oif` result can be tested with exists or missing (the kernel refuses it otherwise)", res, p.peek().text)
+			p.errorf(rpos, "`fib ... %s %s`: only the `oif` result can be tested with exists or missing (the kernel refuses it otherwise)", res, v.text)
 			return 0, false
 		}
 		fi.Flags |= unix.NFTA_FIB_F_PRESENT

@@ -341,6 +341,7 @@ func (tr *translator) match(m *parser.Match, have *depState) ([]expr.Any, error)
 }
 
 func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, error) {
+	m = xorTransfer(m)
 	out, reg, specs, err := tr.load(m.Keys, have)
 	if err != nil {
 		return nil, err
@@ -409,6 +410,47 @@ func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, e
 		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
 	}
 	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
+}
+
+// xorTransfer moves a left-hand `^ c` to the value, as nft's
+// binop_transfer does: `x ^ c == v` is `x == v ^ c` (and `(x & m) ^ c ==
+// v` is `x & m == v ^ c`); the bitwise goes when no `&` is left.
+func xorTransfer(m *parser.Match) *parser.Match {
+	if m.Xor == nil || len(m.Keys) != 1 || m.Val.Anon || m.Val.SetRef != "" || len(m.Val.Elems) != 1 ||
+		(m.Op != parser.OpImplicit && m.Op != parser.OpEq && m.Op != parser.OpNe) || m.Keys[0].Type().Bitmask {
+		return m
+	}
+	e := m.Val.Elems[0]
+	if string(e.Lo) != string(e.Hi) || len(e.Lo) != len(m.Xor) {
+		return m
+	}
+	v := make([]byte, len(e.Lo))
+	for i := range v {
+		v[i] = e.Lo[i] ^ m.Xor[i]
+	}
+	out := *m
+	out.Xor = nil
+	out.Val.Elems = []parser.Elem{{Lo: v, Hi: v}}
+	if coversField(m.Mask, m.Keys[0].Info().Bits()) {
+		out.Mask = nil
+	}
+	return &out
+}
+
+// coversField reports whether mask (natural bytes) keeps every bit of a
+// field of bits bits.
+func coversField(mask []byte, bits uint32) bool {
+	for i := len(mask) - 1; i >= 0 && bits > 0; i-- {
+		want := byte(0xff)
+		if bits < 8 {
+			want = byte(1)<<bits - 1
+		}
+		if mask[i]&want != want {
+			return false
+		}
+		bits -= min(bits, 8)
+	}
+	return true
 }
 
 // prefixLen reports whether [lo, hi] is an address prefix (lo/plen) that
