@@ -211,9 +211,6 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 			if err != nil {
 				return fieldSpec{}, err
 			}
-			if ssp.wide {
-				return fieldSpec{}, userspace("`%s` cannot be hashed natively in an %s table", src, fam)
-			}
 			if sp.l3 == 0 {
 				sp.l3 = ssp.l3
 			}

@@ -63,7 +63,7 @@ func (tr *translator) payloadSet(s *parser.PayloadSet, have *depState) ([]expr.A
 		if err != nil {
 			return nil, err
 		}
-		if sp.shift != 0 || sp.size != fsp.size || fsp.wide {
+		if sp.shift != 0 || sp.size != fsp.size {
 			return nil, userspace("`%s set %s`: nfd writes another field's value only into a field of the same whole-byte width", s.Field, s.From)
 		}
 		d, err := tr.deps(fsp, have)
