@@ -551,11 +551,10 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		// byte-swapped if the set says otherwise).
 		hostKey = hostKey || sp.host || k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex || k.Type() == parser.TypeString16
 	}
-	// A concatenation with ranges is what nft makes a pipapo set of:
-	// each element carries its first and last key (NFTA_SET_ELEM_KEY_END),
-	// both inclusive, and the set describes its fields' lengths.
-	pipapo := len(keys) > 1 && interval
 	if len(keys) > 1 {
+		if interval {
+			return nil, userspace("a concatenation with ranges (nfd does not program pipapo sets)")
+		}
 		s.KeyType = nftables.MustConcatSetType(types...)
 		s.Concatenation = true
 	} else {
@@ -576,14 +575,11 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		}
 		key := tr.keyBytes(keys, e.Lo)
 		el := nftables.SetElement{Key: key}
-		if pipapo {
-			el.KeyEnd = tr.keyBytes(keys, e.Hi)
-		}
 		if vmap {
 			el.VerdictData = tr.verdict(e.Verdict)
 		}
 		els = append(els, el)
-		if interval && !pipapo {
+		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
 			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
 				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
