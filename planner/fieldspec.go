@@ -126,7 +126,7 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		case parser.BaseLL:
 			ld = payload(expr.PayloadBaseLLHeader, byteOff, n)
 		case parser.BaseIH:
-			return fieldSpec{}, userspace("`%s`: nfd does not program inner-header payloads", f)
+			ld = payload(expr.PayloadBase(unix.NFT_PAYLOAD_INNER_HEADER), byteOff, n)
 		default:
 			op := map[parser.Base]expr.ExthdrOp{parser.BaseIP6Ext: expr.ExthdrOpIpv6, parser.BaseTCPOpt: expr.ExthdrOpTcpopt,
 				parser.BaseIPOpt: exthdrOpIPv4, parser.BaseSCTP: exthdrOpSCTP}[fi.Base]

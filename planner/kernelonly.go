@@ -18,13 +18,19 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			for i, r := range c.Rules {
-				what, reason, ok := kernelOnlyPart(r)
+				what, reason, f, ok := kernelOnlyPart(r)
 				if !ok {
 					continue
 				}
 				pl := placements[RuleRef{t.Family, t.Name, c.Name, i}]
 				if pl.Kernel && !pl.Both {
 					continue
+				}
+				if f != 0 {
+					if _, err := specOf(f, t.Family); err != nil {
+						// Nowhere to move it: nfd cannot program it at all.
+						return fmt.Errorf("%s: %s (%s), and nfd cannot program it in the kernel: %v", r.Pos, what, reason, err)
+					}
 				}
 				why := pl.Reason
 				if pl.Both {
@@ -39,18 +45,18 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 
 // kernelOnlyPart describes the first part of a rule only the kernel can
 // run, and why.
-func kernelOnlyPart(r *parser.Rule) (what, why string, ok bool) {
+func kernelOnlyPart(r *parser.Rule) (what, why string, f parser.Field, ok bool) {
 	for _, s := range r.Stmts {
 		for _, k := range stmtKeys(s) {
 			if kernelOnlyField(k) {
-				return fmt.Sprintf("`%s` is known only to the kernel", k), k.KernelOnly(), true
+				return fmt.Sprintf("`%s` is known only to the kernel", k), k.KernelOnly(), k, true
 			}
 		}
 		if ks, isKO := s.(parser.KernelOnlyStmt); isKO {
-			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), true
+			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), 0, true
 		}
 	}
-	return "", "", false
+	return "", "", 0, false
 }
 
 func stmtKeys(s parser.Stmt) []parser.Field {
