@@ -288,13 +288,11 @@ func normCode(code, table string) string {
 // is kept.
 const (
 	whyIif = "issue 13: nfd matches iif/oif by interface name (meta iifname), nft by the index it resolves at load; the same while the interface is not renamed or re-created (documented; refuse helper owns iif by index)"
-	whyTh  = "nft merges adjacent payload equalities into one load (@th,0,32 0x350035); nfd compares each: same meaning"
 	whySet = "nfd programs a named set without its `timeout`/`dynamic` flags and leaves out named sets no rule uses (issue 14: dynamic sets); elements of a timeout set never expire in nfd's copy"
 )
 
 var knownXlateDiffs = map[string]string{
 	"inet [filter forward 0] iif eth0 oif eth1 accept":                  whyIif,
-	"inet [filter input 0] @th,0,16 53 @th,16,16 53 accept":             whyTh,
 	"inet [filter input 0] iif != eth0 drop":                            whyIif,
 	"inet [filter input 0] iif != lo ip daddr 127.0.0.0/8 counter drop": whyIif,
 	"inet [filter input 0] iif != lo ip6 daddr ::1 counter drop":        whyIif,
@@ -309,7 +307,6 @@ var knownXlateDiffs = map[string]string{
 	"inet [filter output 0] oif eth0 accept":                            whyIif,
 	"inet [filter output 0] oif lo accept":                              whyIif,
 	"ip [filter forward 0] iif eth0 oif eth1 accept":                    whyIif,
-	"ip [filter input 0] @th,0,16 53 @th,16,16 53 accept":               whyTh,
 	"ip [filter input 0] iif != eth0 drop":                              whyIif,
 	"ip [filter input 0] iif \"lo\" accept":                             whyIif,
 	"ip [filter input 0] iif lo accept":                                 whyIif,
@@ -320,7 +317,6 @@ var knownXlateDiffs = map[string]string{
 	"ip [filter output 0] oif eth0 accept":                              whyIif,
 	"ip [filter output 0] oif lo accept":                                whyIif,
 	"ip6 [filter forward 0] iif eth0 oif eth1 accept":                   whyIif,
-	"ip6 [filter input 0] @th,0,16 53 @th,16,16 53 accept":              whyTh,
 	"ip6 [filter input 0] iif != eth0 drop":                             whyIif,
 	"ip6 [filter input 0] iif \"lo\" accept":                            whyIif,
 	"ip6 [filter input 0] iif lo accept":                                whyIif,

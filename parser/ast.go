@@ -197,8 +197,11 @@ type Match struct {
 	// zero, Mask nil when there is no operation.
 	Mask []byte
 	Xor  []byte
-	Op   Op
-	Val  Value
+	// Merged: nft 1.0.6's merge of adjacent header matches (nftmerge.go):
+	// Keys in header order, one concatenated value, Op == or !=.
+	Merged bool
+	Op     Op
+	Val    Value
 }
 
 // VMap looks the key up in a verdict map and applies the verdict found.

@@ -55,6 +55,12 @@ func checkTable(t *Table, p *parser) {
 	}
 	contexts := chainContexts(t, edges, p)
 	checkRuleContexts(t, contexts, p)
+	// Once the rules passed nft's checks, merge as nft does.
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			mergeLikeNft(r)
+		}
+	}
 }
 
 // checkSets: interval elements need `flags interval`; contents match the type.
@@ -247,7 +253,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 		switch s := s.(type) {
 		case *Match:
 			keys, val = s.Keys, &s.Val
-			if len(s.Keys) > 1 && !s.Val.Anon && s.Val.SetRef == "" {
+			if len(s.Keys) > 1 && !s.Val.Anon && s.Val.SetRef == "" && !s.Merged {
 				p.errorf(s.Pos, "use concatenations with sets and maps, not singleton values (write `{ %s }`)", FormatElem(keyTypes(s.Keys), &s.Val.Elems[0], nil))
 				return
 			}
@@ -306,7 +312,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 				p.errorf(s.StmtPos(), "`%s` needs a transport protocol match before it (such as `meta l4proto tcp`); nft cannot parse its value otherwise", k)
 				return
 			}
-			if fam := pr.Family(); fam != 0 {
+			if fam := pr.Family(); fam != 0 && !fi.NoFamilyDep {
 				if (fam == 4 && t.Family == FamilyIP6) || (fam == 6 && t.Family == FamilyIP) {
 					p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
 					return

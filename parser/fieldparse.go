@@ -53,6 +53,9 @@ func (p *parser) internField(pos Pos, fi FieldInfo) (Field, bool) {
 	if !p.fieldAllowed(pos, &fi) {
 		return 0, false
 	}
+	if needsFamilyVariant(&fi, p.family()) {
+		fi.NoFamilyDep = true
+	}
 	f, err := Intern(fi)
 	if err != nil {
 		p.errorf(pos, "%s", err)
@@ -66,7 +69,24 @@ func (p *parser) useField(pos Pos, f Field) (Field, bool) {
 	if !p.fieldAllowed(pos, f.Info()) {
 		return 0, false
 	}
+	if fi := *f.Info(); needsFamilyVariant(&fi, p.family()) {
+		fi.NoFamilyDep = true
+		return p.internField(pos, fi)
+	}
 	return f, true
+}
+
+// needsFamilyVariant: an ICMP, ICMPv6 or IGMP field outside inet tables
+// depends on the transport protocol only.
+func needsFamilyVariant(fi *FieldInfo, fam Family) bool {
+	if fam == FamilyInet || fi.NoFamilyDep {
+		return false
+	}
+	switch fi.Proto {
+	case ProtoICMP, ProtoICMP6, ProtoIGMP:
+		return true
+	}
+	return false
 }
 
 // fieldAllowed refuses a field nft or the kernel refuses in every rule of

@@ -193,47 +193,19 @@ type FieldInfo struct {
 	// Refuse: nft refuses (or aborts on) every use of this field; the
 	// message says why. Parsed so the error is precise.
 	Refuse string
+	// NoFamilyDep: an ICMP/ICMPv6/IGMP field in an ip or ip6 table,
+	// where nft's only dependency is the transport protocol (`icmpv6
+	// type` in an ip table matches ICMPv6 carried by IPv4); in inet
+	// tables nft also requires the family.
+	NoFamilyDep bool
+	// TypeDep: the ICMP/ICMPv6 message types the field belongs to, as
+	// bytes (icmp id: echo-request, echo-reply); nft adds a hidden
+	// `icmp type` dependency for such fields, so other messages never
+	// match. Empty: any type.
+	TypeDep string
 	// NftAbortsEqProto: nft aborts on `==` (or a set) against a protocol
 	// it knows (ah nexthdr, comp nexthdr); nfd refuses those forms.
 	NftAbortsEqProto bool
-	// ICMPDep: the field means what its name says only for some ICMP
-	// types (`icmp id` is the echo identifier), so nft matches the type
-	// too (payload_gen_icmp_dependency).
-	ICMPDep ICMPDep
-}
-
-// ICMPDep is nft's icmp_hdr_field_type: the ICMP type(s) a field of the
-// ICMP or ICMPv6 header depends on (nft's proto.c ICMPHDR_FIELD_DEP).
-type ICMPDep uint8
-
-const (
-	ICMPDepNone    ICMPDep = iota
-	ICMPDepEcho            // icmp type { echo-reply, echo-request }
-	ICMPDepMTU             // icmp type destination-unreachable
-	ICMPDepAddress         // icmp type redirect
-	ICMP6DepEcho           // icmpv6 type { echo-request, echo-reply }
-	ICMP6DepMTU            // icmpv6 type packet-too-big
-	ICMP6DepMGMQ           // icmpv6 type mld-listener-query
-)
-
-// Types are the ICMP (or ICMPv6) types the field is valid for, in the
-// order nft writes them; nil for none.
-func (d ICMPDep) Types() []uint8 {
-	switch d {
-	case ICMPDepEcho:
-		return []uint8{0, 8}
-	case ICMPDepMTU:
-		return []uint8{3}
-	case ICMPDepAddress:
-		return []uint8{5}
-	case ICMP6DepEcho:
-		return []uint8{128, 129}
-	case ICMP6DepMTU:
-		return []uint8{2}
-	case ICMP6DepMGMQ:
-		return []uint8{130}
-	}
-	return nil
 }
 
 // Bits is the field's width in bits.

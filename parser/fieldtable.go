@@ -29,12 +29,14 @@ func pl(name string, p Proto, base Base, off, bits uint32, t *Type, flowConst bo
 
 func refuse(fi FieldInfo, why string) FieldInfo { fi.Refuse = why; return fi }
 
+// typeDep ties an ICMP field to the message types it exists in, as nft's
+// proto_icmp/proto_icmp6 templates do (checked with nft --debug=netlink).
+func typeDep(fi FieldInfo, types ...byte) FieldInfo { fi.TypeDep = string(types); return fi }
+
 // nftAborts marks a next-header field nft 1.0.6 aborts on when it is
 // compared for equality with a protocol it knows (an assertion in
 // payload_expr_pctx_update): nfd refuses those forms too.
 func nftAborts(fi FieldInfo) FieldInfo { fi.NftAbortsEqProto = true; return fi }
-
-func icmpDep(fi FieldInfo, d ICMPDep) FieldInfo { fi.ICMPDep = d; return fi }
 
 // Hook sets for kernel validation.
 const (
@@ -135,18 +137,15 @@ var moreFields = []FieldInfo{
 	// Fields valid only for some ICMP types carry that dependency
 	// (nft's proto.c ICMPHDR_FIELD_DEP).
 	pl("icmp checksum", ProtoICMP, th, 16, 16, TypeU16, false),
-	icmpDep(pl("icmp id", ProtoICMP, th, 32, 16, TypeU16, false), ICMPDepEcho),
-	icmpDep(pl("icmp sequence", ProtoICMP, th, 48, 16, TypeU16, false), ICMPDepEcho),
-	icmpDep(pl("icmp gateway", ProtoICMP, th, 32, 32, TypeU32, false), ICMPDepAddress),
-	icmpDep(pl("icmp mtu", ProtoICMP, th, 48, 16, TypeU16, false), ICMPDepMTU),
+	typeDep(pl("icmp id", ProtoICMP, th, 32, 16, TypeU16, false), 0, 8),
+	typeDep(pl("icmp sequence", ProtoICMP, th, 48, 16, TypeU16, false), 0, 8),
+	typeDep(pl("icmp gateway", ProtoICMP, th, 32, 32, TypeU32, false), 5),
+	typeDep(pl("icmp mtu", ProtoICMP, th, 48, 16, TypeU16, false), 3),
 	pl("icmpv6 checksum", ProtoICMP6, th, 16, 16, TypeU16, false),
-	// nft 1.0.6's grammar has no `icmpv6 parameter-problem` or
-	// `icmpv6 packet-too-big` field (its scanner takes both words as
-	// type names); the MTU field is `icmpv6 mtu`.
-	icmpDep(pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false), ICMP6DepMTU),
-	icmpDep(pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false), ICMP6DepEcho),
-	icmpDep(pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false), ICMP6DepEcho),
-	icmpDep(pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false), ICMP6DepMGMQ),
+	typeDep(pl("icmpv6 id", ProtoICMP6, th, 32, 16, TypeU16, false), 128, 129),
+	typeDep(pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false), 128, 129),
+	typeDep(pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false), 130),
+	typeDep(pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false), 2),
 	pl("igmp type", ProtoIGMP, th, 0, 8, TypeIGMPType, false),
 	pl("igmp mrt", ProtoIGMP, th, 8, 8, TypeU8, false),
 	pl("igmp checksum", ProtoIGMP, th, 16, 16, TypeU16, false),

@@ -315,6 +315,22 @@ func keyTypes(keys []Field) []*Type {
 }
 
 func formatMatch(m *Match) string {
+	if m.Merged {
+		// print the parts: nft merges them again
+		var parts []string
+		off := 0
+		for _, k := range m.Keys {
+			n := k.Type().Size
+			v := m.Val.Elems[0].Lo[off : off+n]
+			off += n
+			op := ""
+			if m.Op == OpNe {
+				op = "!= "
+			}
+			parts = append(parts, k.String()+" "+op+k.Type().FormatValue(v))
+		}
+		return strings.Join(parts, " ")
+	}
 	types := keyTypes(m.Keys)
 	var b strings.Builder
 	b.WriteString(keyNames(m.Keys))

@@ -316,6 +316,23 @@ func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
 			p.errorf(p.peek().pos, "found end of file, expected `}` closing the element list")
 			return out, false
 		}
+		if data == nil && p.peek().kind == tLBrace {
+			// a nested anonymous set `{ { a, b }, c }`: nft flattens it
+			p.next()
+			inner, good := p.parseElemList(key, data)
+			out = append(out, inner...)
+			ok = ok && good
+			p.skipBlankLines()
+			if p.accept(tComma) {
+				continue
+			}
+			if p.accept(tRBrace) {
+				return out, ok
+			}
+			t := p.peek()
+			p.errorf(t.pos, "found %s, expected `,` or `}`", t.describe())
+			return out, false
+		}
 		e, good := p.parseElem(key, data)
 		if good {
 			out = append(out, e)
@@ -427,6 +444,16 @@ func typeList(ts []*Type) string {
 // parseLiteral parses one literal of type t, including `a - b` ranges
 // written with spaces and bitmask expressions.
 func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
+	if tok := p.peek(); t == TypeBitmask8 && tok.kind == tWord && strings.Contains(tok.text, "-") {
+		// a range of a plain bitmask (`comp flags 0x33-0x45`)
+		p.next()
+		lo, hi, err := (&Type{Name: t.Name, Size: t.Size}).ParseLiteral(tok.text, false)
+		if err != nil {
+			p.errorf(tok.pos, "%s", err)
+			return nil, nil, false
+		}
+		return lo, hi, true
+	}
 	if t.Bitmask {
 		v, ok := p.parseBitmask(t)
 		if !ok {

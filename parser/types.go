@@ -218,11 +218,21 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 	case kHostname:
 		return nil, fmt.Errorf("internal: hostname parsed as scalar")
 	case kEther:
-		hw, err := net.ParseMAC(s)
-		if err != nil || len(hw) != 6 {
+		// six octets of one or two hex digits (nft takes 0:f:54:c:11:4)
+		parts := strings.Split(s, ":")
+		b := make([]byte, 0, 6)
+		for _, x := range parts {
+			v, err := strconv.ParseUint(x, 16, 8)
+			if err != nil || len(x) == 0 || len(x) > 2 {
+				b = nil
+				break
+			}
+			b = append(b, byte(v))
+		}
+		if len(parts) != 6 || len(b) != 6 {
 			return nil, fmt.Errorf("found `%s`, expected an Ethernet address such as 00:11:22:33:44:55", s)
 		}
-		return []byte(hw), nil
+		return b, nil
 	case kString:
 		if len(s) >= t.Size {
 			return nil, fmt.Errorf("string %q is too long (at most %d characters)", s, t.Size-1)

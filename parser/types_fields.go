@@ -36,7 +36,7 @@ var (
 	TypeBool     = &Type{Name: "boolean", Size: 1, Symbols: sym("exists", 1, "missing", 0)}
 	TypeUID      = &Type{Name: "uid", Size: 4, kind: kNamed}
 	TypeGID      = &Type{Name: "gid", Size: 4, kind: kNamed}
-	TypeRealm    = &Type{Name: "realm", Size: 4}
+	TypeRealm    = &Type{Name: "realm", Size: 4, kind: kNamed}
 	TypeDevgroup = &Type{Name: "devgroup", Size: 4, kind: kNamed}
 	TypeClassid  = &Type{Name: "classid", Size: 4, kind: kNamed}
 	TypeIfindexN = &Type{Name: "iface_index", Size: 4} // an index, as fib and sdif return it
@@ -214,7 +214,15 @@ func (t *Type) lookupName(s string) (uint64, bool, error) {
 			return 0, true, nil
 		}
 		return 0, false, fmt.Errorf("unknown device group %q (not in /etc/iproute2/group)", s)
+	case TypeRealm:
+		if v, ok := lookupTable("/etc/iproute2/rt_realms", s); ok {
+			return v, true, nil
+		}
+		return 0, false, fmt.Errorf("unknown realm %q (not in /etc/iproute2/rt_realms)", s)
 	case TypeClassid:
+		if v, err := strconv.ParseUint(s, 0, 32); err == nil {
+			return v, true, nil
+		}
 		switch s {
 		case "none":
 			return 0, true, nil

@@ -30,7 +30,7 @@ type fieldSpec struct {
 	// iiftype ether`; vlan: an 802.1Q field, guarded by `ether type
 	// 8021q` too; icmp: the ICMP types the field is valid for.
 	link, vlan bool
-	icmp       parser.ICMPDep
+	typeDep    string // ICMP types the field needs (nft's hidden dependency)
 	// lead: the value sits in the register's first byte, the rest zero
 	// (nft_reg_store8: fib's present flag).
 	lead bool
@@ -89,7 +89,7 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 	if fi.Userspace {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
-	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, icmp: fi.ICMPDep}
+	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, typeDep: fi.TypeDep}
 	// The dependencies nft adds (payload_gen_dependency): the network
 	// family for network and transport header payloads and IPv6/IPv4
 	// option headers, the transport protocol for transport payloads. The

@@ -40,6 +40,17 @@ type translator struct {
 	sets    map[string]*nftables.Set // named sets, created on first use
 	pending []PendingSet             // sets to add before the rules that use them
 	native  map[string]bool          // chains that will exist natively
+	// htonSets are the interval sets of host-order keys: lookups into
+	// them convert the register to big-endian first.
+	htonSets map[uint32]bool
+}
+
+// htonFor is the conversion a lookup into s needs, if any.
+func (tr *translator) htonFor(s *nftables.Set, reg uint32, size int) []expr.Any {
+	if !tr.htonSets[s.ID] || size < 2 {
+		return nil
+	}
+	return []expr.Any{&expr.Byteorder{SourceRegister: reg, DestRegister: reg, Op: expr.ByteorderHton, Len: uint32(size), Size: uint32(size)}}
 }
 
 // PendingSet is a set a table plan adds, with its elements.
@@ -108,9 +119,9 @@ func (tr *translator) deps(sp fieldSpec, have *depState) ([]expr.Any, error) {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_8021Q)})
 		have.vlan = true
 	}
-	if ts := sp.icmp.Types(); ts != nil && !have.icmp {
+	if ts := []byte(sp.typeDep); len(ts) > 0 && !have.icmp {
 		typ := parser.FieldICMPType
-		if sp.l3 == nfprotoIPv6 {
+		if sp.l4 == protoICMPv6 {
 			typ = parser.FieldICMP6Type
 		}
 		out = append(out, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})
@@ -157,7 +168,7 @@ func (have *depState) learn(m *parser.Match) {
 		case protoICMPv6:
 			have.l3 = nfprotoIPv6
 		}
-	case k == parser.FieldICMPType || k == parser.FieldICMP6Type:
+	case k.String() == "icmp type" || k.String() == "icmpv6 type": // per-table variants too
 		have.icmp = true
 	case k.String() == "meta iiftype" && parser.Uint(e.Lo) == unix.ARPHRD_ETHER:
 		have.ether = true
@@ -333,7 +344,13 @@ func (tr *translator) load(keys []parser.Field, have *depState) ([]expr.Any, uin
 }
 
 func (tr *translator) match(m *parser.Match, have *depState) ([]expr.Any, error) {
-	out, err := tr.matchExprs(m, have)
+	var out []expr.Any
+	var err error
+	if m.Merged {
+		out, err = tr.mergedMatch(m, have)
+	} else {
+		out, err = tr.matchExprs(m, have)
+	}
 	if err == nil {
 		have.learn(m)
 	}
@@ -359,6 +376,7 @@ func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, e
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, tr.htonFor(s, reg, sp.size)...)
 		return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, Invert: m.Op == parser.OpNe}), nil
 	}
 	if len(m.Keys) > 1 {
@@ -559,9 +577,21 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		s.Concatenation = true
 	} else {
 		s.KeyType = types[0]
-		if hostKey {
+		if hostKey && !(interval && host) {
 			s.KeyByteOrder = binaryutil.NativeEndian
 		}
+	}
+	// An interval set of a host-order field (meta mark, skuid) holds
+	// big-endian keys; the rule converts the register first (nft's
+	// byteorder hton before the lookup), since intervals compare bytes.
+	hton := interval && host
+	keyOf := func(b []byte) []byte {
+		if hton {
+			sp, _ := specOf(keys[0], tr.t.Family)
+			sp.host = false
+			return sp.reg(b)
+		}
+		return tr.keyBytes(keys, b)
 	}
 	if vmap {
 		s.DataType = nftables.TypeVerdict
@@ -573,7 +603,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 				return nil, err
 			}
 		}
-		key := tr.keyBytes(keys, e.Lo)
+		key := keyOf(e.Lo)
 		el := nftables.SetElement{Key: key}
 		if vmap {
 			el.VerdictData = tr.verdict(e.Verdict)
@@ -582,12 +612,15 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
 			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
-				els = append(els, nftables.SetElement{Key: tr.keyBytes(keys, end), IntervalEnd: true})
+				els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
 			}
 		}
 	}
-	if interval && host {
-		return nil, userspace("an interval set of a host-order type")
+	if hton {
+		if tr.htonSets == nil {
+			tr.htonSets = map[uint32]bool{}
+		}
+		tr.htonSets[s.ID] = true
 	}
 	tr.pending = append(tr.pending, PendingSet{s, els})
 	return s, nil
@@ -628,6 +661,10 @@ func (tr *translator) vmap(vm *parser.VMap, have *depState) ([]expr.Any, error) 
 	s, err := tr.setFor(vm.Keys, &vm.Val, true)
 	if err != nil {
 		return nil, err
+	}
+	if len(vm.Keys) == 1 {
+		sp, _ := specOf(vm.Keys[0], tr.t.Family)
+		out = append(out, tr.htonFor(s, reg, sp.size)...)
 	}
 	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: 0}), nil
 }
@@ -748,4 +785,31 @@ func (sp fieldSpec) bitwise(reg uint32, m *parser.Match) *expr.Bitwise {
 		xor = sp.reg(m.Xor)
 	}
 	return &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: mask, Xor: xor}
+}
+
+// mergedMatch is nft's merged comparison of adjacent header bytes
+// (parser/nftmerge.go): the dependencies, one load of the whole region,
+// one cmp.
+func (tr *translator) mergedMatch(m *parser.Match, have *depState) ([]expr.Any, error) {
+	var out []expr.Any
+	for _, k := range m.Keys {
+		sp, err := specOf(k, tr.t.Family)
+		if err != nil {
+			return nil, err
+		}
+		d, err := tr.deps(sp, have)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
+	}
+	first := m.Keys[0].Info()
+	n := uint32(len(m.Val.Elems[0].Lo))
+	base := map[parser.Base]expr.PayloadBase{parser.BaseNH: nh, parser.BaseTH: th, parser.BaseLL: expr.PayloadBaseLLHeader}[first.Base]
+	op := expr.CmpOpEq
+	if m.Op == parser.OpNe {
+		op = expr.CmpOpNeq
+	}
+	return append(out, &expr.Payload{DestRegister: reg1, Base: base, Offset: first.Off / 8, Len: n},
+		&expr.Cmp{Op: op, Register: reg1, Data: append([]byte(nil), m.Val.Elems[0].Lo...)}), nil
 }

@@ -128,3 +128,61 @@ func TestHashBytecode(t *testing.T) {
 		t.Errorf("symhash:\n got  %v\n want %v", deref(got), deref(want))
 	}
 }
+
+// TestNftMergeBytecode: adjacent header matches merge as nft 1.0.6 merges
+// them (payload_do_merge), recorded with `nft --debug=netlink`:
+//
+//	tcp sport != 22 tcp dport != 80  ->  load 4b @ th + 0; cmp neq 0x50001600
+//	ip ttl 4 counter ip protocol 6 counter -> counter; load 2b @ nh + 8; cmp eq; counter
+func TestNftMergeBytecode(t *testing.T) {
+	l4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{6}}}
+	got := translateOne(t, "tcp sport != 22 tcp dport != 80")
+	want := append(append([]expr.Any(nil), l4...), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 4},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 22, 0, 80}})
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("sport/dport:\n got  %v\n want %v", deref(got), deref(want))
+	}
+	got = translateOne(t, "ip ttl 4 counter ip protocol 6 counter")
+	nf4 := []expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{2}}}
+	want = append(append([]expr.Any{&expr.Counter{}}, nf4...), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{4, 6}}, &expr.Counter{})
+	if fmt.Sprint(deref(got)) != fmt.Sprint(deref(want)) {
+		t.Errorf("ttl/protocol:\n got  %v\n want %v", deref(got), deref(want))
+	}
+	// not merged: different operators, addresses (over 32 bits)
+	for _, r := range []string{"tcp sport != 22 tcp dport 80", "ip saddr 1.1.1.1 ip daddr 2.2.2.2"} {
+		if n := len(translateOne(t, r)); n < 6 {
+			t.Errorf("%s merged (%d expressions)", r, n)
+		}
+	}
+}
+
+// TestHostOrderIntervalSet: an interval set of a host-order key holds
+// big-endian elements and the rule converts first, as nft does:
+//
+//	[ meta load skuid => reg 1 ]
+//	[ byteorder reg 1 = hton(reg 1, 4, 4) ]
+//	[ lookup reg 1 set __set0 0x0 ]   elements e8030000 (1000) ...
+func TestHostOrderIntervalSet(t *testing.T) {
+	src := "table inet t {\n chain c { type filter hook output priority 0;\n meta skuid { 1000-2000, 3000 }\n }\n}\n"
+	rs, err := parser.Parse("t.nft", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := rs.Tables[0]
+	tr := &translator{t: tb, kt: &nftables.Table{Name: "t"}, sets: map[string]*nftables.Set{}, native: map[string]bool{}}
+	got, err := tr.rule(tb.Chains[0].Rules[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("got %v", deref(got))
+	}
+	if bo, ok := got[1].(*expr.Byteorder); !ok || bo.Op != expr.ByteorderHton || bo.Len != 4 {
+		t.Errorf("no hton before the lookup: %v", deref(got))
+	}
+	els := tr.pending[0].Elems
+	if fmt.Sprintf("%x", els[0].Key) != "000003e8" {
+		t.Errorf("first element %x, want big-endian 1000", els[0].Key)
+	}
+}

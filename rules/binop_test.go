@@ -31,3 +31,22 @@ func TestBinops(t *testing.T) {
 	out.dport, out.mark = 84, 0x1ff
 	expect(t, e, out, Drop, "and-or")
 }
+
+// TestICMPOtherFamily: in an ip6 table `icmp type` depends only on the
+// transport protocol (nft adds no family dependency outside inet), so an
+// ICMPv4 message carried by IPv6 matches; in inet it does not.
+func TestICMPOtherFamily(t *testing.T) {
+	for _, tc := range []struct {
+		fam  string
+		want Verdict
+	}{{"ip6", Drop}, {"inet", Accept}} {
+		e := compile(t, `table `+tc.fam+` f {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		icmp type echo-request drop comment "icmp"
+	}
+}`)
+		rule := map[Verdict]string{Drop: "icmp", Accept: ""}[tc.want]
+		expect(t, e, pk{src: "fd00::1", dst: "fd00::2", proto: icmpP, icmpType: 8, hook: input}, tc.want, rule)
+	}
+}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
@@ -58,6 +59,14 @@ func depsOK(c *Ctx, fam, l4 uint8) bool {
 // payloadLoader builds the loader of a header field.
 func payloadLoader(fi parser.FieldInfo) loader {
 	fam, l4 := fi.Proto.Family(), fi.Proto.L4()
+	if fi.NoFamilyDep {
+		fam = 0
+	}
+	if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
+		// no dependency in nft: the locator checks the protocol, and a
+		// `missing` option matches other protocols (nft_exthdr stores 0)
+		l4 = 0
+	}
 	off, bits := fi.Off, fi.Bits()
 	if fi.Exists {
 		locate := locator(fi)
@@ -73,6 +82,23 @@ func payloadLoader(fi parser.FieldInfo) loader {
 		}
 	}
 	locate := locator(fi)
+	if dep := fi.TypeDep; dep != "" {
+		// nft's hidden `icmp type` dependency (icmp id: echo messages).
+		return func(c *Ctx) (key128, bool) {
+			if !depsOK(c, fam, l4) {
+				return key128{}, false
+			}
+			t := c.P.Transport()
+			if len(t) < 1 || c.P.Flags&packet.NonFirstFragment != 0 || strings.IndexByte(dep, t[0]) < 0 {
+				return key128{}, false
+			}
+			h, ok := locate(c)
+			if !ok {
+				return key128{}, false
+			}
+			return extractBits(h, off, bits)
+		}
+	}
 	return func(c *Ctx) (key128, bool) {
 		if !depsOK(c, fam, l4) {
 			return key128{}, false

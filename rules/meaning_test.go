@@ -472,3 +472,48 @@ func TestMeaningSCTPUDPLite(t *testing.T) {
 	}
 	kernelVsEngine(t, "ms", rules, pkts)
 }
+
+// TestMeaningICMPTypeDeps: icmp id, sequence, gateway, mtu and their
+// ICMPv6 kin exist only in some message types; nft adds a hidden `icmp
+// type` dependency, so other messages never match them (found by the
+// kernel oracle).
+func TestMeaningICMPTypeDeps(t *testing.T) {
+	rules := []string{
+		"icmp id < 200",
+		"icmp sequence 0",
+		"icmp gateway != 1",
+		"icmp mtu != 1",
+		"icmpv6 id < 200",
+		"icmpv6 sequence 0",
+		"icmpv6 mtu != 1",
+		"icmpv6 max-delay != 1",
+	}
+	var pkts [][]byte
+	for typ := 0; typ < 256; typ++ {
+		pkts = append(pkts,
+			pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: 1, ICMPType: uint8(typ), ICMPID: uint16(typ), Payload: make([]byte, 8)}),
+			pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: 58, ICMPType: uint8(typ), ICMPID: uint16(typ), TTL: 255, Payload: make([]byte, 8)}))
+	}
+	kernelVsEngine(t, "md", rules, pkts)
+}
+
+// TestMeaningOptionMissing: nft puts no protocol dependency on TCP options
+// and SCTP chunks; the kernel stores 0 (`missing`) for any other packet,
+// so `tcp option sack-perm missing` matches UDP and ICMP too.
+func TestMeaningOptionMissing(t *testing.T) {
+	rules := []string{
+		"tcp option sack-perm missing",
+		"tcp option sack-perm exists",
+		"tcp option maxseg size 1460",
+		"sctp chunk init missing",
+		"sctp chunk init exists",
+	}
+	var pkts [][]byte
+	for _, p := range []uint8{1, 6, 17} {
+		pkts = append(pkts,
+			pktgen.Build(pktgen.Opts{Src: m4src, Dst: m4dst, Proto: p, Sport: 1000, Dport: 80, TCPFlags: 2, Payload: make([]byte, 8)}),
+			pktgen.Build(pktgen.Opts{Src: m6src, Dst: m6dst, Proto: p, Sport: 1000, Dport: 80, TCPFlags: 2, TTL: 64, Payload: make([]byte, 8)}))
+	}
+	pkts = append(pkts, sctpPacket(1000, 0, true, sctpChunk(1, 20)), sctpPacket(1001, 7, true, sctpChunk(0, 16)))
+	kernelVsEngine(t, "mo", rules, pkts)
+}

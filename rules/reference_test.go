@@ -34,6 +34,28 @@ func (s *refState) field(f parser.Field) []byte {
 		return b
 	}
 	l4 := func(proto uint8, need int) bool { return p.HasL4Proto && p.L4Proto == proto && p.L4Len >= need }
+	if fi := f.Info(); fi.NoFamilyDep {
+		// ICMP fields in ip/ip6 tables: the transport protocol only
+		switch parser.FieldByName(fi.Name) {
+		case parser.FieldICMPType:
+			if l4(packet.ProtoICMP, 1) {
+				return p.Transport()[:1]
+			}
+		case parser.FieldICMPCode:
+			if l4(packet.ProtoICMP, 2) {
+				return p.Transport()[1:2]
+			}
+		case parser.FieldICMP6Type:
+			if l4(packet.ProtoICMPv6, 1) {
+				return p.Transport()[:1]
+			}
+		case parser.FieldICMP6Code:
+			if l4(packet.ProtoICMPv6, 2) {
+				return p.Transport()[1:2]
+			}
+		}
+		return nil
+	}
 	switch f {
 	case parser.FieldIPSaddr, parser.FieldIPDaddr, parser.FieldIPProtocol, parser.FieldIPTTL, parser.FieldIPLength:
 		if p.Family != 4 {
