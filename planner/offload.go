@@ -3,6 +3,7 @@ package planner
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/google/nftables"
@@ -87,7 +88,9 @@ type depState struct {
 	l4    uint8 // the transport protocol matched (IPPROTO_*)
 	ether bool  // meta iiftype ether
 	vlan  bool  // ether type 8021q
-	icmp  bool  // the ICMP type matched
+	icmp  bool  // an ICMP type matched: icmpType
+	// icmpType is the ICMP type an earlier match requires.
+	icmpType uint8
 }
 
 // deps adds the implicit protocol checks nft adds for a field
@@ -119,7 +122,10 @@ func (tr *translator) deps(sp fieldSpec, have *depState) ([]expr.Any, error) {
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_8021Q)})
 		have.vlan = true
 	}
-	if ts := []byte(sp.typeDep); len(ts) > 0 && !have.icmp {
+	// The dependency is met by an earlier match of one of its types (nft
+	// refuses a rule whose earlier type is another; nfd adds the
+	// dependency then, so the rule never matches, as in userspace).
+	if ts := []byte(sp.typeDep); len(ts) > 0 && !(have.icmp && strings.IndexByte(sp.typeDep, have.icmpType) >= 0) {
 		typ := parser.FieldICMPType
 		if sp.l4 == protoICMPv6 {
 			typ = parser.FieldICMP6Type
@@ -138,7 +144,7 @@ func (tr *translator) deps(sp fieldSpec, have *depState) ([]expr.Any, error) {
 			}
 			out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: s.Name, SetID: s.ID})
 		}
-		have.icmp = true
+		have.icmp, have.icmpType = true, ts[0]
 	}
 	return out, nil
 }
@@ -169,7 +175,7 @@ func (have *depState) learn(m *parser.Match) {
 			have.l3 = nfprotoIPv6
 		}
 	case k.String() == "icmp type" || k.String() == "icmpv6 type": // per-table variants too
-		have.icmp = true
+		have.icmp, have.icmpType = true, v
 	case k.String() == "meta iiftype" && parser.Uint(e.Lo) == unix.ARPHRD_ETHER:
 		have.ether = true
 	case k.String() == "ether type" && parser.Uint(e.Lo) == unix.ETH_P_8021Q:
