@@ -77,6 +77,7 @@ type Table struct {
 	Comment string
 	Sets    []*Set
 	Chains  []*Chain
+	Objects []*Object // named counters and quotas
 }
 
 // Chain is a base chain (Base != nil) or a regular chain.
@@ -86,6 +87,10 @@ type Chain struct {
 	Base    *BaseSpec
 	Comment string
 	Rules   []*Rule
+	// Bound is an anonymous chain a `jump { ... }` or `goto { ... }`
+	// declares (a chain binding); it is named __chainN and printed inside
+	// its verdict, never on its own.
+	Bound bool
 }
 
 // ChainType is the `type` of a base chain.
@@ -131,6 +136,12 @@ type Set struct {
 	Comment  string
 	Elems    []Elem
 	AutoMerg bool
+	// Counter is the set-level `counter`: every element counts the
+	// packets and bytes its lookups find (NFT_SET_EXPR).
+	Counter bool
+	// CatchAll is the `*` element: it matches every key no other element
+	// holds (NFT_SET_ELEM_CATCHALL); for maps it carries the value.
+	CatchAll *Elem
 }
 
 // SetFlags are the flags of a named set.
@@ -147,9 +158,25 @@ const (
 // laid out as the concatenation of the key types. For hostname keys Lo holds
 // the lower-case pattern and Hi equals Lo.
 type Elem struct {
-	Lo, Hi  []byte
-	Verdict *Verdict // for verdict maps
-	Data    []byte   // for data maps
+	// CatchAll marks the `*` element while parsing; it is kept apart
+	// (Set.CatchAll, Value.CatchAll), never among Elems.
+	CatchAll bool
+	Lo, Hi   []byte
+	Verdict  *Verdict // for verdict maps
+	Data     []byte   // for data maps
+
+	// Element options, in named sets and maps only (nft's
+	// set_elem_stmt_list and set_elem_expr_options).
+	OptPos  Pos      // where the first option is, for errors
+	Counter *Counter // `counter [packets N bytes M]`, with a set-level counter
+	Timeout uint64   // seconds the element lives, 0 = the set's timeout
+	Expires uint64   // seconds left of its life at load, 0 = all of it
+	Comment string
+}
+
+// HasOptions reports whether the element carries any option.
+func (e *Elem) HasOptions() bool {
+	return e.Counter != nil || e.Timeout != 0 || e.Expires != 0 || e.Comment != ""
 }
 
 // Stmt is a match or a statement of a rule.
@@ -185,6 +212,8 @@ type Value struct {
 	Anon   bool
 	Elems  []Elem
 	SetRef string
+	// CatchAll is an anonymous set's or verdict map's `*` element, if any.
+	CatchAll *Elem
 }
 
 // Match compares one field, or a concatenation of fields, with a value.
@@ -218,11 +247,41 @@ type Counter struct {
 	Bytes   uint64
 }
 
-// Log logs the packet.
+// Log logs the packet: to the kernel log (Level, Flags), or with Group to
+// an nfnetlink_log group (Snaplen, QThreshold), as nft_log does.
 type Log struct {
 	Pos    Pos
 	Prefix string
 	Level  string // "" = default (warn)
+	Flags  LogFlags
+
+	HasGroup      bool
+	Group         uint16
+	HasSnaplen    bool
+	Snaplen       uint32
+	HasQThreshold bool
+	QThreshold    uint16
+}
+
+// LogFlags are the NF_LOG_* flags of `log flags`.
+type LogFlags uint8
+
+const (
+	LogTCPSeq  LogFlags = 0x01 // NF_LOG_TCPSEQ
+	LogTCPOpt  LogFlags = 0x02 // NF_LOG_TCPOPT
+	LogIPOpt   LogFlags = 0x04 // NF_LOG_IPOPT
+	LogUID     LogFlags = 0x08 // NF_LOG_UID
+	LogMACDec  LogFlags = 0x20 // NF_LOG_MACDECODE
+	LogFlagAll LogFlags = 0x2f // NF_LOG_MASK
+)
+
+// Quota matches until (or, with Over, once) Bytes bytes have passed it,
+// counting every packet that reaches it (nft_quota).
+type Quota struct {
+	Pos   Pos
+	Over  bool
+	Bytes uint64
+	Used  uint64
 }
 
 // RateUnit is the time unit of a limit.
@@ -258,6 +317,10 @@ type MarkSet struct {
 	Ct    bool   // ct mark (else meta mark)
 	Value uint32 // used when From == 0
 	From  Field  // FieldMetaMark or FieldCtMark to copy from, else 0
+	// With Ops, the mark set is (From & Mask) ^ Xor, as nft folds `&`,
+	// `|` and `xor` with a constant into one bitwise expression.
+	Ops       bool
+	Mask, Xor uint32
 }
 
 // VerdictKind is an nftables verdict.
@@ -281,6 +344,7 @@ type Verdict struct {
 	Pos    Pos
 	Kind   VerdictKind
 	Target string
+	Bound  *Chain // the anonymous chain of `jump { ... }`, whose name Target is
 }
 
 // RejectKind says how a reject answers.
@@ -339,6 +403,7 @@ func (s *Verdict) StmtPos() Pos { return s.Pos }
 func (s *Reject) StmtPos() Pos  { return s.Pos }
 func (s *NAT) StmtPos() Pos     { return s.Pos }
 func (s *Notrack) StmtPos() Pos { return s.Pos }
+func (s *Quota) StmtPos() Pos   { return s.Pos }
 
 // IsTerminal reports whether the statement ends the rule's evaluation
 // whenever it is reached.

@@ -72,6 +72,12 @@ func checkSets(t *Table, p *parser) {
 				break
 			}
 		}
+		if s.IsMap && !checkMapElems(s.Key, s.Elems, s.Pos, p) {
+			continue
+		}
+		if s.IsMap && s.Data == TypeVerdict && !checkMapTargets(t, s, p) {
+			continue
+		}
 		checkSetContents(s, p)
 	}
 }
@@ -108,13 +114,24 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 			checkRuleLocal(t, r, p)
 			for _, s := range r.Stmts {
 				switch s := s.(type) {
+				case *SetUpdate:
+					p.checkSetUpdate(t, s)
+				case *ObjRef:
+					p.checkObjRef(t, s)
 				case *Verdict:
 					addVerdictEdge(c, s)
 				case *VMap:
 					if s.Val.SetRef != "" {
 						if m := t.Set(s.Val.SetRef); m != nil {
-							for i := range m.Elems {
-								v := *m.Elems[i].Verdict
+							els := m.Elems
+							if m.CatchAll != nil {
+								els = append(els[:len(els):len(els)], *m.CatchAll)
+							}
+							for i := range els {
+								if els[i].Verdict == nil {
+									continue // not a verdict map: refused where the types are checked
+								}
+								v := *els[i].Verdict
 								v.Pos = s.Val.Pos
 								addVerdictEdge(c, &v)
 							}
@@ -123,6 +140,9 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 					for i := range s.Val.Elems {
 						addVerdictEdge(c, s.Val.Elems[i].Verdict)
 					}
+					if s.Val.CatchAll != nil {
+						addVerdictEdge(c, s.Val.CatchAll.Verdict)
+					}
 				}
 			}
 		}
@@ -130,8 +150,11 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	return edges
 }
 
-// checkLoops reports the first jump loop (nf_tables_check_loops refuses them
-// with -ELOOP wherever they are) and says whether there was one.
+// checkLoops reports the first jump loop reachable from a base chain and
+// says whether there was one. The kernel validates the chains a base chain
+// reaches (nft_table_validate → nft_chain_validate, -EMLINK "Too many
+// links" for a loop): a loop among regular chains no base chain jumps to
+// loads.
 func checkLoops(t *Table, edges map[*Chain][]edge, p *parser) bool {
 	state := map[*Chain]int{} // 0 new, 1 on stack, 2 done
 	var stack []*Chain
@@ -167,7 +190,7 @@ func checkLoops(t *Table, edges map[*Chain][]edge, p *parser) bool {
 		state[c] = 2
 	}
 	for _, c := range t.Chains {
-		if state[c] == 0 && !looped {
+		if c.Base != nil && state[c] == 0 && !looped {
 			visit(c)
 		}
 	}
@@ -229,6 +252,12 @@ func checkBase(t *Table, c *Chain, p *parser) bool {
 			p.errorf(b.Pos, "nat chains cannot hook forward (use prerouting, input, output or postrouting)")
 			return false
 		}
+		if b.Priority <= -200 {
+			// nf_nat_register_fn: NAT runs after conntrack
+			// (NF_IP_PRI_CONNTRACK, -200); the kernel refuses EOPNOTSUPP.
+			p.errorf(b.Pos, "a nat chain's priority must be above -200 (conntrack's), not %d", b.Priority)
+			return false
+		}
 	case ChainRoute:
 		if b.Hook != HookOutput {
 			p.errorf(b.Pos, "route chains only hook output")
@@ -240,8 +269,7 @@ func checkBase(t *Table, c *Chain, p *parser) bool {
 
 // checkRuleLocal checks what one rule can get wrong on its own.
 func checkRuleLocal(t *Table, r *Rule, p *parser) {
-	var netProto, l4Proto Proto
-	var netPos, l4Pos Pos
+	pc := newProtoCtx(t.Family)
 	for i, s := range r.Stmts {
 		if i > 0 && IsTerminal(r.Stmts[i-1]) {
 			p.errorf(s.StmtPos(), "statement after `%s` is never reached", stmtName(r.Stmts[i-1]))
@@ -263,79 +291,40 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 			}
 		case *VMap:
 			keys, val, isMap = s.Keys, &s.Val, true
+			if s.Val.Anon && !checkMapElems(keyTypes(s.Keys), s.Val.Elems, s.Val.Pos, p) {
+				return
+			}
 		case *Reject:
-			if (s.Kind == RejectICMP && t.Family == FamilyIP6) || (s.Kind == RejectICMPv6 && t.Family == FamilyIP) {
-				p.errorf(s.Pos, "`reject with %s` in an %s table", map[RejectKind]string{RejectICMP: "icmp", RejectICMPv6: "icmpv6"}[s.Kind], t.Family)
+			if msg := pc.reject(s, t.Family); msg != "" {
+				p.errorf(s.Pos, "%s", msg)
+				return
 			}
 		case *NAT:
-			if s.PortLo != 0 && l4Proto == ProtoNone && !hasL4Match(r.Stmts[:i]) {
-				p.errorf(s.Pos, "a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", s.Kind)
-			}
-			if s.AddrLo != nil {
-				switch {
-				case t.Family == FamilyInet && s.Family == 0:
-					p.errorf(s.Pos, "specify `%s ip` or `%s ip6` in an inet table", s.Kind, s.Kind)
-				case t.Family == FamilyIP && s.AddrFamily == FamilyIP6, t.Family == FamilyIP6 && s.AddrFamily == FamilyIP:
-					p.errorf(s.Pos, "%s address in an %s table", map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}[s.AddrFamily], t.Family)
-				}
-			}
-		}
-		if m, ok := s.(*Match); ok && len(m.Keys) == 1 && (m.Op == OpImplicit || m.Op == OpEq) && !m.Val.Anon && m.Val.SetRef == "" {
-			// `meta l4proto udp` (or ip protocol, ip6 nexthdr) fixes the
-			// transport protocol for what follows, as nft's context does.
-			switch m.Keys[0] {
-			case FieldMetaNfproto:
-				pr := map[byte]Proto{2: ProtoIP, 10: ProtoIP6}[m.Val.Elems[0].Lo[0]]
-				if netProto != ProtoNone && netProto != pr {
-					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, pr)
-					return
-				}
-				netProto, netPos = pr, s.StmtPos()
-			case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
-				if e := m.Val.Elems[0]; string(e.Lo) == string(e.Hi) {
-					// An explicit protocol match sets the context for
-					// the fields after it; nft raises no conflict for
-					// the match itself (`tcp dport 22 ip protocol udp`
-					// loads, and never matches).
-					if pr := protoByL4(e.Lo[0]); pr != ProtoNone {
-						l4Proto, l4Pos = pr, s.StmtPos()
-					}
-				}
+			if msg := pc.nat(s, t.Family); msg != "" {
+				p.errorf(s.Pos, "%s", msg)
+				return
 			}
 		}
 		for _, k := range keys {
 			fi := k.Info()
 			pr := fi.Proto
-			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && l4Proto == ProtoNone && !hasL4Match(r.Stmts[:i]) {
+			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && len(pc.l4) == 0 && !hasL4Match(r.Stmts[:i]) {
 				// nft types proto-src by the transport protocol the
 				// rule has matched; without one it has no type.
 				p.errorf(s.StmtPos(), "`%s` needs a transport protocol match before it (such as `meta l4proto tcp`); nft cannot parse its value otherwise", k)
 				return
 			}
-			if fam := pr.Family(); fam != 0 && !fi.NoFamilyDep {
-				if (fam == 4 && t.Family == FamilyIP6) || (fam == 6 && t.Family == FamilyIP) {
-					p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
-					return
-				}
-				np := ProtoIP
-				if fam == 6 {
-					np = ProtoIP6
-				}
-				if netProto != ProtoNone && netProto != np {
-					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", netProto, netPos, np)
-					return
-				}
-				netProto, netPos = np, s.StmtPos()
+			if (pr == ProtoIP && t.Family == FamilyIP6) || (pr == ProtoIP6 && t.Family == FamilyIP) {
+				p.errorf(s.StmtPos(), "`%s` in an %s table: the family does not match", k, t.Family)
+				return
 			}
-			if pr.IsTransport() {
-				if l4Proto != ProtoNone && l4Proto != pr && pr != ProtoTH && l4Proto != ProtoTH {
-					p.errorf(s.StmtPos(), "conflicting protocols specified: %s (at %s) vs. %s", l4Proto, l4Pos, pr)
-					return
-				}
-				if l4Proto == ProtoNone || l4Proto == ProtoTH {
-					l4Proto, l4Pos = pr, s.StmtPos()
-				}
+			if msg := pc.field(pr, s.StmtPos()); msg != "" {
+				p.errorf(s.StmtPos(), "%s", msg)
+				return
 			}
+		}
+		if m, ok := s.(*Match); ok {
+			pc.match(m)
 		}
 		if val != nil && val.SetRef != "" {
 			checkSetRef(t, keys, val, isMap, p)
@@ -518,4 +507,26 @@ func NextKey(k []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// checkMapTargets: the kernel resolves a verdict map's jump and goto
+// targets when the elements are added, used by a rule or not
+// (nft_verdict_init: ENOENT for a missing chain, EOPNOTSUPP for a base
+// chain).
+func checkMapTargets(t *Table, s *Set, p *parser) bool {
+	for _, e := range s.Elems {
+		v := e.Verdict
+		if v == nil || (v.Kind != VerdictJump && v.Kind != VerdictGoto) {
+			continue
+		}
+		switch to := t.Chain(v.Target); {
+		case to == nil:
+			p.errorf(s.Pos, "map `%s`: %s to undefined chain `%s` in table `%s %s`", s.Name, v.Kind, v.Target, t.Family, t.Name)
+			return false
+		case to.Base != nil:
+			p.errorf(s.Pos, "map `%s`: cannot %s to base chain `%s`", s.Name, v.Kind, to.Name)
+			return false
+		}
+	}
+	return true
 }

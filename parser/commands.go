@@ -32,17 +32,9 @@ func (p *parser) parseTop() {
 		case "table":
 			p.next()
 			ok = p.parseTableCmd(true)
-		case "define", "redefine":
+		case "define", "redefine", "undefine":
 			p.next()
-			ok = p.parseDefine(t.text == "redefine")
-		case "undefine":
-			p.next()
-			if n, ok2 := p.name("variable name"); ok2 {
-				if _, exists := p.defines[n.text]; !exists {
-					p.errorf(n.pos, "undefine of `%s`, which is not defined", n.text)
-				}
-				delete(p.defines, n.text)
-			}
+			ok = p.parseScopedDefine(t.text)
 		case "include":
 			p.next()
 			ok = p.parseInclude()
@@ -75,6 +67,36 @@ func (p *parser) parseTop() {
 			p.sync()
 		}
 	}
+}
+
+// parseScopedDefine reads what follows `define`, `redefine` or
+// `undefine`, at the top level or inside a table or chain block.
+func (p *parser) parseScopedDefine(kw string) bool {
+	if kw != "undefine" {
+		return p.parseDefine(kw == "redefine")
+	}
+	n, ok := p.name("variable name")
+	if !ok {
+		return false
+	}
+	if _, exists := p.defines[n.text]; !exists {
+		p.errorf(n.pos, "undefine of `%s`, which is not defined", n.text)
+	}
+	delete(p.defines, n.text)
+	return true
+}
+
+// openScope starts a table or chain block's scope: what it defines,
+// redefines or undefines holds until the block closes, as nft's scopes do
+// (parser_bison.y open_scope/close_scope); the returned function closes
+// it. Defining a name an outer scope holds is still a redefinition error,
+// since nft's symbol_lookup searches the outer scopes.
+func (p *parser) openScope() func() {
+	saved := make(map[string]*define, len(p.defines))
+	for k, v := range p.defines {
+		saved[k] = v
+	}
+	return func() { p.defines = saved }
 }
 
 func (p *parser) parseDefine(redefine bool) bool {
@@ -211,7 +233,7 @@ func (p *parser) parseFlush() bool {
 			p.errorf(n.pos, "set `%s` does not exist in table `%s`", n.text, tb.Name)
 			return false
 		}
-		s.Elems = nil
+		s.Elems, s.CatchAll = nil, nil
 		return true
 	}
 	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`ruleset`, `table`, `chain` or `set`", []string{"ruleset", "table", "chain", "set"}))
@@ -359,6 +381,11 @@ func (p *parser) parseAdd(insert bool) bool {
 			return false
 		}
 		elems, ok := p.parseElemList(s.Key, s.mapData())
+		ok = ok && p.checkElemOptions(s, elems)
+		elems, ca := splitCatchAll(elems)
+		if ca != nil {
+			s.CatchAll = ca
+		}
 		s.Elems = append(s.Elems, elems...)
 		return ok
 	}

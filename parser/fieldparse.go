@@ -223,7 +223,7 @@ func (p *parser) oneOf(what string, words ...string) (string, Pos, bool) {
 func (p *parser) smallUint(what string, max uint64) (uint64, bool) {
 	t := p.peek()
 	if t.kind == tWord {
-		if v, err := strconv.ParseUint(t.text, 0, 64); err == nil && v <= max {
+		if v, err := parseNftUint(t.text, 64); err == nil && v <= max {
 			p.next()
 			return v, true
 		}
@@ -811,7 +811,13 @@ func (p *parser) parseNumgen(pos Pos) (Field, bool) {
 		}
 		name += fmt.Sprintf(" offset %d", off)
 	}
-	return p.internField(pos, FieldInfo{Name: name, Type: TypeU32, Base: BaseNumgen,
+	// nft types the value by the range numgen yields: offset to
+	// offset+mod-1 ("Value 2 exceeds valid range 0-1" for mod 2).
+	t := TypeU32
+	if hi := off + mod - 1; hi < 1<<32-1 && hi > 0 {
+		t = &Type{Name: "integer", Size: 4, Max: hi}
+	}
+	return p.internField(pos, FieldInfo{Name: name, Type: t, Base: BaseNumgen,
 		Key:   map[string]uint32{"inc": unix.NFT_NG_INCREMENTAL, "random": unix.NFT_NG_RANDOM}[mode],
 		Level: uint32(mod), Off: uint32(off), Host: true,
 		KernelOnly: "numgen keeps its counter in the kernel"})

@@ -76,8 +76,8 @@ var namedFields = [numNamedFields]FieldInfo{
 	FieldICMP6Code:   pl("icmpv6 code", ProtoICMP6, BaseTH, 8, 8, TypeICMP6Code, false),
 	FieldMetaL4proto: {Name: "meta l4proto", Type: TypeProto, Base: BaseMeta, Key: unix.NFT_META_L4PROTO, FlowConst: true},
 	FieldMetaNfproto: {Name: "meta nfproto", Type: TypeNfProto, Base: BaseMeta, Key: unix.NFT_META_NFPROTO, FlowConst: true},
-	FieldMetaIif:     {Name: "iif", Type: TypeIfindex, Base: BaseMeta, Key: unix.NFT_META_IIF, FlowConst: true},
-	FieldMetaOif:     {Name: "oif", Type: TypeIfindex, Base: BaseMeta, Key: unix.NFT_META_OIF, FlowConst: true},
+	FieldMetaIif:     {Name: "iif", Type: TypeIfindex, Base: BaseMeta, Key: unix.NFT_META_IIF, Host: true, FlowConst: true},
+	FieldMetaOif:     {Name: "oif", Type: TypeIfindex, Base: BaseMeta, Key: unix.NFT_META_OIF, Host: true, FlowConst: true},
 	FieldMetaIifname: {Name: "iifname", Type: TypeIfname, Base: BaseMeta, Key: unix.NFT_META_IIFNAME, FlowConst: true},
 	FieldMetaOifname: {Name: "oifname", Type: TypeIfname, Base: BaseMeta, Key: unix.NFT_META_OIFNAME, FlowConst: true},
 	FieldMetaMark:    {Name: "meta mark", Type: TypeMark, Base: BaseMeta, Key: unix.NFT_META_MARK, Host: true},
@@ -213,13 +213,15 @@ var moreFields = []FieldInfo{
 	ctF("ct packets", unix.NFT_CT_PKTS, TypeU64, true, koCt),
 	ctF("ct avgpkt", unix.NFT_CT_AVGPKT, TypeU64, true, koCt),
 	ctF("ct zone", unix.NFT_CT_ZONE, TypeU16, true, koCt),
-	ctF("ct label", unix.NFT_CT_LABELS, TypeCtLabel, false, koCt),
+	ctF("ct label", unix.NFT_CT_LABELS, TypeCtLabel, true, koCt),
 	ctF("ct id", xNFT_CT_ID, TypeU32, false, koCt),
 
 	// socket (nft_socket): kernel-only.
-	{Name: "socket transparent", Type: TypeU8, Base: BaseSocket, Key: xNFT_SOCKET_TRANSPARENT, KernelOnly: koSocket},
+	// transparent and wildcard are 0 or 1 (nft: "exceeds valid range 0-1"),
+	// in 8 bits.
+	{Name: "socket transparent", Type: typeU8Bool, Base: BaseSocket, Key: xNFT_SOCKET_TRANSPARENT, KernelOnly: koSocket},
 	{Name: "socket mark", Type: TypeMark, Base: BaseSocket, Key: xNFT_SOCKET_MARK, Host: true, KernelOnly: koSocket},
-	{Name: "socket wildcard", Type: TypeU8, Base: BaseSocket, Key: xNFT_SOCKET_WILDCARD, KernelOnly: koSocket},
+	{Name: "socket wildcard", Type: typeU8Bool, Base: BaseSocket, Key: xNFT_SOCKET_WILDCARD, KernelOnly: koSocket},
 
 	// rt (nft_rt).
 	{Name: "rt classid", Type: TypeRealm, Base: BaseRt, Key: xNFT_RT_CLASSID, Host: true, KernelOnly: koRoute},
@@ -260,3 +262,6 @@ func init() {
 	}
 	selectors["meta"]["ipsec"] = byName["meta secpath"]
 }
+
+// typeU8Bool is an 8-bit integer nft takes only 0 or 1 for.
+var typeU8Bool = &Type{Name: "integer", Size: 1, Max: 1}

@@ -76,6 +76,11 @@ type parser struct {
 	// commaIsElemSep is set inside `{ ... }` element lists, where a comma
 	// separates elements instead of joining flags.
 	commaIsElemSep bool
+	// regular holds the chains declared with a body and no hook, where:
+	// a later declaration cannot make them base chains.
+	regular map[*Chain]Pos
+	// policySeen: the chain block being parsed has set its policy.
+	policySeen bool
 }
 
 var errTooMany = errors.New("too many errors")

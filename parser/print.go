@@ -33,31 +33,30 @@ func PrintTable(b *strings.Builder, t *Table) {
 		fmt.Fprintf(b, "\tcomment %s\n", quote(t.Comment))
 		first = false
 	}
+	for _, o := range t.Objects {
+		sep()
+		printObject(b, o)
+	}
 	for _, s := range t.Sets {
 		sep()
 		printSet(b, s)
 	}
 	for _, c := range t.Chains {
+		if c.Bound {
+			continue
+		}
 		sep()
 		printChain(b, t, c)
 	}
 	b.WriteString("}\n")
 }
 
-// quoteName quotes a name that would not lex back as one word.
+// quoteName prints a table, chain or set name. nft 1.0.6 takes only bare
+// names there, and nfd accepts only names nft takes (declName), so a name
+// prints as it was written.
 func quoteName(s string) string {
 	if s == "" {
 		return `""`
-	}
-	for i := 0; i < len(s); i++ {
-		if !isNameByte(s[i]) {
-			return quote(s)
-		}
-	}
-	// Bare only when it lexes back as one name: it starts with a letter
-	// or '_' (".", "-x" or "1x" would not), and is no keyword.
-	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_') || isKeyword(s) {
-		return quote(s)
 	}
 	return s
 }
@@ -117,6 +116,9 @@ func printSet(b *strings.Builder, s *Set) {
 		}
 		fmt.Fprintf(b, "\t\tflags %s\n", strings.Join(f, ","))
 	}
+	if s.Counter {
+		b.WriteString("\t\tcounter\n")
+	}
 	if s.Timeout != 0 {
 		fmt.Fprintf(b, "\t\ttimeout %s\n", formatDuration(s.Timeout))
 	}
@@ -129,10 +131,14 @@ func printSet(b *strings.Builder, s *Set) {
 	if s.Comment != "" {
 		fmt.Fprintf(b, "\t\tcomment %s\n", quote(s.Comment))
 	}
-	if len(s.Elems) > 0 {
+	if len(s.Elems) > 0 || s.CatchAll != nil {
 		b.WriteString("\t\telements = { ")
 		data := s.mapData()
-		for i := range s.Elems {
+		els := s.Elems
+		if s.CatchAll != nil {
+			els = append(els[:len(els):len(els)], *s.CatchAll)
+		}
+		for i := range els {
 			if i > 0 {
 				b.WriteString(",")
 				if i%4 == 0 {
@@ -141,7 +147,7 @@ func printSet(b *strings.Builder, s *Set) {
 					b.WriteString(" ")
 				}
 			}
-			b.WriteString(FormatElem(s.Key, &s.Elems[i], data))
+			b.WriteString(FormatElem(s.Key, &els[i], data))
 		}
 		b.WriteString(" }\n")
 	}
@@ -200,6 +206,9 @@ func FormatPriority(prio int, hook Hook) string {
 }
 
 func printChain(b *strings.Builder, t *Table, c *Chain) {
+	if c.Bound {
+		return // printed inside its `jump { ... }`
+	}
 	fmt.Fprintf(b, "\tchain %s {\n", quoteName(c.Name))
 	if c.Comment != "" {
 		fmt.Fprintf(b, "\t\tcomment %s\n", quote(c.Comment))
@@ -244,6 +253,25 @@ func FormatStmt(s Stmt) string {
 		if s.Level != "" {
 			out += " level " + s.Level
 		}
+		if s.HasGroup {
+			out += fmt.Sprintf(" group %d", s.Group)
+		}
+		if s.HasSnaplen {
+			out += fmt.Sprintf(" snaplen %d", s.Snaplen)
+		}
+		if s.HasQThreshold {
+			out += fmt.Sprintf(" queue-threshold %d", s.QThreshold)
+		}
+		return out + formatLogFlags(s.Flags)
+	case *Quota:
+		out := "quota "
+		if s.Over {
+			out += "over "
+		}
+		out += formatBytes(s.Bytes)
+		if s.Used != 0 {
+			out += " used " + formatBytes(s.Used)
+		}
 		return out
 	case *Limit:
 		out := "limit rate "
@@ -268,10 +296,28 @@ func FormatStmt(s Stmt) string {
 			out = "ct mark set "
 		}
 		if s.From != FieldNone {
-			return out + s.From.String()
+			out += s.From.String()
+			if s.Ops {
+				if s.Mask != 0xffffffff {
+					out += fmt.Sprintf(" & 0x%08x", s.Mask)
+				}
+				if s.Xor&s.Mask == 0 && s.Xor != 0 {
+					out += fmt.Sprintf(" | 0x%08x", s.Xor)
+				} else if s.Xor != 0 {
+					out += fmt.Sprintf(" xor 0x%08x", s.Xor)
+				}
+			}
+			return out
 		}
 		return out + fmt.Sprintf("0x%08x", s.Value)
 	case *Verdict:
+		if s.Bound != nil {
+			var rules []string
+			for _, r := range s.Bound.Rules {
+				rules = append(rules, FormatRule(r))
+			}
+			return s.Kind.String() + " { " + strings.Join(rules, "; ") + "; }"
+		}
 		if s.Target != "" {
 			return s.Kind.String() + " " + quoteName(s.Target)
 		}
@@ -302,6 +348,12 @@ func FormatStmt(s Stmt) string {
 		return s.Field.String() + " set " + s.Field.Type().FormatValue(s.Value)
 	case *Notrack:
 		return "notrack"
+	case *KeySet, *SynProxy, *TProxy, *Dup:
+		return formatKernelStmt(s)
+	case *SetUpdate:
+		return formatSetUpdate(s)
+	case *ObjRef:
+		return s.Kind + " name " + quote(s.Name)
 	}
 	return "?"
 }
@@ -376,6 +428,9 @@ func formatValue(types []*Type, v *Value, data *Type) string {
 		e := &v.Elems[i]
 		parts = append(parts, FormatElem(types, e, data))
 	}
+	if v.CatchAll != nil {
+		parts = append(parts, FormatElem(types, v.CatchAll, data))
+	}
 	return "{ " + strings.Join(parts, ", ") + " }"
 }
 
@@ -383,7 +438,9 @@ func formatValue(types []*Type, v *Value, data *Type) string {
 // mapped value after " : " for maps.
 func FormatElem(types []*Type, e *Elem, data *Type) string {
 	var s string
-	if len(types) == 1 && types[0].Bitmask {
+	if e.CatchAll {
+		s = "*"
+	} else if len(types) == 1 && types[0].Bitmask {
 		s = formatBits(types[0], e.Lo, "|") // inside braces a comma separates elements
 	} else if len(types) == 1 {
 		s = types[0].FormatInterval(e.Lo, e.Hi)
@@ -395,6 +452,18 @@ func FormatElem(types []*Type, e *Elem, data *Type) string {
 			off += t.Size
 		}
 		s = strings.Join(parts, " . ")
+	}
+	if e.Counter != nil {
+		s += fmt.Sprintf(" counter packets %d bytes %d", e.Counter.Packets, e.Counter.Bytes)
+	}
+	if e.Timeout != 0 {
+		s += " timeout " + formatDuration(e.Timeout)
+	}
+	if e.Expires != 0 {
+		s += " expires " + formatDuration(e.Expires)
+	}
+	if e.Comment != "" {
+		s += " comment " + quote(e.Comment)
 	}
 	if data != nil {
 		s += " : " + formatData(data, e)
@@ -445,4 +514,46 @@ func formatNAT(n *NAT) string {
 		b.WriteString(" " + strings.Join(n.Flags, ","))
 	}
 	return b.String()
+}
+
+// formatLogFlags prints log flags as nft lists them (statement.c
+// log_stmt_print): `all` when every flag is set.
+func formatLogFlags(f LogFlags) string {
+	if f == 0 {
+		return ""
+	}
+	if f&LogFlagAll == LogFlagAll {
+		return " flags all"
+	}
+	out := ""
+	switch f & (LogTCPSeq | LogTCPOpt) {
+	case LogTCPSeq:
+		out += " flags tcp sequence"
+	case LogTCPOpt:
+		out += " flags tcp options"
+	case LogTCPSeq | LogTCPOpt:
+		out += " flags tcp sequence,options"
+	}
+	if f&LogIPOpt != 0 {
+		out += " flags ip options"
+	}
+	if f&LogUID != 0 {
+		out += " flags skuid"
+	}
+	if f&LogMACDec != 0 {
+		out += " flags ether"
+	}
+	return out
+}
+
+// formatBytes prints a byte amount in the largest unit that divides it,
+// as nft does (datatype.c data_unit_parse's units).
+func formatBytes(n uint64) string {
+	switch {
+	case n != 0 && n%(1024*1024) == 0:
+		return fmt.Sprintf("%d mbytes", n/(1024*1024))
+	case n != 0 && n%1024 == 0:
+		return fmt.Sprintf("%d kbytes", n/1024)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -9,7 +10,7 @@ import (
 var stmtKeywords = []string{"ip", "ip6", "tcp", "udp", "th", "icmp", "icmpv6", "meta", "ct", "iif", "oif",
 	"iifname", "oifname", "mark", "l4proto", "tls", "http", "dns", "counter", "log", "limit", "accept",
 	"drop", "continue", "return", "jump", "goto", "reject", "masquerade", "snat", "dnat", "redirect",
-	"comment", "notrack"}
+	"comment", "notrack", "quota", "synproxy", "tproxy", "dup", "add", "update", "delete", "meter"}
 
 func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t, c) }
 
@@ -43,8 +44,14 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 			s, ok = p.parseLog()
 		case "limit":
 			s, ok = p.parseLimit()
+		case "quota":
+			s, ok = p.parseQuota()
 		case "accept", "drop", "continue", "return", "jump", "goto":
-			s, ok = p.parseVerdictWord()
+			if (tok.text == "jump" || tok.text == "goto") && p.peekAt(1).kind == tLBrace {
+				s, ok = p.parseBoundChain(t)
+			} else {
+				s, ok = p.parseVerdictWord()
+			}
 		case "reject":
 			s, ok = p.parseReject()
 		case "snat", "dnat", "masquerade", "redirect":
@@ -52,11 +59,24 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "notrack":
 			p.next()
 			s = &Notrack{Pos: tok.pos}
+		case "synproxy":
+			s, ok = p.parseSynProxy()
+		case "tproxy":
+			s, ok = p.parseTProxy()
+		case "dup":
+			s, ok = p.parseDup()
+		case "add", "update", "delete", "meter":
+			s, ok = p.parseSetUpdate(t)
 		case "comment":
 			p.next()
 			var c token
-			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				r.Comment = c.text
+			if r.Comment != "" {
+				p.errorf(tok.pos, "a rule has one comment; nft refuses a second")
+				ok = false
+			} else if c, ok = p.expect(tString, "a quoted comment"); ok {
+				if ok = p.commentFits(c); ok {
+					r.Comment = c.text
+				}
 			}
 		case "queue":
 			p.errorf(tok.pos, "`queue` is how nfd itself reaches its engine; a rule file cannot queue packets")
@@ -64,11 +84,15 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "ct":
 			if n := p.peekAt(1); n.kind == tWord && n.text == "count" {
 				s, ok = p.parseCtCount()
+			} else if p.isKernelKeySet() {
+				s, ok = p.parseKeySet()
 			} else {
 				s, ok = p.parseMatch()
 			}
 		default:
-			if isFieldStart(tok) {
+			if p.isKernelKeySet() {
+				s, ok = p.parseKeySet()
+			} else if isFieldStart(tok) {
 				s, ok = p.parseMatch()
 			} else {
 				p.errorf(tok.pos, "%s", expected(tok.describe(), "a match or a statement", stmtKeywords))
@@ -81,6 +105,10 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		}
 		if s != nil {
 			r.Stmts = append(r.Stmts, s)
+			if KernelOnly(s) != "" && !p.checkKernelStmt(t, c, r, s) {
+				p.sync()
+				return nil
+			}
 		}
 	}
 	if len(r.Stmts) == 0 && r.Comment == "" {
@@ -320,7 +348,11 @@ func (p *parser) parseValue(types []*Type) (Value, bool) {
 		if !ok {
 			return v, false
 		}
-		if len(els) == 0 {
+		if !p.refuseElemOptions(els) {
+			return v, false
+		}
+		els, v.CatchAll = splitCatchAll(els)
+		if len(els) == 0 && v.CatchAll == nil {
 			p.errorf(t.pos, "empty anonymous set")
 			return v, false
 		}
@@ -353,7 +385,11 @@ func (p *parser) parseMapValue(types []*Type, pos Pos) (Value, bool) {
 		if !ok {
 			return v, false
 		}
-		if len(els) == 0 {
+		if !p.refuseElemOptions(els) {
+			return v, false
+		}
+		els, v.CatchAll = splitCatchAll(els)
+		if len(els) == 0 && v.CatchAll == nil {
 			p.errorf(t.pos, "empty verdict map")
 			return v, false
 		}
@@ -400,10 +436,10 @@ func (p *parser) parseVerdictWord() (*Verdict, bool) {
 }
 
 func (p *parser) parseCounter() (Stmt, bool) {
-	c := &Counter{Pos: p.next().pos}
+	kw := p.next()
+	c := &Counter{Pos: kw.pos}
 	if p.isWord("name") {
-		p.errorf(p.peek().pos, "named counters are not supported by nfd")
-		return nil, false
+		return p.parseObjRef(kw)
 	}
 	if p.acceptWord("packets") {
 		n, ok := p.uintWord(64)
@@ -428,7 +464,7 @@ func (p *parser) uintWord(bits int) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	v, err := strconv.ParseUint(t.text, 0, bits)
+	v, err := parseNftUint(t.text, bits)
 	if err != nil {
 		p.errorf(t.pos, "found `%s`, expected a number below 2^%d", t.text, bits)
 		return 0, false
@@ -440,10 +476,18 @@ var logLevels = []string{"emerg", "alert", "crit", "err", "warn", "notice", "inf
 
 func (p *parser) parseLog() (Stmt, bool) {
 	l := &Log{Pos: p.next().pos}
+	var optPos Pos // first option other than level, for the audit check
+	hasOpt := false
 	for {
 		t := p.peek()
 		if t.kind != tWord {
-			return l, true
+			return l, p.checkLog(l, hasOpt, optPos)
+		}
+		if t.text != "level" && !hasOpt {
+			switch t.text {
+			case "prefix", "group", "snaplen", "queue-threshold", "flags":
+				hasOpt, optPos = true, t.pos
+			}
 		}
 		switch t.text {
 		case "prefix":
@@ -472,13 +516,168 @@ func (p *parser) parseLog() (Stmt, bool) {
 				return nil, false
 			}
 			l.Level = n.text
-		case "group", "snaplen", "queue-threshold", "flags":
-			p.errorf(t.pos, "log option `%s` is not supported by nfd", t.text)
-			return nil, false
+		case "group", "snaplen", "queue-threshold":
+			p.next()
+			// nft reads each as a number and stores it in the kernel
+			// attribute's width (parser_bison.y log_arg): a group of
+			// 70000 silently becomes 4464, as with nft.
+			v, ok := p.uintWord(64)
+			if !ok {
+				return nil, false
+			}
+			switch t.text {
+			case "group":
+				l.HasGroup, l.Group = true, uint16(v)
+			case "snaplen":
+				l.HasSnaplen, l.Snaplen = true, uint32(v)
+			default:
+				l.HasQThreshold, l.QThreshold = true, uint16(v)
+			}
+		case "flags":
+			p.next()
+			if !p.parseLogFlags(l) {
+				return nil, false
+			}
 		default:
-			return l, true
+			return l, p.checkLog(l, hasOpt, optPos)
 		}
 	}
+}
+
+// parseLogFlags reads what follows `log flags`: `tcp sequence[,options]`,
+// `ip options`, `skuid`, `ether` or `all` (parser_bison.y log_flags).
+func (p *parser) parseLogFlags(l *Log) bool {
+	words := []string{"tcp", "ip", "skuid", "ether", "all"}
+	t, ok := p.name("log flags (" + strings.Join(words, ", ") + ")")
+	if !ok {
+		return false
+	}
+	switch t.text {
+	case "tcp":
+		for {
+			n, ok := p.name("`sequence` or `options`")
+			if !ok {
+				return false
+			}
+			switch n.text {
+			case "sequence":
+				l.Flags |= LogTCPSeq
+			case "options":
+				l.Flags |= LogTCPOpt
+			default:
+				p.errorf(n.pos, "%s", expected("`"+n.text+"`", "`sequence` or `options`", []string{"sequence", "options"}))
+				return false
+			}
+			if !p.accept(tComma) {
+				return true
+			}
+		}
+	case "ip":
+		if !p.acceptWord("options") {
+			n := p.peek()
+			p.errorf(n.pos, "found %s, expected `options`", n.describe())
+			return false
+		}
+		l.Flags |= LogIPOpt
+	case "skuid":
+		l.Flags |= LogUID
+	case "ether":
+		l.Flags |= LogMACDec
+	case "all":
+		l.Flags |= LogFlagAll
+	default:
+		p.errorf(t.pos, "%s", expected("`"+t.text+"`", "log flags ("+strings.Join(words, ", ")+")", words))
+		return false
+	}
+	return true
+}
+
+// checkLog refuses the combinations nft's evaluator refuses
+// (evaluate.c stmt_evaluate_log).
+func (p *parser) checkLog(l *Log, hasOpt bool, optPos Pos) bool {
+	if l.HasGroup || l.HasSnaplen || l.HasQThreshold {
+		if l.Level != "" {
+			p.errorf(l.Pos, "log `level` and `group` are mutually exclusive")
+			return false
+		}
+		if l.Flags != 0 {
+			p.errorf(l.Pos, "log `flags` and `group` are mutually exclusive")
+			return false
+		}
+	}
+	if l.Level == "audit" && hasOpt {
+		p.errorf(optPos, "`log level audit` takes no other option")
+		return false
+	}
+	return true
+}
+
+// parseQuota reads `quota [over|until] N unit [used M unit]`
+// (parser_bison.y quota_stmt); the kernel refuses a quota above 2^63-1
+// bytes and a used amount above the quota (nft_quota_do_init).
+func (p *parser) parseQuota() (Stmt, bool) {
+	kw := p.next()
+	if p.isWord("name") {
+		return p.parseObjRef(kw)
+	}
+	q, ok := p.parseQuotaBody(kw.pos)
+	if !ok {
+		return nil, false
+	}
+	return q, true
+}
+
+// parseQuotaBody reads what follows `quota` in a statement, or the body
+// of a quota object.
+func (p *parser) parseQuotaBody(pos Pos) (*Quota, bool) {
+	q := &Quota{Pos: pos}
+	if p.acceptWord("over") {
+		q.Over = true
+	} else {
+		p.acceptWord("until")
+	}
+	var ok bool
+	if q.Bytes, ok = p.byteAmount(); !ok {
+		return nil, false
+	}
+	if p.acceptWord("used") {
+		if q.Used, ok = p.byteAmount(); !ok {
+			return nil, false
+		}
+	}
+	if q.Bytes > 1<<63-1 {
+		p.errorf(q.Pos, "a quota of %d bytes is too large: the kernel takes at most 2^63-1", q.Bytes)
+		return nil, false
+	}
+	if q.Used > q.Bytes {
+		p.errorf(q.Pos, "the quota has used %d bytes of %d: the kernel refuses more used than the quota", q.Used, q.Bytes)
+		return nil, false
+	}
+	return q, true
+}
+
+// byteAmount reads `N bytes|kbytes|mbytes` (nft's data_unit_parse knows no
+// larger unit).
+func (p *parser) byteAmount() (uint64, bool) {
+	n, ok := p.uintWord(64)
+	if !ok {
+		return 0, false
+	}
+	u, ok := p.name("a unit (bytes, kbytes, mbytes)")
+	if !ok {
+		return 0, false
+	}
+	units := []string{"bytes", "kbytes", "mbytes"}
+	mult := map[string]uint64{"bytes": 1, "kbytes": 1024, "mbytes": 1024 * 1024}[u.text]
+	if mult == 0 {
+		p.errorf(u.pos, "%s", expected("`"+u.text+"`", "a unit (bytes, kbytes, mbytes)", units))
+		return 0, false
+	}
+	if n > (1<<64-1)/mult {
+		p.errorf(u.pos, "%d %s does not fit in 64 bits", n, u.text)
+		return 0, false
+	}
+	return n * mult, true
 }
 
 func (p *parser) parseLimit() (Stmt, bool) {
@@ -601,7 +800,7 @@ func (p *parser) parseMarkSet(pos Pos, ct bool) (Stmt, bool) {
 			return nil, false
 		}
 		s.From = f
-		return s, true
+		return s, p.parseMarkOps(s)
 	}
 	lo, hi, ok := p.parseLiteral(TypeMark)
 	if !ok {
@@ -612,7 +811,73 @@ func (p *parser) parseMarkSet(pos Pos, ct bool) (Stmt, bool) {
 		return nil, false
 	}
 	s.Value = uint32(Uint(lo))
+	if !p.parseMarkOps(s) {
+		return nil, false
+	}
+	if s.Ops { // a constant expression: fold it
+		s.Value, s.Ops, s.Mask, s.Xor = s.Value&s.Mask^s.Xor, false, 0, 0
+	}
 	return s, true
+}
+
+// parseMarkOps reads `& V`, `| V` (or `and`, `or`, `xor`) after the value
+// of a mark set, folding them into Mask and Xor as nft's evaluator folds
+// binary operations with constants (evaluate.c expr_evaluate_binop):
+// `& v` keeps the bits of v, `| v` sets them, `xor v` flips them.
+func (p *parser) parseMarkOps(s *MarkSet) bool {
+	for {
+		t := p.peek()
+		op := ""
+		switch {
+		case t.kind == tAmp || t.kind == tWord && t.text == "and":
+			op = "and"
+		case t.kind == tPipe || t.kind == tWord && t.text == "or":
+			op = "or"
+		case t.kind == tWord && t.text == "xor":
+			op = "xor"
+		default:
+			return true
+		}
+		p.next()
+		// One operand: the operators are left-associative, so `x & a | b`
+		// is `(x & a) | b`; a parenthesised `(a | b)` is one value.
+		var v uint32
+		if p.peek().kind == tLParen {
+			lo, hi, ok := p.parseLiteral(TypeMark)
+			if !ok {
+				return false
+			}
+			if string(lo) != string(hi) {
+				p.errorf(t.pos, "`%s` takes a single value", op)
+				return false
+			}
+			v = uint32(Uint(lo))
+		} else {
+			n, ok := p.name("a mark value")
+			if !ok {
+				return false
+			}
+			b, err := TypeMark.parseScalar(n.text, false)
+			if err != nil {
+				p.errorf(n.pos, "%s", err)
+				return false
+			}
+			v = uint32(Uint(b))
+		}
+		if !s.Ops {
+			s.Ops, s.Mask, s.Xor = true, 0xffffffff, 0
+		}
+		switch op {
+		case "and":
+			s.Mask &= v
+			s.Xor &= v
+		case "or":
+			s.Mask &^= v
+			s.Xor |= v
+		case "xor":
+			s.Xor ^= v
+		}
+	}
 }
 
 func (p *parser) parseReject() (Stmt, bool) {
@@ -652,6 +917,11 @@ func (p *parser) parseReject() (Stmt, bool) {
 	b, err := ct.parseScalar(n.text, false)
 	if err != nil {
 		p.errorf(n.pos, "%s", err)
+		return nil, false
+	}
+	if r.Kind == RejectICMPx && b[0] > 3 {
+		// nft_reject_inet_init: codes above NFT_REJECT_ICMPX_MAX are EINVAL.
+		p.errorf(n.pos, "icmpx code %d is not one the kernel knows (0 no-route to 3 admin-prohibited)", b[0])
 		return nil, false
 	}
 	r.Code = b[0]
@@ -768,3 +1038,50 @@ func (p *parser) parseNATPorts(n *NAT) bool {
 
 // nftKnownProto are the upper-layer protocols nft has header templates for.
 var nftKnownProto = map[byte]bool{1: true, 2: true, 6: true, 17: true, 33: true, 50: true, 51: true, 58: true, 108: true, 132: true, 136: true}
+
+// parseBoundChain reads `jump { RULE; ... }` (or goto): an anonymous
+// chain of the table, bound to this verdict, as nft's chain bindings.
+func (p *parser) parseBoundChain(t *Table) (Stmt, bool) {
+	kw := p.next()
+	p.next() // {
+	n := 0
+	for _, c := range t.Chains {
+		if c.Bound {
+			n++
+		}
+	}
+	ch := &Chain{Pos: kw.pos, Name: fmt.Sprintf("__chain%d", n), Bound: true}
+	for t.Chain(ch.Name) != nil {
+		n++
+		ch.Name = fmt.Sprintf("__chain%d", n)
+	}
+	for {
+		p.skipNewlines()
+		tok := p.peek()
+		if tok.kind == tRBrace {
+			p.next()
+			break
+		}
+		if tok.kind == tEOF {
+			p.errorf(tok.pos, "found end of file, expected `}` closing the chain of `%s { ... }`", kw.text)
+			return nil, false
+		}
+		r := p.parseRule(t, ch)
+		if r == nil {
+			return nil, false
+		}
+		ch.Rules = append(ch.Rules, r)
+		if e := p.peek(); e.kind == tRBrace {
+			// nft's grammar ends every rule of a chain block with a
+			// newline or `;`, the last one too.
+			p.errorf(e.pos, "found `}`, expected `;` or a newline after the rule")
+			return nil, false
+		}
+	}
+	t.Chains = append(t.Chains, ch)
+	v := &Verdict{Pos: kw.pos, Kind: VerdictJump, Target: ch.Name, Bound: ch}
+	if kw.text == "goto" {
+		v.Kind = VerdictGoto
+	}
+	return v, true
+}

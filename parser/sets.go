@@ -19,7 +19,7 @@ func (s *Set) mapData() *Type {
 var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
 
 func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
-	n, ok := p.name("set name")
+	n, ok := p.declName("set name")
 	if !ok {
 		return false
 	}
@@ -28,6 +28,7 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		return false
 	}
 	bad := false
+	var deferredElems []Elem // checked once the set's flags and counter are known
 	for {
 		p.skipNewlines()
 		tok := p.peek()
@@ -72,7 +73,9 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		case "comment":
 			var c token
 			if c, ok = p.expect(tString, "a quoted comment"); ok {
-				s.Comment = c.text
+				if ok = p.commentFits(c); ok {
+					s.Comment = c.text
+				}
 			}
 		case "auto-merge":
 			s.AutoMerg = true
@@ -96,8 +99,16 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			}
 			var el []Elem
 			el, ok = p.parseElemList(s.Key, s.mapData())
+			var ca *Elem
+			el, ca = splitCatchAll(el)
+			deferredElems = append(deferredElems, el...)
+			if ca != nil {
+				s.CatchAll = ca
+			}
 			s.Elems = append(s.Elems, el...)
-		case "counter", "gc-interval":
+		case "counter":
+			s.Counter = true
+		case "gc-interval":
 			p.errorf(tok.pos, "set option `%s` is not supported by nfd", tok.text)
 			ok = false
 		default:
@@ -127,12 +138,21 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		p.errorf(s.Pos, "map `%s` needs a data type: `type KEY : DATA`", s.Name)
 		return true
 	}
+	if !p.checkElemOptions(s, deferredElems) {
+		return true
+	}
+	if s.CatchAll != nil && !p.checkElemOptions(s, []Elem{*s.CatchAll}) {
+		return true
+	}
 	if old := t.Set(s.Name); old != nil {
 		if old.IsMap != s.IsMap || !sameTypes(old.Key, s.Key) || old.Data != s.Data {
 			p.errorf(s.Pos, "set `%s` is already declared with a different type (at %s)", s.Name, old.Pos)
 			return true
 		}
 		old.Elems = append(old.Elems, s.Elems...)
+		if s.CatchAll != nil {
+			old.CatchAll = s.CatchAll
+		}
 		return true
 	}
 	t.Sets = append(t.Sets, s)
@@ -370,7 +390,10 @@ func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
 // then `: data` for maps.
 func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 	var e Elem
-	if len(key) == 1 {
+	if p.isWord("*") {
+		p.next()
+		e.CatchAll = true
+	} else if len(key) == 1 {
 		lo, hi, ok := p.parseLiteral(key[0])
 		if !ok {
 			return e, false
@@ -401,6 +424,11 @@ func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 	}
 	if p.peek().kind == tDot {
 		p.errorf(p.peek().pos, "found `.`, expected `,` or `}`: the key is %s", typeList(key))
+		return e, false
+	}
+	// Options follow elements inside `{ ... }` only: after a single value
+	// in a rule, `counter` is the rule's next statement.
+	if p.commaIsElemSep && !p.parseElemOptions(&e) {
 		return e, false
 	}
 	if data == nil {
@@ -444,6 +472,9 @@ func typeList(ts []*Type) string {
 // parseLiteral parses one literal of type t, including `a - b` ranges
 // written with spaces and bitmask expressions.
 func (p *parser) parseLiteral(t *Type) (lo, hi []byte, ok bool) {
+	if t == TypeCtLabel {
+		return p.parseCtLabel()
+	}
 	if tok := p.peek(); t == TypeBitmask8 && tok.kind == tWord && strings.Contains(tok.text, "-") {
 		// a range of a plain bitmask (`comp flags 0x33-0x45`)
 		p.next()
@@ -577,6 +608,8 @@ func describeType(t *Type) string {
 		return "an IPv6 address"
 	case kIfname:
 		return "an interface name"
+	case kIfindex:
+		return "an interface name or index"
 	case kHostname:
 		return "a host name or pattern"
 	}
@@ -592,12 +625,13 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 	var v uint64
 	for {
 		n := p.peek()
-		if n.kind != tWord {
+		if n.kind != tWord && n.kind != tString {
 			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
 			return 0, false
 		}
 		p.next()
-		b, err := t.parseScalar(n.text, false)
+		// nft resolves a quoted flag name too: tcp flags "syn".
+		b, err := t.parseScalar(n.text, n.kind == tString)
 		if err != nil {
 			p.errorf(n.pos, "%s", err)
 			return 0, false
@@ -606,7 +640,7 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 		if p.accept(tPipe) {
 			continue
 		}
-		if !paren && p.peek().kind == tComma && p.peekAt(1).kind == tWord {
+		if !paren && p.peek().kind == tComma && (p.peekAt(1).kind == tWord || p.peekAt(1).kind == tString) {
 			// A comma list, unless we are inside braces where the comma
 			// separates elements: the caller passes inBraces via context.
 			if p.commaIsElemSep {
@@ -623,4 +657,178 @@ func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 		}
 	}
 	return v, true
+}
+
+// parseCtLabel reads conntrack labels as nft does: bit numbers 0 to 127
+// (or names from /etc/connlabel.conf), joined with `,` or `|`, into the
+// 128-bit bitmap, most significant byte first (the kernel holds it in
+// host order; the field is Host).
+func (p *parser) parseCtLabel() (lo, hi []byte, ok bool) {
+	b := make([]byte, 16)
+	for {
+		n := p.peek()
+		if n.kind != tWord && n.kind != tString {
+			p.errorf(n.pos, "found %s, expected a conntrack label (a bit number 0 to 127)", n.describe())
+			return nil, nil, false
+		}
+		p.next()
+		bit, err := strconv.ParseUint(n.text, 0, 64)
+		if err != nil {
+			if v, ok := lookupTable("/etc/connlabel.conf", n.text); ok {
+				bit, err = v, nil
+			}
+		}
+		if err != nil {
+			p.errorf(n.pos, "/etc/connlabel.conf: could not parse conntrack label %q", n.text)
+			return nil, nil, false
+		}
+		if bit > 127 {
+			p.errorf(n.pos, "%d: bit %d out of range (127 max)", bit, bit)
+			return nil, nil, false
+		}
+		b[15-bit/8] |= 1 << (bit % 8)
+		if k := p.peek().kind; k == tPipe || (k == tComma && !p.commaIsElemSep) {
+			p.next()
+			continue
+		}
+		return b, b, true
+	}
+}
+
+// splitCatchAll takes the `*` element out of a parsed element list (the
+// last one wins, as a later catch-all replaces an earlier one in the
+// kernel).
+func splitCatchAll(els []Elem) ([]Elem, *Elem) {
+	var ca *Elem
+	out := els[:0]
+	for i := range els {
+		if els[i].CatchAll {
+			e := els[i]
+			ca = &e
+			continue
+		}
+		out = append(out, els[i])
+	}
+	return out, ca
+}
+
+// parseElemOptions reads what may follow an element's key: statements
+// (`counter`), then options (`timeout`, `expires`, `comment`) in any order,
+// as nft's grammar orders them (set_elem_expr_alloc, set_elem_expr_options).
+func (p *parser) parseElemOptions(e *Elem) bool {
+	for p.isWord("counter") {
+		t := p.peek()
+		if e.OptPos.Line == 0 {
+			e.OptPos = t.pos
+		}
+		s, ok := p.parseCounter()
+		if !ok {
+			return false
+		}
+		c, isCounter := s.(*Counter)
+		if !isCounter {
+			p.errorf(t.pos, "a named counter cannot count a set element")
+			return false
+		}
+		e.Counter = c
+	}
+	for {
+		t := p.peek()
+		if t.kind != tWord {
+			return true
+		}
+		switch t.text {
+		case "timeout", "expires":
+			p.next()
+			d, ok := p.parseDuration()
+			if !ok {
+				return false
+			}
+			if t.text == "timeout" {
+				e.Timeout = d
+			} else {
+				e.Expires = d
+			}
+		case "comment":
+			p.next()
+			c, ok := p.expect(tString, "a quoted comment")
+			if !ok {
+				return false
+			}
+			e.Comment = c.text
+		case "quota", "limit", "counter", "last":
+			p.errorf(t.pos, "found `%s` after the element's options: nft takes statements (`counter`) right after the key, before `timeout`, `expires` and `comment`", t.text)
+			return false
+		default:
+			return true
+		}
+		if e.OptPos.Line == 0 {
+			e.OptPos = t.pos
+		}
+	}
+}
+
+// checkElemOptions refuses what nft or the kernel refuse of a named set's
+// element options: a counter on an element of a set without `counter`
+// (nft: missing statement in set declaration), a timeout without `flags
+// timeout` (nft_add_set_elem: EINVAL), `expires` with no timeout to
+// count down (EOPNOTSUPP) or longer than it (ERANGE).
+func (p *parser) checkElemOptions(s *Set, els []Elem) bool {
+	ok := true
+	for i := range els {
+		e := &els[i]
+		if !e.HasOptions() {
+			continue
+		}
+		timeout := e.Timeout
+		if timeout == 0 {
+			timeout = s.Timeout
+		}
+		switch {
+		case e.Counter != nil && !s.Counter:
+			p.errorf(e.OptPos, "element counter in set `%s`, which has no `counter`: add `counter` to the set", s.Name)
+		case (e.Timeout != 0 || e.Expires != 0) && !s.HasTimeout():
+			p.errorf(e.OptPos, "element timeout in set `%s`, which has no `flags timeout`", s.Name)
+		case e.Expires != 0 && timeout == 0:
+			p.errorf(e.OptPos, "element `expires` without a timeout (on the element or the set `%s`)", s.Name)
+		case e.Expires > timeout:
+			p.errorf(e.OptPos, "element expires in %s, after its timeout of %s", formatDuration(e.Expires), formatDuration(timeout))
+		default:
+			continue
+		}
+		ok = false
+	}
+	return ok
+}
+
+// refuseElemOptions refuses element options where nfd keeps none: in
+// anonymous sets and maps.
+func (p *parser) refuseElemOptions(els []Elem) bool {
+	for i := range els {
+		if els[i].HasOptions() {
+			p.errorf(els[i].OptPos, "element options (counter, timeout, expires, comment) belong in named sets and maps")
+			return false
+		}
+	}
+	return true
+}
+
+// HasTimeout reports whether the set's elements can time out: `flags
+// timeout`, or a set `timeout`, which implies it (nft sets
+// NFT_SET_TIMEOUT for it).
+func (s *Set) HasTimeout() bool { return s.Flags&SetTimeout != 0 || s.Timeout != 0 }
+
+// ElemTimeout is how long an element lives from when it is loaded, in
+// seconds (0 = for ever): its `expires`, else its `timeout`, else the
+// set's (nft_add_set_elem).
+func (s *Set) ElemTimeout(e *Elem) uint64 {
+	switch {
+	case !s.HasTimeout():
+		return 0
+	case e.Expires != 0:
+		return e.Expires
+	case e.Timeout != 0:
+		return e.Timeout
+	}
+	return s.Timeout
 }

@@ -5,7 +5,6 @@ package parser
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -62,7 +61,7 @@ func (p *parser) parseTableCmd(block bool) bool {
 		p.skipToBlockEnd()
 		return false
 	}
-	n, ok := p.name("table name")
+	n, ok := p.declName("table name")
 	if !ok {
 		return false
 	}
@@ -83,9 +82,10 @@ func (p *parser) skipToBlockEnd() {
 	p.skipBlock()
 }
 
-var tableKeywords = []string{"chain", "set", "map", "comment", "flags"}
+var tableKeywords = []string{"chain", "set", "map", "comment", "flags", "define"}
 
 func (p *parser) parseTableBody(t *Table) {
+	defer p.openScope()()
 	for {
 		p.skipNewlines()
 		tok := p.peek()
@@ -112,9 +112,15 @@ func (p *parser) parseTableBody(t *Table) {
 		case "comment":
 			var s token
 			if s, ok = p.expect(tString, "a quoted comment"); ok {
-				t.Comment = s.text
+				if ok = p.commentFits(s); ok {
+					t.Comment = s.text
+				}
 			}
-		case "flowtable", "counter", "quota", "limit", "secmark", "synproxy", "ct":
+		case "define", "redefine", "undefine":
+			ok = p.parseScopedDefine(tok.text)
+		case "counter", "quota":
+			ok = p.parseObjectDecl(t, tok)
+		case "flowtable", "limit", "secmark", "synproxy", "ct":
 			p.errorf(tok.pos, "`%s` objects are not supported by nfd", tok.text)
 			p.skipToBlockEnd()
 			continue
@@ -132,7 +138,7 @@ func (p *parser) parseTableBody(t *Table) {
 }
 
 func (p *parser) parseChainDecl(t *Table) bool {
-	n, ok := p.name("chain name")
+	n, ok := p.declName("chain name")
 	if !ok {
 		return false
 	}
@@ -141,17 +147,26 @@ func (p *parser) parseChainDecl(t *Table) bool {
 		c = &Chain{Pos: n.pos, Name: n.text}
 		t.Chains = append(t.Chains, c)
 	}
-	if p.peek().kind != tLBrace {
-		return true
+	if p.peek().kind == tLBrace {
+		p.next()
+		p.parseChainBody(t, c, false)
 	}
-	p.next()
-	p.parseChainBody(t, c, false)
+	if c.Base == nil {
+		if p.regular == nil {
+			p.regular = map[*Chain]Pos{}
+		}
+		if _, seen := p.regular[c]; !seen {
+			p.regular[c] = n.pos
+		}
+	}
 	return true
 }
 
 var chainKeywords = []string{"type", "policy", "comment", "devices"}
 
 func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
+	p.policySeen = false
+	defer p.openScope()()
 	var inserted []*Rule
 	defer func() {
 		if insert {
@@ -187,10 +202,18 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 				if k := p.peekAt(1).kind; k == tString {
 					if n := p.peekAt(2).kind; n == tNewline || n == tSemi || n == tRBrace {
 						p.next()
-						c.Comment = p.next().text
+						if s := p.next(); p.commentFits(s) {
+							c.Comment = s.text
+						}
 						continue
 					}
 				}
+			case "define", "redefine", "undefine":
+				p.next()
+				if !p.parseScopedDefine(tok.text) {
+					p.sync()
+				}
+				continue
 			case "devices", "device":
 				p.errorf(tok.pos, "`%s` belongs to netdev chains, which nfd does not support", tok.text)
 				p.sync()
@@ -284,6 +307,12 @@ func (p *parser) parseBaseSpec(t *Table, c *Chain, pos Pos) bool {
 		}
 		return true
 	}
+	if at, was := p.regular[c]; was {
+		// The kernel keeps a chain's kind: adding a hook to a regular
+		// chain is EEXIST (nft: "Could not process rule: File exists").
+		p.errorf(pos, "chain `%s` was declared as a regular chain at %s; the kernel cannot make it a base chain", c.Name, at)
+		return false
+	}
 	if bs.Policy == 0 {
 		bs.Policy = VerdictAccept
 	}
@@ -291,63 +320,83 @@ func (p *parser) parseBaseSpec(t *Table, c *Chain, pos Pos) bool {
 	return true
 }
 
+// parsePriority reads a priority as nft 1.0.6's grammar does: a number
+// (`-5`, `0x10`, `- 5`), a name, or a name, `+` or `-`, and a number.
+// nft's scanner takes `-` as part of a name, so `filter-5` is one unknown
+// name to nft (its "invalid priority expression value in this context");
+// `filter+5`, `filter +5`, `filter -5` and `filter - 5` are not.
 func (p *parser) parsePriority() (int, bool) {
 	t, ok := p.name("a priority (number or raw, mangle, dstnat, filter, security, srcnat)")
 	if !ok {
 		return 0, false
 	}
 	s := t.text
-	if v, err := strconv.Atoi(s); err == nil {
-		return v, true
+	if s == "-" {
+		// `priority - 5`
+		n, ok := p.name("a number")
+		if !ok {
+			return 0, false
+		}
+		v, ok := p.prioNumber(n)
+		return -v, ok
 	}
-	// keyword, keyword+N, keyword-N, keyword + N, keyword - N
-	kw, off := s, ""
-	if i := strings.IndexAny(s, "+-"); i > 0 {
-		kw, off = s[:i], s[i:]
+	if s[0] >= '0' && s[0] <= '9' || s[0] == '-' {
+		return p.prioNumber(t)
 	}
-	base, ok := priorityNames[kw]
+	base, ok := priorityNames[s]
 	if !ok {
 		var names []string
 		for k := range priorityNames {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		p.errorf(t.pos, "%s", expected("`"+kw+"`", "a priority (number or raw, mangle, dstnat, filter, security, srcnat)", names))
+		if kw, off, cut := strings.Cut(s, "-"); cut {
+			if _, known := priorityNames[kw]; known {
+				p.errorf(t.pos, "found `%s`, expected a priority: nft reads `%s` as one name; write `%s - %s`", s, s, kw, off)
+				return 0, false
+			}
+		}
+		p.errorf(t.pos, "%s", expected("`"+s+"`", "a priority (number or raw, mangle, dstnat, filter, security, srcnat)", names))
 		return 0, false
 	}
-	if off == "" {
-		sign := 0
-		if p.accept(tPlus) {
-			sign = 1
-		} else if p.isWord("-") {
-			p.next()
-			sign = -1
-		} else if n := p.peek(); n.kind == tWord && strings.HasPrefix(n.text, "-") {
-			off = n.text
-			p.next()
-		}
-		if sign != 0 {
-			n, ok := p.name("a number")
-			if !ok {
-				return 0, false
-			}
-			v, err := strconv.Atoi(n.text)
-			if err != nil {
-				p.errorf(n.pos, "found `%s`, expected a number", n.text)
-				return 0, false
-			}
-			return base + sign*v, true
-		}
+	sign := 0
+	if p.accept(tPlus) {
+		sign = 1
+	} else if p.isWord("-") {
+		p.next()
+		sign = -1
+	} else if n := p.peek(); n.kind == tWord && len(n.text) > 1 && n.text[0] == '-' {
+		// `filter -5`
+		p.next()
+		v, ok := p.prioNumber(n)
+		return base + v, ok
 	}
-	if off != "" {
-		v, err := strconv.Atoi(off)
-		if err != nil {
-			p.errorf(t.pos, "found `%s`, expected a priority offset such as `%s + 10`", s, kw)
-			return 0, false
-		}
-		return base + v, true
+	if sign == 0 {
+		return base, true
 	}
-	return base, true
+	n, ok := p.name("a number")
+	if !ok {
+		return 0, false
+	}
+	v, ok := p.prioNumber(n)
+	return base + sign*v, ok
+}
+
+// prioNumber reads a number token of a priority, with an optional minus.
+func (p *parser) prioNumber(t token) (int, bool) {
+	s, neg := t.text, false
+	if len(s) > 1 && s[0] == '-' {
+		s, neg = s[1:], true
+	}
+	v, err := parseNftUint(s, 31)
+	if err != nil {
+		p.errorf(t.pos, "found `%s`, expected a number", t.text)
+		return 0, false
+	}
+	if neg {
+		return -int(v), true
+	}
+	return int(v), true
 }
 
 func (p *parser) parsePolicy(c *Chain, pos Pos) bool {
@@ -360,6 +409,12 @@ func (p *parser) parsePolicy(c *Chain, pos Pos) bool {
 }
 
 func (p *parser) parsePolicyInto(bs *BaseSpec, pos Pos) bool {
+	if p.policySeen {
+		// nft: "you cannot set chain policy twice" (in one chain block).
+		p.errorf(pos, "the chain's policy is already set in this block; nft refuses a second `policy`")
+		return false
+	}
+	p.policySeen = true
 	t, ok := p.name("`accept` or `drop`")
 	if !ok {
 		return false
@@ -374,5 +429,18 @@ func (p *parser) parsePolicyInto(bs *BaseSpec, pos Pos) bool {
 		return false
 	}
 	p.accept(tSemi)
+	return true
+}
+
+// MaxCommentLen is nft's NFTNL_UDATA_COMMENT_MAXLEN: longer comments on
+// tables, chains, sets and rules are refused ("comment too long, 128
+// characters maximum allowed").
+const MaxCommentLen = 128
+
+func (p *parser) commentFits(t token) bool {
+	if len(t.text) > MaxCommentLen {
+		p.errorf(t.pos, "comment too long: %d characters, nft allows at most %d", len(t.text), MaxCommentLen)
+		return false
+	}
 	return true
 }

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -40,6 +41,7 @@ const (
 	kHour     // meta hour: seconds since midnight, written hh:mm[:ss]
 	kDuration // ct expiration: "1m30s" or seconds, held in milliseconds
 	kNamed    // an integer with names from a system file (uid, gid, devgroup, classid, cgroupv2)
+	kIfindex  // an interface index; names resolve when the rules load (ifindex.go)
 )
 
 // Symbol is a named constant of a type.
@@ -73,8 +75,9 @@ var (
 	TypeProto = &Type{Name: "inet_proto", Size: 1, Symbols: sym(
 		"icmp", 1, "igmp", 2, "tcp", 6, "udp", 17, "gre", 47, "esp", 50, "ah", 51, "ipv6-icmp", 58,
 		"icmpv6", 58, "sctp", 132, "udplite", 136)}
-	TypeIfname    = &Type{Name: "ifname", Size: 16, kind: kIfname}
-	TypeIfindex   = &Type{Name: "iface_index", Size: 16, kind: kIfname} // by name; resolved at run time
+	TypeIfname = &Type{Name: "ifname", Size: 16, kind: kIfname}
+	// An interface index: names resolve when the rules load (ifindex.go).
+	TypeIfindex   = &Type{Name: "iface_index", Size: 4, kind: kIfindex}
 	TypeMark      = &Type{Name: "mark", Size: 4, Hex: true}
 	TypeU8        = &Type{Name: "integer", Size: 1}
 	TypeU16       = &Type{Name: "integer", Size: 2}
@@ -188,6 +191,15 @@ func Uint(b []byte) uint64 {
 func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 	switch t.kind {
 	case kIPv4, kIPv6:
+		if t.kind == kIPv4 && (isDigits(s) || strings.HasPrefix(s, "0x")) {
+			// nft resolves a lone number as getaddrinfo does: 80 is
+			// 0.0.0.80, 4294967295 is 255.255.255.255.
+			if v, err := parseNftUint(s, 32); err == nil {
+				b := make([]byte, 4)
+				putUint(b, v)
+				return b, nil
+			}
+		}
 		a, err := netip.ParseAddr(s)
 		if err != nil || a.Zone() != "" {
 			if t.kind == kIPv4 && strings.Contains(s, ":") {
@@ -203,14 +215,10 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		}
 		return a.AsSlice(), nil
 	case kIfname:
+		// nft takes any 1 to 15 bytes (a name no interface can have, such
+		// as "eth 0", loads and never matches).
 		if len(s) == 0 || len(s) >= 16 {
 			return nil, fmt.Errorf("interface name %q must be 1 to 15 characters", s)
-		}
-		// dev_valid_name(): no '/', ':' or white space; nothing unprintable.
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c <= ' ' || c > '~' || c == '/' || c == ':' {
-				return nil, fmt.Errorf("interface name %q has invalid character %q", s, c)
-			}
 		}
 		b := make([]byte, 16)
 		copy(b, s)
@@ -255,6 +263,19 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 			putUint(b, v)
 			return b, nil
 		}
+	case kIfindex:
+		b := make([]byte, 4)
+		if i, ok := currentInterfaces().Index(s); ok {
+			putUint(b, uint64(i))
+			return b, nil
+		}
+		if !quoted {
+			if v, err := parseNftUint(s, 32); err == nil {
+				putUint(b, v)
+				return b, nil
+			}
+		}
+		return nil, fmt.Errorf("interface `%s` does not exist: nft resolves `iif`/`oif` names to interface indexes when it loads the rules (use `iifname`/`oifname` to match by name)", s)
 	}
 	if !quoted && (t == TypeService || t == TypeProto) && nftValueKeywords[s] {
 		if v, ok := t.symbol(s); ok {
@@ -270,14 +291,14 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 	// nft resolves a quoted port or protocol with getaddrinfo and
 	// getprotobyname, which take numbers too: "22" is port 22.
 	if !quoted || ((t == TypeService || t == TypeProto) && isDigits(s)) {
-		if v, err := strconv.ParseUint(s, 0, 64); err == nil {
+		if v, err := parseNftUint(s, 64); err == nil {
 			if v > t.maxValue() {
 				return nil, fmt.Errorf("value %s out of range for %s (at most %d)", s, t.Name, t.maxValue())
 			}
 			b := make([]byte, t.Size)
 			putUint(b, v)
 			return b, nil
-		} else if isDigits(s) {
+		} else if errors.Is(err, strconv.ErrRange) {
 			return nil, fmt.Errorf("value %s out of range for %s (at most %d)", s, t.Name, t.maxValue())
 		}
 	}
@@ -326,6 +347,10 @@ func (t *Type) ParseLiteral(s string, quoted bool) (lo, hi []byte, err error) {
 			stem := strings.TrimSuffix(s, "*")
 			if len(stem) >= 16 || strings.Contains(stem, "*") {
 				return nil, nil, fmt.Errorf("bad interface wildcard %q", s)
+			}
+			if stem == "" {
+				// nft: "All-wildcard strings are not supported".
+				return nil, nil, fmt.Errorf("an interface wildcard needs a name before `*`: nft does not support %q (leave the match out to match every interface)", s)
 			}
 			if stem != "" {
 				if _, err := t.parseScalar(stem, true); err != nil {
@@ -478,6 +503,23 @@ func (t *Type) FormatValue(b []byte) string {
 	case kDuration:
 		return formatDurationMs(Uint(b))
 	}
+	if t == TypeCtLabel {
+		var bits []string
+		for i := 0; i < 128 && len(b) == 16; i++ {
+			if b[15-i/8]&(1<<(i%8)) != 0 {
+				bits = append(bits, strconv.Itoa(i))
+			}
+		}
+		return strings.Join(bits, ",")
+	}
+	switch t.kind {
+	case kIfindex:
+		// As `nft list` prints it: the interface's name now, else the number.
+		if n, ok := currentInterfaces().Name(uint32(Uint(b))); ok {
+			return strconv.Quote(n)
+		}
+		return strconv.FormatUint(Uint(b), 10)
+	}
 	v := Uint(b)
 	if t.Bitmask {
 		if v == 0 {
@@ -526,10 +568,10 @@ func (t *Type) FormatInterval(lo, hi []byte) string {
 		stem := strings.TrimRight(string(lo), "\x00")
 		return strconv.Quote(stem + "*")
 	}
-	if t == TypeProto || (len(t.Symbols) > 0 && !t.Bitmask && t != TypeService) {
-		// Symbol names hold hyphens (ipv6-frag, echo-request): a range
-		// of names would not read back. nft prints such ranges as
-		// numbers.
+	if t == TypeProto || t.kind == kIfindex || (len(t.Symbols) > 0 && !t.Bitmask && t != TypeService) {
+		// Symbol and interface names hold hyphens (ipv6-frag,
+		// echo-request): a range of names would not read back. nft
+		// prints such ranges as numbers.
 		return strconv.FormatUint(Uint(lo), 10) + "-" + strconv.FormatUint(Uint(hi), 10)
 	}
 	return t.FormatValue(lo) + "-" + t.FormatValue(hi)

@@ -59,6 +59,12 @@ func (pl *Pipeline) Decode(payload []byte, wire int) *packet.Parsed {
 func (pl *Pipeline) Decide(in *Input) rules.Decision {
 	p, c, r, ct := &pl.P, &pl.C, &pl.R, pl.CT
 	c.Reset(p, in.Hook)
+	if in.HasInDev {
+		c.Iif = in.InDev
+	}
+	if in.HasOutDev {
+		c.Oif = in.OutDev
+	}
 	if in.HasInDev && pl.Ifname != nil {
 		if n, ok := pl.Ifname(in.InDev); ok {
 			c.SetIif(n)

@@ -137,3 +137,40 @@ func TestFakeReader(t *testing.T) {
 		t.Fatalf("flushes %d (want 3), closed %v, errors %v", f.Flushes, f.Closed, errs)
 	}
 }
+
+// TestPipelineIifByIndex: `iif`/`oif` compare the interface indexes the
+// queue delivers (NFQA_IFINDEX_INDEV/OUTDEV), not names: nft resolved the
+// name to an index at load, and an interface that has the name now but
+// another index is another interface.
+func TestPipelineIifByIndex(t *testing.T) {
+	defer parser.SetInterfaces(parser.StaticInterfaces{"wan0": 7, "lan0": 8})()
+	rs, err := parser.Parse("t.nft", []byte(`table inet t {
+	chain fw {
+		type filter hook forward priority 0; policy drop;
+		iif wan0 oif lan0 accept
+	}
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := rules.Compile(rs, rules.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The names the interfaces have now do not matter to iif/oif.
+	pl := &pipeline.Pipeline{CT: conntrack.New(conntrack.Config{}),
+		Ifname: func(i uint32) (string, bool) { return map[uint32]string{7: "wan0", 8: "lan0", 9: "wan0"}[i], true }}
+	for _, c := range []struct {
+		in, out uint32
+		want    rules.Verdict
+	}{{7, 8, rules.Accept}, {9, 8, rules.Drop}, {7, 9, rules.Drop}, {8, 7, rules.Drop}} {
+		b := tcp(22, syn, false)
+		pl.Decode(b, len(b))
+		d := pl.Decide(&pipeline.Input{Engine: e, Hook: parser.HookForward, Track: true,
+			InDev: c.in, OutDev: c.out, HasInDev: true, HasOutDev: true})
+		if d.Verdict != c.want {
+			t.Errorf("in %d out %d: %v, want %v", c.in, c.out, d.Verdict, c.want)
+		}
+	}
+}

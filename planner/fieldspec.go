@@ -64,7 +64,7 @@ func init() {
 		nftables.TypeCTState, nftables.TypeCTDir, nftables.TypeCTStatus, nftables.TypeICMP6Type,
 		nftables.TypeCTLabel, nftables.TypePktType, nftables.TypeICMPCode, nftables.TypeICMPV6Code,
 		nftables.TypeDevGroup, nftables.TypeDSCP, nftables.TypeECN, nftables.TypeFIBAddr, nftables.TypeBoolean,
-		nftables.TypeIFName, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
+		nftables.TypeIFName, nftables.TypeIFIndex, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
 		nftables.TypeCGroupV2, nftables.TypeUID, nftables.TypeGID} {
 		setTypeByName[t.Name] = t
 	}
@@ -147,21 +147,10 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		}
 	case parser.BaseMeta:
 		key := expr.MetaKey(fi.Key)
-		// iif/oif name the interface (matched by name, nfd's choice,
-		// documented); the table keeps their index keys for nft.
-		if fi.Type == parser.TypeIfindex {
-			key = map[uint32]expr.MetaKey{uint32(expr.MetaKeyIIF): expr.MetaKeyIIFNAME, uint32(expr.MetaKeyOIF): expr.MetaKeyOIFNAME}[fi.Key]
-		}
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
 	case parser.BaseCt:
 		key, dir := expr.CtKey(fi.Key), fi.Dir
-		if key == expr.CtKeyLABELS {
-			// nft reads `ct label 127` as label bit 127 (bit N of
-			// the kernel's label bitmap is byte N/8); nfd's parser reads
-			// a bitmask of at most 64 bits (0x7f: labels 0 to 6).
-			return fieldSpec{}, userspace("`%s`: nfd reads a label as a bitmask, nft as a label number (0 to 127), so nfd does not program it", f)
-		}
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any {
 			if dir == 0 {

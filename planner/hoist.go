@@ -24,8 +24,8 @@ import (
 // some userspace rule has no usable guard (a match the kernel cannot run
 // besides nfd's own layer-7 ones, or no match at all).
 func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) bool {
-	// A limit would be split in two: the kernel's token bucket for some
-	// packets, nfd's for the others.
+	// A limit or a quota would be split in two: the kernel's token bucket
+	// or byte count for some packets, nfd's for the others.
 	seen := map[*parser.Chain]bool{}
 	for _, r := range c.Rules[cp.Start:] {
 		if limits(tr.t, r, seen) {
@@ -99,24 +99,32 @@ func (tr *translator) guard(r *parser.Rule) (exprs []expr.Any, ok bool) {
 }
 
 // limits reports whether a rule, or a chain it jumps or goes to, has a
-// limit statement.
+// limit or quota statement.
 func limits(t *parser.Table, r *parser.Rule, seen map[*parser.Chain]bool) bool {
 	var targets []string
 	for _, st := range r.Stmts {
 		switch st := st.(type) {
-		case *parser.Limit:
+		case *parser.Limit, *parser.Quota:
 			return true
 		case *parser.Verdict:
 			targets = append(targets, st.Target)
 		case *parser.VMap:
-			for _, e := range st.Val.Elems {
+			els := st.Val.Elems
+			if st.Val.CatchAll != nil {
+				els = append(els[:len(els):len(els)], *st.Val.CatchAll)
+			}
+			for _, e := range els {
 				if e.Verdict != nil {
 					targets = append(targets, e.Verdict.Target)
 				}
 			}
 			if st.Val.SetRef != "" {
 				if set := t.Set(st.Val.SetRef); set != nil {
-					for _, e := range set.Elems {
+					els := set.Elems
+					if set.CatchAll != nil {
+						els = append(els[:len(els):len(els)], *set.CatchAll)
+					}
+					for _, e := range els {
 						if e.Verdict != nil {
 							targets = append(targets, e.Verdict.Target)
 						}

@@ -11,14 +11,14 @@ import (
 // which NFQUEUE does not deliver; fib, rt and socket are kernel lookups).
 func kernelOnlyField(f parser.Field) bool { return f.KernelOnly() != "" }
 
-// checkKernelOnly refuses a plan that would evaluate a kernel-only match in
-// nfd: the rule must be placed wholly in the kernel. It runs after
-// placement, so it names the rule and says why it landed in nfd.
+// checkKernelOnly refuses a plan that would evaluate a kernel-only match or
+// statement in nfd: the rule must be placed wholly in the kernel. It runs
+// after placement, so it names the rule and says why it landed in nfd.
 func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error {
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			for i, r := range c.Rules {
-				what, reason, f, ok := kernelOnlyPart(r)
+				what, reason, f, ok := kernelOnlyPart(t, r)
 				if !ok {
 					continue
 				}
@@ -44,8 +44,14 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 }
 
 // kernelOnlyPart describes the first part of a rule only the kernel can
-// run, and why.
-func kernelOnlyPart(r *parser.Rule) (what, why string, f parser.Field, ok bool) {
+// run, and why: a field it reads, a statement (parser.KernelOnlyStmt, or
+// one parser.KernelOnly gives a reason for), or a set that rules update
+// in the kernel.
+func kernelOnlyPart(t *parser.Table, r *parser.Rule) (what, why string, f parser.Field, ok bool) {
+	if set := readsUpdatedSet(t, r); set != "" {
+		return fmt.Sprintf("`@%s` is updated by rules in the kernel", set),
+			"add, update and delete run natively (nft_dynset), so only the kernel's copy of the set is current", 0, true
+	}
 	for _, s := range r.Stmts {
 		for _, k := range stmtKeys(s) {
 			if kernelOnlyField(k) {
@@ -54,6 +60,9 @@ func kernelOnlyPart(r *parser.Rule) (what, why string, f parser.Field, ok bool) 
 		}
 		if ks, isKO := s.(parser.KernelOnlyStmt); isKO {
 			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), 0, true
+		}
+		if why := parser.KernelOnly(s); why != "" {
+			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), "it " + why, 0, true
 		}
 	}
 	return "", "", 0, false

@@ -51,3 +51,109 @@ func TestKernelOnlyPkttype(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelOnlyStatements: statements nfd's engine cannot run (`log
+// group`, `log flags`) keep their rule native, and a plan that would run
+// them in nfd is refused with the rule's position and the reason.
+func TestKernelOnlyStatements(t *testing.T) {
+	for _, stmt := range []string{`log group 2`, `log flags all`, `log prefix "x" flags tcp sequence`, `meta nftrace set 1`,
+		`meta priority set 1:1`, `ct zone set 1`, `ct event set new,related`, `ct label set 3`, `synproxy mss 1460 sack-perm`} {
+		native := "table inet f {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 22 " + stmt + "\n\t\ttls sni \"x.example\" accept\n\t}\n}\n"
+		after := "table inet f {\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttls sni \"x.example\" accept\n\t\ttcp dport 22 " + stmt + "\n\t}\n}\n"
+		for _, tc := range []struct {
+			src, offload, want string
+		}{
+			{native, OffloadAuto, ""},
+			// --offload=none keeps kernel-only rules at a chain's head native.
+			{native, "none", ""},
+			{after, OffloadAuto, "t.nft:5:3: `" + stmt + "` "},
+			{after, "none", "t.nft:5:3: `" + stmt + "` "},
+		} {
+			rs, err := parser.Parse("t.nft", []byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, pl, err := PlanRuleset(rs, tc.offload)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("%s %s: %v", stmt, tc.offload, err)
+			case tc.want == "" && !pl[RuleRef{parser.FamilyInet, "f", "in", 0}].Kernel:
+				t.Errorf("%s: rule not native: %+v", stmt, pl)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "but this rule would run in nfd")):
+				t.Errorf("%s %s: got %v, want %q", stmt, tc.offload, err, tc.want)
+			}
+			if err != nil {
+				t.Logf("%v", err)
+			}
+		}
+	}
+}
+
+// TestQuotaNotSplit: a quota after a userspace rule is not also run by the
+// kernel for the packets no guard takes (its byte count would be split
+// between two quotas), and a set with a catch-all element stays in nfd.
+func TestQuotaNotSplit(t *testing.T) {
+	const src = `table inet f {
+	set any { type ipv4_addr; elements = { 10.0.0.1, * }; }
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp dport 443 tls sni "x.example" accept
+		tcp dport 80 quota over 10 mbytes drop
+	}
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip daddr @any accept
+	}
+}
+`
+	plans, pl := planAuto(t, "t.nft", src)
+	for _, c := range plans[0].Chains {
+		if c.Name == "in" && (c.Guards != nil || len(c.After) != 0) {
+			t.Errorf("quota hoisted: %d guards, %d after", len(c.Guards), len(c.After))
+		}
+	}
+	if p := pl[RuleRef{parser.FamilyInet, "f", "in", 1}]; p.Kernel {
+		t.Errorf("quota rule after a userspace rule placed in the kernel: %+v", p)
+	}
+	if p := pl[RuleRef{parser.FamilyInet, "f", "out", 0}]; p.Kernel || !strings.Contains(p.Reason, "catch-all") {
+		t.Errorf("catch-all set lookup: %+v", p)
+	}
+}
+
+// TestDynamicSetInKernelOnly: a set rules update lives in the kernel, so a
+// rule that reads it after a userspace rule is refused, naming the set.
+func TestDynamicSetInKernelOnly(t *testing.T) {
+	const ok = `table inet f {
+	set ban { type ipv4_addr; flags dynamic, timeout; timeout 1h; }
+	chain in {
+		type filter hook input priority 0; policy accept;
+		ip saddr @ban drop
+		tcp dport 22 ct state new add @ban { ip saddr limit rate over 3/minute } drop
+		tls sni "x.example" accept
+	}
+}
+`
+	_, pl := planAuto(t, "t.nft", ok)
+	for i := 0; i < 2; i++ {
+		if p := pl[RuleRef{parser.FamilyInet, "f", "in", i}]; !p.Kernel {
+			t.Errorf("rule %d not native: %+v", i, p)
+		}
+	}
+	const bad = `table inet f {
+	set ban { type ipv4_addr; flags dynamic, timeout; timeout 1h; }
+	chain in {
+		type filter hook input priority 0; policy accept;
+		tcp dport 22 ct state new add @ban { ip saddr limit rate over 3/minute } drop
+		tls sni "x.example" accept
+		tcp dport 80 ip saddr @ban drop
+	}
+}
+`
+	rs, err := parser.Parse("t.nft", []byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := PlanRuleset(rs, OffloadAuto); err == nil || !strings.Contains(err.Error(), "t.nft:7:3: `@ban` is updated by rules") {
+		t.Errorf("got %v", err)
+	}
+}

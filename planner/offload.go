@@ -1,10 +1,13 @@
 package planner
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -247,19 +250,9 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 	case *parser.Counter:
 		return []expr.Any{&expr.Counter{Packets: s.Packets, Bytes: s.Bytes}}, nil
 	case *parser.Log:
-		l := &expr.Log{}
-		if s.Prefix != "" {
-			l.Key |= 1 << unix.NFTA_LOG_PREFIX
-			l.Data = []byte(s.Prefix)
-		}
-		if s.Level != "" {
-			lv := map[string]expr.LogLevel{"emerg": expr.LogLevelEmerg, "alert": expr.LogLevelAlert, "crit": expr.LogLevelCrit,
-				"err": expr.LogLevelErr, "warn": expr.LogLevelWarning, "notice": expr.LogLevelNotice, "info": expr.LogLevelInfo,
-				"debug": expr.LogLevelDebug, "audit": expr.LogLevelAudit}[s.Level]
-			l.Key |= 1 << unix.NFTA_LOG_LEVEL
-			l.Level = lv
-		}
-		return []expr.Any{l}, nil
+		return []expr.Any{logExpr(s)}, nil
+	case *parser.Quota:
+		return []expr.Any{&expr.Quota{Bytes: s.Bytes, Consumed: s.Used, Over: s.Over}}, nil
 	case *parser.Limit:
 		l := &expr.Limit{Type: expr.LimitTypePkts, Rate: s.Rate, Over: s.Over, Unit: expr.LimitTime(s.Unit.Seconds()), Burst: s.Burst}
 		if s.Bytes {
@@ -277,6 +270,10 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1})
 		default:
 			out = append(out, &expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.Value)})
+		}
+		if s.Ops && s.From != parser.FieldNone {
+			out = append(out, &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(s.Mask), Xor: binaryutil.NativeEndian.PutUint32(s.Xor)})
 		}
 		if s.Ct {
 			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true})
@@ -303,6 +300,12 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 			fl = 1 // NFT_CONNLIMIT_F_INV
 		}
 		return []expr.Any{&expr.Connlimit{Count: s.Count, Flags: fl}}, nil
+	case *parser.KeySet, *parser.SynProxy, *parser.TProxy, *parser.Dup:
+		return tr.kernelStmt(s)
+	case *parser.SetUpdate:
+		return tr.setUpdate(s, have)
+	case *parser.ObjRef:
+		return nil, userspace("named %s `%s` is kept by nfd", s.Kind, s.Name)
 	}
 	return nil, userspace("statement %T has no native form in nfd", s)
 }
@@ -401,7 +404,7 @@ func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, e
 			&expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: sp.reg(e.Lo), Xor: make([]byte, sp.size)},
 			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg, Data: make([]byte, sp.size)}), nil
 	}
-	if k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex {
+	if k.Type() == parser.TypeIfname {
 		stem := trimZero(e.Lo)
 		if string(e.Lo) != string(e.Hi) {
 			// "eth*": compare the stem only
@@ -537,15 +540,26 @@ func trimZero(b []byte) []byte {
 // setFor returns the native set behind a value: the named set, or a new
 // anonymous constant set bound to the rule.
 func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*nftables.Set, error) {
+	// google/nftables v0.3.0 cannot send NFT_SET_ELEM_CATCHALL, so a set
+	// with a `*` element is looked up by nfd.
+	if v.CatchAll != nil || (v.SetRef != "" && tr.t.Set(v.SetRef) != nil && tr.t.Set(v.SetRef).CatchAll != nil) {
+		return nil, userspace("its set has a catch-all `*` element, which nfd's netlink library cannot program")
+	}
 	if v.SetRef != "" {
 		if s := tr.sets[v.SetRef]; s != nil {
 			return s, nil
 		}
 		ps := tr.t.Set(v.SetRef)
+		if err := nativeSetState(ps); err != nil {
+			return nil, err
+		}
+		n := len(tr.pending)
 		s, err := tr.newSet(v.SetRef, keys, ps.Elems, ps.Flags&parser.SetInterval != 0, vmap, false)
 		if err != nil {
 			return nil, err
 		}
+		withSetState(ps, s, tr.pending[n].Elems)
+		dynamicSet(ps, s, updatedSets(tr.t)[v.SetRef])
 		tr.sets[v.SetRef] = s
 		return s, nil
 	}
@@ -557,7 +571,11 @@ func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*
 	if vmap {
 		name = "__map%d"
 	}
-	return tr.newSet(name, keys, v.Elems, interval, vmap, true)
+	elems := v.Elems
+	if interval && !vmap && len(keys) == 1 {
+		elems = mergeIntervals(elems)
+	}
+	return tr.newSet(name, keys, elems, interval, vmap, true)
 }
 
 func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool) (*nftables.Set, error) {
@@ -762,6 +780,29 @@ func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 		Persistent: flags["persistent"], Specified: regPort != 0}), nil
 }
 
+// mergeIntervals joins overlapping and adjacent intervals, as nft does
+// for an anonymous set (set_automerge): the kernel refuses overlapping
+// ones (EEXIST), and `{ 1-10, 11-20 }` is `{ 1-20 }` to nft.
+func mergeIntervals(in []parser.Elem) []parser.Elem {
+	es := append([]parser.Elem(nil), in...)
+	sort.SliceStable(es, func(i, j int) bool { return bytes.Compare(es[i].Lo, es[j].Lo) < 0 })
+	var out []parser.Elem
+	for _, e := range es {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			next := parser.NextKey(last.Hi)
+			if len(e.Lo) == len(last.Hi) && (bytes.Compare(e.Lo, last.Hi) <= 0 || (next != nil && bytes.Equal(e.Lo, next))) {
+				if bytes.Compare(e.Hi, last.Hi) > 0 {
+					last.Hi = e.Hi
+				}
+				continue
+			}
+		}
+		out = append(out, parser.Elem{Lo: e.Lo, Hi: e.Hi})
+	}
+	return out
+}
+
 // beyondField reports whether v (natural bytes) exceeds the field's width:
 // an interval ending at the field's largest value has no end marker.
 func beyondField(f parser.Field, v []byte) bool {
@@ -818,4 +859,78 @@ func (tr *translator) mergedMatch(m *parser.Match, have *depState) ([]expr.Any, 
 	}
 	return append(out, &expr.Payload{DestRegister: reg1, Base: base, Offset: first.Off / 8, Len: n},
 		&expr.Cmp{Op: op, Register: reg1, Data: append([]byte(nil), m.Val.Elems[0].Lo...)}), nil
+}
+
+// logExpr is nft's netlink_gen_log_stmt (netlink_linearize.c): with a
+// group, the group, snaplen and queue threshold; without one, the level
+// and flags (a snaplen without a group is dropped, as nft drops it).
+func logExpr(s *parser.Log) *expr.Log {
+	l := &expr.Log{}
+	if s.Prefix != "" {
+		l.Key |= 1 << unix.NFTA_LOG_PREFIX
+		l.Data = []byte(s.Prefix)
+	}
+	if s.HasGroup {
+		l.Key |= 1 << unix.NFTA_LOG_GROUP
+		l.Group = s.Group
+		if s.HasSnaplen {
+			l.Key |= 1 << unix.NFTA_LOG_SNAPLEN
+			l.Snaplen = s.Snaplen
+		}
+		if s.HasQThreshold {
+			l.Key |= 1 << unix.NFTA_LOG_QTHRESHOLD
+			l.QThreshold = s.QThreshold
+		}
+		return l
+	}
+	if s.Level != "" {
+		lv := map[string]expr.LogLevel{"emerg": expr.LogLevelEmerg, "alert": expr.LogLevelAlert, "crit": expr.LogLevelCrit,
+			"err": expr.LogLevelErr, "warn": expr.LogLevelWarning, "notice": expr.LogLevelNotice, "info": expr.LogLevelInfo,
+			"debug": expr.LogLevelDebug, "audit": expr.LogLevelAudit}[s.Level]
+		l.Key |= 1 << unix.NFTA_LOG_LEVEL
+		l.Level = lv
+	}
+	if s.Flags != 0 {
+		l.Key |= 1 << unix.NFTA_LOG_FLAGS
+		l.Flags = expr.LogFlags(s.Flags)
+	}
+	return l
+}
+
+// nativeSetState refuses to program a set whose element state
+// google/nftables v0.3.0 cannot send: an element's `expires`, or a counter
+// starting from other than zero. nfd looks such sets up itself.
+func nativeSetState(ps *parser.Set) error {
+	for i := range ps.Elems {
+		e := &ps.Elems[i]
+		if e.Expires != 0 {
+			return userspace("set %s has an element with `expires`, which nfd's netlink library cannot program", ps.Name)
+		}
+		if e.Counter != nil && (e.Counter.Packets != 0 || e.Counter.Bytes != 0) {
+			return userspace("set %s has an element counter starting from non-zero, which nfd's netlink library cannot program", ps.Name)
+		}
+	}
+	return nil
+}
+
+// withSetState gives a native named set its timeouts, comments
+// and counter. els are the kernel elements newSet made from ps.Elems, in
+// order, with interval end markers after the intervals' starts.
+func withSetState(ps *parser.Set, s *nftables.Set, els []nftables.SetElement) {
+	s.HasTimeout = ps.HasTimeout()
+	s.Timeout = time.Duration(ps.Timeout) * time.Second
+	s.Counter = ps.Counter
+	s.Comment = ps.Comment
+	j := 0
+	for i := range ps.Elems {
+		for j < len(els) && els[j].IntervalEnd {
+			j++
+		}
+		if j == len(els) {
+			return
+		}
+		els[j].Timeout = time.Duration(ps.Elems[i].Timeout) * time.Second
+		els[j].Comment = ps.Elems[i].Comment
+		j++
+	}
 }

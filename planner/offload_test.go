@@ -152,7 +152,7 @@ func TestNoUnboundAnonymousSets(t *testing.T) {
 		udp dport { 53, 55 } accept
 		tcp dport @named tls sni "x.example" accept
 	}
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy drop;
 		tcp dport { 1, 2 } accept
 		tcp sport { 3, 4 } tls sni "half.example" accept
@@ -270,7 +270,7 @@ func TestEstablishedNative(t *testing.T) {
 func TestHoist(t *testing.T) {
 	plans, pl := planAuto(t, "h.nft", `table inet f {
 	chain l7 { tls sni "x.example" accept }
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
 		tcp dport 443 tls sni "a.example" accept
@@ -288,7 +288,7 @@ func TestHoist(t *testing.T) {
 	var fwd, in *ChainPlan
 	for _, cp := range plans[0].Chains {
 		switch cp.Name {
-		case "fwd":
+		case "fw":
 			fwd = cp
 		case "in":
 			in = cp
@@ -298,7 +298,7 @@ func TestHoist(t *testing.T) {
 		t.Fatalf("fwd: %d native, start %d, %d guards, %d after", len(fwd.Rules), fwd.Start, len(fwd.Guards), len(fwd.After))
 	}
 	for i, want := range []string{"kernel", "userspace", "kernel+userspace", "userspace", "kernel+userspace"} {
-		if got := pl[RuleRef{parser.FamilyInet, "f", "fwd", i}].String(); got != want {
+		if got := pl[RuleRef{parser.FamilyInet, "f", "fw", i}].String(); got != want {
 			t.Errorf("fwd rule %d: %s, want %s", i, got, want)
 		}
 	}
@@ -312,14 +312,14 @@ func TestHoist(t *testing.T) {
 	// split between two token buckets: no hoisting.
 	plans, _ = planAuto(t, "h.nft", `table inet f {
 	chain slow { limit rate 10/second accept }
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 443 tls sni "a.example" accept
 		tcp dport 80 jump slow
 	}
 }`)
 	for _, cp := range plans[0].Chains {
-		if cp.Name == "fwd" && (cp.Guards != nil || cp.After != nil) {
+		if cp.Name == "fw" && (cp.Guards != nil || cp.After != nil) {
 			t.Errorf("fwd hoisted past a limit: %d guards, %d after", len(cp.Guards), len(cp.After))
 		}
 	}

@@ -30,6 +30,10 @@ type Ctx struct {
 	PktType    uint8
 	HasPktType bool
 
+	// Interface indexes (NFQA_IFINDEX_*), which `iif`/`oif` compare: nft
+	// resolves their names to indexes at load. 0 when there is none.
+	Iif, Oif uint32
+
 	// Set by evaluation.
 	MarkChanged   bool
 	CtMarkChanged bool
@@ -48,6 +52,7 @@ func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
 	c.P, c.Hook = p, hook
 	c.HasIif, c.HasOif = false, false
 	c.IifName, c.OifName = [16]byte{}, [16]byte{}
+	c.Iif, c.Oif = 0, 0
 	c.Mark, c.CtMark = 0, 0
 	c.CT = conntrack.Result{}
 	c.PktType, c.HasPktType = 0, false
@@ -193,8 +198,8 @@ var fastLoaders = [...]loader{
 	// the match: nft_meta_get_eval stores ifindex 0 (nft_meta_store_ifindex)
 	// or an empty name (nft_meta_store_ifname), so `oifname != "x"`
 	// matches there. Reset clears the names, so a missing one is empty.
-	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
-	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
+	parser.FieldMetaIif:     func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Iif)}, true },
+	parser.FieldMetaOif:     func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Oif)}, true },
 	parser.FieldMetaIifname: func(c *Ctx) (key128, bool) { return ifkey(&c.IifName), true },
 	parser.FieldMetaOifname: func(c *Ctx) (key128, bool) { return ifkey(&c.OifName), true },
 	parser.FieldMetaMark:    func(c *Ctx) (key128, bool) { return key128{lo: uint64(c.Mark)}, true },

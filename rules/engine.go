@@ -125,9 +125,15 @@ type Engine struct {
 	Chains []*ChainInfo
 	// Counters of `counter` statements, keyed like rules, for carry-over.
 	stmtCounters map[string]*Counters
-	ruleKeys     map[string]*RuleInfo
-	log          *logger
-	Ruleset      *parser.Ruleset
+	// `quota` statements and their consumed bytes, keyed the same way.
+	stmtQuotas map[string]*quota
+	ruleKeys   map[string]*RuleInfo
+	sets       map[*parser.Set]*set // named sets, for their element state
+	// Named counters and quotas (objects.go), keyed by objKey.
+	objCounters map[string]*Counters
+	objQuotas   map[string]*quota
+	log         *logger
+	Ruleset     *parser.Ruleset
 	// NeedsPayload reports, per hook, whether any rule there needs layer-7
 	// bytes (so the queue must copy payload, not only headers).
 	NeedsPayload [parser.NumHooks]bool
@@ -166,9 +172,11 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, ruleKeys: map[string]*RuleInfo{}},
+	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}},
 		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}, seen: map[string]int{}}
 	b.e.log = newLogger(opts.Logger, opts.Now)
+	b.e.sets = b.sets
+	b.e.objCounters, b.e.objQuotas = map[string]*Counters{}, map[string]*quota{}
 	type base struct {
 		c     *chain
 		prio  int
@@ -180,6 +188,10 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	for _, t := range rs.Tables {
 		for _, s := range t.Sets {
 			b.sets[s] = newSet(s.Name, s.Key, s.Elems)
+			if s.CatchAll != nil {
+				b.sets[s].withCatchAll(len(s.Elems))
+			}
+			b.sets[s].withState(s, b.opts.Now)
 		}
 		for _, pc := range t.Chains {
 			ci := &ChainInfo{Family: t.Family, Table: t.Name, Name: pc.Name, Base: pc.Base}
@@ -203,6 +215,9 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 				cs := b.sets[s]
 				for _, el := range s.Elems {
 					cs.verdicts = append(cs.verdicts, b.verdictOf(t, el.Verdict))
+				}
+				if s.CatchAll != nil {
+					cs.verdicts = append(cs.verdicts, b.verdictOf(t, s.CatchAll.Verdict))
 				}
 			}
 		}
@@ -399,12 +414,21 @@ func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, e
 			return nil
 		}}, nil
 	case *parser.Log:
+		if parser.KernelOnly(s) != "" {
+			// Runs only natively: the planner refuses any plan that
+			// would have nfd evaluate this rule (planner.checkKernelOnly).
+			return op{}, nil
+		}
 		lg := b.e.log
 		prefix, level := s.Prefix, s.Level
 		return op{exec: func(c *Ctx) *verdict { lg.log(c, prefix, level); return nil }}, nil
 	case *parser.Limit:
 		l := newLimiter(s, b.opts.Now)
 		return op{match: l.match}, nil
+	case *parser.Quota:
+		return op{match: b.newQuota(key, s).match}, nil
+	case *parser.ObjRef:
+		return b.compileObjRef(t, s)
 	case *parser.MarkSet:
 		return compileMarkSet(s), nil
 	case *parser.Verdict:
@@ -425,6 +449,10 @@ func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, e
 	case *parser.PayloadSet:
 		// Kernel-only: the planner never places it in nfd; `nfd replay`
 		// passes over it.
+		return op{}, nil
+	case *parser.KeySet, *parser.SynProxy, *parser.TProxy, *parser.Dup, *parser.SetUpdate:
+		// Runs only natively: the planner refuses any plan that would
+		// have nfd evaluate this rule (planner.checkKernelOnly).
 		return op{}, nil
 	}
 	return op{}, fmt.Errorf("unsupported statement %T", s)
@@ -457,6 +485,10 @@ func (e *Engine) StmtCounter(r *RuleInfo, i int) *Counters {
 
 func compileMarkSet(s *parser.MarkSet) op {
 	val, from, ct := s.Value, s.From, s.Ct
+	mask, xor := uint32(0xffffffff), uint32(0)
+	if s.Ops {
+		mask, xor = s.Mask, s.Xor
+	}
 	return op{exec: func(c *Ctx) *verdict {
 		v := val
 		switch from {
@@ -467,6 +499,9 @@ func compileMarkSet(s *parser.MarkSet) op {
 				return breakVerdict // reading ct mark without conntrack breaks the rule
 			}
 			v = c.CtMark
+		}
+		if from != parser.FieldNone {
+			v = v&mask ^ xor // nft_bitwise_eval
 		}
 		if ct {
 			// nft_ct_set_eval() quietly does nothing without a conntrack

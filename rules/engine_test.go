@@ -51,9 +51,11 @@ func (x pk) ctx() *Ctx {
 	c.Mark = x.mark
 	if x.iif != "" {
 		c.SetIif(x.iif)
+		c.Iif, _ = parser.SystemInterfaces{}.Index(x.iif)
 	}
 	if x.oif != "" {
 		c.SetOif(x.oif)
+		c.Oif, _ = parser.SystemInterfaces{}.Index(x.oif)
 	}
 	return c
 }

@@ -31,7 +31,7 @@ type index struct {
 // indexValues returns the exact values a guard match on field f admits, or
 // nil when the match cannot be indexed.
 func indexValues(m *parser.Match) (parser.Field, []key128) {
-	if len(m.Keys) != 1 || m.Mask != nil || m.Val.SetRef != "" {
+	if len(m.Keys) != 1 || m.Mask != nil || m.Val.SetRef != "" || m.Val.CatchAll != nil {
 		return 0, nil
 	}
 	f := m.Keys[0]

@@ -21,7 +21,11 @@ func (b *builder) setFor(t *parser.Table, keys []parser.Field, v *parser.Value) 
 	for i, k := range keys {
 		types[i] = k.Type()
 	}
-	return newSet("", types, v.Elems), nil
+	s := newSet("", types, v.Elems)
+	if v.CatchAll != nil {
+		s.withCatchAll(len(v.Elems))
+	}
+	return s, nil
 }
 
 func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) bool, error) {
@@ -42,7 +46,8 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 				if n == nil {
 					return false
 				}
-				_, hit := s.lookupHost(n, c.hbuf[:])
+				ei, hit := s.lookupHost(n, c.hbuf[:])
+				_, hit = s.use(ei, hit, !neg, c)
 				return hit != neg
 			}, nil
 		}
@@ -71,7 +76,8 @@ func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) boo
 			if hasMask {
 				k = k.and(mask).xor(xor)
 			}
-			_, hit := s.lookup(k)
+			ei, hit := s.lookup(k)
+			_, hit = s.use(ei, hit, !neg, c)
 			return hit != neg
 		}, nil
 	}
@@ -183,7 +189,8 @@ func (b *builder) compileConcatMatch(t *parser.Table, m *parser.Match, neg, isSe
 			if !ok {
 				return false
 			}
-			_, hit := s.lookupConcat(buf)
+			ei, hit := s.lookupConcat(buf)
+			_, hit = s.use(ei, hit, !neg, c)
 			return hit != neg
 		}, nil
 	}
@@ -210,6 +217,9 @@ func (b *builder) compileVMap(t *parser.Table, vm *parser.VMap) (op, error) {
 		for _, el := range vm.Val.Elems {
 			s.verdicts = append(s.verdicts, b.verdictOf(t, el.Verdict))
 		}
+		if vm.Val.CatchAll != nil {
+			s.verdicts = append(s.verdicts, b.verdictOf(t, vm.Val.CatchAll.Verdict))
+		}
 	}
 	keys := append([]parser.Field(nil), vm.Keys...)
 	if len(keys) == 1 {
@@ -220,6 +230,7 @@ func (b *builder) compileVMap(t *parser.Table, vm *parser.VMap) (op, error) {
 				return breakVerdict
 			}
 			i, hit := s.lookup(k)
+			i, hit = s.use(i, hit, true, c)
 			if !hit {
 				return breakVerdict
 			}
@@ -233,6 +244,7 @@ func (b *builder) compileVMap(t *parser.Table, vm *parser.VMap) (op, error) {
 			return breakVerdict
 		}
 		i, hit := s.lookupConcat(buf)
+		i, hit = s.use(i, hit, true, c)
 		if !hit {
 			return breakVerdict
 		}

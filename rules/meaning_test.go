@@ -37,9 +37,22 @@ func kernelVsEngine(t *testing.T, tag string, rules []string, pkts [][]byte) {
 	}
 	b.WriteString("\t}\n\tchain in {\n\t\ttype filter hook input priority 0; policy drop;\n\t}\n}\n")
 	src := b.String()
-	rs, err := parser.Parse("m.nft", []byte(src))
-	if err != nil {
-		t.Fatalf("nfd refuses: %v\n%s", err, src)
+	// nfd parses where the rules run, as nft does: `iif k0` is k0's
+	// index in k.
+	var rs *parser.Ruleset
+	var k0 uint32
+	if err := k.Do(func() error {
+		var err error
+		if rs, err = parser.Parse("m.nft", []byte(src)); err != nil {
+			return fmt.Errorf("nfd refuses: %v\n%s", err, src)
+		}
+		var ok bool
+		if k0, ok = (parser.SystemInterfaces{}).Index("k0"); !ok {
+			return fmt.Errorf("no k0 in %s", k.Name)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	f := filepath.Join(t.TempDir(), "m.nft")
 	if err := os.WriteFile(f, []byte("flush ruleset\n"+src), 0o644); err != nil {
@@ -73,6 +86,7 @@ func kernelVsEngine(t *testing.T, tag string, rules []string, pkts [][]byte) {
 		c := &Ctx{}
 		c.Reset(&p, parser.HookPrerouting)
 		c.SetIif("k0") // prerouting: an input interface, no output interface
+		c.Iif = k0
 		tb.Track(&p, &c.CT)
 		c.CtMark = c.CT.Mark
 		e.Eval(c)

@@ -53,7 +53,7 @@ func TestNamesAreFlowProperties(t *testing.T) {
 	// Small packets pass by length; big ones only by their name. Without
 	// flow names the data after the ClientHello would be dropped, and a
 	// flow bypassed at the ClientHello would then be inexact.
-	e := compile(t, `table inet f { chain fwd {
+	e := compile(t, `table inet f { chain fw {
 		type filter hook forward priority 0; policy drop;
 		tcp dport 443 tls sni "ok.example" accept comment "name"
 		tcp sport 443 tls sni "ok.example" accept comment "name-reply"
@@ -97,7 +97,7 @@ func TestNamesAreFlowProperties(t *testing.T) {
 // TestLearnNamesAllocs: recording costs nothing for packets of flows
 // that already have their name, and for flows without layer-7 payload.
 func TestLearnNamesAllocs(t *testing.T) {
-	e := compile(t, `table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+	e := compile(t, `table inet f { chain fw { type filter hook forward priority 0; policy accept;
 		tcp dport 443 tls sni "x.example" drop } }`)
 	tb := conntrack.New(conntrack.Config{})
 	flowRun(t, e, tb, []flowStep{{flags: fSYN}, {reply: true, flags: fSYN | fACK}, {flags: fACK},
@@ -124,7 +124,7 @@ func TestLearnNamesAllocs(t *testing.T) {
 // the packet carries it; names that cannot travel on the packet's
 // transport are never waited for; an untracked packet knows none.
 func TestKnowsNames(t *testing.T) {
-	e := compile(t, `table inet f { chain fwd { type filter hook forward priority 0; policy accept;
+	e := compile(t, `table inet f { chain fw { type filter hook forward priority 0; policy accept;
 		tcp dport 443 tls sni "x.example" drop } }`)
 	sni, qname := uint8(1)<<conntrack.NameSNI, uint8(1)<<conntrack.NameQname
 	tb := conntrack.New(conntrack.Config{})

@@ -28,7 +28,25 @@ type set struct {
 	hsuffix map[string]int32 // ".example.com" for "*.example.com"
 
 	verdicts []*verdict // per element, for verdict maps
+
+	// catchAll is 1 + the index of the `*` element, 0 without one: a key
+	// no element holds finds it (nft_set_catchall_lookup).
+	catchAll int32
+
+	// Element state (setstate.go): deadlines and counters per element.
+	now      func() int64
+	deadline []int64
+	ctrs     []Counters
 }
+
+// withCatchAll gives the set a `*` element at index i (in verdicts).
+func (s *set) withCatchAll(i int) *set {
+	s.catchAll = int32(i) + 1
+	return s
+}
+
+// missed is a lookup's answer when no element holds the key.
+func (s *set) missed() (int32, bool) { return s.catchAll - 1, s.catchAll != 0 }
 
 type interval struct {
 	lo, hi key128
@@ -113,7 +131,7 @@ func (s *set) lookup(k key128) (int32, bool) {
 	if lo > 0 && !iv[lo-1].hi.less(k) {
 		return iv[lo-1].elem, true
 	}
-	return 0, false
+	return s.missed()
 }
 
 // lookupConcat finds a concatenated key.
@@ -131,7 +149,10 @@ func (s *set) lookupConcat(b []byte) (int32, bool) {
 			}
 		}
 	}
-	return best, best >= 0
+	if best < 0 {
+		return s.missed()
+	}
+	return best, true
 }
 
 // inFields reports whether b lies within [lo, hi] field by field.
@@ -150,7 +171,7 @@ func inFields(types []*parser.Type, lo, hi, b []byte) bool {
 // lookupHost finds a host name (any case) by exact name or wildcard.
 func (s *set) lookupHost(name []byte, scratch []byte) (int32, bool) {
 	if len(name) > len(scratch) {
-		return 0, false
+		return s.missed()
 	}
 	low := scratch[:len(name)]
 	for i, c := range name {
@@ -169,5 +190,5 @@ func (s *set) lookupHost(name []byte, scratch []byte) (int32, bool) {
 			}
 		}
 	}
-	return 0, false
+	return s.missed()
 }

@@ -14,6 +14,7 @@ import (
 func newCheckCmd() *cobra.Command {
 	var print bool
 	var offload string
+	var ifaces []string
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Parse and validate rule files without root and without touching the kernel",
@@ -24,9 +25,16 @@ likely do not do what was meant; they do not change the exit status.
 check also plans the ruleset as nfd run --offload would (no kernel is
 asked), so a rule a kernel-only chain cannot run, or a name too long for
 nfd's own tables, is an error here too.
-With --print it writes each valid ruleset in canonical nft form to stdout.`,
+With --print it writes each valid ruleset in canonical nft form to stdout.
+iif and oif name interfaces of this machine (nft resolves them to indexes
+when it loads the rules and refuses a missing one, and so does check);
+--interface NAME checks as if NAME existed too, for a file written for
+another machine.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(ifaces) > 0 {
+				defer parser.SetInterfaces(parser.WithAssumed(parser.SystemInterfaces{}, ifaces))()
+			}
 			failed := 0
 			for _, f := range args {
 				rs, err := parser.ParseFile(f)
@@ -60,6 +68,7 @@ With --print it writes each valid ruleset in canonical nft form to stdout.`,
 	}
 	cmd.Flags().BoolVar(&print, "print", false, "print the ruleset in canonical nft form")
 	cmd.Flags().StringVar(&offload, "offload", planner.OffloadAuto, "plan as nfd run --offload does: auto or none")
+	cmd.Flags().StringSliceVar(&ifaces, "interface", nil, "check as if this interface existed (for iif/oif; repeatable, or comma-separated)")
 	cmd.PreRunE = func(*cobra.Command, []string) error {
 		if offload != planner.OffloadAuto && offload != planner.OffloadNone {
 			return usageError("--offload must be auto or none")

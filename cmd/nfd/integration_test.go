@@ -328,7 +328,7 @@ func TestDaemonAllFiveHooks(t *testing.T) {
 	servers(t, tp.Server, []int{80}, nil)
 	servers(t, tp.FW, []int{8080}, nil)
 	var rules strings.Builder
-	rules.WriteString("table inet all {\n")
+	rules.WriteString("table inet every {\n")
 	for _, h := range []string{"prerouting", "input", "forward", "output", "postrouting"} {
 		fmt.Fprintf(&rules, "\tchain %s {\n\t\ttype filter hook %s priority 0; policy accept;\n\t\tcounter\n\t}\n", h, h)
 	}

@@ -57,6 +57,21 @@ func write(t *testing.T, name, body string) string {
 	return p
 }
 
+// TestCheckInterfaces: iif/oif names resolve where check runs, as nft -c
+// resolves them; a missing one is an error at its position, unless
+// --interface says to assume it.
+func TestCheckInterfaces(t *testing.T) {
+	f := write(t, "iif.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t\tiif lo accept\n\t\tiif nfdnosuch0 oif nfdnosuch1 drop\n\t}\n}\n")
+	_, errOut, code := run(t, "check", f)
+	if code != 1 || !strings.Contains(errOut, f+":5:7: error: interface `nfdnosuch0` does not exist") {
+		t.Fatalf("missing interface: exit %d, stderr:\n%s", code, errOut)
+	}
+	out, errOut, code := run(t, "check", "--print", "--interface", "nfdnosuch0,nfdnosuch1", f)
+	if code != 0 || !strings.Contains(out, `iif "nfdnosuch0" oif "nfdnosuch1" drop`) || !strings.Contains(out, `iif "lo" accept`) {
+		t.Fatalf("--interface: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
 func TestCheckExitCodes(t *testing.T) {
 	good := write(t, "good.nft", "table inet t {\n\tchain c {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n")
 	bad := write(t, "bad.nft", "table inet t {\n\tchain c {\n\t\ttcp dprot 22 accept\n\t}\n}\n")
@@ -95,7 +110,7 @@ func TestReplay(t *testing.T) {
 		ct state established,related accept comment "est"
 		tcp dport 22 accept comment "ssh"
 	}
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy accept;
 		udp dport 53 drop comment "no-dns"
 	}
@@ -125,7 +140,7 @@ func TestReplay(t *testing.T) {
 		{Packet: 2, Hook: "postrouting", Verdict: "accept"},
 		{Packet: 3, Hook: "input", Verdict: "accept", Table: "f", Chain: "in", Rule: "est"},
 		{Packet: 4, Hook: "input", Verdict: "drop", Table: "f", Chain: "in"},
-		{Packet: 5, Hook: "forward", Verdict: "drop", Table: "f", Chain: "fwd", Rule: "no-dns"},
+		{Packet: 5, Hook: "forward", Verdict: "drop", Table: "f", Chain: "fw", Rule: "no-dns"},
 	}
 	sc := bufio.NewScanner(strings.NewReader(out))
 	i := 0
@@ -175,7 +190,7 @@ func TestRunFlagErrors(t *testing.T) {
 // segments by the name in the second, as the daemon does.
 func TestReplaySplitHello(t *testing.T) {
 	rules := write(t, "r.nft", `table inet f {
-	chain fwd {
+	chain fw {
 		type filter hook forward priority 0; policy accept;
 		tcp dport 443 tls sni "blocked.example" drop comment "sni"
 	}

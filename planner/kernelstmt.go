@@ -1,0 +1,94 @@
+package planner
+
+import (
+	"net"
+
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Translations of the statements only the kernel runs (parser.KernelOnly),
+// as nft's netlink_linearize.c emits them: the value in a register by an
+// immediate, then the statement's expression reading it.
+
+const reg2 = 2 // NFT_REG_2
+
+func (tr *translator) kernelStmt(s parser.Stmt) ([]expr.Any, error) {
+	switch s := s.(type) {
+	case *parser.KeySet:
+		return keySetExprs(s), nil
+	case *parser.SynProxy:
+		return []expr.Any{&expr.SynProxy{Mss: s.MSS, Wscale: s.Wscale, WscaleValueSet: s.HasWscale,
+			Timestamp: s.Timestamp, SackPerm: s.SackPerm}}, nil
+	case *parser.TProxy:
+		if s.Port == 0 {
+			return nil, userspace("`tproxy` without a port cannot be programmed by nfd's netlink library (it always sends a port register)")
+		}
+		var out []expr.Any
+		tp := &expr.TProxy{TableFamily: byte(TableFamily(tr.t.Family)), RegPort: reg2}
+		switch s.Family {
+		case parser.FamilyIP:
+			tp.Family = nfprotoIPv4
+		case parser.FamilyIP6:
+			tp.Family = nfprotoIPv6
+		default:
+			if tr.t.Family != parser.FamilyInet {
+				tp.Family = byte(TableFamily(tr.t.Family))
+			}
+		}
+		if s.Addr != nil {
+			out = append(out, &expr.Immediate{Register: reg1, Data: s.Addr})
+			tp.RegAddr = reg1
+		}
+		out = append(out, &expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(s.Port)}, tp)
+		return out, nil
+	case *parser.Dup:
+		out := []expr.Any{&expr.Immediate{Register: reg1, Data: s.Addr}}
+		d := &expr.Dup{RegAddr: reg1}
+		if s.Device != "" {
+			// nft resolves the device when it loads the rule; nfd does
+			// when it plans, in its own network namespace.
+			ifi, err := net.InterfaceByName(s.Device)
+			if err != nil {
+				return nil, userspace("device %q of `dup`: %v", s.Device, err)
+			}
+			out = append(out, &expr.Immediate{Register: reg2, Data: binaryutil.NativeEndian.PutUint32(uint32(ifi.Index))})
+			d.RegDev, d.IsRegDevSet = reg2, true
+		}
+		return append(out, d), nil
+	}
+	return nil, userspace("statement %T has no native form in nfd", s)
+}
+
+// keySetExprs is `meta|ct KEY set VALUE`: the value in the key's width and
+// byte order (host order for the integer keys), then the meta or ct
+// expression writing it (nft_meta_set_eval, nft_ct_set_eval).
+func keySetExprs(s *parser.KeySet) []expr.Any {
+	var data []byte
+	switch s.Key {
+	case "priority", "event":
+		data = binaryutil.NativeEndian.PutUint32(s.Value)
+	case "zone":
+		data = binaryutil.NativeEndian.PutUint16(uint16(s.Value))
+	case "pkttype", "nftrace":
+		data = []byte{byte(s.Value)}
+	case "label":
+		// A 128-bit host-order bitmap (nf_connlabels_replace).
+		data = make([]byte, 16)
+		bit := s.Value
+		if binaryutil.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+			data[bit/8] |= 1 << (bit % 8)
+		} else {
+			data[15-bit/8] |= 1 << (bit % 8)
+		}
+	}
+	imm := &expr.Immediate{Register: reg1, Data: data}
+	if s.Ct {
+		k := map[string]expr.CtKey{"zone": expr.CtKeyZONE, "event": expr.CtKeyEVENTMASK, "label": expr.CtKeyLABELS}[s.Key]
+		return []expr.Any{imm, &expr.Ct{Key: k, Register: reg1, SourceRegister: true}}
+	}
+	k := map[string]expr.MetaKey{"priority": expr.MetaKeyPRIORITY, "pkttype": expr.MetaKeyPKTTYPE, "nftrace": expr.MetaKeyNFTRACE}[s.Key]
+	return []expr.Any{imm, &expr.Meta{Key: k, Register: reg1, SourceRegister: true}}
+}

@@ -1,0 +1,81 @@
+package rules
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// Named counters and quotas: one state per object of a table, shared by
+// every rule that names it (nft_objref), carried over a reload while the
+// object keeps its name.
+
+// objKey names an object across reloads.
+func objKey(t *parser.Table, o *parser.Object) string {
+	return t.Family.String() + "\x00" + t.Name + "\x00" + o.Kind + "\x00" + o.Name
+}
+
+// ObjectCounter returns the state of a named counter.
+func (e *Engine) ObjectCounter(t *parser.Table, name string) *Counters {
+	if o := t.Object("counter", name); o != nil {
+		return e.objCounters[objKey(t, o)]
+	}
+	return nil
+}
+
+// ObjectQuotaUsed returns a named quota's used bytes, capped at the quota
+// as the kernel lists them.
+func (e *Engine) ObjectQuotaUsed(t *parser.Table, name string) (uint64, bool) {
+	if o := t.Object("quota", name); o != nil {
+		if q := e.objQuotas[objKey(t, o)]; q != nil {
+			return min(q.consumed.Load(), q.bytes), true
+		}
+	}
+	return 0, false
+}
+
+func (b *builder) compileObjRef(t *parser.Table, s *parser.ObjRef) (op, error) {
+	o := t.Object(s.Kind, s.Name)
+	if o == nil {
+		return op{}, fmt.Errorf("undefined %s %s", s.Kind, s.Name)
+	}
+	k := objKey(t, o)
+	switch s.Kind {
+	case "counter":
+		c := b.e.objCounters[k]
+		if c == nil {
+			if b.opts.Prev != nil {
+				c = b.opts.Prev.objCounters[k]
+			}
+			if c == nil {
+				c = &Counters{}
+				c.Packets.Store(o.Counter.Packets)
+				c.Bytes.Store(o.Counter.Bytes)
+			}
+			b.e.objCounters[k] = c
+		}
+		return op{exec: func(cx *Ctx) *verdict {
+			c.Packets.Add(1)
+			c.Bytes.Add(uint64(cx.P.Len()))
+			return nil
+		}}, nil
+	case "quota":
+		q := b.e.objQuotas[k]
+		if q == nil {
+			q = &quota{bytes: o.Quota.Bytes, over: o.Quota.Over}
+			if b.opts.Prev != nil {
+				if old := b.opts.Prev.objQuotas[k]; old != nil && old.bytes == q.bytes {
+					q.consumed = old.consumed
+				}
+			}
+			if q.consumed == nil {
+				q.consumed = &atomic.Uint64{}
+				q.consumed.Store(o.Quota.Used)
+			}
+			b.e.objQuotas[k] = q
+		}
+		return op{match: q.match}, nil
+	}
+	return op{}, fmt.Errorf("unsupported object %s", s.Kind)
+}

@@ -1,0 +1,116 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nfdproject/nfd/internal/netns"
+	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/internal/rulegen"
+	"github.com/nfdproject/nfd/parser"
+)
+
+// TestObjectsKernelOracle: named counters and quotas shared by several
+// rules, loaded with nft -f and into the engine; the same packets give the
+// same rule counters, object counters and quotas' used bytes.
+func TestObjectsKernelOracle(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	inj, k := netns.NewInjector(t, "obj", "k0", []string{"10.88.0.2/24"})
+	const src = `table ip t {
+	counter c1 { }
+	counter c2 { packets 10 bytes 100; comment "starts at 10"; }
+	quota q1 { 1000 bytes; }
+	quota q2 { over 500 bytes used 100 bytes; }
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		udp dport 7 counter name "c1"
+		udp dport 8 counter name c1 counter name c2
+		quota name "q1" counter
+		udp dport 7 quota name q1 counter
+		quota name q2 counter
+	}
+}
+table inet zz_sink {
+	chain in {
+		type filter hook input priority 100; policy drop;
+	}
+}
+`
+	rs, err := parser.Parse("o.nft", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon := parser.Print(rs)
+	f := filepath.Join(t.TempDir(), "o.nft")
+	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := k.Run("nft", "-f", f); err != nil {
+		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
+	}
+	e, err := Compile(rs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
+			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 72)})
+		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
+		if err := inj.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	// The first two rules have only object references, which
+	// NftCounters reads as counters of 0; the objects are compared below.
+	kern, ours := k.NftCounters(t)["ip/t/pre"][2:], ourCounters(rs, e)["ip/t/pre"][2:]
+	if fmt.Sprint(kern) != fmt.Sprint(ours) {
+		t.Errorf("rule counters: kernel %v, nfd %v", kern, ours)
+	}
+	out, err := k.Cmd("nft", "-j", "list", "table", "ip", "t").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Counter *struct {
+				Name           string
+				Packets, Bytes uint64
+			}
+			Quota *struct {
+				Name string
+				Used uint64
+			}
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	tb := rs.Tables[0]
+	seen := 0
+	for _, o := range doc.Nftables {
+		switch {
+		case o.Counter != nil:
+			seen++
+			c := e.ObjectCounter(tb, o.Counter.Name)
+			if got := fmt.Sprint(c.Packets.Load(), c.Bytes.Load()); got != fmt.Sprint(o.Counter.Packets, o.Counter.Bytes) {
+				t.Errorf("counter %s: kernel %d %d, nfd %s", o.Counter.Name, o.Counter.Packets, o.Counter.Bytes, got)
+			}
+		case o.Quota != nil:
+			seen++
+			u, _ := e.ObjectQuotaUsed(tb, o.Quota.Name)
+			if u != o.Quota.Used {
+				t.Errorf("quota %s: kernel used %d, nfd %d", o.Quota.Name, o.Quota.Used, u)
+			}
+		}
+	}
+	if seen != 4 {
+		t.Errorf("compared %d objects, want 4", seen)
+	}
+	t.Logf("rules %v", ours)
+}
