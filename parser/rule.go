@@ -720,9 +720,9 @@ func (p *parser) parseLimit() (Stmt, bool) {
 				return nil, false
 			}
 			l.Bytes = true
-			v, err := strconv.ParseUint(num, 10, 32)
-			if err != nil || v == 0 {
-				p.errorf(n.pos, "found `%s`, expected a positive rate", num)
+			v, err := strconv.ParseUint(num, 10, 64)
+			if err != nil || v == 0 || v > ^uint64(0)/mult {
+				p.errorf(n.pos, "found `%s`, expected a positive rate (at most 64 bits of bytes)", num)
 				return nil, false
 			}
 			l.Rate = v * mult
@@ -733,7 +733,7 @@ func (p *parser) parseLimit() (Stmt, bool) {
 		}
 	}
 	if num != "" {
-		v, err := strconv.ParseUint(num, 10, 32)
+		v, err := strconv.ParseUint(num, 10, 64)
 		if err != nil || v == 0 {
 			p.errorf(n.pos, "found `%s`, expected a positive rate", num)
 			return nil, false
@@ -784,7 +784,38 @@ func (p *parser) parseLimit() (Stmt, bool) {
 			return nil, false
 		}
 	}
+	if msg := limitOverflow(l); msg != "" {
+		p.errorf(l.Pos, "%s", msg)
+		return nil, false
+	}
 	return l, true
+}
+
+// limitOverflow is the kernel's refusal of a limit whose token bucket
+// overflows 64 bits (nft_limit_init: EOVERFLOW, "Value too large for
+// defined data type"), known at check time.
+func limitOverflow(l *Limit) string {
+	const max = ^uint64(0)
+	unit := uint64(l.Unit.Seconds())
+	if unit > max/1e9 {
+		return "the kernel refuses this limit: its unit overflows (value too large for defined data type)"
+	}
+	nsecs := unit * 1e9
+	burst := uint64(l.Burst)
+	if !l.Bytes && burst == 0 {
+		burst = 5 // NFT_LIMIT_PKT_BURST_DEFAULT
+	}
+	if l.Rate == 0 || l.Rate > max-burst {
+		return "the kernel refuses this limit: rate plus burst overflows (value too large for defined data type)"
+	}
+	if l.Bytes {
+		if nsecs != 0 && l.Rate+burst > max/nsecs {
+			return "the kernel refuses this limit: the byte bucket (nanoseconds per unit × (rate + burst)) overflows 64 bits (value too large for defined data type)"
+		}
+	} else if tmp := nsecs / l.Rate; burst != 0 && tmp > max/burst {
+		return "the kernel refuses this limit: its packet bucket overflows 64 bits (value too large for defined data type)"
+	}
+	return ""
 }
 
 func (p *parser) parseMarkSet(pos Pos, ct bool) (Stmt, bool) {

@@ -242,6 +242,9 @@ func (t *Type) parseScalar(s string, quoted bool) ([]byte, error) {
 		}
 		return b, nil
 	case kString:
+		if s == "" {
+			return nil, fmt.Errorf("empty string is not allowed")
+		}
 		if len(s) >= t.Size {
 			return nil, fmt.Errorf("string %q is too long (at most %d characters)", s, t.Size-1)
 		}

@@ -251,10 +251,10 @@ func TestCheckWarns(t *testing.T) {
 // for nfd's kernel tables) is an error at check time, with its position,
 // the source line and a caret; --offload=none plans as `nfd run` would.
 func TestCheckPlans(t *testing.T) {
-	natOnly := write(t, "nat.nft", "table ip t {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tosf name \"Linux\" accept\n\t}\n}\n")
+	natOnly := write(t, "nat.nft", "table ip t {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tip saddr . tcp dport { 10.0.0.0/8 . 22-25 } accept\n\t}\n}\n")
 	_, errOut, code := run(t, "check", natOnly)
-	if code != 1 || !strings.Contains(errOut, natOnly+":4:3: error: nat chain `pre` runs only in the kernel, but this rule cannot: `osf name` has no native form in nfd") ||
-		!strings.Contains(errOut, "\t\tosf name \"Linux\" accept\n\t\t^") {
+	if code != 1 || !strings.Contains(errOut, natOnly+":4:3: error: nat chain `pre` runs only in the kernel, but this rule cannot: a concatenation with ranges") ||
+		!strings.Contains(errOut, "\t\tip saddr . tcp dport { 10.0.0.0/8 . 22-25 } accept\n\t\t^") {
 		t.Fatalf("nat chain: exit %d, stderr:\n%s", code, errOut)
 	}
 	long := write(t, "long.nft", "table inet "+strings.Repeat("a", 252)+" {\n\tchain c {\n\t\ttype filter hook input priority 0;\n\t}\n}\n")
