@@ -50,6 +50,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nfdproject/nfd/internal/acccorpus"
 	"github.com/nfdproject/nfd/internal/netns"
 	"github.com/nfdproject/nfd/parser"
 )
@@ -81,12 +82,12 @@ var knownFalseAccepts = map[string]string{
 
 // interfaces are created (as veth pairs) in the judge's namespace, since
 // nft resolves `iif`/`oif` names at load.
-var interfaces = [][2]string{
-	{"eth0", "eth1"}, {"eth2", "wan0"}, {"lan0", "veth0"}, {"docker0", "virbr0"},
-	{"enp1s0", "wlan0"}, {"ppp0", "tun0"}, {"wg0", "veth1"}, {"br0", "br-lan"},
-}
+var interfaces = acccorpus.Interfaces
 
+// entry is one corpus line in one family (internal/acccorpus reads the
+// corpus) with both judges' verdicts.
 type entry struct {
+	src     *acccorpus.Entry
 	file    string
 	lineNo  int // 1-based line in file
 	section string
@@ -104,111 +105,38 @@ type entry struct {
 	nftSeen bool
 }
 
-func (e *entry) key() string {
-	return fmt.Sprintf("%s [%s %s %s] %s", e.family, e.chain[0], e.chain[1], e.chain[2], e.rule)
-}
+func (e *entry) key() string { return e.src.Key() }
 
-func (e *entry) where() string { return fmt.Sprintf("%s:%d", filepath.Base(e.file), e.lineNo) }
-
-func defaultPrio(typ, hook string) string {
-	if typ == "nat" {
-		switch hook {
-		case "prerouting", "output":
-			return "-100"
-		default:
-			return "100"
-		}
-	}
-	if typ == "route" {
-		return "-150"
-	}
-	return "0"
-}
+func (e *entry) where() string { return e.src.Where() }
 
 // wrap is the file both judges see for one entry.
-func (e *entry) wrap() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "table %s nfdcorpus {\n", e.family)
-	for _, d := range e.decls {
-		fmt.Fprintf(&b, "\t%s\n", d)
-	}
-	fmt.Fprintf(&b, "\tchain c {\n\t\ttype %s hook %s priority %s;\n\t\t%s\n\t}\n}\n", e.chain[0], e.chain[1], e.chain[2], e.rule)
-	return b.String()
-}
+func (e *entry) wrap() string { return e.src.Wrap() }
 
 type corpusFile struct {
-	path    string
-	lines   []string
-	entries map[int][]*entry // line index (0-based) -> entries (one per family)
+	src     *acccorpus.File
+	entries []*entry
 }
 
 func loadLines(t *testing.T) ([]*corpusFile, []*entry) {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "acceptance", "lines", "*.txt"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no acceptance corpus: %v", err)
+	srcFiles, _, err := acccorpus.Load(filepath.Join("testdata", "acceptance", "lines"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	sort.Strings(paths)
 	var files []*corpusFile
 	var all []*entry
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
+	for _, sf := range srcFiles {
+		cf := &corpusFile{src: sf}
+		idx := make([]int, 0, len(sf.Entries))
+		for i := range sf.Entries {
+			idx = append(idx, i)
 		}
-		cf := &corpusFile{path: p, lines: strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"), entries: map[int][]*entry{}}
-		section, source := filepath.Base(p), ""
-		families := []string{"inet"}
-		chain := [3]string{"filter", "input", "0"}
-		var decls []string
-		for i, ln := range cf.lines {
-			s := strings.TrimSpace(ln)
-			if s == "" || s[0] == '#' {
-				continue
-			}
-			if s[0] == '@' {
-				dir, arg, _ := strings.Cut(s, " ")
-				arg = strings.TrimSpace(arg)
-				switch dir {
-				case "@section":
-					section, decls = arg, nil
-				case "@source":
-					source = arg
-				case "@family":
-					families = strings.Fields(arg)
-				case "@chain":
-					f := strings.Fields(arg)
-					if len(f) < 2 || len(f) > 3 {
-						t.Fatalf("%s:%d: @chain TYPE HOOK [PRIO]", p, i+1)
-					}
-					chain = [3]string{f[0], f[1], defaultPrio(f[0], f[1])}
-					if len(f) == 3 {
-						chain[2] = f[2]
-					}
-				case "@decl":
-					decls = append(append([]string(nil), decls...), arg)
-				case "@nodecl":
-					decls = nil
-				default:
-					t.Fatalf("%s:%d: unknown directive %s", p, i+1, dir)
-				}
-				continue
-			}
-			f := strings.SplitN(s, " ", 3)
-			if len(f) != 3 || (f[1] != "m" && f[1] != "s") {
-				t.Fatalf("%s:%d: want `VERDICTS m|s RULE`, got %q", p, i+1, s)
-			}
-			v := f[0]
-			if v == "?" {
-				v = strings.Repeat("?", len(families))
-			}
-			if len(v) != len(families) || strings.Trim(v, "+-?") != "" {
-				t.Fatalf("%s:%d: verdict %q does not fit @family %v", p, i+1, f[0], families)
-			}
-			for k, fam := range families {
-				e := &entry{file: p, lineNo: i + 1, section: section, source: source, family: fam, famIdx: k,
-					chain: chain, decls: decls, cat: f[1][0], rule: strings.TrimSpace(f[2]), nft: v[k]}
-				cf.entries[i] = append(cf.entries[i], e)
+		sort.Ints(idx)
+		for _, i := range idx {
+			for _, s := range sf.Entries[i] {
+				e := &entry{src: s, file: s.File, lineNo: s.LineNo, section: s.Section, source: s.Source, family: s.Family,
+					famIdx: s.FamIdx, chain: s.Chain, decls: s.Decls, cat: s.Cat, rule: s.Rule, nft: s.Nft}
+				cf.entries = append(cf.entries, e)
 				all = append(all, e)
 			}
 		}
@@ -219,17 +147,10 @@ func loadLines(t *testing.T) ([]*corpusFile, []*entry) {
 
 // rewrite stores the nft verdicts back into the corpus file.
 func (cf *corpusFile) rewrite() error {
-	out := append([]string(nil), cf.lines...)
-	for i, es := range cf.entries {
-		v := make([]byte, len(es))
-		for k, e := range es {
-			v[k] = e.nft
-		}
-		s := strings.TrimSpace(out[i])
-		_, rest, _ := strings.Cut(s, " ")
-		out[i] = string(v) + " " + rest
+	for _, e := range cf.entries {
+		e.src.Nft = e.nft
 	}
-	return os.WriteFile(cf.path, []byte(strings.Join(out, "\n")+"\n"), 0o644)
+	return cf.src.Rewrite()
 }
 
 type rulesetEntry struct {

@@ -639,6 +639,23 @@ func (p *parser) parseFib(pos Pos) (Field, bool) {
 	default:
 		fi.Hooks = 1<<HookInput | 1<<HookOutput | 1<<HookForward | 1<<HookPrerouting
 	}
+	// `fib ... oif exists|missing`: nft sets NFTA_FIB_F_PRESENT and the
+	// kernel stores 1 or 0 in one byte (nft_fib_store_result). The
+	// kernel refuses the flag with any other result.
+	// (`oif exists`, `oif != missing`, `oif eq exists`)
+	v := p.peek()
+	if n := p.peekAt(1); v.kind == tEq || v.kind == tNe || (v.kind == tWord && (v.text == "eq" || v.text == "ne")) {
+		v = n
+	}
+	if v.kind == tWord && (v.text == "exists" || v.text == "missing") {
+		if res != "oif" {
+			p.errorf(rpos, "`fib ... %s %s`: only the `oif` result can be tested with exists or missing (the kernel refuses it otherwise)", res, v.text)
+			return 0, false
+		}
+		fi.Flags |= unix.NFTA_FIB_F_PRESENT
+		fi.Key, fi.Type = unix.NFT_FIB_RESULT_OIF, TypeBool
+		return p.internField(pos, fi)
+	}
 	switch res {
 	case "oif":
 		fi.Key, fi.Type, fi.Host = unix.NFT_FIB_RESULT_OIF, TypeIfindexN, true
@@ -647,7 +664,6 @@ func (p *parser) parseFib(pos Pos) (Field, bool) {
 	case "type":
 		fi.Key, fi.Type, fi.Host = unix.NFT_FIB_RESULT_ADDRTYPE, TypeFibAddr, true
 	}
-	_ = rpos
 	return p.internField(pos, fi)
 }
 

@@ -134,6 +134,8 @@ var moreFields = []FieldInfo{
 	pl("udplite csumcov", ProtoUDPLite, th, 32, 16, TypeU16, false),
 	pl("udplite checksum", ProtoUDPLite, th, 48, 16, TypeU16, false),
 	// ICMP, ICMPv6, IGMP.
+	// Fields valid only for some ICMP types carry that dependency
+	// (nft's proto.c ICMPHDR_FIELD_DEP).
 	pl("icmp checksum", ProtoICMP, th, 16, 16, TypeU16, false),
 	typeDep(pl("icmp id", ProtoICMP, th, 32, 16, TypeU16, false), 0, 8),
 	typeDep(pl("icmp sequence", ProtoICMP, th, 48, 16, TypeU16, false), 0, 8),

@@ -42,7 +42,10 @@ var (
 	TypeIfindexN = &Type{Name: "iface_index", Size: 4} // an index, as fib and sdif return it
 	TypeString16 = &Type{Name: "string", Size: 16, kind: kString}
 	TypeCtLabel  = &Type{Name: "ct_label", Size: 16, Bitmask: true}
-	TypeBitmask8 = &Type{Name: "bitmask", Size: 1, Bitmask: true}
+	// nft's bitmask_type itself (comp flags) is compared as an integer:
+	// only types built on it (tcp_flag, ct_state, ...) take the implicit
+	// "any of these bits" form (netlink_gen_relational).
+	TypeBitmask8 = &Type{Name: "bitmask", Size: 1}
 	TypeCgroupv2 = &Type{Name: "cgroupsv2", Size: 8, kind: kNamed}
 	TypeU64      = &Type{Name: "integer", Size: 8}
 )
@@ -125,12 +128,13 @@ func parseDurationMs(s string, size int) ([]byte, error) {
 	var ms uint64
 	if isDigits(s) {
 		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
+		if err != nil || v > (1<<64-1)/1000 {
 			return nil, fmt.Errorf("time %q out of range", s)
 		}
 		ms = v * 1000
 	} else {
 		rest := s
+		last := uint64(1<<64 - 1) // nft takes each unit once, largest first
 		for rest != "" {
 			i := 0
 			for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
@@ -145,9 +149,10 @@ func parseDurationMs(s string, size int) ([]byte, error) {
 			}
 			n, _ := strconv.ParseUint(rest[:i], 10, 64)
 			unit := map[string]uint64{"d": 86400000, "h": 3600000, "m": 60000, "s": 1000, "ms": 1}[rest[i:j]]
-			if unit == 0 {
+			if unit == 0 || unit >= last {
 				return nil, fmt.Errorf("found `%s`, expected a time such as 30s, 1m30s or 1h (units d, h, m, s, ms)", s)
 			}
+			last = unit
 			ms += n * unit
 			rest = rest[j:]
 		}

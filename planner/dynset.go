@@ -20,7 +20,7 @@ const nftDynsetOpDelete = 2 // NFT_DYNSET_OP_DELETE
 // none (evaluate.c: NFT_SET_MAX_ANON... 65535 for dynamic sets).
 const dynsetSize = 65535
 
-func (tr *translator) setUpdate(s *parser.SetUpdate, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) setUpdate(s *parser.SetUpdate, have *depState) ([]expr.Any, error) {
 	out, reg, _, err := tr.load(s.Keys, have)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -25,14 +26,14 @@ type fieldSpec struct {
 	set   nftables.SetDatatype
 	shift uint // constants are shifted left by this many bits
 	nat   int  // bytes of a value as the parser writes it (Type.Size)
-	// typeDep: ICMP types the field needs (nft's hidden dependency).
-	typeDep string
-	// pre: other dependency expressions (link layer: iiftype ether).
-	pre []expr.Any
-	// wide: the load writes more bytes than size (ct saddr of an IPv4
-	// connection in an inet table loads the 16-byte tuple address), so
-	// the field cannot sit in a concatenation.
-	wide bool
+	// link: a link-layer header field, which nft guards with `meta
+	// iiftype ether`; vlan: an 802.1Q field, guarded by `ether type
+	// 8021q` too; icmp: the ICMP types the field is valid for.
+	link, vlan bool
+	typeDep    string // ICMP types the field needs (nft's hidden dependency)
+	// lead: the value sits in the register's first byte, the rest zero
+	// (nft_reg_store8: fib's present flag).
+	lead bool
 }
 
 func payload(base expr.PayloadBase, off, n uint32) func(uint32) expr.Any {
@@ -69,37 +70,17 @@ func init() {
 	}
 }
 
-// setType is the set key type nft would declare: the field type's own when
-// its width matches the register, else an integer-like type of that width
-// (only `nft list` shows the name; the kernel checks the length).
+// setType is the set key type nft would declare: the field type's own,
+// else nft's integer, with the register's width (the kernel checks only
+// the length; the type tells `nft list` how to print the elements).
 func setType(t *parser.Type, size int) nftables.SetDatatype {
-	if st, ok := setTypeByName[t.Name]; ok && int(st.Bytes) == size {
-		return st
+	st, ok := setTypeByName[t.Name]
+	if !ok {
+		st = nftables.TypeInteger
 	}
-	switch size {
-	case 1:
-		return nftables.TypeInetProto
-	case 2:
-		return nftables.TypeInetService
-	case 4:
-		return nftables.TypeInteger
-	case 6:
-		return nftables.TypeEtherAddr
-	case 8:
-		return nftables.TypeTime
-	case 16:
-		return nftables.TypeIP6Addr
-	}
-	return nftables.SetDatatype{Name: "integer", Bytes: uint32(size)}
+	st.Bytes = uint32(size)
+	return st
 }
-
-// Conntrack keys (NFT_CT_*) the translation rewrites.
-const (
-	ctKeySrcIP  = 19
-	ctKeyDstIP  = 20
-	ctKeySrcIP6 = 21
-	ctKeyDstIP6 = 22
-)
 
 // specOf derives the kernel load of f in a table of family fam, or says
 // why f has none.
@@ -108,21 +89,22 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 	if fi.Userspace {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
-	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, l3: nfproto(fi.Proto.Family()), l4: fi.Proto.L4(), typeDep: fi.TypeDep}
+	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, typeDep: fi.TypeDep}
+	// The dependencies nft adds (payload_gen_dependency): the network
+	// family for network and transport header payloads and IPv6/IPv4
+	// option headers, the transport protocol for transport payloads. The
+	// TCP option and SCTP chunk loads check the protocol themselves
+	// (nft_exthdr_tcp_eval, nft_exthdr_sctp_eval) and nft adds none;
+	// nor for ct, rt and fib keys, whose expressions check the family.
 	switch fi.Base {
-	case parser.BaseTCPOpt, parser.BaseSCTP:
-		// nft adds no dependency: nft_exthdr checks the protocol itself,
-		// and a `missing` option then matches other protocols too.
-		sp.l4 = 0
-	case parser.BaseLL:
-		// nft's link-layer dependency: an Ethernet input interface, and
-		// for VLAN fields an 802.1Q ether type.
-		sp.pre = []expr.Any{&expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: hostOrder([]byte{0, 1}, true)}}
-		if fi.Proto == parser.ProtoVLAN {
-			sp.pre = append(sp.pre, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{0x81, 0x00}})
-		}
+	case parser.BaseNH, parser.BaseTH, parser.BaseIP6Ext, parser.BaseIPOpt:
+		sp.l3 = nfproto(fi.Proto.Family())
+	}
+	if fi.Base == parser.BaseTH {
+		sp.l4 = fi.Proto.L4()
+	}
+	if fi.Base == parser.BaseLL && (fi.Proto == parser.ProtoEther || fi.Proto == parser.ProtoVLAN) {
+		sp.link, sp.vlan = true, fi.Proto == parser.ProtoVLAN
 	}
 	bits := fi.Bits()
 	switch fi.Base {
@@ -144,7 +126,7 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		case parser.BaseLL:
 			ld = payload(expr.PayloadBaseLLHeader, byteOff, n)
 		case parser.BaseIH:
-			return fieldSpec{}, userspace("`%s`: nfd does not program inner-header payloads", f)
+			ld = payload(expr.PayloadBase(unix.NFT_PAYLOAD_INNER_HEADER), byteOff, n)
 		default:
 			op := map[parser.Base]expr.ExthdrOp{parser.BaseIP6Ext: expr.ExthdrOpIpv6, parser.BaseTCPOpt: expr.ExthdrOpTcpopt,
 				parser.BaseIPOpt: exthdrOpIPv4, parser.BaseSCTP: exthdrOpSCTP}[fi.Base]
@@ -168,44 +150,31 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		sp.size = fi.Type.Size
 		sp.load = func(reg uint32) []expr.Any { return []expr.Any{&expr.Meta{Key: key, Register: reg}} }
 	case parser.BaseCt:
-		dir := uint32(0)
-		if fi.Dir != 0 {
-			dir = uint32(fi.Dir - 1)
-		}
-		key, hasDir := expr.CtKey(fi.Key), fi.Dir != 0
+		key, dir := expr.CtKey(fi.Key), fi.Dir
 		sp.size = fi.Type.Size
-		// nft uses NFT_CT_SRC_IP & co; google/nftables sends a direction
-		// only with NFT_CT_SRC/DST/PROTO_*, so load the tuple address
-		// (4 bytes in an ip table, 16 otherwise: u3 holds an IPv4
-		// address in its first 4) and compare the field's bytes.
-		switch key {
-		case ctKeySrcIP, ctKeySrcIP6:
-			key = expr.CtKeySRC
-		case ctKeyDstIP, ctKeyDstIP6:
-			key = expr.CtKeyDST
-		}
-		sp.wide = key == expr.CtKeySRC || key == expr.CtKeyDST
-		sp.wide = sp.wide && fi.Type.Size == 4 && fam != parser.FamilyIP
-		if hasDir {
-			switch key {
-			case expr.CtKeySRC, expr.CtKeyDST, expr.CtKeyPROTOSRC, expr.CtKeyPROTODST:
-			default:
-				return fieldSpec{}, userspace("`%s`: nfd cannot program a conntrack direction for this key (google/nftables v0.3.0 sends none)", f)
-			}
-		}
 		sp.load = func(reg uint32) []expr.Any {
-			if hasDir {
-				return []expr.Any{&expr.Ct{Key: key, Register: reg, Direction: dir}}
+			if dir == 0 {
+				return []expr.Any{&expr.Ct{Key: key, Register: reg}}
 			}
-			return []expr.Any{&expr.Ct{Key: key, Register: reg}}
+			// google/nftables v0.3.0 cannot send a direction with
+			// NFT_CT_SRC_IP & co, nor send one right at all; the batch
+			// rewrites this expression to key and direction
+			// (nlbatch.CtDir).
+			return []expr.Any{&expr.Ct{Key: expr.CtKeySRC, Register: reg, Direction: nlbatch.CtDir(key, dir-1)}}
 		}
 	case parser.BaseFib:
 		fl := fi.Flags
 		res := fi.Key
 		sp.size = fi.Type.Size
+		if fl&unix.NFTA_FIB_F_PRESENT != 0 {
+			// nft compares the whole register word nft_reg_store8 wrote.
+			sp.size, sp.lead = 4, true
+		}
 		sp.load = func(reg uint32) []expr.Any {
-			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&1 != 0, FlagDADDR: fl&2 != 0, FlagMARK: fl&4 != 0,
-				FlagIIF: fl&8 != 0, FlagOIF: fl&16 != 0, ResultOIF: res == 1, ResultOIFNAME: res == 2, ResultADDRTYPE: res == 3}}
+			return []expr.Any{&expr.Fib{Register: reg, FlagSADDR: fl&unix.NFTA_FIB_F_SADDR != 0, FlagDADDR: fl&unix.NFTA_FIB_F_DADDR != 0,
+				FlagMARK: fl&unix.NFTA_FIB_F_MARK != 0, FlagIIF: fl&unix.NFTA_FIB_F_IIF != 0, FlagOIF: fl&unix.NFTA_FIB_F_OIF != 0,
+				FlagPRESENT: fl&unix.NFTA_FIB_F_PRESENT != 0,
+				ResultOIF:   res == unix.NFT_FIB_RESULT_OIF, ResultOIFNAME: res == unix.NFT_FIB_RESULT_OIFNAME, ResultADDRTYPE: res == unix.NFT_FIB_RESULT_ADDRTYPE}}
 		}
 	case parser.BaseRt:
 		key := expr.RtKey(fi.Key)
@@ -230,9 +199,6 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 			ssp, err := specOf(src, fam)
 			if err != nil {
 				return fieldSpec{}, err
-			}
-			if ssp.wide {
-				return fieldSpec{}, userspace("`%s` cannot be hashed natively in an %s table", src, fam)
 			}
 			if sp.l3 == 0 {
 				sp.l3 = ssp.l3
@@ -293,6 +259,11 @@ func regMask(size int, shift uint, bits uint32) []byte {
 // the register's bytes: widened or narrowed to size, shifted into place,
 // in host order where the register is.
 func (sp fieldSpec) reg(b []byte) []byte {
+	if sp.lead {
+		out := make([]byte, sp.size)
+		copy(out, b)
+		return out
+	}
 	out := b
 	if len(b) != sp.size || sp.shift != 0 {
 		out = shiftBytes(b, sp.size, sp.shift)

@@ -72,7 +72,7 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 // run, leaving out nfd's layer-7 matches; ok is false when another match
 // cannot be translated or nothing is left to test.
 func (tr *translator) guard(r *parser.Rule) (exprs []expr.Any, ok bool) {
-	var have [2]uint8
+	var have depState
 	n := len(tr.pending)
 	tested := false
 	for _, st := range r.Stmts {

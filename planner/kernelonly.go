@@ -18,13 +18,19 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 	for _, t := range rs.Tables {
 		for _, c := range t.Chains {
 			for i, r := range c.Rules {
-				what, reason, ok := kernelOnlyPart(t, r)
+				what, reason, f, ok := kernelOnlyPart(t, r)
 				if !ok {
 					continue
 				}
 				pl := placements[RuleRef{t.Family, t.Name, c.Name, i}]
 				if pl.Kernel && !pl.Both {
 					continue
+				}
+				if f != 0 {
+					if _, err := specOf(f, t.Family); err != nil {
+						// Nowhere to move it: nfd cannot program it at all.
+						return fmt.Errorf("%s: %s (%s), and nfd cannot program it in the kernel: %v", r.Pos, what, reason, err)
+					}
 				}
 				why := pl.Reason
 				if pl.Both {
@@ -41,25 +47,25 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 // run, and why: a field it reads, a statement (parser.KernelOnlyStmt, or
 // one parser.KernelOnly gives a reason for), or a set that rules update
 // in the kernel.
-func kernelOnlyPart(t *parser.Table, r *parser.Rule) (what, why string, ok bool) {
+func kernelOnlyPart(t *parser.Table, r *parser.Rule) (what, why string, f parser.Field, ok bool) {
 	if set := readsUpdatedSet(t, r); set != "" {
 		return fmt.Sprintf("`@%s` is updated by rules in the kernel", set),
-			"add, update and delete run natively (nft_dynset), so only the kernel's copy of the set is current", true
+			"add, update and delete run natively (nft_dynset), so only the kernel's copy of the set is current", 0, true
 	}
 	for _, s := range r.Stmts {
 		for _, k := range stmtKeys(s) {
 			if kernelOnlyField(k) {
-				return fmt.Sprintf("`%s` is known only to the kernel", k), k.KernelOnly(), true
+				return fmt.Sprintf("`%s` is known only to the kernel", k), k.KernelOnly(), k, true
 			}
 		}
 		if ks, isKO := s.(parser.KernelOnlyStmt); isKO {
-			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), true
+			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), ks.KernelOnlyReason(), 0, true
 		}
 		if why := parser.KernelOnly(s); why != "" {
-			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), "it " + why, true
+			return fmt.Sprintf("`%s` runs only in the kernel", parser.FormatStmt(s)), "it " + why, 0, true
 		}
 	}
-	return "", "", false
+	return "", "", 0, false
 }
 
 func stmtKeys(s parser.Stmt) []parser.Field {

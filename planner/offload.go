@@ -1,8 +1,11 @@
 package planner
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,43 +83,107 @@ const (
 	protoICMPv6 = unix.IPPROTO_ICMPV6
 )
 
-// deps adds the implicit protocol checks nft adds for a field.
-func (tr *translator) deps(sp fieldSpec, have *[2]uint8) []expr.Any {
+// depState is what the rule has established so far about the packet's
+// protocols, as nft's payload dependency context (proto_ctx) does: a
+// dependency already met is not added again.
+type depState struct {
+	l3    uint8 // meta nfproto matched (NFPROTO_*)
+	l4    uint8 // the transport protocol matched (IPPROTO_*)
+	ether bool  // meta iiftype ether
+	vlan  bool  // ether type 8021q
+	icmp  bool  // an ICMP type matched: icmpType
+	// icmpType is the ICMP type an earlier match requires.
+	icmpType uint8
+}
+
+// deps adds the implicit protocol checks nft adds for a field
+// (payload_gen_dependency, payload_gen_icmp_dependency): meta nfproto in
+// inet tables, meta l4proto for transport headers, meta iiftype ether and
+// the 802.1Q ether type for the link layer, the ICMP type for fields that
+// exist only in some ICMP messages.
+func (tr *translator) deps(sp fieldSpec, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
-	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have[0] != sp.l3 {
+	if sp.l3 != 0 && tr.t.Family == parser.FamilyInet && have.l3 != sp.l3 {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l3}})
-		have[0] = sp.l3
+		have.l3 = sp.l3
 	}
-	if sp.l4 != 0 && have[1] != sp.l4 {
+	if sp.l4 != 0 && have.l4 != sp.l4 {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.l4}})
-		have[1] = sp.l4
+		have.l4 = sp.l4
 	}
-	out = append(out, sp.pre...)
-	if sp.typeDep != "" {
-		// nft's hidden ICMP type dependency: one type compared, several
-		// looked up in an anonymous set.
-		out = append(out, &expr.Payload{DestRegister: reg1, Base: th, Offset: 0, Len: 1})
-		if len(sp.typeDep) == 1 {
-			out = append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{sp.typeDep[0]}})
-		} else {
-			key := parser.FieldICMPType
-			if sp.l4 == protoICMPv6 {
-				key = parser.FieldICMP6Type
-			}
-			var els []parser.Elem
-			for i := 0; i < len(sp.typeDep); i++ {
-				b := []byte{sp.typeDep[i]}
-				els = append(els, parser.Elem{Lo: b, Hi: b})
-			}
-			s, err := tr.newSet("__set%d", []parser.Field{key}, els, false, false, true)
-			if err == nil {
-				out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: s.Name, SetID: s.ID})
-			}
+	if sp.link && !have.ether {
+		// ARPHRD_ETHER, a host-order u16 (nft's proto_eth dependency in
+		// the ip, ip6 and inet families).
+		out = append(out, &expr.Meta{Key: expr.MetaKeyIIFTYPE, Register: reg1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.NativeEndian.PutUint16(unix.ARPHRD_ETHER)})
+		have.ether = true
+	}
+	if sp.vlan && !have.vlan {
+		out = append(out, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 12, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(unix.ETH_P_8021Q)})
+		have.vlan = true
+	}
+	// The dependency is met by an earlier match of one of its types (nft
+	// refuses a rule whose earlier type is another; nfd adds the
+	// dependency then, so the rule never matches, as in userspace).
+	if ts := []byte(sp.typeDep); len(ts) > 0 && !(have.icmp && strings.IndexByte(sp.typeDep, have.icmpType) >= 0) {
+		typ := parser.FieldICMPType
+		if sp.l4 == protoICMPv6 {
+			typ = parser.FieldICMP6Type
 		}
+		out = append(out, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})
+		if len(ts) == 1 {
+			out = append(out, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{ts[0]}})
+		} else {
+			var elems []parser.Elem
+			for _, t := range ts {
+				elems = append(elems, parser.Elem{Lo: []byte{t}, Hi: []byte{t}})
+			}
+			s, err := tr.newSet("__set%d", []parser.Field{typ}, elems, false, false, true)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: s.Name, SetID: s.ID})
+		}
+		have.icmp, have.icmpType = true, ts[0]
 	}
-	return out
+	return out, nil
+}
+
+// learn records what a match establishes for the dependencies of the
+// fields after it, as nft's payload context does for an equality.
+func (have *depState) learn(m *parser.Match) {
+	if len(m.Keys) != 1 || m.Mask != nil || m.Val.SetRef != "" || len(m.Val.Elems) != 1 ||
+		(m.Op != parser.OpImplicit && m.Op != parser.OpEq) {
+		return
+	}
+	e := m.Val.Elems[0]
+	if string(e.Lo) != string(e.Hi) || len(e.Lo) == 0 {
+		return
+	}
+	v := e.Lo[len(e.Lo)-1]
+	switch k := m.Keys[0]; {
+	case k == parser.FieldMetaNfproto:
+		have.l3 = v
+	case k == parser.FieldMetaL4proto || k == parser.FieldIPProtocol || k == parser.FieldIP6Nexthdr:
+		have.l4 = v
+		// ICMP and ICMPv6 imply their network family: nft adds no
+		// meta nfproto after `meta l4proto icmp` (proto_ctx).
+		switch v {
+		case protoICMP:
+			have.l3 = nfprotoIPv4
+		case protoICMPv6:
+			have.l3 = nfprotoIPv6
+		}
+	case k.String() == "icmp type" || k.String() == "icmpv6 type": // per-table variants too
+		have.icmp, have.icmpType = true, v
+	case k.String() == "meta iiftype" && parser.Uint(e.Lo) == unix.ARPHRD_ETHER:
+		have.ether = true
+	case k.String() == "ether type" && parser.Uint(e.Lo) == unix.ETH_P_8021Q:
+		have.vlan = true
+	}
 }
 
 func cmpOp(op parser.Op) expr.CmpOp {
@@ -141,7 +208,7 @@ func cmpOp(op parser.Op) expr.CmpOp {
 func (tr *translator) rule(r *parser.Rule) ([]expr.Any, error) {
 	n := len(tr.pending)
 	var out []expr.Any
-	var have [2]uint8
+	var have depState
 	for _, s := range r.Stmts {
 		e, err := tr.stmt(s, &have)
 		if err != nil {
@@ -174,7 +241,7 @@ func (tr *translator) rollback(n int) {
 	tr.pending = tr.pending[:n]
 }
 
-func (tr *translator) stmt(s parser.Stmt, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 	switch s := s.(type) {
 	case *parser.Match:
 		return tr.match(s, have)
@@ -259,7 +326,7 @@ func (tr *translator) checkTarget(v *parser.Verdict) error {
 
 // load puts the key fields in registers: one field in NFT_REG_1, a
 // concatenation in consecutive 32-bit registers from NFT_REG32_00.
-func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uint32, []fieldSpec, error) {
+func (tr *translator) load(keys []parser.Field, have *depState) ([]expr.Any, uint32, []fieldSpec, error) {
 	var out []expr.Any
 	specs := make([]fieldSpec, len(keys))
 	for i, k := range keys {
@@ -267,11 +334,12 @@ func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uin
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		if sp.wide && len(keys) > 1 {
-			return nil, 0, nil, userspace("`%s` cannot be part of a native concatenation in an %s table", k, tr.t.Family)
-		}
 		specs[i] = sp
-		out = append(out, tr.deps(sp, have)...)
+		d, err := tr.deps(sp, have)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		out = append(out, d...)
 	}
 	if len(keys) == 1 {
 		return append(out, specs[0].load(reg1)...), reg1, specs, nil
@@ -284,20 +352,35 @@ func (tr *translator) load(keys []parser.Field, have *[2]uint8) ([]expr.Any, uin
 	return out, unix.NFT_REG32_00, specs, nil
 }
 
-func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) match(m *parser.Match, have *depState) ([]expr.Any, error) {
+	var out []expr.Any
+	var err error
 	if m.Merged {
-		return tr.mergedMatch(m, have)
+		out, err = tr.mergedMatch(m, have)
+	} else {
+		out, err = tr.matchExprs(m, have)
 	}
+	if err == nil {
+		have.learn(m)
+	}
+	return out, err
+}
+
+func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, error) {
+	m = xorTransfer(m)
 	out, reg, specs, err := tr.load(m.Keys, have)
 	if err != nil {
 		return nil, err
 	}
 	k := m.Keys[0]
 	sp := specs[0]
-	if m.Val.Anon || m.Val.SetRef != "" {
-		if m.Mask != nil {
-			out = append(out, sp.bitwise(reg, m))
-		}
+	if m.Mask != nil {
+		out = append(out, sp.bitwise(reg, m))
+	}
+	// nft compares with the element of a one-element anonymous set
+	// directly, with the same operator (expr_evaluate_relational).
+	single := m.Val.Anon && len(m.Val.Elems) == 1 && len(m.Keys) == 1
+	if (m.Val.Anon && !single) || m.Val.SetRef != "" {
 		s, err := tr.setFor(m.Keys, &m.Val, false)
 		if err != nil {
 			return nil, err
@@ -309,9 +392,6 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		return nil, userspace("a concatenation against a single value")
 	}
 	e := m.Val.Elems[0]
-	if m.Mask != nil {
-		out = append(out, sp.bitwise(reg, m))
-	}
 	if m.Op == parser.OpNeg {
 		// none of the flags: (x & v) == 0
 		return append(out,
@@ -331,6 +411,10 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 			return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: stem}), nil
 		}
 		return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: e.Lo}), nil
+	}
+	if plen, ok := prefixLen(e.Lo, e.Hi); ok && (m.Op == parser.OpImplicit || m.Op == parser.OpEq || m.Op == parser.OpNe) &&
+		!sp.host && sp.shift == 0 && m.Mask == nil && len(e.Lo) == sp.size && (k.Type() == parser.TypeIPv4 || k.Type() == parser.TypeIPv6) {
+		return prefixCmp(out, reg, sp, e.Lo, plen, cmpOp(m.Op)), nil
 	}
 	ordered := m.Op >= parser.OpLt || string(e.Lo) != string(e.Hi)
 	if ordered && sp.host {
@@ -353,6 +437,96 @@ func (tr *translator) match(m *parser.Match, have *[2]uint8) ([]expr.Any, error)
 		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
 	}
 	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
+}
+
+// xorTransfer moves a left-hand `^ c` to the value, as nft's
+// binop_transfer does: `x ^ c == v` is `x == v ^ c` (and `(x & m) ^ c ==
+// v` is `x & m == v ^ c`); the bitwise goes when no `&` is left.
+func xorTransfer(m *parser.Match) *parser.Match {
+	if m.Xor == nil || len(m.Keys) != 1 || m.Val.Anon || m.Val.SetRef != "" || len(m.Val.Elems) != 1 ||
+		(m.Op != parser.OpImplicit && m.Op != parser.OpEq && m.Op != parser.OpNe) || m.Keys[0].Type().Bitmask {
+		return m
+	}
+	e := m.Val.Elems[0]
+	if string(e.Lo) != string(e.Hi) || len(e.Lo) != len(m.Xor) {
+		return m
+	}
+	v := make([]byte, len(e.Lo))
+	for i := range v {
+		v[i] = e.Lo[i] ^ m.Xor[i]
+	}
+	out := *m
+	out.Xor = nil
+	out.Val.Elems = []parser.Elem{{Lo: v, Hi: v}}
+	if coversField(m.Mask, m.Keys[0].Info().Bits()) {
+		out.Mask = nil
+	}
+	return &out
+}
+
+// coversField reports whether mask (natural bytes) keeps every bit of a
+// field of bits bits.
+func coversField(mask []byte, bits uint32) bool {
+	for i := len(mask) - 1; i >= 0 && bits > 0; i-- {
+		want := byte(0xff)
+		if bits < 8 {
+			want = byte(1)<<bits - 1
+		}
+		if mask[i]&want != want {
+			return false
+		}
+		bits -= min(bits, 8)
+	}
+	return true
+}
+
+// prefixLen reports whether [lo, hi] is an address prefix (lo/plen) that
+// is not a single address.
+func prefixLen(lo, hi []byte) (int, bool) {
+	if len(lo) != len(hi) || string(lo) == string(hi) {
+		return 0, false
+	}
+	plen, i := 0, 0
+	for ; i < len(lo) && lo[i] == hi[i]; i++ {
+		plen += 8
+	}
+	if i < len(lo) {
+		x := lo[i] ^ hi[i]
+		if lo[i]&x != 0 || hi[i]&x != x || x&(x+1) != 0 {
+			return 0, false
+		}
+		for b := byte(0x80); b != 0 && x&b == 0; b >>= 1 {
+			plen++
+		}
+		for i++; i < len(lo); i++ {
+			if lo[i] != 0 || hi[i] != 0xff {
+				return 0, false
+			}
+		}
+	}
+	return plen, plen > 0
+}
+
+// prefixCmp matches the load in out against lo/plen as nft does
+// (netlink_gen_relational, payload_expr_trim): a byte-aligned prefix of a
+// payload narrows the load and compares those bytes, of another load
+// compares its first bytes; any other prefix is masked, then compared.
+func prefixCmp(out []expr.Any, reg uint32, sp fieldSpec, lo []byte, plen int, op expr.CmpOp) []expr.Any {
+	if plen%8 == 0 {
+		n := plen / 8
+		if p, ok := out[len(out)-1].(*expr.Payload); ok && p.DestRegister == reg {
+			q := *p
+			q.Len = uint32(n)
+			out = append(out[:len(out)-1:len(out)-1], &q)
+		}
+		return append(out, &expr.Cmp{Op: op, Register: reg, Data: append([]byte(nil), lo[:n]...)})
+	}
+	mask := make([]byte, sp.size)
+	for i := 0; i < plen; i++ {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	return append(out, &expr.Bitwise{SourceRegister: reg, DestRegister: reg, Len: uint32(sp.size), Mask: mask, Xor: make([]byte, sp.size)},
+		&expr.Cmp{Op: op, Register: reg, Data: append([]byte(nil), lo...)})
 }
 
 func trimZero(b []byte) []byte {
@@ -397,13 +571,17 @@ func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*
 	if vmap {
 		name = "__map%d"
 	}
-	return tr.newSet(name, keys, v.Elems, interval, vmap, true)
+	elems := v.Elems
+	if interval && !vmap && len(keys) == 1 {
+		elems = mergeIntervals(elems)
+	}
+	return tr.newSet(name, keys, elems, interval, vmap, true)
 }
 
 func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool) (*nftables.Set, error) {
 	s := &nftables.Set{Table: tr.kt, Name: name, Anonymous: anon, Constant: anon, Interval: interval, IsMap: vmap, ID: setIDs.Add(1)}
 	var types []nftables.SetDatatype
-	host := false
+	host, hostKey := false, false
 	for _, k := range keys {
 		sp, err := specOf(k, tr.t.Family)
 		if err != nil {
@@ -411,6 +589,9 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		}
 		types = append(types, sp.set)
 		host = host || sp.host
+		// nft's string types are host-endian too (they print
+		// byte-swapped if the set says otherwise).
+		hostKey = hostKey || sp.host || k.Type() == parser.TypeIfname || k.Type() == parser.TypeIfindex || k.Type() == parser.TypeString16
 	}
 	if len(keys) > 1 {
 		if interval {
@@ -420,7 +601,7 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		s.Concatenation = true
 	} else {
 		s.KeyType = types[0]
-		if host && !interval {
+		if hostKey && !(interval && host) {
 			s.KeyByteOrder = binaryutil.NativeEndian
 		}
 	}
@@ -489,7 +670,7 @@ func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
 	return out
 }
 
-func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) vmap(vm *parser.VMap, have *depState) ([]expr.Any, error) {
 	out, reg, _, err := tr.load(vm.Keys, have)
 	if err != nil {
 		return nil, err
@@ -512,18 +693,18 @@ func (tr *translator) vmap(vm *parser.VMap, have *[2]uint8) ([]expr.Any, error) 
 	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: 0}), nil
 }
 
-func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) reject(r *parser.Reject, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
 	fam := tr.t.Family
 	needL3 := func(v uint8) {
-		if fam == parser.FamilyInet && have[0] != v {
+		if fam == parser.FamilyInet && have.l3 != v {
 			out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{v}})
-			have[0] = v
+			have.l3 = v
 		}
 	}
 	switch r.Kind {
 	case parser.RejectTCPReset:
-		if have[1] != protoTCP {
+		if have.l4 != protoTCP {
 			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1}, &expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{protoTCP}})
 		}
 		return append(out, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}), nil
@@ -546,7 +727,7 @@ func (tr *translator) reject(r *parser.Reject, have *[2]uint8) ([]expr.Any, erro
 	return append(out, &expr.Reject{Type: unix.NFT_REJECT_ICMPX_UNREACH, Code: 1}), nil // NFT_REJECT_ICMPX_PORT_UNREACH
 }
 
-func (tr *translator) nat(n *parser.NAT, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
 	fam := uint32(unix.NFPROTO_IPV4)
 	switch {
@@ -599,6 +780,29 @@ func (tr *translator) nat(n *parser.NAT, have *[2]uint8) ([]expr.Any, error) {
 		Persistent: flags["persistent"], Specified: regPort != 0}), nil
 }
 
+// mergeIntervals joins overlapping and adjacent intervals, as nft does
+// for an anonymous set (set_automerge): the kernel refuses overlapping
+// ones (EEXIST), and `{ 1-10, 11-20 }` is `{ 1-20 }` to nft.
+func mergeIntervals(in []parser.Elem) []parser.Elem {
+	es := append([]parser.Elem(nil), in...)
+	sort.SliceStable(es, func(i, j int) bool { return bytes.Compare(es[i].Lo, es[j].Lo) < 0 })
+	var out []parser.Elem
+	for _, e := range es {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			next := parser.NextKey(last.Hi)
+			if len(e.Lo) == len(last.Hi) && (bytes.Compare(e.Lo, last.Hi) <= 0 || (next != nil && bytes.Equal(e.Lo, next))) {
+				if bytes.Compare(e.Hi, last.Hi) > 0 {
+					last.Hi = e.Hi
+				}
+				continue
+			}
+		}
+		out = append(out, parser.Elem{Lo: e.Lo, Hi: e.Hi})
+	}
+	return out
+}
+
 // beyondField reports whether v (natural bytes) exceeds the field's width:
 // an interval ending at the field's largest value has no end marker.
 func beyondField(f parser.Field, v []byte) bool {
@@ -633,14 +837,18 @@ func (sp fieldSpec) bitwise(reg uint32, m *parser.Match) *expr.Bitwise {
 // mergedMatch is nft's merged comparison of adjacent header bytes
 // (parser/nftmerge.go): the dependencies, one load of the whole region,
 // one cmp.
-func (tr *translator) mergedMatch(m *parser.Match, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) mergedMatch(m *parser.Match, have *depState) ([]expr.Any, error) {
 	var out []expr.Any
 	for _, k := range m.Keys {
 		sp, err := specOf(k, tr.t.Family)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, tr.deps(sp, have)...)
+		d, err := tr.deps(sp, have)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
 	}
 	first := m.Keys[0].Info()
 	n := uint32(len(m.Val.Elems[0].Lo))

@@ -40,7 +40,7 @@ func pseudoHeader(f parser.Field) bool {
 	return false
 }
 
-func (tr *translator) payloadSet(s *parser.PayloadSet, have *[2]uint8) ([]expr.Any, error) {
+func (tr *translator) payloadSet(s *parser.PayloadSet, have *depState) ([]expr.Any, error) {
 	fi := s.Field.Info()
 	sp, err := specOf(s.Field, tr.t.Family)
 	if err != nil {
@@ -50,7 +50,11 @@ func (tr *translator) payloadSet(s *parser.PayloadSet, have *[2]uint8) ([]expr.A
 	if fi.Base != parser.BaseTCPOpt {
 		// nft adds no dependency to a TCP option write: the kernel's
 		// nft_exthdr_tcp_set_eval checks the protocol itself.
-		out = tr.deps(sp, have)
+		d, err := tr.deps(sp, have)
+		if err != nil {
+			return nil, err
+		}
+		out = d
 	}
 	// The value, as the field's register bytes (shifted into place).
 	var src []expr.Any
@@ -59,10 +63,14 @@ func (tr *translator) payloadSet(s *parser.PayloadSet, have *[2]uint8) ([]expr.A
 		if err != nil {
 			return nil, err
 		}
-		if sp.shift != 0 || sp.size != fsp.size || fsp.wide {
+		if sp.shift != 0 || sp.size != fsp.size {
 			return nil, userspace("`%s set %s`: nfd writes another field's value only into a field of the same whole-byte width", s.Field, s.From)
 		}
-		out = append(out, tr.deps(fsp, have)...)
+		d, err := tr.deps(fsp, have)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d...)
 		src = fsp.load(reg1)
 		if fsp.host && fsp.size > 1 {
 			src = append(src, &expr.Byteorder{SourceRegister: reg1, DestRegister: reg1, Op: expr.ByteorderHton,

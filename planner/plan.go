@@ -224,7 +224,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// nfd runs they keep first-match order.
 			if cp.Queue {
 				for i, r := range c.Rules {
-					if _, _, ko := kernelOnlyPart(t, r); !ko {
+					if _, _, _, ko := kernelOnlyPart(t, r); !ko {
 						break
 					}
 					exprs, err := tr.rule(r)

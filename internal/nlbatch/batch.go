@@ -26,6 +26,7 @@ import (
 	"fmt"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/mdlayher/netlink"
 )
 
@@ -41,6 +42,9 @@ type Batch struct {
 	// queued counts the messages added through rec since the last capture.
 	queued int
 	err    error
+	// hostSets are the IDs of sets whose keys are in host byte order
+	// (see fixKeyByteOrder).
+	hostSets map[uint32]bool
 }
 
 // New returns an empty batch.
@@ -70,6 +74,10 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 		return []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: make([]byte, 20)}}, nil
 	}
 	if len(req) >= 2 {
+		for i := 1; i < len(req)-1; i++ {
+			fixCtDirections(&req[i])
+			b.fixKeyByteOrder(&req[i])
+		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)
 	}
 	return nil, nil
@@ -109,6 +117,12 @@ func elemSize(e *nftables.SetElement) int {
 // AddSet adds a set and its elements, the elements in as many messages as
 // they need; tag names every one of them.
 func (b *Batch) AddSet(s *nftables.Set, elems []nftables.SetElement, tag any) {
+	if s.KeyByteOrder == binaryutil.NativeEndian {
+		if b.hostSets == nil {
+			b.hostSets = map[uint32]bool{}
+		}
+		b.hostSets[s.ID] = true
+	}
 	total := 0
 	for i := range elems {
 		total += elemSize(&elems[i])
