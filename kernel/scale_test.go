@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"github.com/google/nftables/expr"
 	"strings"
 	"testing"
 
@@ -24,7 +25,10 @@ func TestLargeRulesetRefusedRule(t *testing.T) {
 		b.WriteString("table inet t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n")
 		for i := 0; i < n; i++ {
 			if bad && i == n/2 {
-				b.WriteString("    tcp dport 81 limit rate 1/day burst 4294967295 packets accept\n")
+				// nfd check refuses a limit whose bucket overflows;
+				// the plan below swaps this rule's limit for one, so
+				// that only the kernel refuses it.
+				b.WriteString("    tcp dport 81 limit rate 1/day burst 5 packets accept\n")
 				continue
 			}
 			fmt.Fprintf(&b, "    ip saddr 10.%d.%d.%d tcp dport %d counter drop\n", i>>16&255, i>>8&255, i&255, 1+i)
@@ -40,6 +44,9 @@ func TestLargeRulesetRefusedRule(t *testing.T) {
 		plans, _, err := planner.PlanRuleset(rs, planner.OffloadAuto)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if bad {
+			overflowLimit(t, plans, n/2)
 		}
 		c, err := newConn()
 		if err != nil {
@@ -68,4 +75,27 @@ func TestLargeRulesetRefusedRule(t *testing.T) {
 			t.Fatalf("a refused batch left: %.300s", out)
 		}
 	}
+}
+
+// overflowLimit makes the limit of native rule idx one whose bucket the
+// kernel's nft_limit_init refuses (EOVERFLOW): a refusal only the kernel
+// reports.
+func overflowLimit(t *testing.T, plans []*planner.TablePlan, idx int) {
+	t.Helper()
+	for _, tp := range plans {
+		for _, cp := range tp.Chains {
+			for i, ref := range cp.Refs {
+				if ref.Index != idx {
+					continue
+				}
+				for _, e := range cp.Rules[i] {
+					if l, ok := e.(*expr.Limit); ok {
+						l.Burst = 4294967295
+						return
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("no native limit at rule %d", idx)
 }
