@@ -64,7 +64,7 @@ var (
 // these percentages. Raise them when the parser learns more; never lower
 // them to make a change pass.
 const (
-	floorMatchPct   = 96.1 // 1501/1560 with the field table
+	floorMatchPct   = 98.5 // 1753/1777
 	floorStmtPct    = 85.6 // 629/734
 	floorRulesetPct = 85.1 // 23/27
 )
