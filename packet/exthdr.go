@@ -57,9 +57,12 @@ func IPv6FindHdr(b []byte, target uint8) (int, bool) {
 // TCPFindOption finds the first TCP option of kind in the TCP header at the
 // start of t, as nft_exthdr_tcp_eval() does: the header (doff*4 bytes) must
 // be all there; options are walked from byte 20 while i < doff*4-1, EOL
-// and NOP (and an option claiming length 0) count one byte. It returns the
-// header from the option on, bounded by the header's end (the kernel's copy
-// must stay inside it).
+// and NOP (and an option claiming length 0) count one byte (optlen()).
+// The first option of that kind ends the search: if its length runs past
+// the header, it is not found (the kernel's `i + optl > tcphdr_len`, which
+// also makes `exists` false). It returns the option, bounded by its
+// length (a field past the option's length is not loaded: `priv->len +
+// priv->offset > optl`).
 func TCPFindOption(t []byte, kind uint8) ([]byte, bool) {
 	if len(t) < 20 {
 		return nil, false
@@ -71,12 +74,15 @@ func TCPFindOption(t []byte, kind uint8) ([]byte, bool) {
 	opt := t[:hl]
 	for i := 20; i < hl-1; {
 		k := opt[i]
-		if k == kind {
-			return opt[i:], true
-		}
 		l := 1
 		if k > 1 && opt[i+1] != 0 { // optlen()
 			l = int(opt[i+1])
+		}
+		if k == kind {
+			if i+l > hl {
+				return nil, false
+			}
+			return opt[i : i+l], true
 		}
 		i += l
 	}
@@ -108,4 +114,116 @@ func SCTPFindChunk(t []byte, typ uint8) ([]byte, bool) {
 		off += (l + 3) &^ 3
 	}
 	return nil, false
+}
+
+// IPv4 option types nft's `ip option` knows (ipopt.c).
+const (
+	ipOptEnd  = 0
+	ipOptNoop = 1
+	ipOptRR   = 7
+	ipOptTS   = 68
+	ipOptLSRR = 131
+	ipOptSSRR = 137
+	ipOptRA   = 148
+)
+
+// IPv4FindOption finds the IPv4 option target (lsrr, ssrr, rr or ra) in
+// the IPv4 packet b, as ipv4_find_option() (net/netfilter/nft_exthdr.c)
+// does: the whole option area must pass __ip_options_compile() without an
+// skb (net/ipv4/ip_options.c), or nothing is found; a source route must
+// then have pointer 4, length at least 7 and a whole number of addresses;
+// a second source route, record route or timestamp is an error; a router
+// alert counts only with value 0. It returns the option's offset in b.
+// Unknown options and timestamp flags other than 0, 1 and 3 pass when the
+// caller has CAP_NET_RAW, which nfd's kernel context (the receiving
+// softirq) has.
+func IPv4FindOption(b []byte, target uint8) (int, bool) {
+	if len(b) < IPv4MinSize {
+		return 0, false
+	}
+	ihl := int(b[0]&0x0f) * 4
+	if ihl <= IPv4MinSize || ihl > len(b) {
+		return 0, false
+	}
+	var srr, rr, ts, ra int
+	strict := false
+	opt := b[:ihl]
+	for i := IPv4MinSize; i < ihl; {
+		switch opt[i] {
+		case ipOptEnd:
+			i = ihl
+			continue
+		case ipOptNoop:
+			i++
+			continue
+		}
+		l := ihl - i
+		if l < 2 {
+			return 0, false
+		}
+		optlen := int(opt[i+1])
+		if optlen < 2 || optlen > l {
+			return 0, false
+		}
+		ptr := 0
+		if optlen >= 3 {
+			ptr = int(opt[i+2])
+		}
+		switch opt[i] {
+		case ipOptSSRR, ipOptLSRR:
+			if optlen < 3 || ptr < 4 || srr != 0 {
+				return 0, false
+			}
+			if ptr != 4 || optlen < 7 || (optlen-3)&3 != 0 {
+				return 0, false
+			}
+			strict = opt[i] == ipOptSSRR
+			srr = i
+		case ipOptRR:
+			if rr != 0 || optlen < 3 || ptr < 4 {
+				return 0, false
+			}
+			if ptr <= optlen && ptr+3 > optlen {
+				return 0, false
+			}
+			rr = i
+		case ipOptTS:
+			if ts != 0 || optlen < 4 || ptr < 5 {
+				return 0, false
+			}
+			flags := opt[i+3] & 0xf
+			if ptr <= optlen {
+				if ptr+3 > optlen {
+					return 0, false
+				}
+				if (flags == 1 || flags == 3) && ptr+7 > optlen {
+					return 0, false
+				}
+			} else if flags != 3 && opt[i+3]>>4 == 15 {
+				return 0, false
+			}
+			ts = i
+		case ipOptRA:
+			if optlen < 4 {
+				return 0, false
+			}
+			if opt[i+2] == 0 && opt[i+3] == 0 {
+				ra = i
+			}
+		case 134: // CIPSO: cipso_v4_validate(), not modelled
+			return 0, false
+		}
+		i += optlen
+	}
+	switch target {
+	case ipOptSSRR, ipOptLSRR:
+		if srr != 0 && strict == (target == ipOptSSRR) {
+			return srr, true
+		}
+	case ipOptRR:
+		return rr, rr != 0
+	case ipOptRA:
+		return ra, ra != 0
+	}
+	return 0, false
 }

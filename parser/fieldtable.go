@@ -52,6 +52,8 @@ func ctF(name string, key uint32, t *Type, host bool, ko string) FieldInfo {
 	return FieldInfo{Name: name, Type: t, Base: BaseCt, Key: key, Host: host, KernelOnly: ko}
 }
 
+var typeCompFlags = &Type{Name: "bitmask", Size: 1}
+
 // namedFields are the fields the code refers to by constant, in order.
 var namedFields = [numNamedFields]FieldInfo{
 	FieldIPSaddr:     pl("ip saddr", ProtoIP, BaseNH, 96, 32, TypeIPv4, true),
@@ -146,6 +148,9 @@ var moreFields = []FieldInfo{
 	typeDep(pl("icmpv6 sequence", ProtoICMP6, th, 48, 16, TypeU16, false), 128, 129),
 	typeDep(pl("icmpv6 max-delay", ProtoICMP6, th, 32, 16, TypeU16, false), 130),
 	typeDep(pl("icmpv6 mtu", ProtoICMP6, th, 32, 32, TypeU32, false), 2),
+	// nft 1.0.6 reads `icmpv6 param-problem` (and lists it as
+	// "parameter-problem", which it cannot read back).
+	typeDep(pl("icmpv6 param-problem", ProtoICMP6, th, 32, 32, TypeU32, false), 4),
 	pl("igmp type", ProtoIGMP, th, 0, 8, TypeIGMPType, false),
 	pl("igmp mrt", ProtoIGMP, th, 8, 8, TypeU8, false),
 	pl("igmp checksum", ProtoIGMP, th, 16, 16, TypeU16, false),
@@ -167,7 +172,10 @@ var moreFields = []FieldInfo{
 	pl("esp spi", ProtoESP, th, 0, 32, TypeU32, false),
 	pl("esp sequence", ProtoESP, th, 32, 32, TypeU32, false),
 	nftAborts(pl("comp nexthdr", ProtoComp, th, 0, 8, TypeProto, false)),
-	pl("comp flags", ProtoComp, th, 8, 8, TypeBitmask8, false),
+	// nft's plain bitmask type: a value without an operator is compared
+	// with ==, not as "any of these bits" (only types derived from bitmask,
+	// tcp_flag and ct_state, are).
+	pl("comp flags", ProtoComp, th, 8, 8, typeCompFlags, false),
 	pl("comp cpi", ProtoComp, th, 16, 16, TypeU16, false),
 	// Ethernet and 802.1Q (kernel-only: NFQUEUE has no link layer).
 	pl("ether daddr", ProtoEther, ll, 0, 48, TypeEther, false),

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"encoding/binary"
-	"strings"
 
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
@@ -31,7 +30,7 @@ func loaderOf(f parser.Field) loader {
 		return unknownLoader
 	}
 	switch fi.Base {
-	case parser.BaseNH, parser.BaseTH, parser.BaseIP6Ext, parser.BaseTCPOpt, parser.BaseSCTP:
+	case parser.BaseNH, parser.BaseTH, parser.BaseIP6Ext, parser.BaseTCPOpt, parser.BaseSCTP, parser.BaseIPOpt:
 		return payloadLoader(fi)
 	case parser.BaseMeta:
 		if ld := metaLoader(fi); ld != nil {
@@ -68,8 +67,15 @@ func payloadLoader(fi parser.FieldInfo) loader {
 		l4 = 0
 	}
 	off, bits := fi.Off, fi.Bits()
+	locate := locator(fi)
 	if fi.Exists {
-		locate := locator(fi)
+		if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
+			// nft adds no dependency to `tcp option X exists` or `sctp
+			// chunk X exists`, and nft_exthdr_tcp_eval /
+			// nft_exthdr_sctp_eval store 0 for any other packet:
+			// `missing` matches a UDP packet.
+			l4 = 0
+		}
 		return func(c *Ctx) (key128, bool) {
 			if !depsOK(c, fam, l4) {
 				return key128{}, false
@@ -81,19 +87,20 @@ func payloadLoader(fi parser.FieldInfo) loader {
 			return key128{}, true
 		}
 	}
-	locate := locator(fi)
 	if dep := fi.TypeDep; dep != "" {
-		// nft's hidden `icmp type` dependency (icmp id: echo messages).
+		// nft's hidden `icmp type` dependency (icmp id: echo messages),
+		// a 1-byte load at the transport header: nft_payload_fast_eval,
+		// which a later fragment does not stop (its byte 0 is read).
+		var want [256]bool
+		for i := 0; i < len(dep); i++ {
+			want[dep[i]] = true
+		}
 		return func(c *Ctx) (key128, bool) {
 			if !depsOK(c, fam, l4) {
 				return key128{}, false
 			}
-			t := c.P.Transport()
-			if len(t) < 1 || c.P.Flags&packet.NonFirstFragment != 0 || strings.IndexByte(dep, t[0]) < 0 {
-				return key128{}, false
-			}
 			h, ok := locate(c)
-			if !ok {
+			if !ok || len(h) < 1 || !want[h[0]] {
 				return key128{}, false
 			}
 			return extractBits(h, off, bits)
@@ -111,6 +118,16 @@ func payloadLoader(fi parser.FieldInfo) loader {
 	}
 }
 
+// fastPayload reports whether the kernel loads the field through
+// nft_payload_fast_eval: nft loads the bytes covering the field, and
+// nft_payload_select_ops() picks the fast path for 1, 2 or 4 bytes at an
+// offset aligned to their length.
+func fastPayload(off, bits uint32) bool {
+	start := off / 8
+	n := (off%8 + bits + 7) / 8
+	return (n == 1 || n == 2 || n == 4) && start%n == 0
+}
+
 // locator returns the function finding the bytes a field's offset counts
 // from; for options and chunks, the slice is bounded as the kernel bounds
 // the copy (the TCP header, the chunk, the packet).
@@ -119,9 +136,15 @@ func locator(fi parser.FieldInfo) func(c *Ctx) ([]byte, bool) {
 	case parser.BaseNH:
 		return func(c *Ctx) ([]byte, bool) { return c.P.Bytes(), c.P.Family != 0 }
 	case parser.BaseTH:
+		if fastPayload(fi.Off, fi.Bits()) {
+			// nft_payload_fast_eval checks NFT_PKTINFO_L4PROTO only, not
+			// fragoff: a later fragment's bytes at thoff are loaded (see
+			// packet.Parsed.laterFragment).
+			return func(c *Ctx) ([]byte, bool) { return c.P.Transport(), c.P.HasL4Proto }
+		}
 		return func(c *Ctx) ([]byte, bool) {
-			// nft_payload's transport base: NFT_PKTINFO_L4PROTO set and
-			// not a later fragment (nft_thoff).
+			// nft_payload_eval's transport base: NFT_PKTINFO_L4PROTO set
+			// and not a later fragment.
 			if !c.P.HasL4Proto || c.P.Flags&packet.NonFirstFragment != 0 {
 				return nil, false
 			}
@@ -141,6 +164,21 @@ func locator(fi parser.FieldInfo) func(c *Ctx) ([]byte, bool) {
 			// ipv6_find_hdr may point past the packet (a header
 			// announced but cut off): present, with nothing to load.
 			return b[min(off, len(b)):], true
+		}
+	case parser.BaseIPOpt:
+		target := uint8(fi.Key)
+		return func(c *Ctx) ([]byte, bool) {
+			// nft_exthdr_ipv4_eval: the copy is bounded by the packet,
+			// not by the option.
+			if c.P.Family != 4 {
+				return nil, false
+			}
+			b := c.P.Bytes()
+			off, ok := packet.IPv4FindOption(b, target)
+			if !ok {
+				return nil, false
+			}
+			return b[off:], true
 		}
 	case parser.BaseTCPOpt:
 		kind := uint8(fi.Key)
