@@ -564,54 +564,13 @@ func TestFieldsKernelOracle(t *testing.T) {
 				}
 			}
 		}
-		src, nftRefused := ofLoad(t, k, rules)
+		diffs, nftRefused := ofRun(t, inj, k, rules, pkts, descs)
 		for _, m := range nftRefused {
 			t.Errorf("seed %d: nft refuses what nfd accepts: %s", seed, m)
-		}
-		rs, err := parser.Parse("of.nft", []byte(src))
-		if err != nil {
-			t.Fatalf("seed %d: nfd refuses the ruleset: %v", seed, err)
-		}
-		e, err := Compile(rs, Options{})
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		want := map[string]uint64{}
-		for _, b := range pkts {
-			ofCtx(b, &p, c)
-			e.Eval(c)
-			for _, fam := range ofFams {
-				if ofFamilyOK(fam, b) {
-					want[fam]++
-				}
-			}
-			if err := inj.Send(b); err != nil {
-				t.Fatalf("inject: %v", err)
-			}
-		}
-		kern, arrived := ofTryWait(t, k, want, 5*time.Second)
-		if !arrived {
-			ofFindLost(t, inj, k, pkts, descs)
-			t.Fatalf("seed %d: packets lost before prerouting", seed)
-		}
-		ours := ourCounters(rs, e)
-		var diffs []string
-		for fi, fam := range ofFams {
-			key := fam + "/of_" + fam + "/pre"
-			kr, or := kern[key], ours[key]
-			if len(kr) != len(or) {
-				t.Fatalf("seed %d: %s: kernel lists %d rules, nfd %d", seed, key, len(kr), len(or))
-			}
-			for i := 2; i < len(kr); i++ {
-				if fmt.Sprint(kr[i]) != fmt.Sprint(or[i]) {
-					diffs = append(diffs, fmt.Sprintf("%s: %s: kernel %v, nfd %v", fam, rules[ofFams[fi]][i-2], kr[i], or[i]))
-				}
-			}
 		}
 		totalRules += len(rules["ip"]) + len(rules["ip6"]) + len(rules["inet"])
 		totalPkts += len(pkts)
 		if len(diffs) > 0 {
-			sort.Strings(diffs)
 			t.Errorf("seed %d: %d rules count differently (reproduce: -run TestFieldsKernelOracle -fields.oracle.seed=%d -fields.oracle.seeds=1):\n%s",
 				seed, len(diffs), seed, strings.Join(diffs, "\n"))
 			ofExplain(t, inj, k, diffs, pkts, descs)
@@ -619,6 +578,57 @@ func TestFieldsKernelOracle(t *testing.T) {
 		}
 	}
 	t.Logf("%d seeds, %d rules, %d packets: every counter equal (%v)", seeds, totalRules, totalPkts, time.Since(start).Round(time.Millisecond))
+}
+
+// ofRun loads rules with nft (dropping and returning those nft refuses)
+// and into the engine, sends pkts to both, and returns the rules whose
+// counters differ ("family: rule: kernel [k], nfd [n]").
+func ofRun(t *testing.T, inj *netns.Injector, k *netns.NS, rules map[string][]string, pkts [][]byte, descs []string) (diffs, nftRefused []string) {
+	t.Helper()
+	src, nftRefused := ofLoad(t, k, rules)
+	rs, err := parser.Parse("of.nft", []byte(src))
+	if err != nil {
+		t.Fatalf("nfd refuses the ruleset: %v", err)
+	}
+	e, err := Compile(rs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p packet.Parsed
+	c := &Ctx{}
+	want := map[string]uint64{}
+	for _, b := range pkts {
+		ofCtx(b, &p, c)
+		e.Eval(c)
+		for _, fam := range ofFams {
+			if ofFamilyOK(fam, b) {
+				want[fam]++
+			}
+		}
+		if err := inj.Send(b); err != nil {
+			t.Fatalf("inject: %v", err)
+		}
+	}
+	kern, arrived := ofTryWait(t, k, want, 5*time.Second)
+	if !arrived {
+		ofFindLost(t, inj, k, pkts, descs)
+		t.Fatalf("packets lost before prerouting")
+	}
+	ours := ourCounters(rs, e)
+	for fi, fam := range ofFams {
+		key := fam + "/of_" + fam + "/pre"
+		kr, or := kern[key], ours[key]
+		if len(kr) != len(or) {
+			t.Fatalf("%s: kernel lists %d rules, nfd %d", key, len(kr), len(or))
+		}
+		for i := 2; i < len(kr); i++ {
+			if fmt.Sprint(kr[i]) != fmt.Sprint(or[i]) {
+				diffs = append(diffs, fmt.Sprintf("%s: %s: kernel %v, nfd %v", fam, rules[ofFams[fi]][i-2], kr[i], or[i]))
+			}
+		}
+	}
+	sort.Strings(diffs)
+	return diffs, nftRefused
 }
 
 // ofExplain finds, for the first few differing rules, one packet the
