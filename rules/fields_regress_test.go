@@ -51,6 +51,7 @@ func rgCheck(t *testing.T, tag string, rules []string, pkts [][]byte) {
 	t.Helper()
 	netns.SkipUnlessRoot(t, "nft")
 	inj, k := netns.NewInjector(t, tag, "k0", []string{"10.88.0.2/24", "fd88::2/64"})
+	ofWarm(t, inj, k)
 	diffs, refused := ofRun(t, inj, k, map[string][]string{"inet": rules}, pkts, make([]string, len(pkts)))
 	for _, r := range refused {
 		t.Errorf("nft refuses: %s", r)
@@ -124,7 +125,8 @@ func TestFieldsRegressIPOption(t *testing.T) {
 // messages have carry nft's type dependency; comp flags compares with ==;
 // a 1-byte ICMPv6 header has a type and a 3-byte UDP header a source
 // port; an MH header announced past the end exists and loads nothing
-// (the engine panicked there).
+// (the engine panicked there); an anonymous set of one tcp_flag value is
+// that value without an operator: any of its bits.
 func TestFieldsRegressPayloadPaths(t *testing.T) {
 	rules := []string{
 		"tcp sequence 7",
@@ -137,6 +139,9 @@ func TestFieldsRegressPayloadPaths(t *testing.T) {
 		"icmpv6 id 5",
 		"comp flags 0xc3",
 		"comp flags 0x83",
+		"tcp flags { 0x2f }",
+		"tcp flags { syn }",
+		"tcp flags != { syn }",
 		"udp sport 1000",
 		"icmpv6 type echo-request",
 		"exthdr mh exists",
@@ -158,6 +163,8 @@ func TestFieldsRegressPayloadPaths(t *testing.T) {
 		rgRaw(true, 58, nil, nil, pktgen.Opts{ICMPType: 128, Cut: 7}),
 		rgRaw(true, 135, []uint8{60}, nil, pktgen.Opts{}),
 		rgRaw(true, 135, nil, []byte{59, 0, 0, 0, 0, 0, 0, 0}, pktgen.Opts{}),
+		rgRaw(false, 6, nil, nil, pktgen.Opts{Sport: 1, Dport: 2, TCPFlags: 0x12}),
+		rgRaw(true, 6, nil, nil, pktgen.Opts{Sport: 1, Dport: 2, TCPFlags: 0x10}),
 	}
 	rgCheck(t, "rp", rules, pkts)
 }

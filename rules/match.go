@@ -31,6 +31,12 @@ func (b *builder) setFor(t *parser.Table, keys []parser.Field, v *parser.Value) 
 func (b *builder) compileMatch(t *parser.Table, m *parser.Match) (func(*Ctx) bool, error) {
 	neg := m.Op == parser.OpNe
 	isSet := m.Val.Anon || m.Val.SetRef != ""
+	if m.Val.Anon && len(m.Val.Elems) == 1 && len(m.Keys) == 1 && m.Keys[0].Type().Bitmask &&
+		m.Op == parser.OpImplicit && m.Mask == nil && string(m.Val.Elems[0].Lo) == string(m.Val.Elems[0].Hi) {
+		// nft makes an anonymous set of one value the value itself, so
+		// `tcp flags { syn }` is `tcp flags syn`: any of the bits.
+		isSet = false
+	}
 	if len(m.Keys) > 1 {
 		return b.compileConcatMatch(t, m, neg, isSet)
 	}
