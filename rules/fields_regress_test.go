@@ -157,6 +157,10 @@ func TestFieldsRegressPayloadPaths(t *testing.T) {
 		rgRaw(false, 6, nil, nil, pktgen.Opts{Sport: 1, Dport: 2, Seq: 7, FragOff: 3}),
 		rgRaw(true, 6, []uint8{44}, nil, pktgen.Opts{Sport: 1, Dport: 2, Seq: 7, FragOff: 3}),
 		echoLike(8, false, 5), echoLike(3, false, 5), echoLike(3, false, 0),
+		// a later fragment whose data starts like an echo request: the
+		// type dependency is a fast-path load too
+		rgRaw(false, 1, nil, nil, pktgen.Opts{ICMPType: 8, ICMPID: 5, FragOff: 3}),
+		rgRaw(true, 58, []uint8{44}, nil, pktgen.Opts{ICMPType: 128, ICMPID: 5, FragOff: 3}),
 		ptb, echoLike(128, true, 5), echoLike(1, true, 5),
 		rgRaw(false, 108, nil, []byte{6, 0x83, 0, 1}, pktgen.Opts{}),
 		rgRaw(false, 17, nil, nil, pktgen.Opts{Sport: 1000, Dport: 53, Cut: 5}),
