@@ -186,3 +186,14 @@ func TestHostOrderIntervalSet(t *testing.T) {
 		t.Errorf("first element %x, want big-endian 1000", els[0].Key)
 	}
 }
+
+// TestOneFlagSet: nft turns a one-value anonymous set of flags into the
+// plain value, which for a flag type means "any of these bits": `tcp
+// flags { syn }` matches SYN|ACK in the kernel (found by the field oracle).
+func TestOneFlagSet(t *testing.T) {
+	got := deref(translateOne(t, "tcp flags { syn }"))
+	want := deref(translateOne(t, "tcp flags syn"))
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("tcp flags { syn }:\n got  %v\n want %v", got, want)
+	}
+}
