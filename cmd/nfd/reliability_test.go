@@ -405,12 +405,15 @@ func echoStream(c net.Conn) (stop func() (int, error)) {
 	}
 }
 
-// TestKernelRefusesCommit: a file nfd parses but the kernel refuses when
-// nfd commits it (a limit whose burst at its rate overflows nft_limit's
-// token bucket: EOVERFLOW, as `nft -f` reports for it). At start: exit 1
+// TestKernelRefusesCommit: a file the kernel would refuse (a limit whose
+// burst at its rate overflows nft_limit's token bucket: EOVERFLOW, as
+// `nft -f` reports for it). nfd used to find this only when it committed;
+// it now predicts it at check time, so the refusal names the rule before
+// any batch is sent (the commit-time path, naming a rule the kernel alone
+// refuses, is kernel/TestLargeRulesetRefusedRule's). At start: exit 1
 // naming the rule, no table left behind. At reload, under traffic: exit
 // 1 naming the rule, the old ruleset keeps running, no packet that should
-// pass is lost, and nfd's probe table is gone.
+// pass is lost, and no probe table is left.
 func TestKernelRefusesCommit(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	tp := netns.NewTopology(t)
@@ -419,7 +422,7 @@ func TestKernelRefusesCommit(t *testing.T) {
 	refused := filepath.Join(dir, "refused.nft")
 	must(t, os.WriteFile(refused, []byte(strings.Replace(forwardRules, `tcp dport 80 accept comment "web"`,
 		"tcp dport 80 accept comment \"web\"\n\t\ttcp dport 81 limit rate 1/day burst 4294967295 packets accept", 1)), 0o644))
-	want := refused + ":6:3: the kernel refused this rule: value too large for defined data type"
+	want := refused + ":6:16: error: the kernel refuses this limit: its packet bucket overflows 64 bits (value too large for defined data type)"
 
 	out, err := tp.FW.Cmd(nfdBin, "run", "--rules", refused, "--offload", "auto", "--socket", filepath.Join(dir, "s.sock"),
 		"--metrics-addr", "", "--state-dir", filepath.Join(dir, "st")).CombinedOutput()
