@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,22 +43,7 @@ table inet zz_sink {
 	}
 }
 `
-	rs, err := parser.Parse("b.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon := parser.Print(rs)
-	f := filepath.Join(t.TempDir(), "b.nft")
-	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := k.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
-	}
-	e, err := Compile(rs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, e := loadBoth(t, k, "b.nft", src)
 	srcs := []string{"10.88.0.1", "10.88.0.3", "10.88.0.4", "10.88.0.5"}
 	for i := 0; i < 36; i++ {
 		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(srcs[i%4]), Dst: netip.MustParseAddr("10.88.0.2"),

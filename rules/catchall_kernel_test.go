@@ -3,8 +3,6 @@ package rules
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -52,22 +50,7 @@ table inet zz_sink {
 	}
 }
 `
-	rs, err := parser.Parse("c.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon := parser.Print(rs)
-	f := filepath.Join(t.TempDir(), "c.nft")
-	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := k.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
-	}
-	e, err := Compile(rs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, e := loadBoth(t, k, "c.nft", src)
 	srcs := []string{"10.88.0.1", "10.88.0.3", "192.0.2.1", "10.88.0.5"}
 	for i := 0; i < 24; i++ {
 		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(srcs[i%len(srcs)]), Dst: netip.MustParseAddr("10.88.0.2"),

@@ -3,8 +3,6 @@ package rules
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -43,22 +41,7 @@ table inet zz_sink {
 	}
 }
 `
-	rs, err := parser.Parse("m.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon := parser.Print(rs)
-	f := filepath.Join(t.TempDir(), "m.nft")
-	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := k.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
-	}
-	e, err := Compile(rs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, e := loadBoth(t, k, "m.nft", src)
 	for i := 0; i < 10; i++ {
 		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
 			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 8)})
@@ -70,7 +53,7 @@ table inet zz_sink {
 	time.Sleep(50 * time.Millisecond)
 	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
 	if fmt.Sprint(kern) != fmt.Sprint(ours) {
-		t.Errorf("kernel %v, nfd %v\n%s", kern, ours, canon)
+		t.Errorf("kernel %v, nfd %v\n%s", kern, ours, parser.Print(rs))
 	}
 	t.Logf("%v", ours)
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -43,22 +41,7 @@ table inet zz_sink {
 	}
 }
 `
-	rs, err := parser.Parse("q.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon := parser.Print(rs)
-	f := filepath.Join(t.TempDir(), "q.nft")
-	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := k.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
-	}
-	e, err := Compile(rs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, e := loadBoth(t, k, "q.nft", src)
 	for i := 0; i < 40; i++ {
 		n := 72 // 100-byte packets
 		if i >= 25 {

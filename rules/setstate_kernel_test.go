@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -60,22 +58,7 @@ table inet zz_sink {
 	}
 }
 `
-	rs, err := parser.Parse("s.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	canon := parser.Print(rs)
-	f := filepath.Join(t.TempDir(), "s.nft")
-	if err := os.WriteFile(f, []byte(canon), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := k.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s\n%s", err, out, canon)
-	}
-	e, err := Compile(rs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, e := loadBoth(t, k, "s.nft", src)
 	send := func() {
 		for i, s := range []string{"10.88.0.1", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.1", "10.88.0.3"} {
 			b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(s), Dst: netip.MustParseAddr("10.88.0.2"),
