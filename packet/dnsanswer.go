@@ -280,3 +280,24 @@ func (a *DNSAnswer) Resolve(visit func(name []byte), addr func(DNSAddr)) {
 		}
 	}
 }
+
+// DNSQuestion reads a standard query's id, first question name (lower
+// case, into buf) and type; ok is false for anything else.
+func DNSQuestion(msg []byte, buf *[MaxNameLen + 2]byte) (id uint16, name []byte, qtype uint16, ok bool) {
+	if len(msg) < 12 {
+		return 0, nil, 0, false
+	}
+	flags := binary.BigEndian.Uint16(msg[2:])
+	if flags&0x8000 != 0 || (flags>>11)&0xf != 0 || binary.BigEndian.Uint16(msg[4:]) != 1 {
+		return 0, nil, 0, false
+	}
+	name, err := readName(msg, 12, buf)
+	if err != nil {
+		return 0, nil, 0, false
+	}
+	end, err := skipName(msg, 12)
+	if err != nil || end+4 > len(msg) {
+		return 0, nil, 0, false
+	}
+	return binary.BigEndian.Uint16(msg), name, binary.BigEndian.Uint16(msg[end:]), true
+}
