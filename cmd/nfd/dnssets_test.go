@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,19 +93,28 @@ func dnsServer(t *testing.T, ns *netns.NS, addr string, ttl int, records []strin
 	}
 }
 
-// dnsLookup asks server (UDP, a fresh socket and id) for name's A records
-// from ns and returns the first address of the answer's chain.
+// dnsLookup asks server for name's A records from ns and returns the
+// first address of the answer's chain.
 func dnsLookup(ns *netns.NS, server, name string) (netip.Addr, error) {
+	return dnsQuery(ns, server, name, 1)
+}
+
+// dnsQuery asks server (UDP, a fresh socket and id) for name's records
+// of qtype (1 A, 28 AAAA) from ns and returns the first address of that
+// kind at the end of the answer's chain.
+func dnsQuery(ns *netns.NS, server, name string, qtype uint16) (netip.Addr, error) {
 	var out netip.Addr
 	err := ns.Do(func() error {
-		c, err := net.Dial("udp4", net.JoinHostPort(server, "53"))
+		c, err := net.Dial("udp", net.JoinHostPort(server, "53"))
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 		id := uint16(rand.Uint32())
-		if _, err := c.Write(pktgen.DNSQuery(id, name)); err != nil {
+		q := pktgen.DNSQuery(id, name)
+		q[len(q)-3] = byte(qtype) // QTYPE's low byte
+		if _, err := c.Write(q); err != nil {
 			return err
 		}
 		buf := make([]byte, 1500)
@@ -119,9 +129,13 @@ func dnsLookup(ns *netns.NS, server, name string) (netip.Addr, error) {
 		if a.ID != id {
 			return fmt.Errorf("answer id %d, asked %d", a.ID, id)
 		}
+		want := uint8(4)
+		if qtype == 28 {
+			want = 16
+		}
 		a.Resolve(func([]byte) {}, func(d packet.DNSAddr) {
-			if !out.IsValid() && d.AddrLen == 4 {
-				out = netip.AddrFrom4([4]byte(d.Addr[:4]))
+			if !out.IsValid() && d.AddrLen == want {
+				out, _ = netip.AddrFromSlice(d.Addr[:d.AddrLen])
 			}
 		})
 		if !out.IsValid() {
@@ -314,5 +328,135 @@ func testDNSSets(t *testing.T, offload string) {
 	if s := dnsStatus(t, d); s.Unsolicited != 0 || s.Malformed != 0 || s.KernelErrors != 0 {
 		b, _ := json.Marshal(s)
 		t.Errorf("dns status: %s", b)
+	}
+}
+
+// TestDNSSetsReload: a reload keeps the learned elements of sets whose
+// names are unchanged (in nfd and in the kernel), drops those of sets
+// whose names changed; with nfd killed, DNS keeps working (the queue
+// rules' bypass flag).
+func TestDNSSetsReload(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := dnsTopology(t, 60)
+	d := startDaemon(t, tp.FW, dnsRules, "--offload", "auto")
+	for i := 1; i <= 3; i++ {
+		if _, err := dnsLookup(tp.Client, netns.ServerIP4, fmt.Sprintf("n%d.ok.test", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := filepath.Join(t.TempDir(), "same.nft")
+	must(t, os.WriteFile(f, []byte("# the same sets, a changed file\n"+dnsRules), 0o644))
+	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, f); code != 0 {
+		t.Fatalf("reload: %s", errOut)
+	}
+	if got := tcpTry(tp.Client, "10.10.3.2:8080"); got != ok {
+		t.Errorf("learned element after a reload: %s", got)
+	}
+	out, err := tp.FW.Run("nft", "list", "set", "inet", "nfd_fw", "ok4")
+	must(t, err)
+	if !strings.Contains(out, "10.10.3.3 timeout") || !strings.Contains(out, `comment "n3.ok.test"`) {
+		t.Errorf("kernel set after a reload:\n%s", out)
+	}
+	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 3 || ds.Added != 3 {
+		t.Errorf("status after a reload: %+v", ds)
+	}
+	changed := filepath.Join(t.TempDir(), "changed.nft")
+	must(t, os.WriteFile(changed, []byte(strings.Replace(dnsRules, `"*.ok.test"`, `"*.other.test"`, 1)), 0o644))
+	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, changed); code != 0 {
+		t.Fatalf("reload: %s", errOut)
+	}
+	if got := tcpTry(tp.Client, "10.10.3.2:8080"); got != timeout {
+		t.Errorf("element of a set whose names changed, after the reload: %s", got)
+	}
+	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 0 {
+		t.Errorf("status after a reload changing the names: %+v", ds)
+	}
+	// kill -9: the tables stay, the DNS queue has no reader, and the
+	// bypass flag lets answers through.
+	_ = d.cmd.Process.Kill()
+	d.done <- <-d.done // gone (for the cleanup too)
+	if _, err := dnsLookup(tp.Client, netns.ServerIP4, "n9.ok.test"); err != nil {
+		t.Errorf("DNS with nfd killed: %v", err)
+	}
+	if !strings.Contains(nfdTables(t, tp.FW), "nfd_fw") {
+		t.Error("nfd's table did not survive kill -9 (the test proves nothing)")
+	}
+}
+
+// TestDNSSetsFamilies: sets filled from DNS in ip and ip6 tables, over
+// IPv4 and IPv6 transport, AAAA records for the IPv6 set.
+func TestDNSSetsFamilies(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	must2 := func(ns *netns.NS, args ...string) {
+		if _, err := ns.Run(args[0], args[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must2(tp.Server, "ip", "addr", "add", "10.10.3.0/24", "dev", "lo")
+	must2(tp.Server, "ip", "-6", "route", "add", "local", "fd10:3::/64", "dev", "lo")
+	must2(tp.FW, "ip", "route", "add", "10.10.3.0/24", "via", netns.ServerIP4)
+	must2(tp.FW, "ip", "-6", "route", "add", "fd10:3::/64", "via", netns.ServerIP6)
+	servers(t, tp.Server, []int{8080}, nil)
+	recs := []string{"listen-address=" + netns.ServerIP6, "host-record=ready.ok.test,10.10.3.249",
+		"host-record=bad.test,10.10.3.200,fd10:3::200"}
+	for i := 1; i <= 10; i++ {
+		recs = append(recs, fmt.Sprintf("host-record=n%d.ok.test,10.10.3.%d,fd10:3::%d", i, i, i))
+	}
+	dnsServer(t, tp.Server, netns.ServerIP4, 60, recs)
+	rules := `table ip f4 {
+	set ok { type ipv4_addr; flags timeout; dns names { "*.ok.test" }; }
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		udp dport 53 accept
+		ip daddr @ok tcp dport 8080 accept
+	}
+}
+table ip6 f6 {
+	set ok { type ipv6_addr; flags timeout; dns names { "*.ok.test" }; }
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		udp dport 53 accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
+		ip6 daddr @ok tcp dport 8080 accept
+	}
+}
+`
+	for _, offload := range []string{"auto", "none"} {
+		t.Run("offload="+offload, func(t *testing.T) {
+			d := startDaemon(t, tp.FW, rules, "--offload", offload)
+			defer func() { _ = d.stop(syscall.SIGTERM) }()
+			for i := 1; i <= 10; i++ {
+				name := fmt.Sprintf("n%d.ok.test", i)
+				a4, err := dnsQuery(tp.Client, netns.ServerIP4, name, 1)
+				must(t, err)
+				if got := tcpTry(tp.Client, net.JoinHostPort(a4.String(), "8080")); got != ok {
+					t.Errorf("%s %s: %s", name, a4, got)
+				}
+				a6, err := dnsQuery(tp.Client, netns.ServerIP6, name, 28)
+				must(t, err)
+				if got := tcpTry(tp.Client, net.JoinHostPort(a6.String(), "8080")); got != ok {
+					t.Errorf("%s %s: %s", name, a6, got)
+				}
+			}
+			for _, q := range []struct {
+				server string
+				qtype  uint16
+			}{{netns.ServerIP4, 1}, {netns.ServerIP6, 28}} {
+				a, err := dnsQuery(tp.Client, q.server, "bad.test", q.qtype)
+				must(t, err)
+				if got := tcpTry(tp.Client, net.JoinHostPort(a.String(), "8080")); got != timeout {
+					t.Errorf("bad.test %s: %s", a, got)
+				}
+			}
+			for _, x := range dnsStatus(t, d).Sets {
+				// each table sees the answers of its family's transport
+				if x.Elements != 10 {
+					t.Errorf("%s %s: %+v", x.Table, x.Set, x)
+				}
+			}
+		})
 	}
 }
