@@ -154,11 +154,15 @@ func (d *Daemon) syncDNSReader(st *state, open bool) error {
 	if err != nil {
 		return fmt.Errorf("opening the DNS queue %d: %w", st.dnsQueue, err)
 	}
+	w, err := kernel.NewElemWriter(conn.NetNS)
+	if err != nil {
+		r.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	dr := &dnsReader{num: st.dnsQueue, cancel: cancel, done: make(chan struct{})}
 	d.dnsR.Store(dr)
-	netns := conn.NetNS
-	d.spawn(func() { d.serveDNS(ctx, r, dr, netns) })
+	d.spawn(func() { d.serveDNS(ctx, r, dr, w) })
 	return nil
 }
 
@@ -177,9 +181,10 @@ type dnsMsg struct {
 // serveDNS reads the DNS queue: each receive batch's messages are
 // handled together, their addresses added in one transaction, and the
 // batch's verdicts (all accept) given once the kernel acknowledged it.
-func (d *Daemon) serveDNS(ctx context.Context, r queue.Reader, dr *dnsReader, netns int) {
+func (d *Daemon) serveDNS(ctx context.Context, r queue.Reader, dr *dnsReader, w *kernel.ElemWriter) {
 	defer close(dr.done)
 	defer r.Close()
+	defer w.Close()
 	var (
 		p      packet.Parsed
 		ids    []uint32
@@ -226,7 +231,7 @@ func (d *Daemon) serveDNS(ctx context.Context, r queue.Reader, dr *dnsReader, ne
 			if len(adds) > 0 {
 				groups = kernelGroups(ds, adds, groups[:0])
 				if len(groups) > 0 {
-					if err := kernel.AddElements(netns, groups); err != nil {
+					if err := w.Add(groups); err != nil {
 						// Not in the kernel: out of the copy too.
 						ds.f.Forget(adds)
 						dr.kernelErrors.Add(1)

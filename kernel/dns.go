@@ -48,3 +48,30 @@ func AddElements(netnsFd int, adds []SetElems) error {
 	}
 	return nlbatch.Send(netnsFd, msgs, tags)
 }
+
+// ElemWriter adds learned elements over one long-lived socket: the DNS
+// reader's latency path (an answer waits for its transaction).
+type ElemWriter struct{ s *nlbatch.Sender }
+
+// NewElemWriter opens the writer's socket in the network namespace
+// netnsFd (0: the current one).
+func NewElemWriter(netnsFd int) (*ElemWriter, error) {
+	s, err := nlbatch.NewSender(netnsFd)
+	if err != nil {
+		return nil, err
+	}
+	return &ElemWriter{s: s}, nil
+}
+
+// Add adds elements as one transaction and returns once the kernel
+// acknowledged it.
+func (w *ElemWriter) Add(adds []SetElems) error {
+	b := w.s.Batch()
+	for _, a := range adds {
+		b.AddElements(a.Set, a.Elems, batchTag{set: a.Set.Name, what: "learned elements"})
+	}
+	return w.s.Send(b)
+}
+
+// Close closes the socket.
+func (w *ElemWriter) Close() { _ = w.s.Close() }

@@ -147,27 +147,37 @@ func dnsQuery(ns *netns.NS, server, name string, qtype uint16) (netip.Addr, erro
 }
 
 // dnsTopology is the three namespaces with the server holding
-// 10.10.3.0/24 and 10.10.4.0/24 on its loopback, TCP echo on 8080, and
-// dnsmasq serving n<i>.ok.test (10.10.3.i), bad.test (10.10.3.200), the
+// 10.10.3.0/24, 10.10.4.0/24 and 10.11.0.0/16 on its loopback, TCP echo on
+// 8080, and dnsmasq serving n<i>.ok.test (10.11.i/256.i%256), bad.test (10.10.3.200), the
 // CNAME alias.ok.test → final.elsewhere.test (10.10.3.150) and
 // f<i>.flood.test (10.10.4.i).
-func dnsTopology(t *testing.T, ttl int) *netns.Topology {
+func dnsTopology(t *testing.T, ttl int) *netns.Topology { return dnsTopo(t, ttl, 120, true) }
+
+// dnsTopo is dnsTopology with n names of each kind, and the TCP echo
+// server on 8080 or not.
+func dnsTopo(t *testing.T, ttl, n int, echo bool) *netns.Topology {
 	tp := netns.NewTopology(t)
-	for _, c := range [][]string{{"ip", "addr", "add", "10.10.3.0/24", "dev", "lo"}, {"ip", "addr", "add", "10.10.4.0/24", "dev", "lo"}} {
+	for _, c := range [][]string{{"ip", "addr", "add", "10.10.3.0/24", "dev", "lo"}, {"ip", "addr", "add", "10.10.4.0/24", "dev", "lo"},
+		{"ip", "addr", "add", "10.11.0.0/16", "dev", "lo"}} {
 		if _, err := tp.Server.Run(c[0], c[1:]...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, n := range []string{"10.10.3.0/24", "10.10.4.0/24"} {
+	for _, n := range []string{"10.10.3.0/24", "10.10.4.0/24", "10.11.0.0/16"} {
 		if _, err := tp.FW.Run("ip", "route", "add", n, "via", netns.ServerIP4); err != nil {
 			t.Fatal(err)
 		}
 	}
-	servers(t, tp.Server, []int{8080}, nil)
+	if echo {
+		servers(t, tp.Server, []int{8080}, nil)
+	}
 	recs := []string{"host-record=bad.test,10.10.3.200", "host-record=final.elsewhere.test,10.10.3.150",
 		"cname=alias.ok.test,final.elsewhere.test", "host-record=ready.ok.test,10.10.3.249"}
-	for i := 1; i <= 120; i++ {
-		recs = append(recs, fmt.Sprintf("host-record=n%d.ok.test,10.10.3.%d", i, i), fmt.Sprintf("host-record=f%d.flood.test,10.10.4.%d", i, i))
+	for i := 1; i <= n; i++ {
+		recs = append(recs, fmt.Sprintf("host-record=n%d.ok.test,10.11.%d.%d", i, i/256, i%256))
+		if i < 256 {
+			recs = append(recs, fmt.Sprintf("host-record=f%d.flood.test,10.10.4.%d", i, i))
+		}
 	}
 	dnsServer(t, tp.Server, netns.ServerIP4, ttl, recs)
 	return tp
@@ -209,8 +219,8 @@ func testDNSSets(t *testing.T, offload string) {
 	srv := netns.ServerIP4
 
 	// An address no answer named is blocked; the static set's is not.
-	if got := tcpTry(tp.Client, "10.10.3.1:8080"); got != timeout {
-		t.Fatalf("10.10.3.1 before any answer: %s", got)
+	if got := tcpTry(tp.Client, "10.11.0.1:8080"); got != timeout {
+		t.Fatalf("10.11.0.1 before any answer: %s", got)
 	}
 	if got := tcpTry(tp.Client, "10.10.3.250:8080"); got != ok {
 		t.Fatalf("static set: %s", got)
@@ -300,8 +310,8 @@ func testDNSSets(t *testing.T, offload string) {
 	if got := tcpTry(tp.Client, "10.10.3.150:8080"); got != timeout {
 		t.Errorf("after its TTL, 10.10.3.150: %s", got)
 	}
-	if got := tcpTry(tp.Client, "10.10.3.7:8080"); got != timeout {
-		t.Errorf("after its TTL, 10.10.3.7: %s", got)
+	if got := tcpTry(tp.Client, "10.11.0.7:8080"); got != timeout {
+		t.Errorf("after its TTL, 10.11.0.7: %s", got)
 	}
 	time.Sleep(1500 * time.Millisecond) // the sweep runs every second
 	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 0 || ds.Expired < 101 {
@@ -349,12 +359,12 @@ func TestDNSSetsReload(t *testing.T) {
 	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, f); code != 0 {
 		t.Fatalf("reload: %s", errOut)
 	}
-	if got := tcpTry(tp.Client, "10.10.3.2:8080"); got != ok {
+	if got := tcpTry(tp.Client, "10.11.0.2:8080"); got != ok {
 		t.Errorf("learned element after a reload: %s", got)
 	}
 	out, err := tp.FW.Run("nft", "list", "set", "inet", "nfd_fw", "ok4")
 	must(t, err)
-	if !strings.Contains(out, "10.10.3.3 timeout") || !strings.Contains(out, `comment "n3.ok.test"`) {
+	if !strings.Contains(out, "10.11.0.3 timeout") || !strings.Contains(out, `comment "n3.ok.test"`) {
 		t.Errorf("kernel set after a reload:\n%s", out)
 	}
 	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 3 || ds.Added != 3 {
@@ -365,7 +375,7 @@ func TestDNSSetsReload(t *testing.T) {
 	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, changed); code != 0 {
 		t.Fatalf("reload: %s", errOut)
 	}
-	if got := tcpTry(tp.Client, "10.10.3.2:8080"); got != timeout {
+	if got := tcpTry(tp.Client, "10.11.0.2:8080"); got != timeout {
 		t.Errorf("element of a set whose names changed, after the reload: %s", got)
 	}
 	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 0 {
