@@ -147,6 +147,19 @@ func (s *Set) Elements(now time.Time) []Learned {
 	return out
 }
 
+// Live counts the elements that have not expired.
+func (s *Set) Live(now time.Time) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, e := range s.elems {
+		if now.Before(e.Expires) {
+			n++
+		}
+	}
+	return n
+}
+
 // Len is the number of elements held (expired ones until swept).
 func (s *Set) Len() int {
 	s.mu.RLock()

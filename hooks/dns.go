@@ -320,7 +320,7 @@ func (d *Daemon) DNSStatus() *DNSStatus {
 	now := time.Now()
 	for _, fs := range ds.f.Sets {
 		s.Sets = append(s.Sets, DNSSetStatus{Table: fs.Family.String() + " " + fs.Table, Set: fs.Name, Names: fs.Names,
-			Kernel: ds.kernel[fs] != nil, Elements: len(fs.Elements(now)), Limit: fs.Limit, Answers: fs.Answers.Load(),
+			Kernel: ds.kernel[fs] != nil, Elements: fs.Live(now), Limit: fs.Limit, Answers: fs.Answers.Load(),
 			Added: fs.Added.Load(), Refreshed: fs.Refreshed.Load(), Expired: fs.Expired.Load(), Limited: fs.Limited.Load(),
 			Budgeted: fs.Budgeted.Load()})
 	}
