@@ -124,3 +124,25 @@ func TestFillBounds(t *testing.T) {
 		t.Errorf("malformed %+v", f.Stats())
 	}
 }
+
+// FuzzMessage: any bytes as a query, then as its answer, over UDP and
+// TCP, fill only addresses of the right family with clamped timeouts,
+// and never panic.
+func FuzzMessage(f *testing.F) {
+	f.Add(pktgen.DNSQuery(5, "deb.debian.org"), pktgen.DNSResponse(5, "deb.debian.org", 1, cnameAns), false)
+	f.Add(pktgen.DNSQuery(9, "x.example"), append([]byte{0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, 0xc0, 12, 0, 1, 0, 1), true)
+	f.Fuzz(func(t *testing.T, q, a []byte, tcp bool) {
+		c := &clock{time.Unix(1000, 0)}
+		fl := newFiller(t, c, nil)
+		if tcp {
+			q = append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+			a = append([]byte{byte(len(a) >> 8), byte(len(a))}, a...)
+		}
+		fl.Message(client, server, tcp, q, nil)
+		for _, add := range fl.Message(server, client, tcp, a, nil) {
+			if add.Set.V6 != add.Addr.Is6() || add.Timeout < 5*time.Second || add.Timeout > time.Hour {
+				t.Fatalf("bad update %+v", add)
+			}
+		}
+	})
+}
