@@ -370,6 +370,11 @@ func TestDNSSetsReload(t *testing.T) {
 	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 3 || ds.Added != 3 {
 		t.Errorf("status after a reload: %+v", ds)
 	}
+	text, err := tp.FW.Run(nfdBin, "status", "--socket", d.socket)
+	must(t, err)
+	if !strings.Contains(text, "dns sets:") || !strings.Contains(text, "3/65536 elements (kernel), 3 answers, 3 added") {
+		t.Errorf("nfd status:\n%s", text)
+	}
 	changed := filepath.Join(t.TempDir(), "changed.nft")
 	must(t, os.WriteFile(changed, []byte(strings.Replace(dnsRules, `"*.ok.test"`, `"*.other.test"`, 1)), 0o644))
 	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, changed); code != 0 {
