@@ -375,6 +375,32 @@ func TestDNSSetsReload(t *testing.T) {
 	if !strings.Contains(text, "dns sets:") || !strings.Contains(text, "3/65536 elements (kernel), 3 answers, 3 added") {
 		t.Errorf("nfd status:\n%s", text)
 	}
+	// Answers nobody asked for fill nothing; hostile ones are counted.
+	before := dnsStatus(t, d)
+	must(t, tp.Server.Do(func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("10.10.3.9"), Port: 53})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		to := &net.UDPAddr{IP: net.ParseIP(netns.ClientIP4), Port: 40000}
+		forged := pktgen.DNSResponse(77, "n200.ok.test", 1, []pktgen.DNSRR{{Name: "n200.ok.test", Type: 1, TTL: 300, Addr: []byte{10, 11, 0, 200}}})
+		loop := append([]byte{0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0}, 0xc0, 12, 0, 1, 0, 1)
+		for _, m := range [][]byte{forged, loop} {
+			if _, err := c.WriteToUDP(m, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	time.Sleep(200 * time.Millisecond)
+	after := dnsStatus(t, d)
+	if after.Unsolicited != before.Unsolicited+1 || after.Malformed != before.Malformed+1 {
+		t.Errorf("forged and hostile answers: unsolicited %d → %d, malformed %d → %d", before.Unsolicited, after.Unsolicited, before.Malformed, after.Malformed)
+	}
+	if got := tcpTry(tp.Client, "10.11.0.200:8080"); got != timeout {
+		t.Errorf("address of an unsolicited answer: %s", got)
+	}
 	changed := filepath.Join(t.TempDir(), "changed.nft")
 	must(t, os.WriteFile(changed, []byte(strings.Replace(dnsRules, `"*.ok.test"`, `"*.other.test"`, 1)), 0o644))
 	if _, errOut, code := runIn(t, tp.FW, "reload", "--socket", d.socket, changed); code != 0 {
