@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -44,6 +45,7 @@ const dnsRules = `table inet fw {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
 		udp dport 53 accept
+		tcp dport 53 accept
 		ip daddr @ok4 tcp dport 8080 accept
 		ip daddr @flood4 tcp dport 8080 accept
 		ip daddr @static4 tcp dport 8080 accept
@@ -140,6 +142,45 @@ func dnsQuery(ns *netns.NS, server, name string, qtype uint16) (netip.Addr, erro
 		})
 		if !out.IsValid() {
 			return fmt.Errorf("no address for %s (rcode %d)", name, a.RCode)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// dnsLookupTCP asks server over TCP for name's A record.
+func dnsLookupTCP(ns *netns.NS, server, name string) (netip.Addr, error) {
+	var out netip.Addr
+	err := ns.Do(func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(server, "53"), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		q := pktgen.DNSQuery(uint16(rand.Uint32()), name)
+		if _, err := c.Write(append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)); err != nil {
+			return err
+		}
+		var l [2]byte
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return err
+		}
+		buf := make([]byte, int(l[0])<<8|int(l[1]))
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		var a packet.DNSAnswer
+		if err := packet.ParseDNSAnswer(buf, &a); err != nil {
+			return err
+		}
+		a.Resolve(func([]byte) {}, func(d packet.DNSAddr) {
+			if !out.IsValid() && d.AddrLen == 4 {
+				out = netip.AddrFrom4([4]byte(d.Addr[:4]))
+			}
+		})
+		if !out.IsValid() {
+			return fmt.Errorf("no address for %s", name)
 		}
 		return nil
 	})
@@ -243,8 +284,15 @@ func testDNSSets(t *testing.T, offload string) {
 		t.Fatalf("%d of 100 fresh names refused right after their answer", failed)
 	}
 
+	// DNS over TCP fills the set too.
+	a, err := dnsLookupTCP(tp.Client, srv, "n110.ok.test")
+	must(t, err)
+	if got := tcpTry(tp.Client, a.String()+":8080"); got != ok {
+		t.Errorf("n110.ok.test over TCP (%s): %s", a, got)
+	}
+
 	// A name not listed stays blocked even though it resolves.
-	a, err := dnsLookup(tp.Client, srv, "bad.test")
+	a, err = dnsLookup(tp.Client, srv, "bad.test")
 	must(t, err)
 	if got := tcpTry(tp.Client, a.String()+":8080"); got != timeout {
 		t.Errorf("bad.test (%s): %s", a, got)
@@ -303,7 +351,7 @@ func testDNSSets(t *testing.T, offload string) {
 
 	// An element expires with its TTL (3 s, min clamp 1 s): blocked again.
 	ds := dnsSetStatus(t, d, "ok4")
-	if ds.Elements < 101 || ds.Added < 101 {
+	if ds.Elements < 102 || ds.Added < 102 {
 		t.Errorf("ok4 status: %+v", ds)
 	}
 	time.Sleep(4 * time.Second)
@@ -314,7 +362,7 @@ func testDNSSets(t *testing.T, offload string) {
 		t.Errorf("after its TTL, 10.11.0.7: %s", got)
 	}
 	time.Sleep(1500 * time.Millisecond) // the sweep runs every second
-	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 0 || ds.Expired < 101 {
+	if ds := dnsSetStatus(t, d, "ok4"); ds.Elements != 0 || ds.Expired < 102 {
 		t.Errorf("after the TTL: %+v", ds)
 	}
 
