@@ -398,10 +398,10 @@ func (f *Filler) answer(src, dst netip.AddrPort, tcp bool, msg []byte, adds []Ad
 		return adds
 	}
 	// Which sets the chain's names select.
-	var hit [64]bool
-	sets := f.Sets
-	if len(sets) > len(hit) {
-		sets = sets[:len(hit)]
+	var small [64]bool
+	sets, hit := f.Sets, small[:]
+	if len(sets) > len(small) {
+		hit = make([]bool, len(sets))
 	}
 	a.Resolve(func(name []byte) {
 		for i, s := range sets {

@@ -62,8 +62,8 @@ func (st *state) hasDNS() bool {
 // prepareDNS builds st's filler, carrying over the learned elements of
 // old's unchanged sets: the engine's sets look them up, and they go back
 // into the kernel's sets, with their remaining lifetime, in the batch
-// that programs st. Called with d.mu and d.dnsMu held, after
-// assignQueues.
+// that programs st. Called with d.mu held, after assignQueues, and with
+// d.dnsMu held once the DNS reader runs.
 func (d *Daemon) prepareDNS(st, old *state) {
 	if !st.hasDNS() {
 		return

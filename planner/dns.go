@@ -68,12 +68,21 @@ func (dc DNSChain) Matches() [][]expr.Any {
 	return out
 }
 
-// dnsPlan returns a DNSPlan for a table with a set filled from DNS.
-func dnsPlan(t *parser.Table) *DNSPlan {
+// dnsPlan returns a DNSPlan for a table with a set filled from DNS, or
+// an error when one of the table's chains has the name of a DNS chain.
+func dnsPlan(t *parser.Table) (*DNSPlan, error) {
 	for _, s := range t.Sets {
-		if s.DNS != nil {
-			return &DNSPlan{}
+		if s.DNS == nil {
+			continue
 		}
+		for _, c := range t.Chains {
+			for _, dc := range DNSChains() {
+				if c.Name == dc.Name {
+					return nil, errorf(c.Pos, "chain name `%s` is nfd's own in a table with a set filled from DNS answers (`dns names`); rename the chain", c.Name)
+				}
+			}
+		}
+		return &DNSPlan{}, nil
 	}
-	return nil
+	return nil, nil
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/nfdproject/nfd/parser"
@@ -37,5 +38,19 @@ table ip b {
 	}
 	if len(a.Sets) != 1 || !a.Sets[0].Set.HasTimeout || b.Sets[0].Set.HasTimeout {
 		t.Errorf("timeout flags: %+v %+v", a.Sets, b.Sets)
+	}
+}
+
+func TestDNSChainNameTaken(t *testing.T) {
+	rs, err := parser.Parse("t.nft", []byte(`table ip a {
+	set s { type ipv4_addr; flags timeout; dns names { "*.example" }; }
+	chain nfd-dns-input { ip daddr @s accept; }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := PlanRuleset(rs, OffloadAuto); err == nil || !strings.Contains(err.Error(), "t.nft:3:8: chain name `nfd-dns-input` is nfd's own") {
+		t.Fatalf("got %v", err)
 	}
 }

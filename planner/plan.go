@@ -296,7 +296,11 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		tp.Chains = append(tp.Chains, cp)
 	}
 	tp.Sets = tr.pending
-	tp.DNS = dnsPlan(t)
+	dns, err := dnsPlan(t)
+	if err != nil {
+		return nil, err
+	}
+	tp.DNS = dns
 	return tp, nil
 }
 
