@@ -549,3 +549,34 @@ table ip6 f6 {
 		})
 	}
 }
+
+// TestDNSSetsLocalResolver: the firewall runs the resolver itself
+// (dnsmasq in its namespace, as a router does): the client's queries
+// reach it at input, its answers leave at output, and they fill the set.
+func TestDNSSetsLocalResolver(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	if _, err := tp.Server.Run("ip", "addr", "add", "10.11.0.0/16", "dev", "lo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.FW.Run("ip", "route", "add", "10.11.0.0/16", "via", netns.ServerIP4); err != nil {
+		t.Fatal(err)
+	}
+	servers(t, tp.Server, []int{8080}, nil)
+	recs := []string{"host-record=ready.ok.test,10.11.1.1"}
+	for i := 1; i <= 10; i++ {
+		recs = append(recs, fmt.Sprintf("host-record=n%d.ok.test,10.11.0.%d", i, i))
+	}
+	dnsServer(t, tp.FW, netns.FWClient4, 60, recs)
+	d := startDaemon(t, tp.FW, dnsRules, "--offload", "auto")
+	for i := 1; i <= 10; i++ {
+		a, err := dnsLookup(tp.Client, netns.FWClient4, fmt.Sprintf("n%d.ok.test", i))
+		must(t, err)
+		if got := tcpTry(tp.Client, a.String()+":8080"); got != ok {
+			t.Errorf("n%d.ok.test (%s) from the firewall's own resolver: %s", i, a, got)
+		}
+	}
+	if ds := dnsSetStatus(t, d, "ok4"); ds.Added != 10 {
+		t.Errorf("ok4: %+v", ds)
+	}
+}
