@@ -150,7 +150,7 @@ func (d *Daemon) syncDNSReader(st *state, open bool) error {
 	// Fail open, with the rules' bypass flag: with the queue full or nfd
 	// gone, answers pass unfilled rather than DNS failing.
 	r, err := queue.Open(queue.Config{Impl: queue.ImplNfd, Num: st.dnsQueue, CopyLen: 0xffff, MaxLen: d.cfg.QueueLen,
-		FailOpen: true, RcvBuf: int(d.cfg.QueueLen) * 2048})
+		FailOpen: true, RcvBuf: int(d.cfg.QueueLen) * 2048, BusyPoll: d.cfg.BusyPoll})
 	if err != nil {
 		return fmt.Errorf("opening the DNS queue %d: %w", st.dnsQueue, err)
 	}
