@@ -3,7 +3,8 @@
 # answers (p50/p99, with and without nfd, one run) and the TCP throughput
 # of a name-allowed flow against a static-set-allowed one. Runs in
 # throw-away namespaces (cmd/nfd TestDNSSetsBench); needs root, dnsmasq
-# and iperf3. LOOKUPS= (1000), SECS= per iperf3 run (4), ROUNDS= (3).
+# and iperf3. LOOKUPS= (1000), SECS= per iperf3 run (4), ROUNDS= (3),
+# BUSY_POLL= (nfd's --busy-poll, default none).
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.26.10}
 cd "$(dirname "$0")/.."

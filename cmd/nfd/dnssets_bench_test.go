@@ -43,7 +43,11 @@ func TestDNSSetsBench(t *testing.T) {
 	pct := func(d []time.Duration, p float64) time.Duration { return d[int(float64(len(d)-1)*p)] }
 	// without nfd (no firewall), then with it
 	base := measure(1)
-	d := startDaemon(t, tp.FW, dnsRules, "--offload", "auto", "--dns-budget", "100000")
+	args := []string{"--offload", "auto", "--dns-budget", "100000"}
+	if bp := os.Getenv("BUSY_POLL"); bp != "" {
+		args = append(args, "--busy-poll", bp)
+	}
+	d := startDaemon(t, tp.FW, dnsRules, args...)
 	with := measure(lookups + 1)
 	t.Logf("RESULT dns-latency without-nfd p50=%v p99=%v with-nfd p50=%v p99=%v added p50=%v p99=%v lookups=%d",
 		pct(base, .5), pct(base, .99), pct(with, .5), pct(with, .99), pct(with, .5)-pct(base, .5), pct(with, .99)-pct(base, .99), lookups)
