@@ -37,7 +37,9 @@ func TestSetDynamic(t *testing.T) {
 	if !e.SetDynamic(rs.Tables[0].Set("s"), d) || e.SetDynamic(rs.Tables[0].Set("m"), d) {
 		t.Fatal("SetDynamic: a set takes run-time elements, a map does not")
 	}
-	p := func(src string) pk { return pk{src: src, dst: "10.9.9.9", proto: tcpP, sport: 1, dport: 2, hook: input} }
+	p := func(src string) pk {
+		return pk{src: src, dst: "10.9.9.9", proto: tcpP, sport: 1, dport: 2, hook: input}
+	}
 	expect(t, e, p("10.0.0.1"), Accept, "set")
 	expect(t, e, p("10.0.0.2"), Accept, "set")
 	expect(t, e, p("10.0.0.3"), Drop, "")
