@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,21 +40,10 @@ func TestAddElementsTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"10.0.0.49 timeout 1m expires", `comment "a.example"`} {
-		if !contains(out, want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("set lacks %q:\n%s", want, out)
 		}
 	}
-}
-
-func contains(s, sub string) bool { return indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // BenchmarkAddElements: one single-element transaction, from inside the
