@@ -56,6 +56,11 @@ type Config struct {
 	MarkMask uint32
 	// StateDir keeps what must outlive the daemon (a pending apply).
 	StateDir string
+	// Sets filled from DNS answers (dnsfill.Config; 0: its defaults):
+	// lifetime clamps, the element limit of a set without `size`, the
+	// kernel updates per set and second.
+	DNSTTLMin, DNSTTLMax   time.Duration
+	DNSMaxElems, DNSBudget int
 }
 
 // VerdictObserver records how long deciding a packet took.
@@ -85,7 +90,9 @@ type state struct {
 	checksum   string
 	canon      [32]byte // hash of the canonical print: what the rules mean
 	loaded     time.Time
-	warnings   []string // parser.Lint of the file
+	warnings   []string  // parser.Lint of the file
+	dns        *dnsState // sets filled from DNS answers (dns.go)
+	dnsQueue   uint16
 }
 
 // Daemon runs a ruleset: nftables programmed, queues read, packets decided.
@@ -139,6 +146,11 @@ type Daemon struct {
 	wg sync.WaitGroup
 
 	tr tracers // its own lock
+
+	// dnsMu serializes the DNS reader's set updates with the commits
+	// that replace the sets (dns.go); dnsR is the DNS queue's reader.
+	dnsMu sync.Mutex
+	dnsR  atomic.Pointer[dnsReader]
 }
 
 // runState is where a daemon is in its life.
@@ -322,6 +334,9 @@ func (d *Daemon) assignQueues(st *state) {
 			used[g] = true
 		}
 	}
+	if g, ok := d.groups[dnsGroupKey]; ok && st.hasDNS() {
+		used[g] = true
+	}
 	for _, c := range st.chains {
 		g, ok := d.groups[c.key]
 		if !ok {
@@ -338,6 +353,17 @@ func (d *Daemon) assignQueues(st *state) {
 	groups := map[string]int{}
 	for _, c := range st.chains {
 		groups[c.key] = int(c.kc.QueueNum-d.cfg.QueueBase) / d.cfg.Queues
+	}
+	if st.hasDNS() {
+		// The DNS queue: one queue of a group of its own, kept while
+		// rulesets fill sets from DNS.
+		g, ok := d.groups[dnsGroupKey]
+		if !ok {
+			for g = 0; used[g]; g++ {
+			}
+		}
+		groups[dnsGroupKey] = g
+		st.dnsQueue = d.cfg.QueueBase + uint16(g*d.cfg.Queues)
 	}
 	d.groups = groups
 }
@@ -424,11 +450,18 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if _, err := d.openQueues(st); err != nil {
 		return err
 	}
+	d.prepareDNS(st, nil)
+	if err := d.syncDNSReader(st, true); err != nil {
+		return err
+	}
 	conn, err := d.cfg.NewConn()
 	if err != nil {
 		return err
 	}
-	if err := kernel.ProgramPlans(conn, d.mode, st.plans); err != nil {
+	d.dnsMu.Lock()
+	err = kernel.ProgramPlans(conn, d.mode, st.plans)
+	d.dnsMu.Unlock()
+	if err != nil {
 		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
@@ -556,10 +589,21 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.assignQueues(st)
 	d.assignMarks(st, old)
 	opened, err := d.openQueues(st)
+	if err == nil {
+		err = d.syncDNSReader(st, true)
+	}
 	if err != nil {
 		d.groups = savedGroups
+		for _, n := range opened {
+			d.queues[n].close()
+			delete(d.queues, n)
+		}
 		return err
 	}
+	// No DNS answer fills the old sets from here until the new ones are
+	// in the kernel with what was learned (prepareDNS).
+	d.dnsMu.Lock()
+	d.prepareDNS(st, old)
 	// Publish the new state before the kernel switches, so a packet from
 	// a new queue finds its chain; old queues still map in the old state.
 	for num, c := range old.byQueue {
@@ -577,6 +621,10 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	}
 	if err != nil {
 		d.st.Store(old)
+	}
+	d.dnsMu.Unlock()
+	if err != nil {
+		_ = d.syncDNSReader(old, false)
 		d.groups = savedGroups
 		for _, n := range opened {
 			d.queues[n].close()
@@ -601,6 +649,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 		}
 	}
 	d.st.Store(final)
+	_ = d.syncDNSReader(st, false)
 	d.startKernelSync(st)
 	d.ct.SetResync(hidesPackets(st))
 	d.ct.SetOneSided(oneSided(st))
@@ -709,6 +758,8 @@ type Status struct {
 	BypassRevoking string `json:"bypass_marks_revoking,omitempty"`
 	Goroutines     int    `json:"goroutines"`
 	HeapBytes      uint64 `json:"heap_bytes"`
+	// DNS: sets filled from DNS answers, if any (dns.go).
+	DNS *DNSStatus `json:"dns,omitempty"`
 }
 
 func (d *Daemon) decidedTotal() uint64 { return d.Stats.Decided() }
@@ -789,6 +840,7 @@ func (d *Daemon) Status() Status {
 	if dl, ok := d.Pending(); ok {
 		s.PendingApply = &dl
 	}
+	s.DNS = d.DNSStatus()
 	switch {
 	case d.ctSync.Load().Active():
 		s.ConntrackSync = "active (kernel destroy events)"

@@ -54,7 +54,11 @@ func (d *Daemon) checkTables(noticedBy string) {
 	d.log.Warn("nfd's nftables tables were changed by another tool; restoring them", "missing_or_extra", diff, "noticed_by", noticedBy)
 	c, err = d.cfg.NewConn()
 	if err == nil {
+		// The sets come back with the addresses learned from DNS.
+		d.dnsMu.Lock()
+		learnedInPlans(st)
 		err = kernel.ProgramPlans(c, d.mode, st.plans)
+		d.dnsMu.Unlock()
 	}
 	if err != nil {
 		d.log.Error("restoring nfd's tables failed", "err", err)

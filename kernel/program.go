@@ -71,6 +71,9 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 		for _, cp := range tp.Chains {
 			programChain(b, mode, tp, t, chains[cp.Name], cp)
 		}
+		if tp.DNS != nil {
+			programDNS(b, mode, tp, t)
+		}
 	}
 }
 

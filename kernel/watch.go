@@ -27,6 +27,11 @@ func ExpectedObjects(plans []*planner.TablePlan) []string {
 				out = append(out, fam+" "+name+" "+planner.BypassChainPrefix+cp.Name)
 			}
 		}
+		if tp.DNS != nil {
+			for _, dc := range planner.DNSChains() {
+				out = append(out, fam+" "+name+" "+dc.Name)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -69,6 +74,13 @@ func RulesChanged(c *nftables.Conn, plans []*planner.TablePlan) (string, bool) {
 			}
 			if cp.Queue && cp.BypassBit != 0 {
 				if what, changed := count(planner.BypassChainPrefix+cp.Name, 1); changed {
+					return what, true
+				}
+			}
+		}
+		if tp.DNS != nil {
+			for _, dc := range planner.DNSChains() {
+				if what, changed := count(dc.Name, len(dc.Matches())); changed {
 					return what, true
 				}
 			}

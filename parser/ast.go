@@ -6,6 +6,8 @@ package parser
 // port 2, an interface name 16), so a match is a byte comparison wherever it
 // runs.
 
+import "net/netip"
+
 // Family is an nftables table family nfd supports.
 type Family uint8
 
@@ -142,6 +144,18 @@ type Set struct {
 	// CatchAll is the `*` element: it matches every key no other element
 	// holds (NFT_SET_ELEM_CATCHALL); for maps it carries the value.
 	CatchAll *Elem
+	// DNS is nfd's `dns names` / `dns resolvers` option: a set nfd fills
+	// from the DNS answers it sees (nil for none).
+	DNS *SetDNS
+}
+
+// SetDNS is a set filled from DNS answers: the addresses of Names (host
+// patterns as `tls sni` takes them, lower case) go in with the answer's
+// TTL; Resolvers, when set, are the servers whose answers count.
+type SetDNS struct {
+	Pos       Pos
+	Names     []string
+	Resolvers []netip.Addr
 }
 
 // SetFlags are the flags of a named set.

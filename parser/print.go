@@ -131,6 +131,7 @@ func printSet(b *strings.Builder, s *Set) {
 	if s.Comment != "" {
 		fmt.Fprintf(b, "\t\tcomment %s\n", quote(s.Comment))
 	}
+	printSetDNS(b, s.DNS)
 	if len(s.Elems) > 0 || s.CatchAll != nil {
 		b.WriteString("\t\telements = { ")
 		data := s.mapData()

@@ -108,6 +108,8 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			s.Elems = append(s.Elems, el...)
 		case "counter":
 			s.Counter = true
+		case "dns":
+			ok = p.parseSetDNS(s, tok)
 		case "gc-interval":
 			p.errorf(tok.pos, "set option `%s` is not supported by nfd", tok.text)
 			ok = false
@@ -144,6 +146,7 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 	if s.CatchAll != nil && !p.checkElemOptions(s, []Elem{*s.CatchAll}) {
 		return true
 	}
+	p.checkSetDNS(s)
 	if old := t.Set(s.Name); old != nil {
 		if old.IsMap != s.IsMap || !sameTypes(old.Key, s.Key) || old.Data != s.Data {
 			p.errorf(s.Pos, "set `%s` is already declared with a different type (at %s)", s.Name, old.Pos)

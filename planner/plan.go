@@ -113,6 +113,8 @@ type TablePlan struct {
 	Chains []*ChainPlan
 	Sets   []PendingSet
 	Kernel *nftables.Table
+	// DNS, when set, queues DNS messages for the table's `dns names` sets.
+	DNS *DNSPlan
 }
 
 // Offload modes.
@@ -294,6 +296,11 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		tp.Chains = append(tp.Chains, cp)
 	}
 	tp.Sets = tr.pending
+	dns, err := dnsPlan(t)
+	if err != nil {
+		return nil, err
+	}
+	tp.DNS = dns
 	return tp, nil
 }
 
@@ -374,6 +381,11 @@ func (tp *TablePlan) ChainSpec(name string) *nftables.Chain {
 		}
 		if cp.Queue && cp.BypassBit != 0 && name == BypassChainPrefix+cp.Name {
 			return cp.kernelSpec(cp.Base, 1)
+		}
+	}
+	for _, dc := range DNSChains() {
+		if tp.DNS != nil && name == dc.Name {
+			return dc.Spec()
 		}
 	}
 	return nil

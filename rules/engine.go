@@ -144,6 +144,17 @@ type Engine struct {
 	NameKinds uint8
 }
 
+// SetDynamic gives the named set ps (a single-field set, not a map) its
+// run-time elements. Call it before the engine decides packets.
+func (e *Engine) SetDynamic(ps *parser.Set, d Dynamic) bool {
+	s := e.sets[ps]
+	if s == nil || s.exact == nil || ps.IsMap {
+		return false
+	}
+	s.dyn = d
+	return true
+}
+
 // Options configure compilation.
 type Options struct {
 	Logger *slog.Logger

@@ -37,7 +37,22 @@ type set struct {
 	now      func() int64
 	deadline []int64
 	ctrs     []Counters
+
+	// dyn holds elements added at run time (a set nfd fills from DNS
+	// answers, dnsfill): looked up when the static elements miss.
+	dyn Dynamic
 }
+
+// Dynamic is a set's run-time elements: Contains takes a single-field
+// key as rules holds it (16 bytes big-endian in hi, lo; shorter values
+// right-aligned in lo) and must not allocate.
+type Dynamic interface {
+	Contains(hi, lo uint64) bool
+}
+
+// dynElem is the element index a lookup returns for a run-time element:
+// it has no static state (its lifetime is the Dynamic's business).
+const dynElem = -2
 
 // withCatchAll gives the set a `*` element at index i (in verdicts).
 func (s *set) withCatchAll(i int) *set {
@@ -130,6 +145,9 @@ func (s *set) lookup(k key128) (int32, bool) {
 	}
 	if lo > 0 && !iv[lo-1].hi.less(k) {
 		return iv[lo-1].elem, true
+	}
+	if s.dyn != nil && s.dyn.Contains(k.hi, k.lo) {
+		return dynElem, true
 	}
 	return s.missed()
 }

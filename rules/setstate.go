@@ -45,7 +45,7 @@ func (s *set) withState(ps *parser.Set, now func() int64) *set {
 // on the element found (nft_set_elem_update_expr). nft_lookup_eval counts
 // only when the rule goes on with the element: never for `!=`.
 func (s *set) use(i int32, ok, count bool, c *Ctx) (int32, bool) {
-	if !ok || (s.deadline == nil && s.ctrs == nil) {
+	if !ok || i == dynElem || (s.deadline == nil && s.ctrs == nil) {
 		return i, ok
 	}
 	if s.expired(i) {

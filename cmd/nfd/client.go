@@ -106,6 +106,7 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	if n := s.Conntrack.NamesAbandoned; n > 0 {
 		fmt.Fprintf(w, "             %d ClientHellos or HTTP request heads over several segments not reassembled (out of order, too slow or too many at once): those connections have no name of that kind\n", n)
 	}
+	printDNSStatus(w, s.DNS)
 }
 
 func short(s string) string {

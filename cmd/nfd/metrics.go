@@ -58,6 +58,7 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 func serveMetrics(ctx context.Context, addr string, d *hooks.Daemon, vd *metrics.VerdictDuration, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics.NewCollector(func() metrics.Snapshot { return snapshot(d) }))
+	reg.MustRegister(metrics.NewDNSCollector(func() metrics.DNSSnapshot { return dnsSnapshot(d) }))
 	for _, c := range vd.Collectors() {
 		reg.MustRegister(c)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nfdproject/nfd/conntrack"
+	"github.com/nfdproject/nfd/dnsfill"
 	"github.com/nfdproject/nfd/hooks"
 	"github.com/nfdproject/nfd/internal/control"
 	"github.com/nfdproject/nfd/internal/sdnotify"
@@ -29,6 +30,8 @@ type runFlags struct {
 	queues, queueBase, ctMax                                                   int
 	markMask, queueLen                                                         uint32
 	busyPoll                                                                   time.Duration
+	dnsTTLMin, dnsTTLMax                                                       time.Duration
+	dnsMax, dnsBudget                                                          int
 }
 
 func newRunCmd() *cobra.Command {
@@ -59,6 +62,10 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile here until the daemon stops (for benchmarking)")
 	_ = fl.MarkHidden("cpu-profile")
 	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
+	fl.DurationVar(&f.dnsTTLMin, "dns-ttl-min", dnsfill.DefaultTTLMin, "shortest time an address learned from a DNS answer stays in its set (`dns names`), whatever its TTL")
+	fl.DurationVar(&f.dnsTTLMax, "dns-ttl-max", dnsfill.DefaultTTLMax, "longest time an address learned from a DNS answer stays in its set")
+	fl.IntVar(&f.dnsMax, "dns-set-max", dnsfill.DefaultMaxElems, "most addresses a set filled from DNS answers holds when it has no `size`")
+	fl.IntVar(&f.dnsBudget, "dns-budget", dnsfill.DefaultBudget, "most additions per second to each set filled from DNS answers")
 	fl.DurationVar(&f.busyPoll, "busy-poll", 0, "keep each queue's reader polling this long after a batch before it sleeps (0-1s): lower latency for up to one core per queue while packets keep coming")
 	return cmd
 }
@@ -95,6 +102,10 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return usageError("--busy-poll needs --queue-reader %s", hooks.ImplNfd)
 	}
 	cfg.BusyPoll = f.busyPoll
+	if f.dnsTTLMin <= 0 || f.dnsTTLMax < f.dnsTTLMin || f.dnsMax <= 0 || f.dnsBudget <= 0 {
+		return usageError("--dns-ttl-min must be positive and at most --dns-ttl-max; --dns-set-max and --dns-budget positive")
+	}
+	cfg.DNSTTLMin, cfg.DNSTTLMax, cfg.DNSMaxElems, cfg.DNSBudget = f.dnsTTLMin, f.dnsTTLMax, f.dnsMax, f.dnsBudget
 	if f.metrics != "" {
 		cfg.Observer = vd
 	}
@@ -178,6 +189,7 @@ func rulesListing(d *hooks.Daemon) string {
 	i := 0
 	for _, t := range eng.Ruleset.Tables {
 		fmt.Fprintf(&b, "table %s %s {\n", t.Family, t.Name)
+		dnsSetsListing(&b, d, t)
 		for _, c := range t.Chains {
 			fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
 			if bs := c.Base; bs != nil {

@@ -70,7 +70,7 @@ func Send(netnsFd int, msgs []netlink.Message, tags []any) error {
 				remember(nl.Pid)
 			}
 		}
-		serr = sendAndCollect(int(fd), buf, &answers)
+		serr = sendAndCollect(int(fd), buf, &answers, make([]byte, 1<<20))
 	})
 	if cerr != nil {
 		return cerr
@@ -162,7 +162,7 @@ func eachMessage(b []byte, f func(m nlmsg) bool) {
 // (netlink_unicast_kernel -> nfnetlink_rcv -> nfnetlink_rcv_batch, commit
 // included), so when sendmsg returns every answer is already queued on
 // the socket: the answers are read without blocking until none is left.
-func sendAndCollect(fd int, buf []byte, answers *[][]byte) error {
+func sendAndCollect(fd int, buf []byte, answers *[][]byte, rb []byte) error {
 	// nft's mnl_set_sndbuffer: netlink_sendmsg refuses len > sk_sndbuf - 32
 	// and the kernel doubles the value it is given.
 	want := len(buf) + 64<<10
@@ -195,7 +195,6 @@ func sendAndCollect(fd int, buf []byte, answers *[][]byte) error {
 		}
 		break
 	}
-	rb := make([]byte, 1<<20)
 	for {
 		n, _, err := unix.Recvfrom(fd, rb, unix.MSG_DONTWAIT)
 		if err == unix.EINTR {
