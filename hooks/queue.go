@@ -134,7 +134,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	looped := qp.HasInDev && qp.InDev == loopbackIfindex
 	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start,
 		Track: cs.first[fi] && d.firstSight(st, fi, hook, p, looped), Looped: looped,
-		Mark:  qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
+		Mark: qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
 	dec := q.pl.Decide(&q.in)
 	c, ctr := &q.pl.C, &q.pl.R
 	out := queue.Verdict{Verdict: queue.Accept}
