@@ -30,9 +30,10 @@ import (
 // has none attached either and is tracked as it goes.
 
 const (
-	// ownReplySlots is how many replies are remembered at once; a burst of
-	// more rejects within ownReplyLinger recycles the oldest slots.
-	ownReplySlots = 256
+	// ownReplySlots is how many replies are remembered at once, indexed by
+	// a hash of the reply: a later reply whose hash lands on a slot still
+	// in use replaces the earlier one.
+	ownReplySlots = 1024
 	// ownReplyLinger is how long a reply is recognised after it is sent:
 	// long enough to cross every hook, looped back included.
 	ownReplyLinger = 2 * time.Second
@@ -60,8 +61,23 @@ type ownReply struct {
 type ownReplies struct {
 	until atomic.Int64 // latest expiry: none is live after it
 	mu    sync.Mutex
-	next  int
 	slots [ownReplySlots]ownReply
+}
+
+// slot is the index of k's slot (FNV-1a over the addresses and the
+// transport bytes).
+func (k *ownKey) slot() int {
+	h := uint32(2166136261)
+	mix := func(b []byte) {
+		for _, c := range b {
+			h = (h ^ uint32(c)) * 16777619
+		}
+	}
+	mix(k.src[:])
+	mix(k.dst[:])
+	mix(k.l4[:])
+	h = (h ^ uint32(k.proto)) * 16777619
+	return int(h % ownReplySlots)
 }
 
 // ownKeyOf fills k from p; false for a packet that cannot be an own reply.
@@ -104,8 +120,7 @@ func (t *Table) Attach(reply []byte, r *Result) {
 	exp := t.now() + int64(ownReplyLinger)
 	o := &t.own
 	o.mu.Lock()
-	o.slots[o.next] = ownReply{key: k, expires: exp, res: res}
-	o.next = (o.next + 1) % ownReplySlots
+	o.slots[k.slot()] = ownReply{key: k, expires: exp, res: res}
 	if exp > o.until.Load() {
 		o.until.Store(exp)
 	}
@@ -131,12 +146,9 @@ func (t *Table) ownReply(p *packet.Parsed, r *Result) bool {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range o.slots {
-		s := &o.slots[i]
-		if s.expires > now && s.key == k {
-			*r = s.res
-			return true
-		}
+	if s := &o.slots[k.slot()]; s.expires > now && s.key == k {
+		*r = s.res
+		return true
 	}
 	return false
 }

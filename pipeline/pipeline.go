@@ -42,10 +42,10 @@ type Input struct {
 	// there, and then tracking it again says invalid again, as the kernel
 	// does for a looped-back packet that carries no entry.
 	Track bool
-	// Looped: the packet came in through lo, which keeps the conntrack
-	// entry the kernel gave it at output and confirmed at postrouting
-	// (nf_conntrack_confirm()); where it is looked up, not tracked, its
-	// connection is confirmed.
+	// Looped: the packet came in through lo, so it left by output and
+	// postrouting, where the kernel confirmed the entry it gave it
+	// (nf_conntrack_confirm()), and keeps that entry: its connection is
+	// confirmed at prerouting and input, however nfd met it.
 	Looped bool
 	// The packet's mark and interfaces, where the queue (or the replay)
 	// knows them.
@@ -90,12 +90,12 @@ func (pl *Pipeline) Decide(in *Input) rules.Decision {
 	}
 	if !in.Track {
 		ct.Lookup(p, r)
-		if in.Looped && r.State == conntrack.StateNew && r.Status&conntrack.StatusConfirmed == 0 {
-			ct.Confirm(r)
-		}
 	}
 	if in.Track || r.NoEntry {
 		ct.Track(p, r)
+	}
+	if in.Looped && r.State == conntrack.StateNew && r.Status&conntrack.StatusConfirmed == 0 {
+		ct.Confirm(r)
 	}
 	e := in.Engine
 	if k := e.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
