@@ -120,6 +120,7 @@ type Table struct {
 	reapAt   atomic.Uint32 // next shard the reaper visits
 	resyncOn atomic.Bool   // see resync.go and SetResync
 	oneSided atomic.Bool   // see onesided.go and SetOneSided
+	own      ownReplies    // see attach.go
 	stats    counters
 }
 
@@ -372,6 +373,9 @@ func dirState(e *entry, tup Tuple, swapped bool) (uint8, uint32) {
 func (t *Table) classify(p *packet.Parsed, tup *Tuple, r *Result) bool {
 	*r = Result{}
 	switch {
+	case t.ownReply(p, r):
+		// nfd's own RST or ICMP error: it carries the rejected packet's
+		// connection, as the kernel's (attach.go).
 	case !tupleFromPacket(p, tup):
 		r.State = StateInvalid
 	case p.Flags&packet.BadChecksum != 0:
@@ -443,13 +447,33 @@ func (t *Table) SetMark(key Tuple, mark uint32) {
 }
 
 // Forget removes an entry that its first packet created when that packet
-// was then dropped: the kernel never confirms such a connection.
+// was then dropped: the kernel never confirms such a connection. A
+// confirmed entry stays (a packet looped back through lo was confirmed at
+// postrouting before it met the rule that dropped it).
 func (t *Table) Forget(key Tuple) {
 	s := t.shardOf(&key)
 	s.mu.Lock()
-	if e, ok := s.m[key]; ok && e.pkts[0]+e.pkts[1] <= 1 {
+	if e, ok := s.m[key]; ok && e.pkts[0]+e.pkts[1] <= 1 && e.status&StatusConfirmed == 0 {
 		s.remove(key, &e)
 		t.count.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// Confirm confirms the connection r reports, as nf_conntrack_confirm()
+// does when a connection's first packet leaves postrouting: for a packet
+// looped back through lo, which the host's prerouting and input hooks see
+// after that. r's status follows.
+func (t *Table) Confirm(r *Result) {
+	if !r.Found {
+		return
+	}
+	s := t.shardOf(&r.Key)
+	s.mu.Lock()
+	if e, ok := s.m[r.Key]; ok {
+		e.status |= StatusConfirmed
+		s.m[r.Key] = e
+		r.Status = e.status
 	}
 	s.mu.Unlock()
 }

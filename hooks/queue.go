@@ -131,9 +131,10 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
 	// and output; nfd tracks where it first sees the packet); later hooks
 	// and later chains at the same hook only look up.
+	looped := qp.HasInDev && qp.InDev == loopbackIfindex
 	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start,
-		Track: cs.first[fi] && d.firstSight(st, fi, hook, p),
-		Mark:  qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
+		Track: cs.first[fi] && d.firstSight(st, fi, hook, p, looped), Looped: looped,
+		Mark: qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
 	dec := q.pl.Decide(&q.in)
 	c, ctr := &q.pl.C, &q.pl.R
 	out := queue.Verdict{Verdict: queue.Accept}
@@ -151,7 +152,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 		}
 	case rules.Reject:
 		if d.rej != nil {
-			if err := d.rej.Send(p, dec.RejectKind, dec.RejectCode); err != nil {
+			if err := d.rej.Send(p, dec.RejectKind, dec.RejectCode, d.ct, ctr); err != nil {
 				d.log.Debug("reject reply not sent", "err", err)
 			}
 		}
@@ -173,14 +174,28 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	return out
 }
 
+// loopbackIfindex is lo's interface index in every network namespace
+// (LOOPBACK_IFINDEX).
+const loopbackIfindex = 1
+
 // firstSight reports whether no earlier hook of the packet's path queued
-// it to nfd.
-func (d *Daemon) firstSight(st *state, fi int, hook parser.Hook, p *packet.Parsed) bool {
+// it to nfd. looped says the packet came in through lo: the host sent it
+// (output, postrouting) to itself, and it kept the conntrack entry the
+// kernel gave it at output, so nf_conntrack_in() at prerouting skips it
+// (the loopback driver does not reset skb->_nfct, unlike veth's
+// skb_scrub_packet()); its prerouting and input hooks see the state it
+// had at output.
+func (d *Daemon) firstSight(st *state, fi int, hook parser.Hook, p *packet.Parsed, looped bool) bool {
 	q := &st.queued[fi]
+	sent := q[parser.HookOutput] || q[parser.HookPostrouting]
 	switch hook {
-	case parser.HookPrerouting, parser.HookOutput:
+	case parser.HookOutput:
 		return true
-	case parser.HookInput, parser.HookForward:
+	case parser.HookPrerouting:
+		return !(looped && sent)
+	case parser.HookInput:
+		return !q[parser.HookPrerouting] && !(looped && sent)
+	case parser.HookForward:
 		return !q[parser.HookPrerouting]
 	case parser.HookPostrouting:
 		if d.isLocal(&p.Src) {

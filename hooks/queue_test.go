@@ -10,6 +10,7 @@ import (
 
 	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/internal/pktgen"
+	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/queue"
@@ -59,5 +60,41 @@ func TestDaemonDecidesFromFakeReader(t *testing.T) {
 	if in[rules.Accept].Load() != 1 || in[rules.Drop].Load() != 1 || d.Stats.Bypassed.Load() != 1 || q.packets.Load() != 2 {
 		t.Fatalf("stats: accept %d drop %d bypassed %d packets %d", in[rules.Accept].Load(), in[rules.Drop].Load(),
 			d.Stats.Bypassed.Load(), q.packets.Load())
+	}
+}
+
+// TestFirstSightLooped: where a packet is tracked, per queued hooks. A
+// packet that came in through lo left by output and postrouting, where
+// the kernel tracked it: when nfd queues either, it tracked it there too,
+// and prerouting and input only look it up. A packet from a wire is
+// tracked at prerouting, or at input when prerouting is not queued.
+func TestFirstSightLooped(t *testing.T) {
+	d := &Daemon{}
+	var p packet.Parsed
+	const pre, in, out, post = parser.HookPrerouting, parser.HookInput, parser.HookOutput, parser.HookPostrouting
+	for _, c := range []struct {
+		queued []parser.Hook
+		hook   parser.Hook
+		looped bool
+		want   bool
+	}{
+		{[]parser.Hook{out, in}, in, true, false},
+		{[]parser.Hook{out, in}, in, false, true},
+		{[]parser.Hook{post, in}, in, true, false},
+		{[]parser.Hook{in}, in, true, true},
+		{[]parser.Hook{out, pre, in}, pre, true, false},
+		{[]parser.Hook{out, pre, in}, in, true, false},
+		{[]parser.Hook{pre, in}, pre, true, true},
+		{[]parser.Hook{pre, in}, in, true, false},
+		{[]parser.Hook{out, pre}, pre, false, true},
+		{[]parser.Hook{out}, out, false, true},
+	} {
+		st := &state{}
+		for _, h := range c.queued {
+			st.queued[0][h] = true
+		}
+		if got := d.firstSight(st, 0, c.hook, &p, c.looped); got != c.want {
+			t.Errorf("queued %v, at %v, looped %v: track %v, want %v", c.queued, c.hook, c.looped, got, c.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 )
@@ -68,9 +69,14 @@ func icmpCode(kind parser.RejectKind, code uint8, fam uint8) (uint8, bool) {
 	return 0, false
 }
 
-// Send answers p. It sends nothing where the kernel would not: a RST for
-// a RST, an ICMP error about an ICMP error, a later fragment, multicast.
-func (r *rejecter) Send(p *packet.Parsed, kind parser.RejectKind, code uint8) error {
+// Send answers p, whose connection ct reported as ctr. It sends nothing
+// where the kernel would not: a RST for a RST, an ICMP error about an ICMP
+// error, a later fragment, multicast. Before sending, it ties the reply to
+// p's connection in ct, as nf_send_reset() and nf_send_unreach() do with
+// nf_ct_attach(): nfd's queues see the reply again at output (and, looped
+// back, at prerouting and input), where it must be related to that
+// connection, not tracked as a packet of its own.
+func (r *rejecter) Send(p *packet.Parsed, kind parser.RejectKind, code uint8, ct *conntrack.Table, ctr *conntrack.Result) error {
 	var out []byte
 	if kind == parser.RejectTCPReset {
 		out = packet.BuildReset(p)
@@ -79,6 +85,9 @@ func (r *rejecter) Send(p *packet.Parsed, kind parser.RejectKind, code uint8) er
 	}
 	if out == nil {
 		return nil
+	}
+	if ct != nil {
+		ct.Attach(out, ctr)
 	}
 	if p.Family == 4 {
 		var sa unix.SockaddrInet4

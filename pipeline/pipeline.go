@@ -35,8 +35,18 @@ type Input struct {
 	Start int
 	// Track: this is the first hook of the packet's path that nfd sees,
 	// where conntrack runs (nf_conntrack_in() at prerouting and output);
-	// at later hooks the connection is only looked up.
+	// at later hooks the connection is only looked up. A packet the
+	// lookup finds no entry for is tracked then: no earlier queue of nfd's
+	// took it (a guarded queue rule, a native accept before the queue), so
+	// this is the first hook nfd sees it at after all; or it was invalid
+	// there, and then tracking it again says invalid again, as the kernel
+	// does for a looped-back packet that carries no entry.
 	Track bool
+	// Looped: the packet came in through lo, so it left by output and
+	// postrouting, where the kernel confirmed the entry it gave it
+	// (nf_conntrack_confirm()), and keeps that entry: its connection is
+	// confirmed at prerouting and input, however nfd met it.
+	Looped bool
 	// The packet's mark and interfaces, where the queue (or the replay)
 	// knows them.
 	Mark                         uint32
@@ -78,10 +88,14 @@ func (pl *Pipeline) Decide(in *Input) rules.Decision {
 	if in.HasMark {
 		c.Mark = in.Mark
 	}
-	if in.Track {
-		ct.Track(p, r)
-	} else {
+	if !in.Track {
 		ct.Lookup(p, r)
+	}
+	if in.Track || r.NoEntry {
+		ct.Track(p, r)
+	}
+	if in.Looped && r.State == conntrack.StateNew && r.Status&conntrack.StatusConfirmed == 0 {
+		ct.Confirm(r)
 	}
 	e := in.Engine
 	if k := e.NameKinds & (1<<conntrack.NameSNI | 1<<conntrack.NameHost); k != 0 {
