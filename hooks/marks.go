@@ -70,7 +70,7 @@ func (d *Daemon) assignMarks(st, old *state) {
 			kept[c.key] = c.plan.BypassBit
 		}
 	}
-	free := maskBits(d.cfg.MarkMask &^ d.marks.dirty &^ stateBits(old))
+	free := maskBits(d.cfg.MarkMask &^ d.marks.dirty &^ stateBits(old) &^ st.contMask)
 	for _, c := range st.chains {
 		if !canBypass(c.plan) {
 			continue

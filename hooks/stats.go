@@ -20,6 +20,11 @@ type Stats struct {
 	// beyond the bytes the queue copies (IPv6 extension-header chains
 	// over headerCopy bytes).
 	Unreadable atomic.Uint64
+	// Continued are packets handed back to the kernel at a rule only it
+	// can evaluate (NF_REPEAT to a continuation chain); ContMissing those
+	// dropped because their point had no id (a bug).
+	Continued   atomic.Uint64
+	ContMissing atomic.Uint64
 }
 
 // HookTotals are the decisions nfd made at one hook.

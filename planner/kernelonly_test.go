@@ -33,18 +33,27 @@ func TestKernelOnlyPkttype(t *testing.T) {
 		// --offload=none keeps kernel-only rules at the head of a chain
 		// native: nfd cannot evaluate them, and nothing precedes them.
 		{native, "none", ""},
-		{after, OffloadAuto, "t.nft:5:3: `meta pkttype` is known only to the kernel"},
-		{after, "none", "t.nft:5:3: `meta pkttype` is known only to the kernel"},
+		// After a rule only nfd runs, the rule is a continuation point:
+		// nfd hands packets that reach it back to the kernel (issue 15).
+		{after, OffloadAuto, ""},
+		{after, "none", ""},
 	} {
 		rs, err := parser.Parse("t.nft", []byte(tc.src))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, pl, err := PlanRuleset(rs, tc.offload)
+		plans, pl, err := PlanRuleset(rs, tc.offload)
+		idx := 0
+		if tc.src == after {
+			idx = 1
+			if err == nil && (len(plans[0].Chains[0].KernelPoints()) != 1 || !pl[RuleRef{parser.FamilyInet, "f", "in", 1}].Cont) {
+				t.Errorf("%s: pkttype rule after tls sni is no continuation point: %+v", tc.offload, pl)
+			}
+		}
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v", tc.offload, err)
-		case tc.want == "" && !pl[RuleRef{parser.FamilyInet, "f", "in", 0}].Kernel:
+		case tc.want == "" && !pl[RuleRef{parser.FamilyInet, "f", "in", idx}].Kernel:
 			t.Errorf("pkttype rule not native: %+v", pl)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: got %v, want %q", tc.offload, err, tc.want)

@@ -37,6 +37,8 @@ type Ctx struct {
 	// Set by evaluation.
 	MarkChanged   bool
 	CtMarkChanged bool
+	// Cont is where the kernel goes on after the verdict Continue.
+	Cont ContKey
 
 	l7done  uint8           // which packet names were extracted (1<<conntrack.Name*)
 	l7      conntrack.Names // the packet's own names, by kind
