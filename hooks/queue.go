@@ -136,11 +136,12 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	// A continuation chain that queued the packet back marked it with the
 	// point nfd resumes at; the bits are nfd's, not the rules': they are
 	// cleared before any rule sees the mark, and by the verdict.
-	mark, resumed := qp.Mark, false
+	mark, resumed, resumedAt := qp.Mark, false, uint16(0)
 	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start}
 	if bits := mark & st.contMask; bits != 0 {
 		mark &^= st.contMask
 		resumed = true
+		resumedAt = planner.ContID(bits, st.contMask)
 		if cs.conts != nil {
 			if k, ok := cs.conts.point[planner.ContID(bits, st.contMask)]; ok {
 				q.cont = k
@@ -197,7 +198,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 				"flags", p.Flags, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
 		}
 	}
-	d.trace(q.num, c, p, cs, dec)
+	d.trace(q.num, c, p, cs, dec, resumedAt)
 	d.Stats.Packets[fi][hook][dec.Verdict].Add(1)
 	d.Stats.Bytes[fi][hook].Add(uint64(wire))
 	q.packets.Add(1)

@@ -153,6 +153,7 @@ type Engine struct {
 	NameKinds uint8
 	// chainOf finds a compiled chain by its info (EvalFrom).
 	chainOf map[*ChainInfo]*chain
+	offline bool
 }
 
 // Options configure compilation.
@@ -164,6 +165,10 @@ type Options struct {
 	// KernelOnly tells the rules only the kernel can evaluate: the engine
 	// stops there with Continue. nil means DefaultKernelOnly.
 	KernelOnly func(*parser.Table, *parser.Rule) bool
+	// Offline (nfd replay, and nfd check's tools): no kernel to continue
+	// in; a kernel-only rule is assumed not to match, and the first such
+	// rule a packet reaches is recorded in Ctx.Assumed.
+	Offline bool
 }
 
 var monoStart = time.Now()
@@ -189,7 +194,7 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	if opts.KernelOnly == nil {
 		opts.KernelOnly = DefaultKernelOnly
 	}
-	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}, chainOf: map[*ChainInfo]*chain{}},
+	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}, chainOf: map[*ChainInfo]*chain{}, offline: opts.Offline},
 		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}, seen: map[string]int{}}
 	b.e.log = newLogger(opts.Logger, opts.Now)
 	b.e.sets = b.sets

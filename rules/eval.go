@@ -110,6 +110,13 @@ func (e *Engine) run(c *Ctx, base *chain, depth int) Decision {
 		r := &cur.ch.rules[ri]
 		if r.pre >= 0 {
 			if r.kernelStop(c) {
+				if e.offline {
+					// Nothing to continue in: assume no match, say so.
+					if c.Assumed == nil {
+						c.Assumed = r.info
+					}
+					continue
+				}
 				fillCont(c, depth, r.run)
 				return Decision{Verdict: Continue, Rule: r.info, Chain: base.info}
 			}

@@ -231,7 +231,13 @@ offloaded (native) rules never reach nfd and are not shown. Ctrl-C stops.`,
 				if ev.Rule != "" {
 					rule = "rule " + ev.Rule
 				}
+				if ev.Resumed != 0 {
+					rule += fmt.Sprintf(" (resumed from the kernel at continuation %d)", ev.Resumed)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %-11s %-60s ct %-11s %s %s: %s -> %s\n", ev.Time.Format("15:04:05.000000"), ev.Hook, ev.Packet, ev.CT, ev.Table, ev.Path, rule, ev.Verdict)
+				if ev.Kernel != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "    continued in the kernel: %s\n", ev.Kernel)
+				}
 				return nil
 			})
 			if err != nil && !errors.Is(err, io.EOF) {
