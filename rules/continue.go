@@ -57,7 +57,7 @@ func DefaultKernelOnly(_ *parser.Table, r *parser.Rule) bool {
 					return true
 				}
 			}
-		case *parser.Notrack:
+		case *parser.Notrack, parser.KernelOnlyStmt:
 			return true
 		}
 	}
