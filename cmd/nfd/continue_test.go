@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math/rand"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -140,6 +141,80 @@ func TestContinuation(t *testing.T) {
 				t.Errorf("%d packets continued in the kernel, %d dropped for want of a continuation id", s.Continued, s.ContMissing)
 			}
 			must(t, d.stop(15))
+		})
+	}
+}
+
+// insertNames puts nfd's own name rule, without a port (from it on every
+// packet goes to nfd), at random positions in the file's filter base
+// chains: right after the chain's `type` line or after any rule, each
+// with probability 1/3, and at least once per chain.
+func insertNames(src string, rng *rand.Rand) string {
+	const name = "\t\ttls sni \"nfd-random.invalid\" drop"
+	var out []string
+	inBase, done := false, false
+	for _, line := range strings.Split(src, "\n") {
+		t := strings.TrimSpace(line)
+		if inBase && t == "}" {
+			if !done {
+				out = append(out, name)
+			}
+			inBase = false
+		}
+		out = append(out, line)
+		switch {
+		case strings.HasPrefix(t, "type filter hook"):
+			inBase, done = true, false
+		case !inBase || t == "" || strings.HasPrefix(t, "#"):
+			continue
+		}
+		if inBase && rng.Intn(3) == 0 {
+			out = append(out, name)
+			done = true
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestContinuationRandomNames runs the equivalence corpus with a name rule
+// inserted at random positions of every filter base chain (seeded), under
+// --offload=none and --offload=auto, against the unchanged file under
+// nft -f: kernel-only rules and everything else after a name rule keep
+// the kernel's outcome (issue 15's equivalence matrix).
+func TestContinuationRandomNames(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "conntrack")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{80, 81, 82, 83}, []int{53, 54, 55})
+	servers(t, tp.FW, []int{8080, 8081, 8082}, nil)
+	reset := func() {
+		t.Helper()
+		if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
+			t.Fatalf("nft flush ruleset in the test namespace: %v %s", err, out)
+		}
+		_, _ = tp.FW.Run("conntrack", "-F")
+	}
+	for i, file := range equivCorpus(t) {
+		src, err := os.ReadFile(file)
+		must(t, err)
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			reset()
+			oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+			must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll(l7Set.ReplaceAll(src, nil), nil), 0o644))
+			if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+				t.Fatalf("nft -f: %v\n%s", err, out)
+			}
+			oracle := equivMatrix(tp)
+			reset()
+			named := insertNames(string(src), rand.New(rand.NewSource(int64(i+1))))
+			for _, mode := range []string{"none", "auto"} {
+				d := startDaemon(t, tp.FW, named, "--offload", mode)
+				got := equivMatrix(tp)
+				if diffs := oracleDiffs(oracle, got, "nft"); len(diffs) > 0 {
+					t.Errorf("--offload=%s differs from nft -f:\n%s\nfile:\n%s", mode, strings.Join(diffs, "\n"), named)
+				}
+				must(t, d.stop(15))
+				reset()
+			}
 		})
 	}
 }
