@@ -60,6 +60,9 @@ func DefaultKernelOnly(_ *parser.Table, r *parser.Rule) bool {
 		case *parser.Notrack, parser.KernelOnlyStmt:
 			return true
 		}
+		if parser.KernelOnly(s) != "" {
+			return true
+		}
 	}
 	return false
 }

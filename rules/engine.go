@@ -424,7 +424,7 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule)
 			// without side effects: a `limit` takes tokens, a kernel-only
 			// field nfd cannot load.
 			m, isMatch := s.(*parser.Match)
-			if isMatch && o.match != nil && (len(m.Keys) == 0 || m.Keys[0].KernelOnly() == "") && !DefaultKernelOnly(t, &parser.Rule{Stmts: []parser.Stmt{s}}) {
+			if isMatch && o.match != nil && (len(m.Keys) == 0 || m.Keys[0].KernelOnly() == "") && !b.opts.KernelOnly(t, &parser.Rule{Stmts: []parser.Stmt{s}}) {
 				r.pre = int16(len(r.ops) + 1)
 			} else {
 				pure = false
