@@ -167,7 +167,7 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("%d lines, want %d", i, len(want))
 	}
 	text, _, _ := run(t, "replay", "--rules", rules, "--local", "10.0.0.2", capf)
-	if !strings.Contains(text, "5 packets: accept 3 drop 2 reject 0") || !strings.Contains(text, "assumed no match (only the kernel can evaluate it, replay cannot): forward f/fwd rule fib at") ||
+	if !strings.Contains(text, "5 packets: accept 3 drop 2 reject 0") || !strings.Contains(text, "assumed no match (only the kernel can evaluate it, replay cannot): forward f/fw rule fib at") ||
 		!strings.Contains(text, "1 packets reached rules only the kernel can evaluate") {
 		t.Fatalf("text output:\n%s", text)
 	}
