@@ -94,7 +94,7 @@ func framesKey(fs []ContFrame) string {
 // table t: the engine stops there (rules.Options.KernelOnly) and the plan
 // runs it natively.
 func KernelOnly(t *parser.Table, r *parser.Rule) bool {
-	if _, _, ok := kernelOnlyPart(t, r); ok {
+	if _, _, _, ok := kernelOnlyPart(t, r); ok {
 		return true
 	}
 	for _, s := range r.Stmts {
