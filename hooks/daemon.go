@@ -75,6 +75,7 @@ type chainState struct {
 	plan  *planner.ChainPlan
 	key   string
 	first [2]bool // the first queueing chain at its hook, for IPv4 / IPv6
+	conts *conts  // continuation points (hooks/continue.go), nil for none
 }
 
 // state is what a ruleset compiles to. It is immutable once published;
@@ -93,6 +94,7 @@ type state struct {
 	warnings   []string  // parser.Lint of the file
 	dns        *dnsState // sets filled from DNS answers (dns.go)
 	dnsQueue   uint16
+	contMask   uint32 // mark bits of continuation ids (hooks/continue.go)
 }
 
 // Daemon runs a ruleset: nftables programmed, queues read, packets decided.
@@ -259,7 +261,7 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 		d.log.Warn("rule file", "warning", w.String())
 		warnings = append(warnings, w.String())
 	}
-	opts := rules.Options{Logger: d.log}
+	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnly}
 	if prev != nil {
 		opts.Prev = prev.eng
 	}
@@ -286,9 +288,13 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 			continue // wholly native: no queue, nothing for nfd to decide
 		}
 		key := fmt.Sprintf("%s %s %s policy=%s payload=%v", b.Info.Family, b.Info.Table, b.Info.Name, b.Policy, b.NeedsPayload)
-		st.chains = append(st.chains, &chainState{base: b, key: key, plan: cp, kc: kernel.KernelChain{
+		cs := &chainState{base: b, key: key, plan: cp, kc: kernel.KernelChain{
 			Family: b.Info.Family, Table: b.Info.Table, Chain: b.Info.Name, Hook: b.Hook, Priority: b.Priority,
-			Policy: b.Policy, QueueTotal: uint16(d.cfg.Queues)}})
+			Policy: b.Policy, QueueTotal: uint16(d.cfg.Queues)}}
+		if cs.conts, err = buildConts(eng, cs); err != nil {
+			return nil, err
+		}
+		st.chains = append(st.chains, cs)
 	}
 	// The first chain at each hook (kernel order: priority, then newest
 	// first) tracks connections; later ones only look them up.
@@ -425,6 +431,23 @@ func NativeDecisions(eng *rules.Engine, k kernel.KernelCounters) map[[2]string]u
 	return out
 }
 
+// ContinuationPoints lists, by the rule the kernel resumes at, the
+// running ruleset's points where nfd hands packets back to the kernel.
+func (d *Daemon) ContinuationPoints() map[planner.RuleRef][]*planner.ContPoint {
+	st := d.st.Load()
+	out := map[planner.RuleRef][]*planner.ContPoint{}
+	for _, tp := range st.plans {
+		for _, cp := range tp.Chains {
+			for _, p := range cp.KernelPoints() {
+				top := p.Frames[len(p.Frames)-1]
+				ref := planner.RuleRef{Family: tp.Family, Table: tp.Name, Chain: top.Chain, Index: top.Index}
+				out[ref] = append(out[ref], p)
+			}
+		}
+	}
+	return out
+}
+
 // RulePlacement tells where a rule of the running ruleset runs.
 func (d *Daemon) RulePlacement(r *rules.RuleInfo) planner.Placement {
 	return d.st.Load().placements[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
@@ -446,6 +469,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.rej = rej
 	st := d.st.Load()
 	d.assignQueues(st)
+	if err := d.assignContMask(st, nil); err != nil {
+		return err
+	}
 	d.startMarks(st)
 	if _, err := d.openQueues(st); err != nil {
 		return err
@@ -585,6 +611,9 @@ func (d *Daemon) reloadAs(file, display string) error {
 // commit programs a loaded state in place of old. Called with d.mu held.
 func (d *Daemon) commit(old, st *state, file, display string) error {
 	st.file = display
+	if err := d.assignContMask(st, old); err != nil {
+		return err
+	}
 	savedGroups := d.groups
 	d.assignQueues(st)
 	d.assignMarks(st, old)
@@ -750,6 +779,11 @@ type Status struct {
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
 	Bypassed      uint64 `json:"flows_bypassed"`
+	// Continued are packets nfd handed back to the kernel at a rule only
+	// the kernel can evaluate; ContMask the mark bits of their ids.
+	Continued   uint64 `json:"continued_in_kernel"`
+	ContMissing uint64 `json:"continuation_missing,omitempty"`
+	ContMask    string `json:"continuation_mark_bits,omitempty"`
 	// Unreadable are packets dropped because their transport header lay
 	// beyond the bytes nfd copies from the queue.
 	Unreadable uint64 `json:"unreadable_dropped"`
@@ -787,7 +821,11 @@ func (d *Daemon) Status() Status {
 		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
-		Bypassed: d.Stats.Bypassed.Load(), Unreadable: d.Stats.Unreadable.Load(), Goroutines: runtime.NumGoroutine()}
+		Bypassed: d.Stats.Bypassed.Load(), Unreadable: d.Stats.Unreadable.Load(), Goroutines: runtime.NumGoroutine(),
+		Continued: d.Stats.Continued.Load(), ContMissing: d.Stats.ContMissing.Load()}
+	if st.contMask != 0 {
+		s.ContMask = fmt.Sprintf("%#08x", st.contMask)
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.HeapBytes = ms.HeapAlloc

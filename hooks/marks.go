@@ -70,7 +70,14 @@ func (d *Daemon) assignMarks(st, old *state) {
 			kept[c.key] = c.plan.BypassBit
 		}
 	}
-	free := maskBits(d.cfg.MarkMask &^ d.marks.dirty &^ stateBits(old))
+	// Neither this ruleset's continuation bits nor the old one's: a packet
+	// still queued back under the old ruleset carries the old ones, and
+	// the flow-bypass copy chain must not take them for its bit.
+	var oldCont uint32
+	if old != nil {
+		oldCont = old.contMask
+	}
+	free := maskBits(d.cfg.MarkMask &^ d.marks.dirty &^ stateBits(old) &^ st.contMask &^ oldCont)
 	for _, c := range st.chains {
 		if !canBypass(c.plan) {
 			continue

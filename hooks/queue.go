@@ -9,6 +9,7 @@ import (
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/pipeline"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/queue"
 	"github.com/nfdproject/nfd/rules"
 )
@@ -35,8 +36,9 @@ type queueReader struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	pl pipeline.Pipeline
-	in pipeline.Input
+	pl   pipeline.Pipeline
+	in   pipeline.Input
+	cont rules.ContKey // in.Cont points here: no allocation per packet
 
 	packets atomic.Uint64
 }
@@ -131,16 +133,49 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 	// its path where nfd queues it (nf_conntrack_in() runs at prerouting
 	// and output; nfd tracks where it first sees the packet); later hooks
 	// and later chains at the same hook only look up.
+	// A continuation chain that queued the packet back marked it with the
+	// point nfd resumes at; the bits are nfd's, not the rules': they are
+	// cleared before any rule sees the mark, and by the verdict.
 	looped := qp.HasInDev && qp.InDev == loopbackIfindex
-	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start,
-		Track: cs.first[fi] && d.firstSight(st, fi, hook, p, looped), Looped: looped,
-		Mark: qp.Mark, InDev: qp.InDev, OutDev: qp.OutDev, HasMark: qp.HasMark, HasInDev: qp.HasInDev, HasOutDev: qp.HasOutDev}
+	mark, resumed, resumedAt := qp.Mark, false, uint16(0)
+	q.in = pipeline.Input{Engine: st.eng, Hook: hook, Base: cs.base, Start: cs.plan.Start, Looped: looped}
+	if bits := mark & st.contMask; bits != 0 {
+		mark &^= st.contMask
+		resumed = true
+		resumedAt = planner.ContID(bits, st.contMask)
+		if cs.conts != nil {
+			if k, ok := cs.conts.point[planner.ContID(bits, st.contMask)]; ok {
+				q.cont = k
+				q.in.Cont = &q.cont
+			}
+		}
+	}
+	// A packet queued back was tracked on its first trip.
+	q.in.Track = !resumed && cs.first[fi] && d.firstSight(st, fi, hook, p, looped)
+	q.in.Mark, q.in.InDev, q.in.OutDev, q.in.HasMark, q.in.HasInDev, q.in.HasOutDev = mark, qp.InDev, qp.OutDev, qp.HasMark, qp.HasInDev, qp.HasOutDev
 	dec := q.pl.Decide(&q.in)
 	c, ctr := &q.pl.C, &q.pl.R
 	out := queue.Verdict{Verdict: queue.Accept}
 	switch dec.Verdict {
+	case rules.Continue:
+		// Back to the kernel at the rule nfd cannot evaluate: NF_REPEAT
+		// re-enters the base chain, whose dispatch rule reads the id.
+		id, ok := uint16(0), cs.conts != nil
+		if ok {
+			id, ok = cs.conts.id[c.Cont]
+		}
+		if !ok || st.contMask == 0 {
+			// Cannot happen: the planner lays out every point nfd can
+			// reach. Failing closed beats deciding blind.
+			d.Stats.ContMissing.Add(1)
+			out.Verdict = queue.Drop
+			break
+		}
+		d.Stats.Continued.Add(1)
+		out.Verdict = queue.Repeat
+		out.Mark, out.SetMark = c.Mark&^st.contMask|planner.ContValue(id, st.contMask), true
 	case rules.Accept:
-		if c.MarkChanged {
+		if c.MarkChanged || resumed {
 			out.Mark, out.SetMark = c.Mark, true
 		}
 		if bit := cs.plan.BypassBit; bit != 0 && dec.Rule != nil && dec.Rule.Table == cs.kc.Table &&
@@ -164,7 +199,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 				"flags", p.Flags, "sport", p.Sport, "dport", p.Dport, "tcpflags", p.TCPFlags)
 		}
 	}
-	d.trace(q.num, c, p, cs, dec)
+	d.trace(q.num, c, p, cs, dec, resumedAt)
 	d.Stats.Packets[fi][hook][dec.Verdict].Add(1)
 	d.Stats.Bytes[fi][hook].Add(uint64(wire))
 	q.packets.Add(1)

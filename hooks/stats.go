@@ -20,6 +20,11 @@ type Stats struct {
 	// beyond the bytes the queue copies (IPv6 extension-header chains
 	// over headerCopy bytes).
 	Unreadable atomic.Uint64
+	// Continued are packets handed back to the kernel at a rule only it
+	// can evaluate (NF_REPEAT to a continuation chain); ContMissing those
+	// dropped because their point had no id (a bug).
+	Continued   atomic.Uint64
+	ContMissing atomic.Uint64
 }
 
 // HookTotals are the decisions nfd made at one hook.
@@ -41,12 +46,13 @@ func (s *Stats) Totals(fi int, h parser.Hook) HookTotals {
 	return HookTotals{Accept: p[rules.Accept].Load(), Drop: p[rules.Drop].Load(), Reject: p[rules.Reject].Load(), Bytes: s.Bytes[fi][h].Load()}
 }
 
-// Decided is every packet nfd decided, at every hook.
+// Decided is every packet nfd answered, at every hook: decided, or
+// handed back to the kernel at a continuation point.
 func (s *Stats) Decided() uint64 {
 	var n uint64
 	for fi := range s.Packets {
 		for _, h := range parser.Hooks {
-			n += s.Totals(fi, h).Packets()
+			n += s.Totals(fi, h).Packets() + s.Packets[fi][h][rules.Continue].Load()
 		}
 	}
 	return n

@@ -32,6 +32,11 @@ type TraceEvent struct {
 	Text    string    `json:"text,omitempty"`
 	Verdict string    `json:"verdict"`
 	Queue   uint16    `json:"queue"`
+	// Kernel says, for the verdict "continue", that the packet went back
+	// to the kernel at a rule nfd cannot evaluate; Resumed, that the
+	// packet came back from a continuation chain (its id).
+	Kernel  string `json:"continued_in_kernel,omitempty"`
+	Resumed uint16 `json:"resumed_at,omitempty"`
 }
 
 type tracer struct {
@@ -126,7 +131,7 @@ func (d *Daemon) Trace(ctx context.Context, filter string, fn func(TraceEvent)) 
 var ctNames = map[uint32]string{1: "invalid", 2: "established", 4: "related", 8: "new", 64: "untracked"}
 
 // trace offers one decided packet to the listeners; on the queue goroutine.
-func (d *Daemon) trace(q uint16, c *rules.Ctx, p *packet.Parsed, cs *chainState, dec rules.Decision) {
+func (d *Daemon) trace(q uint16, c *rules.Ctx, p *packet.Parsed, cs *chainState, dec rules.Decision, resumed uint16) {
 	lp := d.tr.list.Load()
 	if lp == nil || len(*lp) == 0 {
 		return
@@ -144,6 +149,10 @@ func (d *Daemon) trace(q uint16, c *rules.Ctx, p *packet.Parsed, cs *chainState,
 				if dec.Rule.Chain != cs.kc.Chain {
 					ev.Path = fmt.Sprintf("%s → %s", cs.kc.Chain, dec.Rule.Chain)
 				}
+			}
+			ev.Resumed = resumed
+			if dec.Verdict == rules.Continue && dec.Rule != nil {
+				ev.Kernel = fmt.Sprintf("only the kernel can evaluate this rule (%s); the packet went back to the kernel there, which ran the rest of the chain (nft monitor trace shows it)", dec.Rule.Pos)
 			}
 		}
 		select {

@@ -47,6 +47,10 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 			// place (its policy, say) without re-registering the hook.
 			chains[cp.Name] = c.AddChain(ch)
 			b.Tag(batchTag{tp: tp, chain: cp.Name, what: "chain"})
+			for _, cc := range cp.ContChains {
+				chains[cc.Name] = c.AddChain(&nftables.Chain{Name: cc.Name, Table: t})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "continuation chain " + cc.Name})
+			}
 			if cp.Queue && cp.BypassBit != 0 {
 				// The copy chain runs right after this one at the same hook.
 				bs := cp.Base
@@ -69,7 +73,18 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 			b.AddSet(ps.Set, ps.Elems, tag)
 		}
 		for _, cp := range tp.Chains {
+			if cp.Dispatches() {
+				ps := cp.DispatchSet()
+				ps.Set.Table = t
+				b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, chain: cp.Name, what: "continuation map"})
+				c.AddRule(&nftables.Rule{Table: t, Chain: chains[cp.Name], Exprs: planner.DispatchExprs(cp.ContMask, ps.Set.Name, ps.Set.ID)})
+				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "continuation dispatch rule"})
+			}
 			programChain(b, mode, tp, t, chains[cp.Name], cp)
+			for _, cc := range cp.ContChains {
+				cc.QueueNum, cc.QueueTotal, cc.ContMask = cp.QueueNum, cp.QueueTotal, cp.ContMask
+				programChain(b, mode, tp, t, chains[cc.Name], cc)
+			}
 		}
 		if tp.DNS != nil {
 			programDNS(b, mode, tp, t)
@@ -86,7 +101,11 @@ func programChain(b *nlbatch.Batch, mode QueueMode, tp *planner.TablePlan, t *nf
 		b.Tag(tag)
 	}
 	for i, r := range cp.Rules {
-		add(r, batchTag{ref: &cp.Refs[i]})
+		tag := batchTag{ref: &cp.Refs[i]}
+		if cp.Refs[i].Chain == "" {
+			tag = batchTag{what: "continuation jump"}
+		}
+		add(r, tag)
 	}
 	for _, r := range tail(cp, mode) {
 		add(r.exprs, batchTag{ref: r.ref, what: r.what})
@@ -110,12 +129,20 @@ func tail(cp *planner.ChainPlan, mode QueueMode) []tailRule {
 		out = append(out, tailRule{exprs: planner.BypassAcceptExprs(cp.BypassBit), what: "flow-bypass rule"})
 	}
 	if cp.Queue {
-		bypass := cp.Base != nil && cp.Base.Policy == parser.VerdictAccept
+		base := cp.Base
+		if cp.Parent != nil {
+			base = cp.Parent.Base
+		}
+		bypass := base != nil && base.Policy == parser.VerdictAccept
 		// The counter tells how many packets the kernel queued, so
 		// overflow that failed open (which /proc does not count) can be
 		// reported.
 		queue := func(guard []expr.Any) {
 			exprs := append(append(append([]expr.Any{}, guard...), planner.TrackExprs()...), &expr.Counter{})
+			if cp.QueueID != 0 {
+				// nfd resumes where this continuation chain stops.
+				exprs = append(exprs, planner.ContMarkExprs(cp.ContMask, planner.ContValue(cp.QueueID, cp.ContMask))...)
+			}
 			out = append(out, tailRule{exprs: append(exprs, queueExprs(mode, cp.QueueNum, cp.QueueTotal, bypass)...), what: "queue rule"})
 		}
 		if cp.Guards == nil {
@@ -265,7 +292,11 @@ type PolicyCount struct {
 func ReadKernelCounters(c *nftables.Conn, plans []*planner.TablePlan) KernelCounters {
 	out := KernelCounters{Rules: map[planner.RuleRef][2]uint64{}}
 	for _, tp := range plans {
+		var all []*planner.ChainPlan
 		for _, cp := range tp.Chains {
+			all = append(append(all, cp), cp.ContChains...)
+		}
+		for _, cp := range all {
 			l := cp.Layout()
 			if l.Total == 0 {
 				continue
@@ -281,13 +312,22 @@ func ReadKernelCounters(c *nftables.Conn, plans []*planner.TablePlan) KernelCoun
 				}
 				return &expr.Counter{}
 			}
+			// add sums: a rule can run in the chain, after the guards
+			// and in continuation chains.
+			add := func(ref planner.RuleRef, ctr *expr.Counter) {
+				if ref.Chain == "" {
+					return // a continuation chain's jump
+				}
+				have := out.Rules[ref]
+				out.Rules[ref] = [2]uint64{have[0] + ctr.Packets, have[1] + ctr.Bytes}
+			}
 			for i := range cp.Rules {
-				ctr := counter(i, cp.Ctr[i])
-				out.Rules[cp.Refs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
+				if cp.Ctr[i] >= 0 {
+					add(cp.Refs[i], counter(l.Prefix+i, cp.Ctr[i]))
+				}
 			}
 			for i := range cp.After {
-				ctr := counter(l.After+i, cp.AfterCtr[i])
-				out.Rules[cp.AfterRefs[i]] = [2]uint64{ctr.Packets, ctr.Bytes}
+				add(cp.AfterRefs[i], counter(l.After+i, cp.AfterCtr[i]))
 			}
 			for i := l.Queue; i < l.Events; i++ {
 				out.Queued += counter(i, 0).Packets

@@ -26,6 +26,9 @@ func ExpectedObjects(plans []*planner.TablePlan) []string {
 			if cp.Queue && cp.BypassBit != 0 {
 				out = append(out, fam+" "+name+" "+planner.BypassChainPrefix+cp.Name)
 			}
+			for _, cc := range cp.ContChains {
+				out = append(out, fam+" "+name+" "+cc.Name)
+			}
 		}
 		if tp.DNS != nil {
 			for _, dc := range planner.DNSChains() {
@@ -74,6 +77,11 @@ func RulesChanged(c *nftables.Conn, plans []*planner.TablePlan) (string, bool) {
 			}
 			if cp.Queue && cp.BypassBit != 0 {
 				if what, changed := count(planner.BypassChainPrefix+cp.Name, 1); changed {
+					return what, true
+				}
+			}
+			for _, cc := range cp.ContChains {
+				if what, changed := count(cc.Name, cc.Layout().Total); changed {
 					return what, true
 				}
 			}

@@ -33,6 +33,10 @@ type Input struct {
 	// engine at Hook, in priority order.
 	Base  *rules.Base
 	Start int
+	// Cont, when set (with Base), is the continuation point to resume at
+	// instead of Start: a continuation chain queued the packet back
+	// (rules.Engine.EvalFrom).
+	Cont *rules.ContKey
 	// Track: this is the first hook of the packet's path that nfd sees,
 	// where conntrack runs (nf_conntrack_in() at prerouting and output);
 	// at later hooks the connection is only looked up. A packet the
@@ -104,7 +108,12 @@ func (pl *Pipeline) Decide(in *Input) rules.Decision {
 	c.CT = *r
 	c.CtMark = r.Mark
 	var d rules.Decision
-	if in.Base != nil {
+	ok := false
+	if in.Base != nil && in.Cont != nil {
+		d, ok = e.EvalFrom(c, in.Base, in.Cont)
+	}
+	if ok {
+	} else if in.Base != nil {
 		d = e.EvalBaseFrom(c, in.Base, in.Start)
 	} else {
 		d = e.Eval(c)
@@ -113,7 +122,9 @@ func (pl *Pipeline) Decide(in *Input) rules.Decision {
 	if c.CtMarkChanged && r.Found {
 		ct.SetMark(r.Key, c.CtMark)
 	}
-	if d.Verdict != rules.Accept && r.Found {
+	if (d.Verdict == rules.Drop || d.Verdict == rules.Reject) && r.Found {
+		// A packet that goes on in the kernel (Continue) is not refused
+		// yet; the kernel's own entry dies with it if the kernel drops it.
 		ct.Forget(r.Key)
 	}
 	return d

@@ -23,7 +23,7 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 					continue
 				}
 				pl := placements[RuleRef{t.Family, t.Name, c.Name, i}]
-				if pl.Kernel && !pl.Both {
+				if pl.Kernel && (!pl.Both || pl.Cont) {
 					continue
 				}
 				if f != 0 {

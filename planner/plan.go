@@ -15,12 +15,18 @@ type Placement struct {
 	Kernel bool
 	// Both: the kernel runs the rule for the packets no queue guard takes
 	// and nfd for the packets it is given (see hoist.go); counts add up.
-	Both   bool
+	Both bool
+	// Cont: a rule only the kernel can evaluate, after rules nfd runs;
+	// nfd hands packets that reach it back to the kernel there
+	// (continuation.go).
+	Cont   bool
 	Reason string // why it stays in userspace
 }
 
 func (p Placement) String() string {
 	switch {
+	case p.Cont:
+		return "kernel"
 	case p.Both:
 		return "kernel+userspace"
 	case p.Kernel:
@@ -70,6 +76,17 @@ type ChainPlan struct {
 	After     [][]expr.Any
 	AfterRefs []RuleRef
 	AfterCtr  []int
+	// Conts are the base chain's continuation points and ContChains the
+	// kernel chains they go to (continuation.go); ContMask, set by the
+	// daemon, is the mark bits that carry a continuation id. A chain with
+	// kernel points starts with the dispatch rule.
+	Conts      []*ContPoint
+	ContChains []*ChainPlan
+	ContMask   uint32
+	// Of a continuation chain: the base chain it belongs to, and the id
+	// its queue rule marks the packet with (where nfd resumes).
+	Parent  *ChainPlan
+	QueueID uint16
 }
 
 // Layout is where each part of a kernel chain nfd programs starts,
@@ -78,12 +95,23 @@ type ChainPlan struct {
 // event-mask rule of guarded chains, the rules run after the guards
 // (After), the policy counter of base chains; Total is the rule count.
 type Layout struct {
-	Bypass, Queue, Events, After, Policy, Total int
+	Dispatch, Prefix, Bypass, Queue, Events, After, Policy, Total int
+}
+
+// Dispatches reports whether the chain starts with the continuation
+// dispatch rule.
+func (cp *ChainPlan) Dispatches() bool {
+	return cp.ContMask != 0 && len(cp.KernelPoints()) > 0
 }
 
 func (cp *ChainPlan) Layout() Layout {
 	var l Layout
-	n := len(cp.Rules)
+	n := 0
+	if cp.Dispatches() {
+		n++
+	}
+	l.Prefix = n
+	n += len(cp.Rules)
 	l.Bypass = n
 	if cp.Queue && cp.BypassBit != 0 {
 		n++
@@ -130,8 +158,9 @@ const (
 func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]Placement, error) {
 	placements := map[RuleRef]Placement{}
 	var plans []*TablePlan
+	ids := &contIDs{}
 	for _, t := range rs.Tables {
-		tp, err := planTable(t, offload, placements)
+		tp, err := planTable(t, offload, placements, ids)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -167,7 +196,7 @@ type RuleRef struct {
 // (NFT_TABLE_MAXNAMELEN and friends, 256 with the terminating NUL).
 const maxNameLen = 255
 
-func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement) (*TablePlan, error) {
+func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement, ids *contIDs) (*TablePlan, error) {
 	if n := len(KernelTableName(t.Name)); n > maxNameLen {
 		return nil, errorf(t.Pos, "table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
 			t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
@@ -252,6 +281,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
 			}
 			if c.Base != nil {
+				if err := tr.continuations(c, cp, true, ids, placements); err != nil {
+					return nil, err
+				}
 				tp.Chains = append(tp.Chains, cp)
 			}
 			continue
@@ -291,6 +323,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				if parser.AcceptsEstablished(r) {
 					cp.EstablishedNative = true
 				}
+			}
+			if err := tr.continuations(c, cp, false, ids, placements); err != nil {
+				return nil, err
 			}
 		}
 		tp.Chains = append(tp.Chains, cp)
@@ -378,6 +413,11 @@ func (tp *TablePlan) ChainSpec(name string) *nftables.Chain {
 	for _, cp := range tp.Chains {
 		if cp.Name == name {
 			return cp.kernelSpec(cp.Base, 0)
+		}
+		for _, cc := range cp.ContChains {
+			if cc.Name == name {
+				return &nftables.Chain{Name: name}
+			}
 		}
 		if cp.Queue && cp.BypassBit != 0 && name == BypassChainPrefix+cp.Name {
 			return cp.kernelSpec(cp.Base, 1)

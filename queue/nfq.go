@@ -36,6 +36,12 @@ type nfq struct {
 	// id up to the last, as long as nothing else was decided in between.
 	pending   bool
 	pendingID uint32
+	// held are NF_REPEAT verdicts (with their marks) waiting for the next
+	// flush, which sends them and the batch accept in one write: a batch
+	// verdict carries no mark, so continuations cannot join it, but they
+	// can share its system call. They go first, so the batch, which
+	// covers only ids still queued, never covers them.
+	held []byte
 
 	pkt  Packet               // the packet being handled, reused
 	dest unix.SockaddrNetlink // the kernel, for sendto
@@ -104,7 +110,7 @@ func openNFQ(queue uint16, copyRange uint32, maxLen uint32, flags uint32, rcvbuf
 	// Wake up now and then so the owning goroutine can notice it should stop.
 	tv := unix.NsecToTimeval(int64(250 * time.Millisecond))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	q := &nfq{fd: fd, queue: queue, wbuf: make([]byte, 0, 256)}
+	q := &nfq{fd: fd, queue: queue, wbuf: make([]byte, 0, 256), held: make([]byte, 0, recvBatch*48)}
 	q.dest.Family = unix.AF_NETLINK
 	q.rbufs = make([][]byte, recvBatch)
 	q.iovs = make([]unix.Iovec, recvBatch)
@@ -231,18 +237,39 @@ func (q *nfq) accept(id uint32) {
 	q.pending, q.pendingID = true, id
 }
 
-// flush sends the batch of pending accepts.
+// hold keeps a verdict with a mark for the next flush.
+func (q *nfq) hold(id uint32, v uint32, mark uint32) {
+	q.header(nfqnlMsgVerdict, unix.NLM_F_REQUEST)
+	var vh [8]byte
+	binary.BigEndian.PutUint32(vh[:], v)
+	binary.BigEndian.PutUint32(vh[4:], id)
+	q.attr(nfqaVerdictHdr, vh[:])
+	var m [4]byte
+	binary.BigEndian.PutUint32(m[:], mark)
+	q.attr(nfqaMark, m[:])
+	binary.NativeEndian.PutUint32(q.wbuf, uint32(len(q.wbuf)))
+	q.held = append(q.held, q.wbuf...)
+}
+
+// flush sends the held verdicts and the batch of pending accepts, in one
+// write (the kernel's netlink_rcv_skb() takes the messages in order).
 func (q *nfq) flush() error {
-	if !q.pending {
+	if !q.pending && len(q.held) == 0 {
 		return nil
 	}
-	q.pending = false
-	q.header(nfqnlMsgVerdictBat, unix.NLM_F_REQUEST)
-	var vh [8]byte
-	binary.BigEndian.PutUint32(vh[:], Accept)
-	binary.BigEndian.PutUint32(vh[4:], q.pendingID)
-	q.attr(nfqaVerdictHdr, vh[:])
-	return q.send()
+	if q.pending {
+		q.pending = false
+		q.header(nfqnlMsgVerdictBat, unix.NLM_F_REQUEST)
+		var vh [8]byte
+		binary.BigEndian.PutUint32(vh[:], Accept)
+		binary.BigEndian.PutUint32(vh[4:], q.pendingID)
+		q.attr(nfqaVerdictHdr, vh[:])
+		binary.NativeEndian.PutUint32(q.wbuf, uint32(len(q.wbuf)))
+		q.held = append(q.held, q.wbuf...)
+	}
+	err := unix.Sendto(q.fd, q.held, 0, &q.dest)
+	q.held = q.held[:0]
+	return err
 }
 
 // Receive reads one batch (recv) and calls fn for each packet in it.
@@ -263,6 +290,9 @@ func (q *nfq) Verdict(id uint32, v Verdict) error {
 	switch {
 	case v.Verdict == Accept && !v.SetMark:
 		q.accept(id)
+		return nil
+	case v.Verdict == Repeat && v.SetMark:
+		q.hold(id, v.Verdict, v.Mark)
 		return nil
 	case v.SetMark:
 		return q.verdict(id, v.Verdict, &v.Mark)

@@ -9,10 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Verdicts (NF_DROP, NF_ACCEPT in include/uapi/linux/netfilter.h).
+// Verdicts (NF_DROP, NF_ACCEPT, NF_REPEAT in
+// include/uapi/linux/netfilter.h). NF_REPEAT makes nf_reinject() run the
+// same hook entry again, from its base chain's first rule, with the
+// verdict's mark: how nfd hands a packet back to the kernel at a
+// continuation point.
 const (
 	Drop   = 0
 	Accept = 1
+	Repeat = 4
 )
 
 // NFQA_SKB_INFO flags (nfqnl_put_packet_info()).

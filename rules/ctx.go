@@ -37,6 +37,11 @@ type Ctx struct {
 	// Set by evaluation.
 	MarkChanged   bool
 	CtMarkChanged bool
+	// Cont is where the kernel goes on after the verdict Continue.
+	Cont ContKey
+	// Assumed is the first rule only the kernel can evaluate that an
+	// offline engine (Options.Offline) assumed not to match, or nil.
+	Assumed *RuleInfo
 
 	l7done  uint8           // which packet names were extracted (1<<conntrack.Name*)
 	l7      conntrack.Names // the packet's own names, by kind
@@ -57,6 +62,7 @@ func (c *Ctx) Reset(p *packet.Parsed, hook parser.Hook) {
 	c.CT = conntrack.Result{}
 	c.PktType, c.HasPktType = 0, false
 	c.MarkChanged, c.CtMarkChanged = false, false
+	c.Assumed = nil
 	c.l7done = 0
 	c.l7 = conntrack.Names{}
 }

@@ -34,6 +34,9 @@ type RuleInfo struct {
 	Counts *Counters
 	// Userspace reports whether the rule needs nfd (a layer-7 match).
 	Userspace bool
+	// KernelOnly: only the kernel can evaluate the rule; nfd stops there
+	// and the kernel goes on (Continue).
+	KernelOnly bool
 	// Final is the verdict the rule ends with when it is Accept, Drop or
 	// Reject (0 otherwise); Hook is its base chain's hook when InBase.
 	Final  Verdict
@@ -93,6 +96,12 @@ type op struct {
 type rule struct {
 	ops  []op
 	info *RuleInfo
+	// pre is -1 for a rule nfd evaluates; for a rule only the kernel can
+	// evaluate, the number of leading ops that are pure matches nfd may
+	// test first (rules/continue.go), and run the index of the first rule
+	// of the consecutive kernel-only rules it belongs to.
+	pre int16
+	run int32
 }
 
 type chain struct {
@@ -142,6 +151,9 @@ type Engine struct {
 	// NameKinds are the layer-7 names some rule matches (a bitmask of
 	// 1<<conntrack.Name*): the ones worth recording per connection.
 	NameKinds uint8
+	// chainOf finds a compiled chain by its info (EvalFrom).
+	chainOf map[*ChainInfo]*chain
+	offline bool
 }
 
 // SetDynamic gives the named set ps (a single-field set, not a map) its
@@ -161,6 +173,13 @@ type Options struct {
 	Now    func() int64 // nanosecond clock for limits; nil means monotonic
 	// Prev is the engine being replaced: counters of unchanged rules carry over.
 	Prev *Engine
+	// KernelOnly tells the rules only the kernel can evaluate: the engine
+	// stops there with Continue. nil means DefaultKernelOnly.
+	KernelOnly func(*parser.Table, *parser.Rule) bool
+	// Offline (nfd replay, and nfd check's tools): no kernel to continue
+	// in; a kernel-only rule is assumed not to match, and the first such
+	// rule a packet reaches is recorded in Ctx.Assumed.
+	Offline bool
 }
 
 var monoStart = time.Now()
@@ -183,7 +202,10 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}},
+	if opts.KernelOnly == nil {
+		opts.KernelOnly = DefaultKernelOnly
+	}
+	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}, chainOf: map[*ChainInfo]*chain{}, offline: opts.Offline},
 		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}, seen: map[string]int{}}
 	b.e.log = newLogger(opts.Logger, opts.Now)
 	b.e.sets = b.sets
@@ -209,6 +231,7 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			b.e.Chains = append(b.e.Chains, ci)
 			c := &chain{info: ci}
 			b.chains[pc] = c
+			b.e.chainOf[ci] = c
 			if pc.Base != nil {
 				c.policy = vAccept
 				if pc.Base.Policy == parser.VerdictDrop {
@@ -240,6 +263,12 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 					return nil, fmt.Errorf("%s: %w", pr.Pos, err)
 				}
 				r.info.Index = i
+				if r.pre >= 0 {
+					r.run = int32(i)
+					if i > 0 && c.rules[i-1].pre >= 0 {
+						r.run = c.rules[i-1].run
+					}
+				}
 				c.rules = append(c.rules, r)
 				b.e.NameKinds |= nameKinds(pr)
 				if r.info.Userspace && pc.Base != nil {
@@ -386,7 +415,10 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule)
 	}
 	b.e.ruleKeys[key] = info
 	b.e.Rules = append(b.e.Rules, info)
-	r := rule{info: info}
+	r := rule{info: info, pre: -1}
+	ko := b.opts.KernelOnly(t, pr)
+	info.KernelOnly = ko
+	pure := ko
 	for i, s := range pr.Stmts {
 		o, err := b.compileStmt(t, s, key+"\x00"+strconv.Itoa(i))
 		if err != nil {
@@ -398,7 +430,21 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule)
 		if o.match == nil && o.exec == nil {
 			continue
 		}
+		if pure {
+			// Leading matches of a kernel-only rule that nfd can test
+			// without side effects: a `limit` takes tokens, a kernel-only
+			// field nfd cannot load.
+			m, isMatch := s.(*parser.Match)
+			if isMatch && o.match != nil && (len(m.Keys) == 0 || m.Keys[0].KernelOnly() == "") && !b.opts.KernelOnly(t, &parser.Rule{Stmts: []parser.Stmt{s}}) {
+				r.pre = int16(len(r.ops) + 1)
+			} else {
+				pure = false
+			}
+		}
 		r.ops = append(r.ops, o)
+	}
+	if ko && r.pre < 0 {
+		r.pre = 0
 	}
 	return r, nil
 }

@@ -9,13 +9,16 @@ const (
 	Accept Verdict = iota + 1
 	Drop
 	Reject
+	// Continue: nfd reached a rule only the kernel can evaluate; the
+	// kernel goes on at Ctx.Cont (rules/continue.go).
+	Continue
 
 	// NumVerdicts bounds the verdicts: arrays indexed by Verdict have
 	// this length.
 	NumVerdicts = iota + 1
 )
 
-func (v Verdict) String() string { return [...]string{"", "accept", "drop", "reject"}[v] }
+func (v Verdict) String() string { return [...]string{"", "accept", "drop", "reject", "continue"}[v] }
 
 // Decision is a verdict and what decided it.
 type Decision struct {
@@ -31,6 +34,9 @@ type Decision struct {
 type frame struct {
 	ch *chain
 	it iter
+	// from: rules before it are skipped (they ran in the kernel, or
+	// before a continuation); ri: the rule being evaluated.
+	from, ri int32
 }
 
 // Eval decides a packet at c.Hook, going through every base chain of the
@@ -76,11 +82,17 @@ func (e *Engine) EvalBaseFrom(c *Ctx, b *Base, start int) Decision {
 }
 
 func (e *Engine) evalBase(c *Ctx, base *chain, start int32) Decision {
-	stack := &c.stack
-	depth := 0
-	cur := &stack[0]
+	cur := &c.stack[0]
 	cur.ch = base
 	cur.it.init(c, base)
+	cur.from = start
+	return e.run(c, base, 0)
+}
+
+// run evaluates from the frames set up in c.stack[:depth+1].
+func (e *Engine) run(c *Ctx, base *chain, depth int) Decision {
+	stack := &c.stack
+	cur := &stack[depth]
 	for {
 		ri, ok := cur.it.next()
 		if !ok {
@@ -91,10 +103,25 @@ func (e *Engine) evalBase(c *Ctx, base *chain, start int32) Decision {
 			cur = &stack[depth]
 			continue
 		}
-		if depth == 0 && cur.ch == base && ri < start {
+		if ri < cur.from {
 			continue
 		}
+		cur.ri = ri
 		r := &cur.ch.rules[ri]
+		if r.pre >= 0 {
+			if r.kernelStop(c) {
+				if e.offline {
+					// Nothing to continue in: assume no match, say so.
+					if c.Assumed == nil {
+						c.Assumed = r.info
+					}
+					continue
+				}
+				fillCont(c, depth, r.run)
+				return Decision{Verdict: Continue, Rule: r.info, Chain: base.info}
+			}
+			continue
+		}
 		v := r.eval(c)
 		if v == nil {
 			continue
@@ -121,9 +148,11 @@ func (e *Engine) evalBase(c *Ctx, base *chain, start int32) Decision {
 			cur = &stack[depth]
 			cur.ch = v.target
 			cur.it.init(c, v.target)
+			cur.from = 0
 		case vGoto:
 			cur.ch = v.target
 			cur.it.init(c, v.target)
+			cur.from = 0
 		}
 	}
 }

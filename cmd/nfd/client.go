@@ -83,6 +83,9 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 		}
 		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s native rules %-4d queues %s%s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Native, c.Queues, bypass)
 	}
+	if s.ContMask != "" {
+		fmt.Fprintf(w, "continued:   %d packets handed back to the kernel at rules only it can evaluate (mark bits %s)\n", s.Continued, s.ContMask)
+	}
 	if s.Bypassed > 0 || s.BypassRevoking != "" {
 		fmt.Fprintf(w, "bypass:      %d flows handed to the kernel", s.Bypassed)
 		if s.BypassRevoking != "" {
@@ -229,7 +232,13 @@ offloaded (native) rules never reach nfd and are not shown. Ctrl-C stops.`,
 				if ev.Rule != "" {
 					rule = "rule " + ev.Rule
 				}
+				if ev.Resumed != 0 {
+					rule += fmt.Sprintf(" (resumed from the kernel at continuation %d)", ev.Resumed)
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s %-11s %-60s ct %-11s %s %s: %s -> %s\n", ev.Time.Format("15:04:05.000000"), ev.Hook, ev.Packet, ev.CT, ev.Table, ev.Path, rule, ev.Verdict)
+				if ev.Kernel != "" {
+					fmt.Fprintf(cmd.OutOrStdout(), "    continued in the kernel: %s\n", ev.Kernel)
+				}
 				return nil
 			})
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -14,6 +14,7 @@ import (
 	"github.com/nfdproject/nfd/internal/pcapio"
 	"github.com/nfdproject/nfd/internal/replay"
 	"github.com/nfdproject/nfd/parser"
+	"github.com/nfdproject/nfd/planner"
 	"github.com/nfdproject/nfd/rules"
 	"github.com/spf13/cobra"
 )
@@ -31,7 +32,10 @@ would pass in the kernel given the host's own addresses (--local):
 prerouting and input to a local address, output and postrouting from one,
 prerouting, forward and postrouting otherwise; --hook evaluates one hook.
 The verdict is the first drop or reject, else accept. Interfaces are not
-known in a capture, so iif/oif matches do not match.`,
+known in a capture, so iif/oif matches do not match. Rules only the kernel
+can evaluate (fib, meta pkttype, socket, rt, meta skuid, ...) cannot be
+replayed offline: replay assumes they do not match and says so on each
+packet that reached one ("assumed no match: ...").`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if rulesFile == "" {
@@ -68,7 +72,7 @@ known in a capture, so iif/oif matches do not match.`,
 				clk.Set(pkts[0].Time)
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			eng, err := rules.Compile(rs, rules.Options{Now: clk.Now, Logger: logger})
+			eng, err := rules.Compile(rs, rules.Options{Now: clk.Now, Logger: logger, KernelOnly: planner.KernelOnly, Offline: true})
 			if err != nil {
 				return &exitError{code: 1, msg: "nfd replay: " + err.Error()}
 			}
@@ -99,6 +103,18 @@ type jsonResult struct {
 	Chain   string `json:"chain"`
 	Rule    string `json:"rule"`
 	Summary string `json:"summary"`
+	// Assumed: rules only the kernel can evaluate that the packet reached;
+	// replay assumed each did not match.
+	Assumed []string `json:"assumed_no_match,omitempty"`
+}
+
+// assumedText names the kernel-only rules a packet reached.
+func assumedText(r replay.Result) []string {
+	var out []string
+	for _, a := range r.Assumed {
+		out = append(out, fmt.Sprintf("%s %s/%s rule %s at %s: `%s`", a.Hook, a.Rule.Table, a.Rule.Chain, a.Rule.Label(), a.Rule.Pos, a.Rule.Text))
+	}
+	return out
 }
 
 func decidedBy(d rules.Decision) (table, chain, rule string) {
@@ -115,7 +131,7 @@ func writeJSON(w io.Writer, results []replay.Result) error {
 	enc := json.NewEncoder(w)
 	for _, r := range results {
 		t, c, rl := decidedBy(r.Decision)
-		if err := enc.Encode(jsonResult{Packet: r.N, Hook: r.Hook.String(), Verdict: r.Decision.Verdict.String(), Table: t, Chain: c, Rule: rl, Summary: r.Summary}); err != nil {
+		if err := enc.Encode(jsonResult{Packet: r.N, Hook: r.Hook.String(), Verdict: r.Decision.Verdict.String(), Table: t, Chain: c, Rule: rl, Summary: r.Summary, Assumed: assumedText(r)}); err != nil {
 			return err
 		}
 	}
@@ -125,7 +141,11 @@ func writeJSON(w io.Writer, results []replay.Result) error {
 func writeText(w io.Writer, results []replay.Result) {
 	perVerdict := map[string]int{}
 	perRule := map[string]int{}
+	assumed := 0
 	for _, r := range results {
+		if len(r.Assumed) > 0 {
+			assumed++
+		}
 		t, c, rl := decidedBy(r.Decision)
 		by := "policy"
 		if rl != "" {
@@ -136,6 +156,10 @@ func writeText(w io.Writer, results []replay.Result) {
 			where = fmt.Sprintf("%s/%s %s", t, c, by)
 		}
 		fmt.Fprintf(w, "%6d  %-60s  %-11s %-7s %s\n", r.N, r.Summary, r.Hook, r.Decision.Verdict, where)
+		for _, a := range assumedText(r) {
+			// Plainly: this verdict rests on a guess.
+			fmt.Fprintf(w, "        assumed no match (only the kernel can evaluate it, replay cannot): %s\n", a)
+		}
 		perVerdict[r.Decision.Verdict.String()]++
 		perRule[fmt.Sprintf("%-7s %s", r.Decision.Verdict, where)]++
 	}
@@ -144,6 +168,9 @@ func writeText(w io.Writer, results []replay.Result) {
 		fmt.Fprintf(w, " %s %d", v, perVerdict[v])
 	}
 	fmt.Fprintln(w)
+	if assumed > 0 {
+		fmt.Fprintf(w, "%d packets reached rules only the kernel can evaluate; their verdicts assume those rules did not match\n", assumed)
+	}
 	keys := make([]string, 0, len(perRule))
 	for k := range perRule {
 		keys = append(keys, k)

@@ -185,6 +185,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 func rulesListing(d *hooks.Daemon) string {
 	eng := d.Engine()
 	kernel := d.KernelCounters().Rules
+	conts := d.ContinuationPoints()
 	var b strings.Builder
 	i := 0
 	for _, t := range eng.Ruleset.Tables {
@@ -206,6 +207,14 @@ func rulesListing(d *hooks.Daemon) string {
 						kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
 				} else if !pl.Kernel {
 					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
+				}
+				ref := planner.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}
+				if ps := conts[ref]; len(ps) > 0 {
+					var ids []string
+					for _, p := range ps {
+						ids = append(ids, fmt.Sprintf("%d (%s)", p.ID, p))
+					}
+					note = "continuation point " + strings.Join(ids, ", ") + ": nfd hands packets that reach it back to the kernel, which goes on from here; " + note
 				}
 				fmt.Fprintf(&b, "\t\t%s # handle %d, %s\n", formatRuleCounted(r, eng, info, pl, kc), info.Handle, note)
 			}

@@ -30,6 +30,16 @@ type Result struct {
 	Hook     parser.Hook   // where the final verdict was decided
 	Decision rules.Decision
 	CT       uint32 // ct state at the first hook
+	// Assumed are rules only the kernel can evaluate that the packet
+	// reached (an offline engine, rules.Options.Offline, assumed each did
+	// not match), with the hook, in order.
+	Assumed []Assumption
+}
+
+// Assumption is a kernel-only rule a replayed packet reached.
+type Assumption struct {
+	Hook parser.Hook
+	Rule *rules.RuleInfo
 }
 
 // Options control a replay.
@@ -85,6 +95,9 @@ func Run(e *rules.Engine, ct *conntrack.Table, clk *Clock, pkts []pcapio.Packet,
 			// first sees a packet; the mark the rules set carries on.
 			in.Hook, in.Track = h, hi == 0
 			d := pl.Decide(&in)
+			if pl.C.Assumed != nil {
+				res.Assumed = append(res.Assumed, Assumption{h, pl.C.Assumed})
+			}
 			if hi == 0 {
 				res.CT = pl.R.State
 			}
