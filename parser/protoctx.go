@@ -169,10 +169,11 @@ func (c *protoCtx) reject(r *Reject, fam Family) string {
 
 // nat returns why nft refuses n here, or "".
 func (c *protoCtx) nat(n *NAT, fam Family) string {
-	if n.PortLo != 0 && len(c.l4) == 0 {
+	portFromData := n.AddrMap != nil && len(n.AddrMap.Data) == 2
+	if n.HasPort && !portFromData && len(c.l4) == 0 {
 		return fmt.Sprintf("a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", n.Kind)
 	}
-	if n.AddrLo == nil {
+	if n.AddrLo == nil && n.AddrMap == nil {
 		return ""
 	}
 	famName := map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}
