@@ -615,6 +615,14 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	if data != nil {
 		s.DataType = data.typ
 	}
+	// An interval ending where another starts needs no end marker (nft
+	// leaves it out; the start marks the boundary).
+	starts := map[string]bool{}
+	if interval {
+		for _, e := range elems {
+			starts[string(keyOf(e.Lo))] = true
+		}
+	}
 	var els []nftables.SetElement
 	for _, e := range elems {
 		if vmap {
@@ -633,7 +641,7 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 		els = append(els, el)
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
-			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
+			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) && !starts[string(keyOf(end))] {
 				els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
 			}
 		}
