@@ -48,6 +48,9 @@ var mapStmtCases = []string{
 	`ip filter forward||meta mark set symhash mod 2 offset 100`,
 	`ip filter forward||meta mark set numgen inc mod 2 map { 0 : 1, 1 : 2 }`,
 	`ip filter forward||meta mark set meta mark ^ 0x1`,
+	`ip6 nat prerouting||dnat to [2001:838:35f:1::]/64`,
+	`ip filter input||limit rate 1/week`,
+	`ip filter input||log prefix aaaaa-aaaaaa group 2 snaplen 33`,
 }
 
 // TestMapStmtTranslationMatchesNft loads each case with `nft -f` as table t

@@ -314,12 +314,13 @@ const (
 	PerMinute
 	PerHour
 	PerDay
+	PerWeek
 )
 
-var rateUnitNames = [...]string{"second", "minute", "hour", "day"}
+var rateUnitNames = [...]string{"second", "minute", "hour", "day", "week"}
 
 // Seconds is the unit's length.
-func (u RateUnit) Seconds() uint64 { return [...]uint64{1, 60, 3600, 86400}[u] }
+func (u RateUnit) Seconds() uint64 { return [...]uint64{1, 60, 3600, 86400, 604800}[u] }
 
 func (u RateUnit) String() string { return rateUnitNames[u] }
 

@@ -80,6 +80,13 @@ func (p *parser) parseDataMap(data []*Type, nat bool) (*DataMap, bool) {
 			if n == data[0].Size {
 				m.Data = data[:1]
 			}
+			if ranges && n != data[0].Size {
+				// nft marks such data NFTNL_UDATA_SET_DATA_INTERVAL;
+				// google/nftables v0.3.0 cannot, and nft 1.0.6 crashes
+				// listing a map of address . port ranges without it.
+				p.errorf(t.pos, "ranges as the values of an address . port map are not supported: nfd's netlink library cannot mark the map's data as intervals, and `nft list` crashes on such a map without it")
+				return nil, false
+			}
 			if ranges {
 				m.Interval = true
 				for i := range m.Val.Elems {

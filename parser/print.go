@@ -482,16 +482,17 @@ func formatData(data []*Type, e *Elem) string {
 		}
 		return FormatStmt(e.Verdict)
 	}
-	if e.DataHi != nil {
-		return data[0].FormatInterval(e.Data, e.DataHi)
-	}
 	var parts []string
 	off := 0
 	for _, t := range data {
 		if off+t.Size > len(e.Data) {
 			break
 		}
-		parts = append(parts, t.FormatValue(e.Data[off:off+t.Size]))
+		if e.DataHi != nil {
+			parts = append(parts, t.FormatInterval(e.Data[off:off+t.Size], e.DataHi[off:off+t.Size]))
+		} else {
+			parts = append(parts, t.FormatValue(e.Data[off:off+t.Size]))
+		}
 		off += t.Size
 	}
 	return strings.Join(parts, " . ")

@@ -173,6 +173,17 @@ func (c *protoCtx) nat(n *NAT, fam Family) string {
 	if n.HasPort && !portFromData && len(c.l4) == 0 {
 		return fmt.Sprintf("a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", n.Kind)
 	}
+	if portFromData && len(c.l4) == 0 {
+		// nft evaluates the map's key first: a transport field there
+		// names the protocol the port needs.
+		named := false
+		for _, k := range n.AddrMap.Keys {
+			named = named || k.Info().Proto.L4() != 0
+		}
+		if !named {
+			return fmt.Sprintf("the port `%s` takes from its map needs a transport protocol match first (such as `meta l4proto tcp`): transport protocol mapping is only valid after transport protocol match", n.Kind)
+		}
+	}
 	if n.AddrLo == nil && n.AddrMap == nil {
 		return ""
 	}

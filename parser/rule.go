@@ -495,8 +495,11 @@ func (p *parser) parseLog() (Stmt, bool) {
 		switch t.text {
 		case "prefix":
 			p.next()
-			s, ok := p.expect(tString, "a quoted log prefix")
-			if !ok {
+			s := p.peek()
+			if s.kind == tWord && !logKeywords[s.text] {
+				// nft takes one unquoted word as the prefix too
+				p.next()
+			} else if _, good := p.expect(tString, "a quoted log prefix"); !good {
 				return nil, false
 			}
 			if len(s.text) > 127 {
@@ -752,8 +755,10 @@ func (p *parser) parseLimit() (Stmt, bool) {
 		l.Unit = PerHour
 	case "day":
 		l.Unit = PerDay
+	case "week":
+		l.Unit = PerWeek
 	default:
-		p.errorf(n.pos, "%s", expected("`"+unit+"`", "second, minute, hour or day", rateUnitNames[:]))
+		p.errorf(n.pos, "%s", expected("`"+unit+"`", "second, minute, hour, day or week", rateUnitNames[:]))
 		return nil, false
 	}
 	if p.acceptWord("burst") {
@@ -1104,6 +1109,17 @@ func (p *parser) parseNATOneAddr(n *NAT) (lo, hi netip.Addr, ok bool) {
 		if _, ok := p.expect(tRBrack, "`]`"); !ok {
 			return lo, hi, false
 		}
+		if x := p.peek(); x.kind == tWord && strings.HasPrefix(x.text, "/") && lo == hi {
+			// [2001:db8::]/64
+			pfx, err := netip.ParsePrefix(lo.String() + x.text)
+			if err != nil {
+				p.errorf(x.pos, "found `%s`, expected a prefix length", x.text)
+				return lo, hi, false
+			}
+			p.next()
+			pfx = pfx.Masked()
+			lo, hi = pfx.Addr(), lastAddr(pfx)
+		}
 	}
 	return lo, hi, true
 }
@@ -1117,6 +1133,9 @@ func lastAddr(pfx netip.Prefix) netip.Addr {
 	a, _ := netip.AddrFromSlice(b)
 	return a
 }
+
+// logKeywords are the words after `log prefix` that are not a prefix.
+var logKeywords = map[string]bool{"level": true, "group": true, "snaplen": true, "queue-threshold": true, "flags": true, "prefix": true}
 
 func (p *parser) parseNATPorts(n *NAT) bool {
 	if isFieldStart(p.peek()) {

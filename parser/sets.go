@@ -497,7 +497,7 @@ func (p *parser) parseElemData(e *Elem, data []*Type) bool {
 		lo, hi = append(lo, l...), append(hi, h...)
 	}
 	if string(lo) != string(hi) {
-		if !p.natData || len(lo) != data[0].Size {
+		if !p.natData {
 			p.errorf(p.last.pos, "a map value must be a single %s", typeList(data))
 			return false
 		}

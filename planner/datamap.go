@@ -33,10 +33,11 @@ func dataOf(ts []*parser.Type, interval bool) *setData {
 		types = append(types, setType(t, t.Size))
 	}
 	d := &setData{typ: types[0]}
+	if interval {
+		types = append(types, types...)
+	}
 	if len(types) > 1 {
 		d.typ = nftables.MustConcatSetType(types...)
-	} else if interval {
-		d.typ = nftables.MustConcatSetType(types[0], types[0])
 	}
 	pad := func(b []byte) []byte {
 		for len(b)%4 != 0 {
@@ -57,10 +58,16 @@ func dataOf(ts []*parser.Type, interval bool) *setData {
 			return v
 		}
 		var out []byte
-		off := 0
-		for _, t := range ts {
-			out = append(out, pad(hostOrder(e.Data[off:off+t.Size], hostData(t)))...)
-			off += t.Size
+		halves := [][]byte{e.Data}
+		if interval {
+			halves = append(halves, e.DataHi)
+		}
+		for _, h := range halves {
+			off := 0
+			for _, t := range ts {
+				out = append(out, pad(hostOrder(h[off:off+t.Size], hostData(t)))...)
+				off += t.Size
+			}
 		}
 		return out
 	}
@@ -138,13 +145,19 @@ func (tr *translator) natMaps(n *parser.NAT, fam uint32, have *depState, flags m
 			return nil, err
 		}
 		out = e
+		// registers: addr_min [. proto_min] [. addr_max [. proto_max]]
 		size := uint32(m.Data[0].Size+3) / 4
+		all := size
 		nat.RegAddrMin = reg1
-		if m.Interval {
-			nat.RegAddrMax = unix.NFT_REG32_00 + size
-		}
 		if len(m.Data) == 2 {
 			nat.RegProtoMin = unix.NFT_REG32_00 + size
+			all++
+		}
+		if m.Interval {
+			nat.RegAddrMax = unix.NFT_REG32_00 + all
+			if len(m.Data) == 2 {
+				nat.RegProtoMax = nat.RegAddrMax + size
+			}
 		}
 	}
 	if n.PortMap != nil {
