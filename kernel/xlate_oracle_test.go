@@ -323,10 +323,6 @@ var knownXlateDiffs = map[string]string{
 	"ip [filter input 0] tcp dport 22-22":                                                                   whyRange1,
 	"ip [filter input 0] tcp dport @sp":                                                                     whySet,
 	"ip6 [filter input 0] tcp dport 22-22":                                                                  whyRange1,
-	// the section declares map fwd4 for its NAT rules; these rules do not read it
-	"inet [filter forward 0] iifname \"wan0\" oifname \"lan0\" ct state established,related accept": whySet,
-	"inet [filter forward 0] ct status dnat accept comment \"allow port forwards\"":                 whySet,
-	"inet [filter forward 0] iifname \"wg0\" oifname \"lan0\" accept":                               whySet,
 }
 
 // positioned reports whether err starts with name:line:col.
