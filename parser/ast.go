@@ -125,12 +125,16 @@ type Rule struct {
 
 // Set is a named set or map.
 type Set struct {
-	Pos      Pos
-	Name     string
-	Key      []*Type // concatenation of one or more types
-	Typeof   []Field // when declared with typeof (printed that way)
-	IsMap    bool
-	Data     *Type // map data type; TypeVerdict for verdict maps
+	Pos    Pos
+	Name   string
+	Key    []*Type // concatenation of one or more types
+	Typeof []Field // when declared with typeof (printed that way)
+	IsMap  bool
+	Data   *Type // map data type; TypeVerdict for verdict maps
+	// DataCat is the data type of a map whose data is a concatenation
+	// (`type inet_service : ipv4_addr . inet_service`); Data is then its
+	// first type.
+	DataCat  []*Type
 	DataOf   Field // the typeof expression of the data, when declared so
 	Flags    SetFlags
 	Timeout  uint64 // seconds, 0 = none
@@ -177,7 +181,11 @@ type Elem struct {
 	CatchAll bool
 	Lo, Hi   []byte
 	Verdict  *Verdict // for verdict maps
-	Data     []byte   // for data maps
+	Data     []byte   // for data maps (a concatenation: the fields' bytes joined)
+	// DataHi is the end of a range or prefix given as the data of an
+	// anonymous NAT map (`192.168.1.1-192.168.1.10`, `10.0.0.0/24`), nil
+	// otherwise: nft's interval data, loaded as two registers.
+	DataHi []byte
 
 	// Element options, in named sets and maps only (nft's
 	// set_elem_stmt_list and set_elem_expr_options).
@@ -306,12 +314,13 @@ const (
 	PerMinute
 	PerHour
 	PerDay
+	PerWeek
 )
 
-var rateUnitNames = [...]string{"second", "minute", "hour", "day"}
+var rateUnitNames = [...]string{"second", "minute", "hour", "day", "week"}
 
 // Seconds is the unit's length.
-func (u RateUnit) Seconds() uint64 { return [...]uint64{1, 60, 3600, 86400}[u] }
+func (u RateUnit) Seconds() uint64 { return [...]uint64{1, 60, 3600, 86400, 604800}[u] }
 
 func (u RateUnit) String() string { return rateUnitNames[u] }
 
@@ -329,8 +338,12 @@ type Limit struct {
 type MarkSet struct {
 	Pos   Pos
 	Ct    bool   // ct mark (else meta mark)
-	Value uint32 // used when From == 0
-	From  Field  // FieldMetaMark or FieldCtMark to copy from, else 0
+	Value uint32 // used when From == 0 and Map == nil
+	// From is the field copied: meta mark, ct mark, or a numgen, jhash or
+	// symhash field (kernel-only); 0 for a value or a map.
+	From Field
+	// Map: the mark is what the key maps to (`ip saddr map { ... }`).
+	Map *DataMap
 	// With Ops, the mark set is (From & Mask) ^ Xor, as nft folds `&`,
 	// `|` and `xor` with a constant into one bitwise expression.
 	Ops       bool
@@ -398,10 +411,32 @@ type NAT struct {
 	Pos            Pos
 	Kind           NATKind
 	Family         Family // FamilyIP or FamilyIP6 when written (`snat ip to`), else 0
-	AddrFamily     Family // family of AddrLo/AddrHi
+	AddrFamily     Family // family of AddrLo/AddrHi or of AddrMap's data
 	AddrLo, AddrHi []byte // nil when no address
-	PortLo, PortHi uint16 // 0 when no port
-	Flags          []string
+	HasPort        bool   // a port (or port map) is given; `:0` is a port
+	PortLo, PortHi uint16
+	// AddrMap: the address (and, with concatenated data, the port) is
+	// what a key maps to (`dnat to ip saddr map { ... }`); AddrLo is nil.
+	AddrMap *DataMap
+	// PortMap: the port is what a key maps to (`redirect to :tcp dport
+	// map { ... }`).
+	PortMap *DataMap
+	// Prefix: `prefix to` (netmap, NF_NAT_RANGE_NETMAP): the address
+	// range keeps the packet's host bits.
+	Prefix bool
+	Flags  []string
+}
+
+// DataMap is nft's map expression: the data a key maps to, `KEY map {
+// k : v, ... }` or `KEY map @m`. Keys may be numgen, jhash or symhash
+// fields.
+type DataMap struct {
+	Pos  Pos
+	Keys []Field
+	Val  Value   // anonymous elements carrying Data (DataHi), or SetRef
+	Data []*Type // the data's type, a concatenation when more than one
+	// Interval: the data are ranges (Elem.DataHi), nft's interval data.
+	Interval bool
 }
 
 // Notrack exempts the packet from connection tracking.

@@ -304,8 +304,25 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 				p.errorf(s.Pos, "%s", msg)
 				return
 			}
+			for _, m := range []*DataMap{s.AddrMap, s.PortMap} {
+				if m != nil {
+					if !checkDataMap(t, m, p) {
+						return
+					}
+					keys = append(keys, m.Keys...)
+				}
+			}
+		case *MarkSet:
+			if s.Map != nil {
+				if !checkDataMap(t, s.Map, p) {
+					return
+				}
+				keys = s.Map.Keys
+			} else if s.From != FieldNone {
+				keys = []Field{s.From}
+			}
 		}
-		for _, k := range keys {
+		for _, k := range withHashSources(keys) {
 			fi := k.Info()
 			pr := fi.Proto
 			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && len(pc.l4) == 0 && !hasL4Match(r.Stmts[:i]) {
@@ -529,4 +546,23 @@ func checkMapTargets(t *Table, s *Set, p *parser) bool {
 		}
 	}
 	return true
+}
+
+// withHashSources adds the fields a jhash hashes after it: nft evaluates
+// them in the rule's protocol context (`jhash ip saddr` in an ip6 table is
+// a conflict).
+func withHashSources(keys []Field) []Field {
+	var out []Field
+	for _, k := range keys {
+		if src := k.HashSources(); len(src) > 0 {
+			if out == nil {
+				out = append([]Field(nil), keys...)
+			}
+			out = append(out, src...)
+		}
+	}
+	if out == nil {
+		return keys
+	}
+	return out
 }

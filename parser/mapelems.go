@@ -44,7 +44,7 @@ func sameMapValue(a, b *Elem) bool {
 	if a.Verdict != nil {
 		return a.Verdict.Kind == b.Verdict.Kind && a.Verdict.Target == b.Verdict.Target
 	}
-	return bytes.Equal(a.Data, b.Data)
+	return bytes.Equal(a.Data, b.Data) && bytes.Equal(a.DataHi, b.DataHi)
 }
 
 func mapValue(e *Elem) string {

@@ -76,6 +76,11 @@ type parser struct {
 	// commaIsElemSep is set inside `{ ... }` element lists, where a comma
 	// separates elements instead of joining flags.
 	commaIsElemSep bool
+	// natData is set while a NAT map's elements are read: their data may
+	// be an address range or prefix, or address . port (parseElemData).
+	natData bool
+	// curRule is the rule being parsed (its statements so far).
+	curRule *Rule
 	// regular holds the chains declared with a body and no hook, where:
 	// a later declaration cannot make them base chains.
 	regular map[*Chain]Pos

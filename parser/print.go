@@ -100,7 +100,7 @@ func printSet(b *strings.Builder, s *Set) {
 		case s.DataOf != FieldNone && len(s.Typeof) > 0:
 			b.WriteString(" : " + s.DataOf.String())
 		default:
-			b.WriteString(" : " + s.Data.Name)
+			b.WriteString(" : " + typeList(s.mapData()))
 		}
 	}
 	b.WriteByte('\n')
@@ -243,7 +243,7 @@ func FormatStmt(s Stmt) string {
 	case *Match:
 		return formatMatch(s)
 	case *VMap:
-		return keyNames(s.Keys) + " vmap " + formatValue(keyTypes(s.Keys), &s.Val, TypeVerdict)
+		return keyNames(s.Keys) + " vmap " + formatValue(keyTypes(s.Keys), &s.Val, []*Type{TypeVerdict})
 	case *Counter:
 		return fmt.Sprintf("counter packets %d bytes %d", s.Packets, s.Bytes)
 	case *Log:
@@ -295,6 +295,9 @@ func FormatStmt(s Stmt) string {
 		out := "meta mark set "
 		if s.Ct {
 			out = "ct mark set "
+		}
+		if s.Map != nil {
+			return out + formatDataMap(s.Map)
 		}
 		if s.From != FieldNone {
 			out += s.From.String()
@@ -414,7 +417,7 @@ func formatBits(t *Type, v []byte, sep string) string {
 	return strings.ReplaceAll(t.FormatValue(v), ",", sep)
 }
 
-func formatValue(types []*Type, v *Value, data *Type) string {
+func formatValue(types []*Type, v *Value, data []*Type) string {
 	if v.SetRef != "" {
 		return "@" + quoteName(v.SetRef)
 	}
@@ -437,7 +440,7 @@ func formatValue(types []*Type, v *Value, data *Type) string {
 
 // FormatElem renders one element: its key parts joined by " . ", and the
 // mapped value after " : " for maps.
-func FormatElem(types []*Type, e *Elem, data *Type) string {
+func FormatElem(types []*Type, e *Elem, data []*Type) string {
 	var s string
 	if e.CatchAll {
 		s = "*"
@@ -472,14 +475,27 @@ func FormatElem(types []*Type, e *Elem, data *Type) string {
 	return s
 }
 
-func formatData(data *Type, e *Elem) string {
-	if data == TypeVerdict {
+func formatData(data []*Type, e *Elem) string {
+	if data[0] == TypeVerdict {
 		if e.Verdict == nil {
 			return "?"
 		}
 		return FormatStmt(e.Verdict)
 	}
-	return data.FormatValue(e.Data)
+	var parts []string
+	off := 0
+	for _, t := range data {
+		if off+t.Size > len(e.Data) {
+			break
+		}
+		if e.DataHi != nil {
+			parts = append(parts, t.FormatInterval(e.Data[off:off+t.Size], e.DataHi[off:off+t.Size]))
+		} else {
+			parts = append(parts, t.FormatValue(e.Data[off:off+t.Size]))
+		}
+		off += t.Size
+	}
+	return strings.Join(parts, " . ")
 }
 
 func formatNAT(n *NAT) string {
@@ -488,8 +504,14 @@ func formatNAT(n *NAT) string {
 	if n.Family != 0 {
 		b.WriteString(" " + n.Family.String())
 	}
-	if n.AddrLo != nil || n.PortLo != 0 {
+	if n.Prefix {
+		b.WriteString(" prefix")
+	}
+	if n.AddrLo != nil || n.AddrMap != nil || n.HasPort {
 		b.WriteString(" to ")
+	}
+	if n.AddrMap != nil {
+		b.WriteString(formatDataMap(n.AddrMap))
 	}
 	if n.AddrLo != nil {
 		t := TypeIPv4
@@ -497,15 +519,23 @@ func formatNAT(n *NAT) string {
 			t = TypeIPv6
 		}
 		a := t.FormatValue(n.AddrLo)
-		if string(n.AddrLo) != string(n.AddrHi) {
+		if n.Prefix {
+			a = t.FormatInterval(n.AddrLo, n.AddrHi)
+		} else if string(n.AddrLo) != string(n.AddrHi) {
 			a += "-" + t.FormatValue(n.AddrHi)
 		}
-		if t == TypeIPv6 && n.PortLo != 0 {
+		if t == TypeIPv6 && n.HasPort {
 			a = "[" + a + "]"
+			if !n.Prefix && string(n.AddrLo) != string(n.AddrHi) {
+				a = "[" + t.FormatValue(n.AddrLo) + "]-[" + t.FormatValue(n.AddrHi) + "]"
+			}
 		}
 		b.WriteString(a)
 	}
-	if n.PortLo != 0 {
+	switch {
+	case n.PortMap != nil:
+		b.WriteString(":" + formatDataMap(n.PortMap))
+	case n.HasPort && (n.AddrMap == nil || len(n.AddrMap.Data) == 1):
 		fmt.Fprintf(&b, ":%d", n.PortLo)
 		if n.PortHi != n.PortLo {
 			fmt.Fprintf(&b, "-%d", n.PortHi)

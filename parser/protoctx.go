@@ -169,10 +169,22 @@ func (c *protoCtx) reject(r *Reject, fam Family) string {
 
 // nat returns why nft refuses n here, or "".
 func (c *protoCtx) nat(n *NAT, fam Family) string {
-	if n.PortLo != 0 && len(c.l4) == 0 {
+	portFromData := n.AddrMap != nil && len(n.AddrMap.Data) == 2
+	if n.HasPort && !portFromData && len(c.l4) == 0 {
 		return fmt.Sprintf("a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", n.Kind)
 	}
-	if n.AddrLo == nil {
+	if portFromData && len(c.l4) == 0 {
+		// nft evaluates the map's key first: a transport field there
+		// names the protocol the port needs.
+		named := false
+		for _, k := range n.AddrMap.Keys {
+			named = named || k.Info().Proto.L4() != 0
+		}
+		if !named {
+			return fmt.Sprintf("the port `%s` takes from its map needs a transport protocol match first (such as `meta l4proto tcp`): transport protocol mapping is only valid after transport protocol match", n.Kind)
+		}
+	}
+	if n.AddrLo == nil && n.AddrMap == nil {
 		return ""
 	}
 	famName := map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}

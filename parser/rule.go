@@ -19,6 +19,9 @@ func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t
 func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 	r := &Rule{Pos: p.peek().pos}
 	p.curTable = t
+	saved := p.curRule
+	p.curRule = r
+	defer func() { p.curRule = saved }()
 	for !p.atEnd() {
 		tok := p.peek()
 		if tok.kind == tSetRef && isFieldStart(tok) {
@@ -381,7 +384,7 @@ func (p *parser) parseMapValue(types []*Type, pos Pos) (Value, bool) {
 		return v, true
 	case tLBrace:
 		p.next()
-		els, ok := p.parseElemList(types, TypeVerdict)
+		els, ok := p.parseElemList(types, []*Type{TypeVerdict})
 		if !ok {
 			return v, false
 		}
@@ -492,8 +495,11 @@ func (p *parser) parseLog() (Stmt, bool) {
 		switch t.text {
 		case "prefix":
 			p.next()
-			s, ok := p.expect(tString, "a quoted log prefix")
-			if !ok {
+			s := p.peek()
+			if s.kind == tWord && !logKeywords[s.text] {
+				// nft takes one unquoted word as the prefix too
+				p.next()
+			} else if _, good := p.expect(tString, "a quoted log prefix"); !good {
 				return nil, false
 			}
 			if len(s.text) > 127 {
@@ -749,8 +755,10 @@ func (p *parser) parseLimit() (Stmt, bool) {
 		l.Unit = PerHour
 	case "day":
 		l.Unit = PerDay
+	case "week":
+		l.Unit = PerWeek
 	default:
-		p.errorf(n.pos, "%s", expected("`"+unit+"`", "second, minute, hour or day", rateUnitNames[:]))
+		p.errorf(n.pos, "%s", expected("`"+unit+"`", "second, minute, hour, day or week", rateUnitNames[:]))
 		return nil, false
 	}
 	if p.acceptWord("burst") {
@@ -821,17 +829,8 @@ func limitOverflow(l *Limit) string {
 func (p *parser) parseMarkSet(pos Pos, ct bool) (Stmt, bool) {
 	s := &MarkSet{Pos: pos, Ct: ct}
 	t := p.peek()
-	if t.kind == tWord && (t.text == "meta" || t.text == "ct" || t.text == "mark") {
-		f, ok := p.parseFieldName()
-		if !ok {
-			return nil, false
-		}
-		if f != FieldMetaMark && f != FieldCtMark {
-			p.errorf(t.pos, "found `%s`, expected a mark value, `meta mark` or `ct mark`", f)
-			return nil, false
-		}
-		s.From = f
-		return s, p.parseMarkOps(s)
+	if isFieldStart(t) {
+		return s, p.parseMarkFrom(s)
 	}
 	lo, hi, ok := p.parseLiteral(TypeMark)
 	if !ok {
@@ -864,7 +863,7 @@ func (p *parser) parseMarkOps(s *MarkSet) bool {
 			op = "and"
 		case t.kind == tPipe || t.kind == tWord && t.text == "or":
 			op = "or"
-		case t.kind == tWord && t.text == "xor":
+		case t.kind == tCaret || t.kind == tWord && t.text == "xor":
 			op = "xor"
 		default:
 			return true
@@ -978,12 +977,17 @@ func (p *parser) parseNAT() (Stmt, bool) {
 		} else if p.acceptWord("ip6") {
 			n.Family = FamilyIP6
 		}
+		n.Prefix = p.acceptWord("prefix")
 		if !p.acceptWord("to") {
 			x := p.peek()
 			p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address", []string{"to"}))
 			return nil, false
 		}
 		if !p.parseNATAddr(n) {
+			return nil, false
+		}
+		if n.Prefix && n.AddrMap == nil && string(n.AddrLo) == string(n.AddrHi) {
+			p.errorf(n.Pos, "`%s prefix to` needs a prefix such as 10.0.0.0/24", n.Kind)
 			return nil, false
 		}
 	} else if p.acceptWord("to") {
@@ -1014,22 +1018,82 @@ func (p *parser) parseNAT() (Stmt, bool) {
 }
 
 func (p *parser) parseNATAddr(n *NAT) bool {
-	brack := p.accept(tLBrack)
-	a, ok := p.name("an address")
+	if isFieldStart(p.peek()) {
+		// `dnat to KEY map { ... }`: the address (and port) a key maps to
+		addr, fam := p.natAddrType(n)
+		m, ok := p.parseDataMap([]*Type{addr, TypeService}, true)
+		if !ok {
+			return false
+		}
+		if d := m.Data; d[0] != addr || (len(d) == 2 && d[1] != TypeService) || len(d) > 2 {
+			p.errorf(m.Val.Pos, "datatype mismatch: map `@%s` holds %s, `%s` expects %s or %s . inet_service", m.Val.SetRef, typeList(d), n.Kind, addr.Name, addr.Name)
+			return false
+		}
+		n.AddrMap, n.AddrFamily = m, fam
+		if len(m.Data) == 2 {
+			n.HasPort = true
+		}
+		if n.Prefix && !m.Interval && m.Val.SetRef == "" {
+			p.errorf(m.Val.Pos, "`%s prefix to` needs prefixes as the map's values", n.Kind)
+			return false
+		}
+		if p.accept(tColon) {
+			if n.HasPort {
+				p.errorf(p.last.pos, "the map gives the port already")
+				return false
+			}
+			return p.parseNATPorts(n)
+		}
+		return true
+	}
+	lo, hi, ok := p.parseNATOneAddr(n)
 	if !ok {
 		return false
 	}
-	loS, hiS, isRange := strings.Cut(a.text, "-")
-	lo, err := netip.ParseAddr(loS)
-	if err != nil {
-		p.errorf(a.pos, "found `%s`, expected an address", a.text)
-		return false
+	if p.isWord("-") && p.peekAt(1).kind == tLBrack {
+		// [a]-[b]: a range of bracketed IPv6 addresses
+		p.next()
+		h, _, ok := p.parseNATOneAddr(n)
+		if !ok {
+			return false
+		}
+		if h.Is4() != lo.Is4() || h.Less(lo) {
+			p.errorf(p.last.pos, "found `%s-%s`, expected an address range", lo, h)
+			return false
+		}
+		hi = h
 	}
-	hi := lo
+	n.AddrLo, n.AddrHi = lo.AsSlice(), hi.AsSlice()
+	if p.accept(tColon) {
+		return p.parseNATPorts(n)
+	}
+	return true
+}
+
+// parseNATOneAddr reads an address, a range `a-b` or a prefix `a/n`,
+// bracketed or not.
+func (p *parser) parseNATOneAddr(n *NAT) (lo, hi netip.Addr, ok bool) {
+	brack := p.accept(tLBrack)
+	a, ok := p.name("an address")
+	if !ok {
+		return lo, hi, false
+	}
+	loS, hiS, isRange := strings.Cut(a.text, "-")
+	var err error
+	if pfx, e := netip.ParsePrefix(loS); e == nil && !isRange && strings.Contains(a.text, "/") {
+		pfx = pfx.Masked()
+		lo = pfx.Addr()
+		hi = lastAddr(pfx)
+	} else if lo, err = netip.ParseAddr(loS); err != nil {
+		p.errorf(a.pos, "found `%s`, expected an address", a.text)
+		return lo, hi, false
+	} else {
+		hi = lo
+	}
 	if isRange {
 		if hi, err = netip.ParseAddr(hiS); err != nil || hi.Is4() != lo.Is4() || hi.Less(lo) {
 			p.errorf(a.pos, "found `%s`, expected an address range", a.text)
-			return false
+			return lo, hi, false
 		}
 	}
 	fam := FamilyIP
@@ -1038,22 +1102,51 @@ func (p *parser) parseNATAddr(n *NAT) bool {
 	}
 	if n.Family != 0 && n.Family != fam {
 		p.errorf(a.pos, "`%s %s to` with an %s address", n.Kind, n.Family, map[Family]string{FamilyIP: "IPv4", FamilyIP6: "IPv6"}[fam])
-		return false
+		return lo, hi, false
 	}
 	n.AddrFamily = fam
-	n.AddrLo, n.AddrHi = lo.AsSlice(), hi.AsSlice()
 	if brack {
 		if _, ok := p.expect(tRBrack, "`]`"); !ok {
-			return false
+			return lo, hi, false
+		}
+		if x := p.peek(); x.kind == tWord && strings.HasPrefix(x.text, "/") && lo == hi {
+			// [2001:db8::]/64
+			pfx, err := netip.ParsePrefix(lo.String() + x.text)
+			if err != nil {
+				p.errorf(x.pos, "found `%s`, expected a prefix length", x.text)
+				return lo, hi, false
+			}
+			p.next()
+			pfx = pfx.Masked()
+			lo, hi = pfx.Addr(), lastAddr(pfx)
 		}
 	}
-	if p.accept(tColon) {
-		return p.parseNATPorts(n)
-	}
-	return true
+	return lo, hi, true
 }
 
+// lastAddr is the last address of a prefix.
+func lastAddr(pfx netip.Prefix) netip.Addr {
+	b := pfx.Addr().AsSlice()
+	for i := pfx.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// logKeywords are the words after `log prefix` that are not a prefix.
+var logKeywords = map[string]bool{"level": true, "group": true, "snaplen": true, "queue-threshold": true, "flags": true, "prefix": true}
+
 func (p *parser) parseNATPorts(n *NAT) bool {
+	if isFieldStart(p.peek()) {
+		// `redirect to :tcp dport map { 22 : 2222 }`
+		m, ok := p.parseDataMap([]*Type{TypeService}, false)
+		if !ok {
+			return false
+		}
+		n.PortMap, n.HasPort = m, true
+		return true
+	}
 	t, ok := p.name("a port or port range")
 	if !ok {
 		return false
@@ -1063,7 +1156,7 @@ func (p *parser) parseNATPorts(n *NAT) bool {
 		p.errorf(t.pos, "%s", err)
 		return false
 	}
-	n.PortLo, n.PortHi = uint16(Uint(lo)), uint16(Uint(hi))
+	n.PortLo, n.PortHi, n.HasPort = uint16(Uint(lo)), uint16(Uint(hi)), true
 	return true
 }
 

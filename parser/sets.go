@@ -9,11 +9,15 @@ import (
 	"strings"
 )
 
-func (s *Set) mapData() *Type {
-	if s.IsMap {
-		return s.Data
+// mapData is the map's data type (one, or a concatenation); nil for sets.
+func (s *Set) mapData() []*Type {
+	switch {
+	case !s.IsMap || s.Data == nil:
+		return nil
+	case s.DataCat != nil:
+		return s.DataCat
 	}
-	return nil
+	return []*Type{s.Data}
 }
 
 var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
@@ -201,11 +205,27 @@ func (p *parser) parseSetType(s *Set) bool {
 		}
 		if n.text == "verdict" {
 			s.Data = TypeVerdict
-		} else if ty := lookupSetType(n.text); ty != nil && ty.kind != kHostname {
-			s.Data = ty
-		} else {
-			p.errorf(n.pos, "found `%s`, expected a map data type (verdict or a data type)", n.text)
-			return false
+			return true
+		}
+		for {
+			ty := lookupSetType(n.text)
+			if ty == nil || ty.kind == kHostname || (len(s.DataCat) > 0 && ty.Size == 0) {
+				p.errorf(n.pos, "found `%s`, expected a map data type (verdict or a data type)", n.text)
+				return false
+			}
+			if s.Data == nil {
+				s.Data = ty
+			}
+			s.DataCat = append(s.DataCat, ty)
+			if !p.accept(tDot) {
+				break
+			}
+			if n, ok = p.name("a data type"); !ok {
+				return false
+			}
+		}
+		if len(s.DataCat) == 1 {
+			s.DataCat = nil
 		}
 	}
 	return true
@@ -324,7 +344,7 @@ func parseDuration(s string) (uint64, error) {
 
 // parseElemList parses elements up to and including the closing `}`.
 // data is the map data type, nil for sets.
-func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
+func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 	saved := p.commaIsElemSep
 	p.commaIsElemSep = true
 	defer func() { p.commaIsElemSep = saved }()
@@ -391,7 +411,7 @@ func (p *parser) parseElemList(key []*Type, data *Type) ([]Elem, bool) {
 
 // parseElem parses one element: literals joined by `.` for each key type,
 // then `: data` for maps.
-func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
+func (p *parser) parseElem(key []*Type, data []*Type) (Elem, bool) {
 	var e Elem
 	if p.isWord("*") {
 		p.next()
@@ -444,7 +464,7 @@ func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 	if _, ok := p.expect(tColon, "`:` and the mapped value"); !ok {
 		return e, false
 	}
-	if data == TypeVerdict {
+	if data[0] == TypeVerdict {
 		v, ok := p.parseVerdictWord()
 		if !ok {
 			return e, false
@@ -452,16 +472,39 @@ func (p *parser) parseElem(key []*Type, data *Type) (Elem, bool) {
 		e.Verdict = v
 		return e, true
 	}
-	lo, hi, ok := p.parseLiteral(data)
-	if !ok {
-		return e, false
+	return e, p.parseElemData(&e, data)
+}
+
+// parseElemData reads a map element's data: one value of each data type,
+// joined by `.`. Inside a NAT map (p.natData) the data may be a range or
+// a prefix of one address (nft's interval data), and an address may be
+// followed by `. PORT` (the map's data is then address . port).
+func (p *parser) parseElemData(e *Elem, data []*Type) bool {
+	var lo, hi []byte
+	for i, t := range data {
+		if i > 0 {
+			if p.natData && i == len(data)-1 && p.peek().kind != tDot {
+				break
+			}
+			if _, ok := p.expect(tDot, fmt.Sprintf("`.` and a %s (the data is %s)", t.Name, typeList(data))); !ok {
+				return false
+			}
+		}
+		l, h, ok := p.parseLiteral(t)
+		if !ok {
+			return false
+		}
+		lo, hi = append(lo, l...), append(hi, h...)
 	}
 	if string(lo) != string(hi) {
-		p.errorf(p.last.pos, "a map value must be a single %s", data.Name)
-		return e, false
+		if !p.natData {
+			p.errorf(p.last.pos, "a map value must be a single %s", typeList(data))
+			return false
+		}
+		e.DataHi = hi
 	}
 	e.Data = lo
-	return e, true
+	return true
 }
 
 func typeList(ts []*Type) string {

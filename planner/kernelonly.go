@@ -78,6 +78,21 @@ func stmtKeys(s parser.Stmt) []parser.Field {
 		if s.From != 0 {
 			return []parser.Field{s.From}
 		}
+	case *parser.MarkSet:
+		if s.Map != nil {
+			return s.Map.Keys
+		}
+		if s.From != 0 {
+			return []parser.Field{s.From}
+		}
+	case *parser.NAT:
+		var out []parser.Field
+		for _, m := range []*parser.DataMap{s.AddrMap, s.PortMap} {
+			if m != nil {
+				out = append(out, m.Keys...)
+			}
+		}
+		return out
 	}
 	return nil
 }

@@ -262,25 +262,7 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 		}
 		return []expr.Any{l}, nil
 	case *parser.MarkSet:
-		var out []expr.Any
-		switch s.From {
-		case parser.FieldMetaMark:
-			out = append(out, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1})
-		case parser.FieldCtMark:
-			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1})
-		default:
-			out = append(out, &expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.Value)})
-		}
-		if s.Ops && s.From != parser.FieldNone {
-			out = append(out, &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(s.Mask), Xor: binaryutil.NativeEndian.PutUint32(s.Xor)})
-		}
-		if s.Ct {
-			out = append(out, &expr.Ct{Key: expr.CtKeyMARK, Register: reg1, SourceRegister: true})
-		} else {
-			out = append(out, &expr.Meta{Key: expr.MetaKeyMARK, Register: reg1, SourceRegister: true})
-		}
-		return out, nil
+		return tr.markSet(s, have)
 	case *parser.Verdict:
 		if err := tr.checkTarget(s); err != nil {
 			return nil, err
@@ -540,6 +522,11 @@ func trimZero(b []byte) []byte {
 // setFor returns the native set behind a value: the named set, or a new
 // anonymous constant set bound to the rule.
 func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*nftables.Set, error) {
+	return tr.setForData(keys, v, vmap, nil)
+}
+
+// setForData is setFor for a data map when data is not nil.
+func (tr *translator) setForData(keys []parser.Field, v *parser.Value, vmap bool, data *setData) (*nftables.Set, error) {
 	// google/nftables v0.3.0 cannot send NFT_SET_ELEM_CATCHALL, so a set
 	// with a `*` element is looked up by nfd.
 	if v.CatchAll != nil || (v.SetRef != "" && tr.t.Set(v.SetRef) != nil && tr.t.Set(v.SetRef).CatchAll != nil) {
@@ -554,7 +541,7 @@ func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*
 			return nil, err
 		}
 		n := len(tr.pending)
-		s, err := tr.newSet(v.SetRef, keys, ps.Elems, ps.Flags&parser.SetInterval != 0, vmap, false)
+		s, err := tr.newSetData(v.SetRef, keys, ps.Elems, ps.Flags&parser.SetInterval != 0, vmap, false, data)
 		if err != nil {
 			return nil, err
 		}
@@ -568,18 +555,23 @@ func (tr *translator) setFor(keys []parser.Field, v *parser.Value, vmap bool) (*
 		interval = interval || string(e.Lo) != string(e.Hi)
 	}
 	name := "__set%d" // the kernel numbers anonymous sets; rules find them by ID
-	if vmap {
+	if vmap || data != nil {
 		name = "__map%d"
 	}
 	elems := v.Elems
-	if interval && !vmap && len(keys) == 1 {
+	if interval && !vmap && data == nil && len(keys) == 1 {
 		elems = mergeIntervals(elems)
 	}
-	return tr.newSet(name, keys, elems, interval, vmap, true)
+	return tr.newSetData(name, keys, elems, interval, vmap, true, data)
 }
 
 func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool) (*nftables.Set, error) {
-	s := &nftables.Set{Table: tr.kt, Name: name, Anonymous: anon, Constant: anon, Interval: interval, IsMap: vmap, ID: setIDs.Add(1)}
+	return tr.newSetData(name, keys, elems, interval, vmap, anon, nil)
+}
+
+// newSetData adds a set, a verdict map (vmap) or, with data, a data map.
+func (tr *translator) newSetData(name string, keys []parser.Field, elems []parser.Elem, interval, vmap, anon bool, data *setData) (*nftables.Set, error) {
+	s := &nftables.Set{Table: tr.kt, Name: name, Anonymous: anon, Constant: anon, Interval: interval, IsMap: vmap || data != nil, ID: setIDs.Add(1)}
 	var types []nftables.SetDatatype
 	host, hostKey := false, false
 	for _, k := range keys {
@@ -620,6 +612,17 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 	if vmap {
 		s.DataType = nftables.TypeVerdict
 	}
+	if data != nil {
+		s.DataType = data.typ
+	}
+	// An interval ending where another starts needs no end marker (nft
+	// leaves it out; the start marks the boundary).
+	starts := map[string]bool{}
+	if interval {
+		for _, e := range elems {
+			starts[string(keyOf(e.Lo))] = true
+		}
+	}
 	var els []nftables.SetElement
 	for _, e := range elems {
 		if vmap {
@@ -632,10 +635,13 @@ func (tr *translator) newSet(name string, keys []parser.Field, elems []parser.El
 		if vmap {
 			el.VerdictData = tr.verdict(e.Verdict)
 		}
+		if data != nil {
+			el.Val = data.enc(&e)
+		}
 		els = append(els, el)
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
-			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) {
+			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) && !starts[string(keyOf(end))] {
 				els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
 			}
 		}
@@ -734,6 +740,16 @@ func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 	case n.AddrFamily == parser.FamilyIP6 || n.Family == parser.FamilyIP6 || (n.AddrLo == nil && tr.t.Family == parser.FamilyIP6):
 		fam = unix.NFPROTO_IPV6
 	}
+	flags := map[string]bool{}
+	for _, f := range n.Flags {
+		flags[f] = true
+	}
+	if n.AddrMap != nil || n.PortMap != nil {
+		if n.AddrMap != nil && n.AddrFamily == parser.FamilyIP6 {
+			fam = unix.NFPROTO_IPV6
+		}
+		return tr.natMaps(n, fam, have, flags)
+	}
 	regAddr, regAddrMax, regPort, regPortMax := uint32(0), uint32(0), uint32(0), uint32(0)
 	if n.AddrLo != nil {
 		regAddr = unix.NFT_REG32_00
@@ -743,17 +759,13 @@ func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 			out = append(out, &expr.Immediate{Register: regAddrMax, Data: n.AddrHi})
 		}
 	}
-	if n.PortLo != 0 {
+	if n.HasPort {
 		regPort = unix.NFT_REG32_00 + 8
 		out = append(out, &expr.Immediate{Register: regPort, Data: binaryutil.BigEndian.PutUint16(n.PortLo)})
 		if n.PortHi != n.PortLo {
 			regPortMax = unix.NFT_REG32_00 + 9
 			out = append(out, &expr.Immediate{Register: regPortMax, Data: binaryutil.BigEndian.PutUint16(n.PortHi)})
 		}
-	}
-	flags := map[string]bool{}
-	for _, f := range n.Flags {
-		flags[f] = true
 	}
 	switch n.Kind {
 	case parser.NATMasquerade:
@@ -777,7 +789,7 @@ func (tr *translator) nat(n *parser.NAT, have *depState) ([]expr.Any, error) {
 	}
 	return append(out, &expr.NAT{Type: typ, Family: fam, RegAddrMin: regAddr, RegAddrMax: regAddrMax,
 		RegProtoMin: regPort, RegProtoMax: regPortMax, Random: flags["random"], FullyRandom: flags["fully-random"],
-		Persistent: flags["persistent"], Specified: regPort != 0}), nil
+		Persistent: flags["persistent"], Specified: regPort != 0, Prefix: n.Prefix}), nil
 }
 
 // mergeIntervals joins overlapping and adjacent intervals, as nft does

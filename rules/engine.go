@@ -487,6 +487,13 @@ func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, e
 	case *parser.ObjRef:
 		return b.compileObjRef(t, s)
 	case *parser.MarkSet:
+		if s.Map != nil {
+			lk, err := b.markMap(t, s.Map)
+			if err != nil {
+				return op{}, err
+			}
+			return compileMarkSetFrom(s, lk), nil
+		}
 		return compileMarkSet(s), nil
 	case *parser.Verdict:
 		v := b.verdictOf(t, s)
@@ -538,6 +545,26 @@ func (e *Engine) StmtCounter(r *RuleInfo, i int) *Counters {
 		}
 	}
 	return nil
+}
+
+// compileMarkSetFrom sets the mark a map lookup finds.
+func compileMarkSetFrom(s *parser.MarkSet, lk func(*Ctx) (uint32, bool)) op {
+	ct := s.Ct
+	return op{exec: func(c *Ctx) *verdict {
+		v, ok := lk(c)
+		if !ok {
+			return breakVerdict
+		}
+		if ct {
+			if !c.CT.Found {
+				return nil
+			}
+			c.CtMark, c.CtMarkChanged = v, true
+		} else {
+			c.Mark, c.MarkChanged = v, true
+		}
+		return nil
+	}}
 }
 
 func compileMarkSet(s *parser.MarkSet) op {
