@@ -208,6 +208,27 @@ type FieldInfo struct {
 	NftAbortsEqProto bool
 }
 
+// Deps is the protocol dependency nft adds for the field
+// (payload_gen_dependency): the network family (4 or 6) for network and
+// transport header payloads and IPv6/IPv4 option headers — none for an
+// ICMP field outside inet tables (NoFamilyDep) — and the transport
+// protocol for transport payloads. TCP option and SCTP chunk loads check
+// the protocol themselves (nft_exthdr_tcp_eval, nft_exthdr_sctp_eval: a
+// `missing` option matches a UDP packet), so nft adds none; nor for ct,
+// rt and fib keys, whose expressions check the family.
+func (fi *FieldInfo) Deps() (family, l4 uint8) {
+	switch fi.Base {
+	case BaseNH, BaseTH, BaseIP6Ext, BaseIPOpt:
+		if !fi.NoFamilyDep {
+			family = fi.Proto.Family()
+		}
+	}
+	if fi.Base == BaseTH {
+		l4 = fi.Proto.L4()
+	}
+	return family, l4
+}
+
 // Bits is the field's width in bits.
 func (fi *FieldInfo) Bits() uint32 {
 	if fi.Len != 0 {

@@ -90,19 +90,8 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 		return fieldSpec{}, userspace("`%s` is evaluated by nfd in userspace", f)
 	}
 	sp := fieldSpec{host: fi.Host, nat: fi.Type.Size, typeDep: fi.TypeDep}
-	// The dependencies nft adds (payload_gen_dependency): the network
-	// family for network and transport header payloads and IPv6/IPv4
-	// option headers, the transport protocol for transport payloads. The
-	// TCP option and SCTP chunk loads check the protocol themselves
-	// (nft_exthdr_tcp_eval, nft_exthdr_sctp_eval) and nft adds none;
-	// nor for ct, rt and fib keys, whose expressions check the family.
-	switch fi.Base {
-	case parser.BaseNH, parser.BaseTH, parser.BaseIP6Ext, parser.BaseIPOpt:
-		sp.l3 = nfproto(fi.Proto.Family())
-	}
-	if fi.Base == parser.BaseTH {
-		sp.l4 = fi.Proto.L4()
-	}
+	netFam, l4 := fi.Deps()
+	sp.l3, sp.l4 = nfproto(netFam), l4
 	if fi.Base == parser.BaseLL && (fi.Proto == parser.ProtoEther || fi.Proto == parser.ProtoVLAN) {
 		sp.link, sp.vlan = true, fi.Proto == parser.ProtoVLAN
 	}

@@ -57,25 +57,10 @@ func depsOK(c *Ctx, fam, l4 uint8) bool {
 
 // payloadLoader builds the loader of a header field.
 func payloadLoader(fi parser.FieldInfo) loader {
-	fam, l4 := fi.Proto.Family(), fi.Proto.L4()
-	if fi.NoFamilyDep {
-		fam = 0
-	}
-	if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
-		// no dependency in nft: the locator checks the protocol, and a
-		// `missing` option matches other protocols (nft_exthdr stores 0)
-		l4 = 0
-	}
+	fam, l4 := fi.Deps() // the locators check what nft leaves to the kernel
 	off, bits := fi.Off, fi.Bits()
 	locate := locator(fi)
 	if fi.Exists {
-		if fi.Base == parser.BaseTCPOpt || fi.Base == parser.BaseSCTP {
-			// nft adds no dependency to `tcp option X exists` or `sctp
-			// chunk X exists`, and nft_exthdr_tcp_eval /
-			// nft_exthdr_sctp_eval store 0 for any other packet:
-			// `missing` matches a UDP packet.
-			l4 = 0
-		}
 		return func(c *Ctx) (key128, bool) {
 			if !depsOK(c, fam, l4) {
 				return key128{}, false
