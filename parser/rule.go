@@ -314,18 +314,8 @@ func (p *parser) parseMask(t *Type) (lo, hi []byte, ok bool) {
 	if !t.Bitmask || p.peek().kind == tLParen {
 		return p.parseLiteral(t)
 	}
-	n := p.peek()
-	if n.kind != tWord {
-		p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
-		return nil, nil, false
-	}
-	p.next()
-	b, err := t.parseScalar(n.text, false)
-	if err != nil {
-		p.errorf(n.pos, "%s", err)
-		return nil, nil, false
-	}
-	return b, b, true
+	b, ok := p.scalarToken(t, false)
+	return b, b, ok
 }
 
 func keyNames(keys []Field) string {

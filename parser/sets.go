@@ -594,15 +594,8 @@ func (p *parser) parseIntOr(t *Type) (lo, hi []byte, ok bool) {
 	paren := p.accept(tLParen)
 	var v []byte
 	for {
-		n := p.peek()
-		if n.kind != tWord {
-			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
-			return nil, nil, false
-		}
-		p.next()
-		b, err := t.parseScalar(n.text, false)
-		if err != nil {
-			p.errorf(n.pos, "%s", err)
+		b, ok := p.scalarToken(t, false)
+		if !ok {
 			return nil, nil, false
 		}
 		if v == nil {
@@ -665,21 +658,31 @@ func describeType(t *Type) string {
 	return "a " + t.Name + " value"
 }
 
+// scalarToken reads one value of t from the next token: a word, or with
+// quoted also a string, reporting what is wrong at the token.
+func (p *parser) scalarToken(t *Type, quoted bool) ([]byte, bool) {
+	n := p.peek()
+	if n.kind != tWord && !(quoted && n.kind == tString) {
+		p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
+		return nil, false
+	}
+	p.next()
+	b, err := t.parseScalar(n.text, n.kind == tString)
+	if err != nil {
+		p.errorf(n.pos, "%s", err)
+		return nil, false
+	}
+	return b, true
+}
+
 // parseBitmask reads `a`, `a,b`, `a|b`, `(a|b)`; values are OR'd.
 func (p *parser) parseBitmask(t *Type) (uint64, bool) {
 	paren := p.accept(tLParen)
 	var v uint64
 	for {
-		n := p.peek()
-		if n.kind != tWord && n.kind != tString {
-			p.errorf(n.pos, "found %s, expected %s", n.describe(), describeType(t))
-			return 0, false
-		}
-		p.next()
 		// nft resolves a quoted flag name too: tcp flags "syn".
-		b, err := t.parseScalar(n.text, n.kind == tString)
-		if err != nil {
-			p.errorf(n.pos, "%s", err)
+		b, ok := p.scalarToken(t, true)
+		if !ok {
 			return 0, false
 		}
 		v |= Uint(b)
