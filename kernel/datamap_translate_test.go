@@ -2,8 +2,6 @@ package kernel
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -71,28 +69,7 @@ func TestMapStmtTranslationMatchesNft(t *testing.T) {
 			prio = map[string]string{"prerouting": "dstnat", "postrouting": "srcnat"}[hook]
 		}
 		src := fmt.Sprintf("table %s t {\n\t%s\n\tchain c {\n\t\ttype %s hook %s priority %s; policy accept;\n\t\t%s\n\t}\n}\n", fam, decl, typ, hook, prio, rule)
-		f := filepath.Join(t.TempDir(), "r.nft")
-		if err := os.WriteFile(f, []byte("flush ruleset\n"+src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := ns.Run("nft", "-f", f); err != nil {
-			t.Fatalf("%s: nft -f: %v\n%s", line, err, out)
-		}
-		rs, err := parser.Parse("r.nft", []byte(src))
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		plans, pl, err := planner.PlanRuleset(rs, planner.OffloadAuto)
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		if p := pl[planner.RuleRef{Family: rs.Tables[0].Family, Table: "t", Chain: "c"}]; !p.Kernel {
-			t.Fatalf("%s: not native: %s", line, p.Reason)
-		}
-		c, _ := newConn()
-		if err := ProgramPlans(c, QueueCompat, plans); err != nil {
-			t.Fatalf("%s: programming: %v", line, err)
-		}
+		rs := loadNativeBoth(t, ns, newConn, line, src)
 		// Compared at the netlink level: google/nftables marks every
 		// anonymous set's keys big-endian in the set's user data, so nft
 		// lists host-order keys and data (marks) of nfd's anonymous maps

@@ -2,8 +2,6 @@ package kernel
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -101,33 +99,7 @@ func TestStmtTranslationMatchesNft(t *testing.T) {
 			line = rule
 		}
 		src := fmt.Sprintf("table %s t {\n\tchain c {\n\t\ttype filter hook %s priority 0; policy accept;\n\t\t%s\n\t}\n}\n", fam, hook, line)
-		f := filepath.Join(t.TempDir(), "r.nft")
-		if err := os.WriteFile(f, []byte("flush ruleset\n"+src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := ns.Run("nft", "-f", f); err != nil {
-			t.Fatalf("%s: nft -f: %v\n%s", line, err, out)
-		}
-		rs, err := parser.Parse("r.nft", []byte(src))
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		// Planned in the namespace: `dup ... device` resolves there.
-		var plans []*planner.TablePlan
-		var pl map[planner.RuleRef]planner.Placement
-		if err := ns.Do(func() (err error) {
-			plans, pl, err = planner.PlanRuleset(rs, planner.OffloadAuto)
-			return err
-		}); err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		if p := pl[planner.RuleRef{Family: rs.Tables[0].Family, Table: "t", Chain: "c"}]; !p.Kernel {
-			t.Fatalf("%s: not native: %s", line, p.Reason)
-		}
-		c, _ := newConn()
-		if err := ProgramPlans(c, QueueCompat, plans); err != nil {
-			t.Fatalf("%s: programming: %v", line, err)
-		}
+		rs := loadNativeBoth(t, ns, newConn, line, src)
 		want := firstRule(t, ns, fam, "t")
 		got := counterRE.ReplaceAllString(firstRule(t, ns, fam, planner.KernelTableName("t")), "")
 		if got != want {
@@ -180,28 +152,7 @@ func TestSetStateMatchesNft(t *testing.T) {
 	newConn := connIn(t, ns)
 	for _, decl := range setDecls {
 		src := fmt.Sprintf("table ip t {\n\t%s\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip saddr @s accept\n\t}\n}\n", decl)
-		f := filepath.Join(t.TempDir(), "r.nft")
-		if err := os.WriteFile(f, []byte("flush ruleset\n"+src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := ns.Run("nft", "-f", f); err != nil {
-			t.Fatalf("%s: nft -f: %v\n%s", decl, err, out)
-		}
-		rs, err := parser.Parse("r.nft", []byte(src))
-		if err != nil {
-			t.Fatalf("%s: %v", decl, err)
-		}
-		plans, pl, err := planner.PlanRuleset(rs, planner.OffloadAuto)
-		if err != nil {
-			t.Fatalf("%s: %v", decl, err)
-		}
-		if p := pl[planner.RuleRef{Family: parser.FamilyIP, Table: "t", Chain: "c"}]; !p.Kernel {
-			t.Fatalf("%s: not native: %s", decl, p.Reason)
-		}
-		c, _ := newConn()
-		if err := ProgramPlans(c, QueueCompat, plans); err != nil {
-			t.Fatalf("%s: programming: %v", decl, err)
-		}
+		loadNativeBoth(t, ns, newConn, decl, src)
 		list := func(table string) string {
 			out, err := ns.Run("nft", "list", "set", "ip", table, "s")
 			if err != nil {
@@ -246,30 +197,7 @@ func TestDynsetMatchesNft(t *testing.T) {
 	}
 }
 `
-	f := filepath.Join(t.TempDir(), "r.nft")
-	if err := os.WriteFile(f, []byte("flush ruleset\n"+src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := ns.Run("nft", "-f", f); err != nil {
-		t.Fatalf("nft -f: %v\n%s", err, out)
-	}
-	rs, err := parser.Parse("r.nft", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plans, pl, err := planner.PlanRuleset(rs, planner.OffloadAuto)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ref, p := range pl {
-		if !p.Kernel {
-			t.Fatalf("%+v not native: %s", ref, p.Reason)
-		}
-	}
-	c, _ := newConn()
-	if err := ProgramPlans(c, QueueCompat, plans); err != nil {
-		t.Fatalf("programming: %v", err)
-	}
+	loadNativeBoth(t, ns, newConn, "dynamic sets", src)
 	// Chain and sets one by one: nfd adds sets in the order rules use
 	// them, nft in the file's.
 	list := func(table string) string {
