@@ -186,25 +186,12 @@ func TestContinuationRandomNames(t *testing.T) {
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81, 82, 83}, []int{53, 54, 55})
 	servers(t, tp.FW, []int{8080, 8081, 8082}, nil)
-	reset := func() {
-		t.Helper()
-		if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
-			t.Fatalf("nft flush ruleset in the test namespace: %v %s", err, out)
-		}
-		_, _ = tp.FW.Run("conntrack", "-F")
-	}
+	reset := func() { resetFW(t, tp) }
 	for i, file := range equivCorpus(t) {
 		src, err := os.ReadFile(file)
 		must(t, err)
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			reset()
-			oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
-			must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll(l7Set.ReplaceAll(src, nil), nil), 0o644))
-			if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
-				t.Fatalf("nft -f: %v\n%s", err, out)
-			}
-			oracle := equivMatrix(tp)
-			reset()
+			oracle := nftOracle(t, tp, src)
 			named := insertNames(string(src), rand.New(rand.NewSource(int64(i+1))))
 			for _, mode := range []string{"none", "auto"} {
 				d := startDaemon(t, tp.FW, named, "--offload", mode)

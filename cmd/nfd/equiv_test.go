@@ -29,6 +29,32 @@ func equivCorpus(t *testing.T) []string {
 	return files
 }
 
+// resetFW empties the firewall namespace's ruleset and connection table
+// (the test's own namespace: nothing else lives there).
+func resetFW(t *testing.T, tp *netns.Topology) {
+	t.Helper()
+	if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
+		t.Fatalf("nft flush ruleset in the test namespace: %v %s", err, out)
+	}
+	_, _ = tp.FW.Run("conntrack", "-F")
+}
+
+// nftOracle probes the traffic matrix with src loaded by plain nft -f
+// (without nfd's own matches, which nft cannot load), from and back to an
+// empty firewall namespace.
+func nftOracle(t *testing.T, tp *netns.Topology, src []byte) map[string]string {
+	t.Helper()
+	resetFW(t, tp)
+	oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+	must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll(l7Set.ReplaceAll(src, nil), nil), 0o644))
+	if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	oracle := equivMatrix(tp)
+	resetFW(t, tp)
+	return oracle
+}
+
 // l7Set and l7Line are sets of nfd's own name types and rules using nfd's
 // own matches, which nft cannot load; the oracle goes without them.
 var (
@@ -125,27 +151,13 @@ func TestOffloadEquivalence(t *testing.T) {
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{80, 81, 82, 83}, []int{53, 54, 55})
 	servers(t, tp.FW, []int{8080, 8081, 8082}, nil)
-	reset := func() {
-		t.Helper()
-		// The test's own namespace: nothing else lives there.
-		if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
-			t.Fatalf("nft flush ruleset in the test namespace: %v %s", err, out)
-		}
-		_, _ = tp.FW.Run("conntrack", "-F")
-	}
+	reset := func() { resetFW(t, tp) }
 	total, distinct := 0, map[string]bool{}
 	for _, file := range equivCorpus(t) {
 		src, err := os.ReadFile(file)
 		must(t, err)
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			reset()
-			oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
-			must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll(l7Set.ReplaceAll(src, nil), nil), 0o644))
-			if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
-				t.Fatalf("nft -f: %v\n%s", err, out)
-			}
-			oracle := equivMatrix(tp)
-			reset()
+			oracle := nftOracle(t, tp, src)
 			for _, mode := range []string{"none", "auto"} {
 				d := startDaemon(t, tp.FW, string(src), "--offload", mode)
 				got := equivMatrix(tp)
