@@ -68,7 +68,8 @@ func ParseHook(s string) (Hook, bool) {
 // Ruleset is a whole loaded file, includes flattened and defines expanded.
 type Ruleset struct {
 	Tables []*Table
-	Files  []string // every file read, the main one first
+	Files  []string    // every file read, the main one first
+	fields *fieldOwner // keeps the ruleset's dynamic fields (fieldlife.go)
 }
 
 // Table is one nftables table.
@@ -80,6 +81,7 @@ type Table struct {
 	Sets    []*Set
 	Chains  []*Chain
 	Objects []*Object // named counters and quotas
+	fields  *fieldOwner
 }
 
 // Chain is a base chain (Base != nil) or a regular chain.
@@ -92,7 +94,8 @@ type Chain struct {
 	// Bound is an anonymous chain a `jump { ... }` or `goto { ... }`
 	// declares (a chain binding); it is named __chainN and printed inside
 	// its verdict, never on its own.
-	Bound bool
+	Bound  bool
+	fields *fieldOwner
 }
 
 // ChainType is the `type` of a base chain.
@@ -121,6 +124,7 @@ type Rule struct {
 	Handle  int // per table, in file order, starting at 1
 	Stmts   []Stmt
 	Comment string
+	fields  *fieldOwner
 }
 
 // Set is a named set or map.
@@ -150,7 +154,8 @@ type Set struct {
 	CatchAll *Elem
 	// DNS is nfd's `dns names` / `dns resolvers` option: a set nfd fills
 	// from the DNS answers it sees (nil for none).
-	DNS *SetDNS
+	DNS    *SetDNS
+	fields *fieldOwner
 }
 
 // SetDNS is a set filled from DNS answers: the addresses of Names (host

@@ -56,7 +56,7 @@ func (p *parser) internField(pos Pos, fi FieldInfo) (Field, bool) {
 	if needsFamilyVariant(&fi, p.family()) {
 		fi.NoFamilyDep = true
 	}
-	f, err := Intern(fi)
+	f, err := internFor(fi, p.fields)
 	if err != nil {
 		p.errorf(pos, "%s", err)
 		return 0, false

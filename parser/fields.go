@@ -1,10 +1,8 @@
 package parser
 
 import (
-	"fmt"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // Field is what a match looks at: a header field, packet metadata,
@@ -238,47 +236,6 @@ func (fi *FieldInfo) Bits() uint32 {
 		return uint32(fi.Type.Bits)
 	}
 	return uint32(8 * fi.Type.Size)
-}
-
-// maxFields bounds the table: named fields and those a ruleset makes up
-// (raw payloads, fib and cgroup variants). The table is a fixed array so
-// that entries never move: the evaluator reads published entries while a
-// reload interns new ones.
-const maxFields = 4096
-
-var (
-	fieldMu    sync.Mutex
-	fieldTab   [maxFields]FieldInfo
-	fieldCount = int(numNamedFields)
-	fieldIndex = map[FieldInfo]Field{}
-	// byName: printed name → field, for named fields of the table.
-	byName = map[string]Field{}
-)
-
-// Intern returns the field described by fi, adding it to the table if it
-// is new. Fields are interned at parse time, never on the packet path.
-func Intern(fi FieldInfo) (Field, error) {
-	fieldMu.Lock()
-	defer fieldMu.Unlock()
-	if f, ok := fieldIndex[fi]; ok {
-		return f, nil
-	}
-	if fieldCount >= maxFields {
-		return 0, fmt.Errorf("too many distinct fields (at most %d)", maxFields)
-	}
-	f := Field(fieldCount)
-	fieldTab[f] = fi
-	fieldIndex[fi] = f
-	fieldCount++
-	return f, nil
-}
-
-func mustIntern(fi FieldInfo) Field {
-	f, err := Intern(fi)
-	if err != nil {
-		panic(err)
-	}
-	return f
 }
 
 // Info returns the field's description.

@@ -269,6 +269,7 @@ func init() {
 		selectors["meta"][w] = byName[w]
 	}
 	selectors["meta"]["ipsec"] = byName["meta secpath"]
+	sealStaticFields()
 }
 
 // typeU8Bool is an 8-bit integer nft takes only 0 or 1 for.

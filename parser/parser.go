@@ -39,9 +39,11 @@ func ParseContext(ctx stdctx.Context, name string, src []byte) (*Ruleset, error)
 		defines: map[string]*define{},
 		rs:      &Ruleset{},
 		active:  map[string]bool{},
+		fields:  newFieldOwner(),
 	}
 	p.run(name, src)
 	if err := ctx.Err(); err != nil {
+		p.fields.releaseNow()
 		return nil, err
 	}
 	if len(p.errs) == 0 {
@@ -50,8 +52,10 @@ func ParseContext(ctx stdctx.Context, name string, src []byte) (*Ruleset, error)
 	}
 	if len(p.errs) > 0 {
 		p.errs.sort()
+		p.fields.releaseNow()
 		return nil, p.errs
 	}
+	p.fields.attach(p.rs)
 	return p.rs, nil
 }
 
@@ -86,6 +90,8 @@ type parser struct {
 	regular map[*Chain]Pos
 	// policySeen: the chain block being parsed has set its policy.
 	policySeen bool
+	// fields holds the dynamic fields this parse interned (fieldlife.go).
+	fields *fieldOwner
 }
 
 var errTooMany = errors.New("too many errors")

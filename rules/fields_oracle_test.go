@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,6 +137,13 @@ type ofField struct {
 	fams []string // table families it may be used in
 }
 
+// ofKeep keeps the rulesets ofResolve took fields from: a field of a
+// ruleset is valid while the ruleset is reachable (parser/fieldlife.go).
+var (
+	ofKeepMu sync.Mutex
+	ofKeep   []*parser.Ruleset
+)
+
 // ofResolve parses expr with a value of each shape until nfd accepts one,
 // and returns the field nfd made of it.
 func ofResolve(expr, fam string) (parser.Field, bool) {
@@ -149,6 +157,9 @@ func ofResolve(expr, fam string) (parser.Field, bool) {
 		if !ok || len(m.Keys) != 1 {
 			continue
 		}
+		ofKeepMu.Lock()
+		ofKeep = append(ofKeep, rs)
+		ofKeepMu.Unlock()
 		return m.Keys[0], true
 	}
 	return 0, false
