@@ -77,7 +77,6 @@ const (
 // Each entry is a bug in nfd today (found by this corpus), listed so the
 // test stays green while the owners fix them.
 var knownFalseAccepts = map[string]string{
-	"ip [filter prerouting 0] dup to 10.2.3.4 device \"nonexistent9\"": "issue 14: nft resolves the `dup` device at load and refuses a missing one; nfd check does not (nfd resolves it when it plans, and keeps the rule out of the kernel then)",
 }
 
 // interfaces are created (as veth pairs) in the judge's namespace, since

@@ -30,3 +30,26 @@ func TestIifResolvedAtLoad(t *testing.T) {
 		t.Fatalf("missing interface: %v", err)
 	}
 }
+
+// TestDupDeviceResolvedAtLoad: nft resolves `dup ... device "NAME"` to an
+// interface index when it evaluates the rule (stmt_evaluate_dup) and
+// refuses a missing interface; so does nfd, at the name's position, and
+// `nfd check --interface` (WithAssumed) makes one exist.
+func TestDupDeviceResolvedAtLoad(t *testing.T) {
+	src := "table ip t {\n\tchain c {\n\t\ttype filter hook prerouting priority 0;\n\t\tdup to 10.2.3.4 device \"eth9\"\n\t}\n}\n"
+	restore := parser.SetInterfaces(parser.StaticInterfaces{"lo": 1, "eth9": 3})
+	if _, err := parser.Parse("t.nft", []byte(src)); err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	restore = parser.SetInterfaces(parser.StaticInterfaces{"lo": 1})
+	defer restore()
+	_, err := parser.Parse("t.nft", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "t.nft:4:26: error: interface `eth9` does not exist") {
+		t.Fatalf("missing dup device: %v", err)
+	}
+	defer parser.SetInterfaces(parser.WithAssumed(parser.StaticInterfaces{"lo": 1}, []string{"eth9"}))()
+	if _, err := parser.Parse("t.nft", []byte(src)); err != nil {
+		t.Fatalf("with --interface eth9: %v", err)
+	}
+}

@@ -310,6 +310,13 @@ func (p *parser) parseDup() (Stmt, bool) {
 			p.errorf(d.pos, "device name `%s` is longer than 15 characters", d.text)
 			return nil, false
 		}
+		// nft resolves the device to its index when it evaluates the
+		// rule (stmt_evaluate_dup: ifindex_type_parse, if_nametoindex)
+		// and refuses a missing one, in the namespace it runs in.
+		if _, ok := currentInterfaces().Index(d.text); !ok {
+			p.errorf(d.pos, "interface `%s` does not exist: nft resolves the `dup` device to an interface index when it loads the rules (nfd check --interface %s checks as if it existed)", d.text, d.text)
+			return nil, false
+		}
 		s.Device = d.text
 	}
 	return s, true
