@@ -75,7 +75,7 @@ func (p *parser) parseScopedDefine(kw string) bool {
 	if kw != "undefine" {
 		return p.parseDefine(kw == "redefine")
 	}
-	n, ok := p.name("variable name")
+	n, ok := p.declName("variable name")
 	if !ok {
 		return false
 	}
@@ -100,7 +100,7 @@ func (p *parser) openScope() func() {
 }
 
 func (p *parser) parseDefine(redefine bool) bool {
-	n, ok := p.name("variable name")
+	n, ok := p.declName("variable name")
 	if !ok {
 		return false
 	}
@@ -224,7 +224,7 @@ func (p *parser) parseFlush() bool {
 		if tb == nil {
 			return false
 		}
-		n, ok := p.name("set name")
+		n, ok := p.declName("set name")
 		if !ok {
 			return false
 		}
@@ -289,7 +289,7 @@ func (p *parser) tableRef(create bool) *Table {
 	if !ok {
 		return nil
 	}
-	n, ok := p.name("table name")
+	n, ok := p.declName("table name")
 	if !ok {
 		return nil
 	}
@@ -302,7 +302,7 @@ func (p *parser) chainRef(create bool) (*Table, *Chain) {
 	if tb == nil {
 		return nil, nil
 	}
-	n, ok := p.name("chain name")
+	n, ok := p.declName("chain name")
 	if !ok {
 		return tb, nil
 	}
@@ -368,7 +368,7 @@ func (p *parser) parseAdd(insert bool) bool {
 		if tb == nil {
 			return false
 		}
-		n, ok := p.name("set name")
+		n, ok := p.declName("set name")
 		if !ok {
 			return false
 		}

@@ -44,6 +44,9 @@ func (p *parser) parseDataMap(data []*Type, nat bool) (*DataMap, bool) {
 	switch t.kind {
 	case tSetRef:
 		p.next()
+		if !p.setRefOK(t) {
+			return nil, false
+		}
 		m.Val.SetRef = t.text
 		if s := p.curTable.Set(t.text); s != nil && s.IsMap && s.Data != TypeVerdict && nat {
 			// the declared data decides: address, or address . port

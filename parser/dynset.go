@@ -30,7 +30,7 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 	op := p.next()
 	s := &SetUpdate{Pos: op.pos, Op: op.text}
 	if op.text == "meter" {
-		n, ok := p.name("a meter name")
+		n, ok := p.declName("meter name")
 		if !ok {
 			return nil, false
 		}
@@ -49,6 +49,9 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 			return nil, false
 		}
 		p.next()
+		if !p.setRefOK(ref) {
+			return nil, false
+		}
 		s.Set = ref.text
 	}
 	if _, ok := p.expect(tLBrace, "`{`"); !ok {

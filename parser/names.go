@@ -29,20 +29,31 @@ var nftNameKeywords = func() map[string]bool {
 // (NFT_NAME_MAXLEN 256, with its terminating NUL).
 const MaxNameLen = 255
 
-// declName reads the name a table, chain or set is declared with and
-// refuses what nft refuses there: a quoted string, a keyword, a number, a
-// wildcard, more than MaxNameLen characters.
+// declName reads the name a table, chain, set, map, counter or quota is
+// declared or referred to with (nft's `identifier`, a bare STRING token:
+// declarations, `add`/`flush`/`delete` commands, `jump`/`goto` targets,
+// `define` names) and refuses what nft refuses there: a quoted string, a
+// keyword, a number, a wildcard, more than MaxNameLen characters.
 func (p *parser) declName(what string) (token, bool) {
+	return p.identName(what, nil)
+}
+
+// identName is declName where the scanner also reads the words of state
+// as keywords (nft's start conditions: after `counter`, `name`, `packets`
+// and `bytes` are keywords).
+func (p *parser) identName(what string, state map[string]bool) (token, bool) {
 	t, ok := p.name(what)
 	if !ok {
 		return t, false
 	}
 	switch {
 	case t.kind == tString:
-		p.errorf(t.pos, "found a quoted %s; nft takes only a bare name here", what)
+		// nft 1.0.6's identifier takes no quoted string (later nft
+		// releases do); neither does nfd, so a file means the same to both.
+		p.errorf(t.pos, "found a quoted %s; nft takes only a bare name here (a keyword cannot be a %s even quoted: rename it)", what, what)
 		return t, false
-	case nftNameKeywords[t.text]:
-		p.errorf(t.pos, "`%s` is an nft keyword and cannot be a %s", t.text, what)
+	case nftNameKeywords[t.text] || state[t.text]:
+		p.errorf(t.pos, "`%s` is an nft keyword and cannot be a %s (nft refuses it quoted too here: rename it)", t.text, what)
 		return t, false
 	case t.text[0] >= '0' && t.text[0] <= '9':
 		p.errorf(t.pos, "found `%s`, a %s must not start with a digit", t.text, what)
@@ -55,4 +66,49 @@ func (p *parser) declName(what string) (token, bool) {
 		return t, false
 	}
 	return t, true
+}
+
+// Words nft's scanner reads as keywords only in a start condition
+// (scanner.l), measured with nft -c like nftNameKeywords.
+var (
+	// after `@` (SCANSTATE_AT): the raw payload bases.
+	atKeywords = map[string]bool{"ll": true, "nh": true}
+	// after `counter` (SCANSTATE_COUNTER).
+	counterKeywords = map[string]bool{"name": true, "packets": true, "bytes": true}
+	// after `quota` (SCANSTATE_QUOTA).
+	quotaKeywords = map[string]bool{"name": true, "bytes": true, "over": true, "until": true, "used": true}
+)
+
+// objKeywords are the start-condition keywords after an object's keyword.
+func objKeywords(kind string) map[string]bool {
+	if kind == "quota" {
+		return quotaKeywords
+	}
+	return counterKeywords
+}
+
+// setRefOK refuses `@NAME` where nft's scanner reads NAME as a keyword:
+// nft cannot refer to such a set (`@ll` is a raw payload base).
+func (p *parser) setRefOK(t token) bool {
+	if nftNameKeywords[t.text] || atKeywords[t.text] {
+		p.errorf(t.pos, "`@%s`: `%s` is an nft keyword after `@`, so nft cannot refer to a set named so (rename the set)", t.text, t.text)
+		return false
+	}
+	return true
+}
+
+// objRefName reads the object a `counter name` or `quota name` statement
+// refers to: nft takes any string there, quoted too, but a bare keyword
+// is a syntax error.
+func (p *parser) objRefName(kind string) (token, bool) {
+	t := p.peek()
+	if t.kind != tWord && t.kind != tString {
+		p.errorf(t.pos, "found %s, expected the name of a %s", t.describe(), kind)
+		return t, false
+	}
+	if t.kind == tWord && (nftNameKeywords[t.text] || objKeywords(kind)[t.text]) {
+		p.errorf(t.pos, "`%s` is an nft keyword here; quote it: \"%s\"", t.text, t.text)
+		return t, false
+	}
+	return p.next(), true
 }

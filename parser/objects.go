@@ -37,7 +37,7 @@ func (t *Table) Object(kind, name string) *Object {
 // or `quota NAME { [over|until] N unit [used M unit] [comment "c"] }`, the
 // keyword already read.
 func (p *parser) parseObjectDecl(t *Table, kw token) bool {
-	n, ok := p.name(kw.text + " name")
+	n, ok := p.identName(kw.text+" name", objKeywords(kw.text))
 	if !ok {
 		return false
 	}
@@ -99,12 +99,10 @@ func (p *parser) parseObjectDecl(t *Table, kw token) bool {
 // parseObjRef reads `name NAME` after `counter` or `quota`.
 func (p *parser) parseObjRef(kw token) (Stmt, bool) {
 	p.next() // name
-	n := p.peek()
-	if n.kind != tWord && n.kind != tString {
-		p.errorf(n.pos, "found %s, expected the name of a %s", n.describe(), kw.text)
+	n, ok := p.objRefName(kw.text)
+	if !ok {
 		return nil, false
 	}
-	p.next()
 	return &ObjRef{Pos: kw.pos, Kind: kw.text, Name: n.text}, true
 }
 

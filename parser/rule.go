@@ -334,7 +334,7 @@ func (p *parser) parseValue(types []*Type) (Value, bool) {
 	case tSetRef:
 		p.next()
 		v.SetRef = t.text
-		return v, true
+		return v, p.setRefOK(t)
 	case tLBrace:
 		p.next()
 		els, ok := p.parseElemList(types, nil)
@@ -371,7 +371,7 @@ func (p *parser) parseMapValue(types []*Type, pos Pos) (Value, bool) {
 	case tSetRef:
 		p.next()
 		v.SetRef = t.text
-		return v, true
+		return v, p.setRefOK(t)
 	case tLBrace:
 		p.next()
 		els, ok := p.parseElemList(types, []*Type{TypeVerdict})
@@ -419,7 +419,7 @@ func (p *parser) parseVerdictWord() (*Verdict, bool) {
 	}
 	p.next()
 	if v.Kind == VerdictJump || v.Kind == VerdictGoto {
-		n, ok := p.name("a chain name")
+		n, ok := p.declName("chain name")
 		if !ok {
 			return nil, false
 		}
