@@ -76,8 +76,7 @@ const (
 //
 // Each entry is a bug in nfd today (found by this corpus), listed so the
 // test stays green while the owners fix them.
-var knownFalseAccepts = map[string]string{
-}
+var knownFalseAccepts = map[string]string{}
 
 // interfaces are created (as veth pairs) in the judge's namespace, since
 // nft resolves `iif`/`oif` names at load.
