@@ -186,6 +186,17 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 			d.Stats.Bypassed.Add(1)
 		}
 	case rules.Reject:
+		if id, ok := cs.conts.rejectID(dec.RejectKind, dec.RejectCode); ok && st.contMask != 0 {
+			// The kernel sends the reply (planner/rejectcont.go): back
+			// with NF_REPEAT to the chain of this reject's form. nfd's
+			// own queues meet the reply later: record it as related to
+			// the packet's connection, as nf_ct_attach() makes it.
+			expectReply(p, dec.RejectKind, dec.RejectCode, d.ct, ctr)
+			d.Stats.RejectedInKernel.Add(1)
+			out.Verdict = queue.Repeat
+			out.Mark, out.SetMark = c.Mark&^st.contMask|planner.ContValue(id, st.contMask), true
+			break
+		}
 		if d.rej != nil {
 			if err := d.rej.Send(p, dec.RejectKind, dec.RejectCode, d.ct, ctr); err != nil {
 				d.log.Debug("reject reply not sent", "err", err)

@@ -69,6 +69,28 @@ func icmpCode(kind parser.RejectKind, code uint8, fam uint8) (uint8, bool) {
 	return 0, false
 }
 
+// expectReply records the reply the kernel's nft_reject is about to build
+// for p (nfd handed the packet back to it: planner/rejectcont.go) as
+// related to p's connection in ct, for nfd's queues that meet it: the
+// kernel attaches it (nf_ct_attach()), and packet.BuildReset builds the
+// same TCP header (nf_reject_ip_tcphdr_put()). An ICMP error the kernel
+// sends from another address than p's destination (a forwarded packet)
+// is not recognised here; conntrack relates it by the packet it quotes.
+func expectReply(p *packet.Parsed, kind parser.RejectKind, code uint8, ct *conntrack.Table, ctr *conntrack.Result) {
+	if ct == nil || !ctr.Found {
+		return
+	}
+	var out []byte
+	if kind == parser.RejectTCPReset {
+		out = packet.BuildReset(p)
+	} else if c, ok := icmpCode(kind, code, p.Family); ok {
+		out = packet.BuildUnreach(p, c)
+	}
+	if out != nil {
+		ct.Attach(out, ctr)
+	}
+}
+
 // Send answers p, whose connection ct reported as ctr. It sends nothing
 // where the kernel would not: a RST for a RST, an ICMP error about an ICMP
 // error, a later fragment, multicast. Before sending, it ties the reply to

@@ -25,6 +25,9 @@ type Stats struct {
 	// dropped because their point had no id (a bug).
 	Continued   atomic.Uint64
 	ContMissing atomic.Uint64
+	// RejectedInKernel are packets nfd rejected and handed back to the
+	// kernel, whose nft_reject sends the reply (planner/rejectcont.go).
+	RejectedInKernel atomic.Uint64
 }
 
 // HookTotals are the decisions nfd made at one hook.

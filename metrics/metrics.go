@@ -63,6 +63,10 @@ type Snapshot struct {
 	RulesByPlacement    map[string]int
 	Version, QueueMode  string
 	QueueErrors         uint64
+	// Continued are packets nfd handed back to the kernel (NF_REPEAT to a
+	// continuation chain) at a rule only the kernel runs; ContinuedReject
+	// those it rejected and handed back for the kernel to send the reply.
+	Continued, ContinuedReject uint64
 }
 
 // Collector turns snapshots into metrics.
@@ -70,7 +74,7 @@ type Collector struct {
 	snap func() Snapshot
 
 	packets, bytes, rulePkts, ruleBytes, queuePkts, queueDropped, ctEntries, ctLimit, ctEvict,
-	ctInvalid, ctDrops, ctResyncs, ctNamesLost, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs *prometheus.Desc
+	ctInvalid, ctDrops, ctResyncs, ctNamesLost, reloadOK, reloadTS, reloads, reloadErrs, rules, build, queueErrs, continued *prometheus.Desc
 }
 
 // NewCollector makes a collector that calls snap once per scrape.
@@ -100,13 +104,14 @@ func NewCollector(snap func() Snapshot) *Collector {
 		rules:        d("rules", "Rules loaded, by placement (kernel or userspace).", "placement"),
 		build:        d("build_info", "nfd's version, Go version and queue mode.", "version", "goversion", "queue_mode"),
 		queueErrs:    d("queue_receive_errors_total", "Errors reading the queues (ENOBUFS included)."),
+		continued:    d("continued_packets_total", "Packets nfd handed back to the kernel (NF_REPEAT to a continuation chain), by reason: kernel_rule (evaluation reached a rule only the kernel runs), reject (nfd rejected the packet and the kernel sends the reply).", "reason"),
 	}
 }
 
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.rulePkts, c.ruleBytes, c.queuePkts, c.queueDropped, c.ctEntries,
-		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.ctResyncs, c.ctNamesLost, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs} {
+		c.ctLimit, c.ctEvict, c.ctInvalid, c.ctDrops, c.ctResyncs, c.ctNamesLost, c.reloadOK, c.reloadTS, c.reloads, c.reloadErrs, c.rules, c.build, c.queueErrs, c.continued} {
 		ch <- d
 	}
 }
@@ -161,6 +166,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.build, 1, s.Version, goVersion(), s.QueueMode)
 	counter(c.queueErrs, s.QueueErrors)
+	counter(c.continued, s.Continued, "kernel_rule")
+	counter(c.continued, s.ContinuedReject, "reject")
 }
 
 // VerdictDuration is the nfd_verdict_duration_seconds histogram, one child

@@ -34,6 +34,7 @@ func testSnapshot() Snapshot {
 		ConntrackEntries: 3, ConntrackLimit: 262144, ConntrackEvictions: 1, ConntrackInvalid: 2, ConntrackResyncs: 4, ConntrackNamesLost: 5,
 		LastReloadOK: true, LastReloadSuccess: time.Unix(1700000000, 0), Reloads: 4, ReloadErrs: 1,
 		RulesByPlacement: map[string]int{"userspace": 2}, Version: "test", QueueMode: "compat-xt",
+		Continued: 6, ContinuedReject: 2,
 	}
 }
 

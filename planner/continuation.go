@@ -368,6 +368,10 @@ func (cp *ChainPlan) DispatchSet() PendingSet {
 		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ContValue(p.ID, cp.ContMask)),
 			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: p.Chain}})
 	}
+	for _, rp := range cp.Rejects {
+		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(ContValue(rp.ID, cp.ContMask)),
+			VerdictData: &expr.Verdict{Kind: expr.VerdictGoto, Chain: rp.Chain}})
+	}
 	return PendingSet{Set: set, Elems: elems}
 }
 
@@ -415,6 +419,9 @@ func MaxContID(plans []*TablePlan) uint16 {
 		for _, cp := range tp.Chains {
 			for _, p := range cp.Conts {
 				m = max(m, p.ID)
+			}
+			for _, rp := range cp.Rejects {
+				m = max(m, rp.ID)
 			}
 		}
 	}

@@ -83,6 +83,9 @@ type ChainPlan struct {
 	Conts      []*ContPoint
 	ContChains []*ChainPlan
 	ContMask   uint32
+	// Rejects are the reject forms nfd hands to the kernel from this base
+	// chain (rejectcont.go); their chains are among ContChains.
+	Rejects []*RejectPoint
 	// Of a continuation chain: the base chain it belongs to, and the id
 	// its queue rule marks the packet with (where nfd resumes).
 	Parent  *ChainPlan
@@ -101,7 +104,7 @@ type Layout struct {
 // Dispatches reports whether the chain starts with the continuation
 // dispatch rule.
 func (cp *ChainPlan) Dispatches() bool {
-	return cp.ContMask != 0 && len(cp.KernelPoints()) > 0
+	return cp.ContMask != 0 && (len(cp.KernelPoints()) > 0 || len(cp.Rejects) > 0)
 }
 
 func (cp *ChainPlan) Layout() Layout {
@@ -165,6 +168,9 @@ func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]
 			return nil, nil, err
 		}
 		plans = append(plans, tp)
+	}
+	if err := numberRejects(plans, ids); err != nil {
+		return nil, nil, err
 	}
 	if err := checkKernelOnly(rs, placements); err != nil {
 		return nil, nil, err
@@ -284,6 +290,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				if err := tr.continuations(c, cp, true, ids, placements); err != nil {
 					return nil, err
 				}
+				if err := tr.rejectChains(c, cp); err != nil {
+					return nil, err
+				}
 				tp.Chains = append(tp.Chains, cp)
 			}
 			continue
@@ -325,6 +334,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				}
 			}
 			if err := tr.continuations(c, cp, false, ids, placements); err != nil {
+				return nil, err
+			}
+			if err := tr.rejectChains(c, cp); err != nil {
 				return nil, err
 			}
 		}

@@ -197,26 +197,7 @@ func TestContinuationRandomNames(t *testing.T) {
 				d := startDaemon(t, tp.FW, named, "--offload", mode)
 				got := equivMatrix(tp)
 				if diffs := oracleDiffs(oracle, got, "nft"); len(diffs) > 0 {
-					var real []string
-					for _, d := range diffs {
-						// Known difference, not this test's subject: under
-						// --offload=auto, a reset nfd sends (raw socket) for
-						// a connection of the host's own (output, port 81)
-						// is `ct state invalid` to the input chain's native
-						// rules, where the kernel's own reset is related
-						// (nf_ct_attach). Only --offload=auto: under none
-						// nfd tracks the reset as related (conntrack/attach.go).
-						// The fix is a reject the kernel sends (a continuation
-						// to a native reject rule); see README.
-						if mode == "auto" && strings.HasPrefix(d, "out tcp ") && strings.Contains(d, ":81: nft refused, nfd timeout") {
-							t.Logf("--offload=%s: known loss of kernel resets at a queued output chain: %s", mode, d)
-							continue
-						}
-						real = append(real, d)
-					}
-					if len(real) > 0 {
-						t.Errorf("--offload=%s differs from nft -f:\n%s\nfile:\n%s", mode, strings.Join(real, "\n"), named)
-					}
+					t.Errorf("--offload=%s differs from nft -f:\n%s\nfile:\n%s", mode, strings.Join(diffs, "\n"), named)
 				}
 				must(t, d.stop(15))
 				reset()

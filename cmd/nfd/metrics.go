@@ -51,6 +51,7 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 	s.LastReloadOK, s.LastReloadSuccess, s.Reloads, s.ReloadErrs = d.ReloadState()
 	s.Version, s.QueueMode = version, d.QueueMode().String()
 	s.QueueErrors = d.Stats.Errors.Load()
+	s.Continued, s.ContinuedReject = d.Stats.Continued.Load(), d.Stats.RejectedInKernel.Load()
 	return s
 }
 
