@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/packet"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/pipeline"
@@ -186,7 +187,7 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 			d.Stats.Bypassed.Add(1)
 		}
 	case rules.Reject:
-		if id, ok := cs.conts.rejectID(dec.RejectKind, dec.RejectCode); ok && st.contMask != 0 {
+		if id, ok := cs.conts.rejectID(dec.RejectKind, dec.RejectCode); ok && st.contMask != 0 && !replyDropped(st, fi, ctr) {
 			// The kernel sends the reply (planner/rejectcont.go): back
 			// with NF_REPEAT to the chain of this reject's form. nfd's
 			// own queues meet the reply later: record it as related to
@@ -218,6 +219,31 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 		d.cfg.Observer.ObserveVerdict(hook, time.Since(t0))
 	}
 	return out
+}
+
+// replyDropped reports whether a reply the kernel's nft_reject builds for
+// this packet would be lost: it carries the packet's own conntrack entry
+// (nf_ct_attach()), which is still unconfirmed for a connection's first
+// packet and held by that packet as well, and the reply leaves through
+// the output hook at once, inside the reject; if nfd queues it there, the
+// queue drops it (nfnetlink_queue's nf_ct_drop_unconfirmed(): an
+// unconfirmed entry with more than one user). A queued output or
+// postrouting chain with a reply chain (planner/replychain.go) runs such
+// replies natively instead; if one has none, nfd sends the reply itself
+// (hooks/reject.go). A reply looped back to input meets the queue later,
+// once the rejected packet is gone, and is kept.
+func replyDropped(st *state, fi int, ctr *conntrack.Result) bool {
+	if !ctr.Found || ctr.Status&conntrack.StatusConfirmed != 0 || ctr.State&(conntrack.StateInvalid|conntrack.StateUntracked) != 0 {
+		return false
+	}
+	for _, cs := range st.chains {
+		h := cs.base.Hook
+		if (h == parser.HookOutput || h == parser.HookPostrouting) && cs.plan.ReplyChain == "" &&
+			(cs.kc.Family == parser.FamilyInet || (cs.kc.Family == parser.FamilyIP) == (fi == 0)) {
+			return true
+		}
+	}
+	return false
 }
 
 // loopbackIfindex is lo's interface index in every network namespace

@@ -86,6 +86,9 @@ type ChainPlan struct {
 	// Rejects are the reject forms nfd hands to the kernel from this base
 	// chain (rejectcont.go); their chains are among ContChains.
 	Rejects []*RejectPoint
+	// ReplyChain, of a queued output or postrouting chain, takes the
+	// kernel's own replies to first packets natively (replychain.go).
+	ReplyChain string
 	// Of a continuation chain: the base chain it belongs to, and the id
 	// its queue rule marks the packet with (where nfd resumes).
 	Parent  *ChainPlan
@@ -293,6 +296,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				if err := tr.rejectChains(c, cp); err != nil {
 					return nil, err
 				}
+				tr.replyChain(c, cp, placements)
 				tp.Chains = append(tp.Chains, cp)
 			}
 			continue
@@ -339,6 +343,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			if err := tr.rejectChains(c, cp); err != nil {
 				return nil, err
 			}
+			tr.replyChain(c, cp, placements)
 		}
 		tp.Chains = append(tp.Chains, cp)
 	}

@@ -41,7 +41,7 @@ type RejectPoint struct {
 	Kind  parser.RejectKind
 	Code  uint8
 	Chain string
-	pos   parser.Pos // the first reject of this form
+	Pos   parser.Pos // the first reject of this form
 }
 
 // RejectKey is the key of a reject form: kind and code.
@@ -91,7 +91,7 @@ func (tr *translator) rejectChains(c *parser.Chain, cp *ChainPlan) error {
 		}
 		cp.ContChains = append(cp.ContChains, &ChainPlan{Name: name, Parent: cp,
 			Rules: [][]expr.Any{exprs}, Refs: []RuleRef{{}}, Ctr: []int{-1}})
-		cp.Rejects = append(cp.Rejects, &RejectPoint{Kind: rj.Kind, Code: rj.Code, Chain: name, pos: rj.Pos})
+		cp.Rejects = append(cp.Rejects, &RejectPoint{Kind: rj.Kind, Code: rj.Code, Chain: name, Pos: rj.Pos})
 	}
 	return nil
 }
@@ -108,7 +108,7 @@ func numberRejects(plans []*TablePlan, ids *contIDs) error {
 			for _, rp := range cp.Rejects {
 				k := RejectKey(rp.Kind, rp.Code)
 				if _, ok := byKey[k]; !ok {
-					byKey[k], pos[k] = 0, rp.pos
+					byKey[k], pos[k] = 0, rp.Pos
 					keys = append(keys, int(k))
 				}
 			}
