@@ -225,20 +225,20 @@ func (q *queueReader) decide(qp *queue.Packet) queue.Verdict {
 // this packet would be lost: it carries the packet's own conntrack entry
 // (nf_ct_attach()), which is still unconfirmed for a connection's first
 // packet and held by that packet as well, and the reply leaves through
-// the output hook at once, inside the reject; if nfd queues it there, the
-// queue drops it (nfnetlink_queue's nf_ct_drop_unconfirmed(): an
-// unconfirmed entry with more than one user). A queued output or
-// postrouting chain with a reply chain (planner/replychain.go) runs such
-// replies natively instead; if one has none, nfd sends the reply itself
-// (hooks/reject.go). A reply looped back to input meets the queue later,
-// once the rejected packet is gone, and is kept.
+// the output hook at once, inside the reject (and, sent to the host
+// itself, prerouting and input through lo's netif_rx()); if nfd queues it
+// there, the queue drops it (nfnetlink_queue's nf_ct_drop_unconfirmed():
+// an unconfirmed entry with more than one user). A queued chain with a
+// reply chain (planner/replychain.go) runs such replies natively instead;
+// if one at a hook the reply takes has none, nfd sends the reply itself
+// (hooks/reject.go).
 func replyDropped(st *state, fi int, ctr *conntrack.Result) bool {
 	if !ctr.Found || ctr.Status&conntrack.StatusConfirmed != 0 || ctr.State&(conntrack.StateInvalid|conntrack.StateUntracked) != 0 {
 		return false
 	}
 	for _, cs := range st.chains {
 		h := cs.base.Hook
-		if (h == parser.HookOutput || h == parser.HookPostrouting) && cs.plan.ReplyChain == "" &&
+		if h != parser.HookForward && cs.plan.ReplyChain == "" &&
 			(cs.kc.Family == parser.FamilyInet || (cs.kc.Family == parser.FamilyIP) == (fi == 0)) {
 			return true
 		}

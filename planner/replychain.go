@@ -7,16 +7,19 @@ import (
 	"github.com/nfdproject/nfd/parser"
 )
 
-// Kernel replies at a queued output or postrouting chain.
+// Kernel replies at queued chains.
 //
 // A reply the kernel's nft_reject builds (nf_send_reset(),
 // nf_send_unreach()) carries the rejected packet's conntrack entry
 // (nf_ct_attach()) and leaves through the output hook at once, inside the
-// reject. For a connection's first packet that entry is unconfirmed and
-// still held by the rejected packet, and nfnetlink_queue drops such a
-// packet rather than queue it (nf_ct_drop_unconfirmed()): the reply would
-// be lost at nfd's queue rule, where without nfd it runs the chain's
-// rules. So a queued output or postrouting base chain gets, just before
+// reject; a reply to the host itself comes back through lo, and
+// netif_rx() runs the receive softirq at once too (prerouting, input),
+// while the rejected packet still lives. For a connection's first packet
+// that entry is unconfirmed and still held by the rejected packet, and
+// nfnetlink_queue drops such a packet rather than queue it
+// (nf_ct_drop_unconfirmed()): the reply would be lost at nfd's queue
+// rule, where without nfd it runs the chain's rules. So a queued base
+// chain at any hook a reply takes (all but forward) gets, just before
 // its queue rule, a guard that sends exactly those packets — ct state
 // related, direction reply (IP_CT_RELATED_REPLY: a reply to the original
 // direction), entry not confirmed — to a continuation chain holding the
@@ -32,9 +35,9 @@ import (
 const ReplyChainSuffix = "-reply"
 
 // replyChain lays out c's reply chain and guard (cp.ReplyChain), for a
-// queued filter base chain at output or postrouting.
+// queued filter base chain at a hook other than forward.
 func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) {
-	if c.Base == nil || c.Base.Type != parser.ChainFilter || (c.Base.Hook != parser.HookOutput && c.Base.Hook != parser.HookPostrouting) {
+	if c.Base == nil || c.Base.Type != parser.ChainFilter || c.Base.Hook == parser.HookForward {
 		return
 	}
 	name := ContChainPrefix + c.Name + ReplyChainSuffix
