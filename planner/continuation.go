@@ -248,6 +248,11 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 		if ko || !b.none {
 			exprs, err = b.tr.rule(r)
 		}
+		if err != nil && ko {
+			if jb, ok := b.jumpBack(lower, c, j, r); ok {
+				exprs, err = jb, nil
+			}
+		}
 		if err != nil {
 			if ko {
 				b.err = errorf(r.Pos, "only the kernel can run this rule, but nfd cannot write it as native nftables: %v", err)
@@ -271,6 +276,49 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 		}
 		b.placements[ref] = pl
 	}
+}
+
+// jumpBack writes kernel-only rule r (rule j of c), which jumps or goes
+// to a chain only nfd runs, as its native matches and statements and a
+// goto to a continuation chain that queues the packet back to nfd, marked
+// with the point at the target chain's first rule (the jump's frame below
+// it): the kernel decides the match, nfd runs the chain jumped to. ok is
+// false when the rest of the rule cannot be native either.
+func (b *contBuilder) jumpBack(lower []ContFrame, c *parser.Chain, j int, r *parser.Rule) ([]expr.Any, bool) {
+	n := len(r.Stmts)
+	if n == 0 {
+		return nil, false
+	}
+	v, ok := r.Stmts[n-1].(*parser.Verdict)
+	if !ok || v.Target == "" || (v.Kind != parser.VerdictJump && v.Kind != parser.VerdictGoto) || b.chain(v.Target) == nil {
+		return nil, false
+	}
+	head := *r
+	head.Stmts = r.Stmts[:n-1]
+	exprs, err := b.tr.rule(&head)
+	if err != nil {
+		return nil, false
+	}
+	frames := append(clone(lower), ContFrame{v.Target, 0})
+	if v.Kind == parser.VerdictJump {
+		if len(lower) >= parser.MaxJumpDepth {
+			return nil, false
+		}
+		frames = append(append(clone(lower), ContFrame{c.Name, j}), ContFrame{v.Target, 0})
+	}
+	np := b.point(false, frames)
+	if b.err != nil {
+		return nil, false
+	}
+	name := ContChainPrefix + b.base.Name + "-" + strconv.Itoa(int(np.ID)) + "-q"
+	have := false
+	for _, cc := range b.cp.ContChains {
+		have = have || cc.Name == name
+	}
+	if !have {
+		b.cp.ContChains = append(b.cp.ContChains, &ChainPlan{Name: name, Parent: b.cp, Queue: true, QueueID: np.ID})
+	}
+	return append(exprs, &expr.Verdict{Kind: expr.VerdictGoto, Chain: name}), true
 }
 
 type target struct {

@@ -16,7 +16,13 @@ func kernelOnlyField(f parser.Field) bool { return f.KernelOnly() != "" }
 // after placement, so it names the rule and says why it landed in nfd.
 func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error {
 	for _, t := range rs.Tables {
+		live := reachable(t)
 		for _, c := range t.Chains {
+			if !live[c.Name] {
+				// No base chain reaches it: neither nft nor nfd ever
+				// evaluates its rules (nft only validates them).
+				continue
+			}
 			for i, r := range c.Rules {
 				what, reason, f, ok := kernelOnlyPart(t, r)
 				if !ok {
@@ -95,4 +101,28 @@ func stmtKeys(s parser.Stmt) []parser.Field {
 		return out
 	}
 	return nil
+}
+
+// reachable lists the chains of t that a base chain reaches, itself
+// included, through jumps, gotos and verdict maps.
+func reachable(t *parser.Table) map[string]bool {
+	live := map[string]bool{}
+	var visit func(c *parser.Chain)
+	visit = func(c *parser.Chain) {
+		if c == nil || live[c.Name] {
+			return
+		}
+		live[c.Name] = true
+		for _, r := range c.Rules {
+			for _, tg := range targets(t, r) {
+				visit(t.Chain(tg.name))
+			}
+		}
+	}
+	for _, c := range t.Chains {
+		if c.Base != nil {
+			visit(c)
+		}
+	}
+	return live
 }

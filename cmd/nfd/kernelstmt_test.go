@@ -1,0 +1,129 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nfdproject/nfd/internal/netns"
+)
+
+// kernelStmtRules puts statements only the kernel runs (`dup to`, a set
+// update, `meta priority set`) and a kernel-only rule that jumps to a
+// chain (which nfd then runs, under --offload=none) after a name rule,
+// with counters before, at and after them. The chain `dead` is reached
+// by no base chain: its kernel-only rule must not stop the file loading.
+// The oracle is the file without the name rules under nft -f; the
+// server's own counter shows the copies `dup` sent.
+const kernelStmtRules = `table ip f {
+	set seen {
+		type ipv4_addr
+		flags dynamic
+	}
+	chain sub {
+		counter
+		udp dport 8081 counter drop
+		counter
+	}
+	chain dead {
+		tls sni "x.example" drop
+		meta pkttype host counter drop
+	}
+	chain input {
+		type filter hook input priority 0; policy accept;
+		counter
+		tls sni "blocked.example" drop
+		meta pkttype host udp dport { 8081, 8082 } counter jump sub
+		udp dport 8082 counter
+		udp dport 8083 counter add @seen { ip saddr }
+		ip saddr @seen udp dport 8083 counter
+		udp dport 8083 meta priority set 1:2 counter
+		meta priority 1:2 counter
+		counter
+	}
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		tls sni "blocked.example" drop
+		udp dport 55 counter dup to 10.10.2.2
+		udp dport 55 counter
+	}
+}
+`
+
+const serverCount = `table ip s {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		udp dport 55 counter
+	}
+}
+`
+
+func kernelStmtTraffic(t *testing.T, tp *netns.Topology, seen *int) map[string]string {
+	out := map[string]string{}
+	for _, p := range []int{8081, 8082, 8083, 8084} {
+		out["in udp "+hostPort(netns.FWClient4, p)] = udpTry(tp.Client, hostPort(netns.FWClient4, p))
+	}
+	out["in udp 8083 again"] = udpTry(tp.Client, hostPort(netns.FWClient4, 8083))
+	out["fwd udp 55"] = udpTry(tp.Client, hostPort(netns.ServerIP4, 55))
+	// the packets the server's rule counted since the last call
+	l, err := tp.Server.Run("nft", "list", "table", "ip", "s")
+	must(t, err)
+	n, _ := strconv.Atoi(strings.Join(counterPackets(l), ""))
+	out["server udp 55 packets"] = strconv.Itoa(n - *seen)
+	*seen = n
+	return out
+}
+
+// TestKernelOnlyStatements (issue 15): kernel-only statements and a
+// kernel-only jump after a name rule give nft -f's outcomes and counters
+// under --offload=none and --offload=auto, each packet counted once
+// before the continuation point.
+func TestKernelOnlyStatements(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, nil, []int{55})
+	servers(t, tp.FW, nil, []int{8081, 8082, 8083, 8084})
+	sf := filepath.Join(t.TempDir(), "server.nft")
+	must(t, os.WriteFile(sf, []byte(serverCount), 0o644))
+	if out, err := tp.Server.Run("nft", "-f", sf); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	seen := 0
+	oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+	must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll([]byte(kernelStmtRules), nil), 0o644))
+	if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	want := kernelStmtTraffic(t, tp, &seen)
+	listing, err := tp.FW.Run("nft", "list", "table", "ip", "f")
+	must(t, err)
+	wantCounts := counterPackets(listing)
+	wantSet := strings.Contains(listing, netns.ClientIP4)
+	if out, err := tp.FW.Run("nft", "flush", "ruleset"); err != nil {
+		t.Fatalf("flush: %v %s", err, out)
+	}
+	t.Logf("nft -f: %v, counters %v, set has the client: %v", want, wantCounts, wantSet)
+	for _, mode := range []string{"none", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			d := startDaemon(t, tp.FW, kernelStmtRules, "--offload", mode)
+			got := kernelStmtTraffic(t, tp, &seen)
+			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
+				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
+			}
+			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
+			if code != 0 {
+				t.Fatalf("nfd rules: %s", errOut)
+			}
+			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
+				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
+			}
+			kl, err := tp.FW.Run("nft", "list", "set", "ip", "nfd_f", "seen")
+			if err != nil || strings.Contains(kl, netns.ClientIP4) != wantSet {
+				t.Errorf("set @seen in the kernel (nft's has the client: %v): %v\n%s", wantSet, err, kl)
+			}
+			must(t, d.stop(15))
+		})
+	}
+}
