@@ -179,10 +179,12 @@ func (r *rule) eval(c *Ctx) *verdict {
 			if v.kind == vBreak {
 				return nil
 			}
-			r.count(c)
 			if v.kind == vContinue {
-				return nil
+				// NFT_CONTINUE (a verdict map's `continue`) goes on with
+				// the rule's next expression, as nft_do_chain() does.
+				continue
 			}
+			r.count(c)
 			return v
 		}
 	}

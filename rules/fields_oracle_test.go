@@ -318,7 +318,7 @@ func ofRules(r *rand.Rand, of ofField, pool []key128) []string {
 	n := 3 + r.Intn(3)
 	for i := 0; i < n; i++ {
 		a := pick()
-		switch r.Intn(9) {
+		switch r.Intn(10) {
 		case 0:
 			out = append(out, e+" "+v(a))
 		case 1:
@@ -346,6 +346,44 @@ func ofRules(r *rand.Rand, of ofField, pool []key128) []string {
 				}
 			}
 			out = append(out, e+" "+[]string{"", "!= "}[r.Intn(2)]+"{ "+strings.Join(els, ", ")+" }")
+		case 7:
+			// the same elements as a verdict map (`continue` on a hit
+			// reaches the counter, a miss ends the rule) or a named set
+			// or map declared in the table (ofSetDecl)
+			seen := map[key128]bool{}
+			var els []string
+			for j := 0; j < 1+r.Intn(4); j++ {
+				x := pick()
+				if !seen[x] {
+					seen[x] = true
+					els = append(els, v(x))
+				}
+			}
+			form := r.Intn(3)
+			if fi := f.Info(); fi.Off%8 != 0 || bits%8 != 0 {
+				// nft 1.0.6 shifts a bit field for a named set's lookup
+				// (`typeof @th,7,12`) right in a host-order 32-bit word,
+				// as for `&` (ofMaskable): the kernel then compares
+				// garbage, nft's bug, not the field's meaning. Anonymous
+				// sets and maps shift their elements instead.
+				form = 0
+			}
+			switch form {
+			case 0:
+				var kv []string
+				for _, x := range els {
+					kv = append(kv, x+" : continue")
+				}
+				out = append(out, e+" vmap { "+strings.Join(kv, ", ")+" }")
+			case 1:
+				out = append(out, ofSetDecl+"set %s { typeof "+e+"; elements = { "+strings.Join(els, ", ")+" } }"+ofSetDecl+e+" "+[]string{"", "!= "}[r.Intn(2)]+"@%s")
+			default:
+				var kv []string
+				for _, x := range els {
+					kv = append(kv, x+" : continue")
+				}
+				out = append(out, ofSetDecl+"map %s { typeof "+e+" : verdict; elements = { "+strings.Join(kv, ", ")+" } }"+ofSetDecl+e+" vmap @%s")
+			}
 		default:
 			if !ofMaskable(f) {
 				out = append(out, e+" "+v(a))
@@ -497,7 +535,8 @@ func ofCtx(b []byte, p *packet.Parsed, c *Ctx) {
 // ofAccepted returns the rules nfd parses in a table of family fam.
 func ofAccepted(fam string, rules []string) (ok []string, refused []string) {
 	for _, r := range rules {
-		src := fmt.Sprintf("table %s t {\n\tchain c {\n\t\t%s counter\n\t}\n}\n", fam, r)
+		decl, rule := ofSplit(r, 0)
+		src := fmt.Sprintf("table %s t {\n\t%s\n\tchain c {\n\t\t%s counter\n\t}\n}\n", fam, decl, rule)
 		if _, err := parser.Parse("r.nft", []byte(src)); err != nil {
 			refused = append(refused, r+": "+strings.ReplaceAll(err.Error(), "\n", " "))
 			continue
@@ -509,6 +548,21 @@ func ofAccepted(fam string, rules []string) (ok []string, refused []string) {
 
 var ofFams = []string{"ip", "ip6", "inet"}
 
+// ofSetDecl separates a rule's set or map declaration from the rule:
+// "<sep>set %s { ... }<sep>rule using @%s".
+const ofSetDecl = "\x00"
+
+// ofSplit gives rule i's declaration (or "") and its rule, the set named
+// after i.
+func ofSplit(r string, i int) (decl, rule string) {
+	if !strings.HasPrefix(r, ofSetDecl) {
+		return "", r
+	}
+	parts := strings.SplitN(r[1:], ofSetDecl, 2)
+	name := fmt.Sprintf("s%d", i)
+	return fmt.Sprintf(parts[0], name), fmt.Sprintf(parts[1], name)
+}
+
 // ofRuleset writes the three tables; lines[i] is the line of rule
 // (fam, index) for mapping nft's errors back.
 func ofRuleset(rules map[string][]string) (src string, lines map[int][2]int) {
@@ -518,6 +572,12 @@ func ofRuleset(rules map[string][]string) (src string, lines map[int][2]int) {
 	w := func(s string) { b.WriteString(s); b.WriteByte('\n'); line++ }
 	for fi, fam := range ofFams {
 		w(fmt.Sprintf("table %s of_%s {", fam, fam))
+		for i, r := range rules[fam] {
+			if decl, _ := ofSplit(r, i); decl != "" {
+				lines[line] = [2]int{fi, i}
+				w("\t" + decl)
+			}
+		}
 		w("\tchain pre {")
 		w("\t\ttype filter hook prerouting priority 0; policy accept;")
 		// Only the injected packets: a packet the stack sends itself (an
@@ -526,8 +586,9 @@ func ofRuleset(rules map[string][]string) (src string, lines map[int][2]int) {
 		w("\t\tiifname != \"k0\" accept")
 		w("\t\tcounter")
 		for i, r := range rules[fam] {
+			_, rule := ofSplit(r, i)
 			lines[line] = [2]int{fi, i}
-			w("\t\t" + r + " counter")
+			w("\t\t" + rule + " counter")
 		}
 		w("\t}")
 		w("}")
