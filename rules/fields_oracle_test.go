@@ -125,7 +125,7 @@ var ofMetaFields = map[string]bool{
 // which then reassembles fragments before the rules see them.
 var ofElsewhere = map[string]string{
 	"ct state":     "TestKernelOracle (internal/rulegen)",
-	"ct status":    "not checked against the kernel yet (reported)",
+	"ct status":    "TestCtStatusOracle (cmd/nfd: connections with replies, which confirm and assure)",
 	"ct mark":      "TestKernelOracle (internal/rulegen)",
 	"ct direction": "TestKernelOracle (internal/rulegen)",
 }
