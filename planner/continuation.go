@@ -102,6 +102,42 @@ func KernelOnly(t *parser.Table, r *parser.Rule) bool {
 			return true
 		}
 	}
+	return readsCt(r) && changesTracking(t)
+}
+
+// changesTracking reports whether a rule of t changes how the kernel
+// tracks a packet: `notrack` leaves it untracked, `ct zone set` tracks it
+// in another zone. nfd, handing a packet back to the kernel before such a
+// rule, cannot tell whether it ran (NFQUEUE delivers no conntrack state
+// here), so after it nfd's own table may not be the kernel's: the rules
+// of that table that read the connection run in the kernel.
+func changesTracking(t *parser.Table) bool {
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			for _, s := range r.Stmts {
+				switch s := s.(type) {
+				case *parser.Notrack:
+					return true
+				case *parser.KeySet:
+					if s.Ct && s.Key == "zone" {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// readsCt reports whether r reads the packet's connection (a ct key).
+func readsCt(r *parser.Rule) bool {
+	for _, s := range r.Stmts {
+		for _, k := range stmtKeys(s) {
+			if strings.HasPrefix(k.Info().Name, "ct ") {
+				return true
+			}
+		}
+	}
 	return false
 }
 

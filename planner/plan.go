@@ -264,7 +264,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// nfd runs they keep first-match order.
 			if cp.Queue {
 				for i, r := range c.Rules {
-					if _, _, _, ko := kernelOnlyPart(t, r); !ko {
+					if !KernelOnly(t, r) {
 						break
 					}
 					exprs, err := tr.rule(r)

@@ -28,8 +28,10 @@ import (
 // name, its connection never got one (the rejected packet was its
 // first), and a name match without a name is false in nfd, negated or not.
 // Under --offload=none too: nfd cannot be given these packets at all.
-// A chain with a rule that cannot be written natively for another reason
-// gets no guard, and the daemon sends rejects of first packets itself.
+// A chain with a rule that cannot be written natively for another reason,
+// or with a limit or quota (its state would be split between the kernel
+// and nfd), gets no guard, and the daemon sends rejects of first packets
+// itself.
 
 // ReplyChainSuffix ends the name of a base chain's reply chain.
 const ReplyChainSuffix = "-reply"
@@ -44,8 +46,17 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 	if len(name) > maxNameLen {
 		return
 	}
+	// A limit or quota would be split in two (hoist.go): the kernel's
+	// for the replies, nfd's for the rest.
+	seen := map[*parser.Chain]bool{}
+	for _, r := range c.Rules[cp.Start:] {
+		if limits(tr.t, r, seen) {
+			return
+		}
+	}
 	w := &ChainPlan{Name: name, Parent: cp}
 	var refs []RuleRef
+	n := len(tr.pending)
 	for j := cp.Start; j < len(c.Rules); j++ {
 		r := c.Rules[j]
 		if hasName(r) {
@@ -53,6 +64,7 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 		}
 		exprs, err := tr.rule(r)
 		if err != nil {
+			tr.rollback(n)
 			return
 		}
 		ref := RuleRef{tr.t.Family, tr.t.Name, c.Name, j}

@@ -11,7 +11,8 @@ import (
 )
 
 // kernelStmtRules puts statements only the kernel runs (`dup to`, a set
-// update, `meta priority set`) and a kernel-only rule that jumps to a
+// update, `meta priority set`, and at raw priority before conntrack
+// `notrack` and `ct zone set`) and a kernel-only rule that jumps to a
 // chain (which nfd then runs, under --offload=none) after a name rule,
 // with counters before, at and after them. The chain `dead` is reached
 // by no base chain: its kernel-only rule must not stop the file loading.
@@ -49,6 +50,21 @@ const kernelStmtRules = `table ip f {
 		udp dport 55 counter dup to 10.10.2.2
 		udp dport 55 counter
 	}
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		tls sni "blocked.example" drop
+		udp dport 8084 counter notrack
+		udp dport 8084 ct state untracked counter
+		udp dport 8085 counter ct zone set 3
+		udp dport 8085 ct zone 3 counter
+		counter
+	}
+	chain rawafter {
+		type filter hook prerouting priority 0; policy accept;
+		udp dport 8084 ct state untracked counter
+		udp dport 8085 ct zone 3 counter
+		udp dport 8085 ct state new counter
+	}
 }
 `
 
@@ -62,7 +78,7 @@ const serverCount = `table ip s {
 
 func kernelStmtTraffic(t *testing.T, tp *netns.Topology, seen *int) map[string]string {
 	out := map[string]string{}
-	for _, p := range []int{8081, 8082, 8083, 8084} {
+	for _, p := range []int{8081, 8082, 8083, 8084, 8085} {
 		out["in udp "+hostPort(netns.FWClient4, p)] = udpTry(tp.Client, hostPort(netns.FWClient4, p))
 	}
 	out["in udp 8083 again"] = udpTry(tp.Client, hostPort(netns.FWClient4, 8083))
@@ -84,7 +100,7 @@ func TestKernelOnlyStatements(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, nil, []int{55})
-	servers(t, tp.FW, nil, []int{8081, 8082, 8083, 8084})
+	servers(t, tp.FW, nil, []int{8081, 8082, 8083, 8084, 8085})
 	sf := filepath.Join(t.TempDir(), "server.nft")
 	must(t, os.WriteFile(sf, []byte(serverCount), 0o644))
 	if out, err := tp.Server.Run("nft", "-f", sf); err != nil {
