@@ -17,7 +17,10 @@ import (
 // with counters before, at and after them. The chain `dead` is reached
 // by no base chain: its kernel-only rule must not stop the file loading.
 // The oracle is the file without the name rules under nft -f; the
-// server's own counter shows the copies `dup` sent.
+// server's own counter shows the copies `dup` sent. (The raw chain counts
+// only the client's packets to the firewall: the server answers both
+// copies, and whether the client's socket is still open for the second
+// answer, or sends a port unreachable back, is a matter of timing.)
 const kernelStmtRules = `table ip f {
 	set seen {
 		type ipv4_addr
@@ -57,7 +60,7 @@ const kernelStmtRules = `table ip f {
 		udp dport 8084 ct state untracked counter
 		udp dport 8085 counter ct zone set 3
 		udp dport 8085 ct zone 3 counter
-		counter
+		udp dport 8080-8090 counter
 	}
 	chain rawafter {
 		type filter hook prerouting priority 0; policy accept;
