@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nfdproject/nfd/internal/netns"
@@ -143,6 +147,97 @@ func TestKernelOnlyStatements(t *testing.T) {
 				t.Errorf("set @seen in the kernel (nft's has the client: %v): %v\n%s", wantSet, err, kl)
 			}
 			must(t, d.stop(15))
+		})
+	}
+}
+
+// tproxyRules intercepts forwarded TCP to port 84 with `tproxy` (a
+// statement only the kernel runs) after a name rule, at prerouting.
+const tproxyRules = `table ip t {
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		counter
+		tls sni "blocked.example" drop
+		tcp dport 84 counter meta mark set 0x1 tproxy to :9984 accept
+		tcp dport 85 counter
+		counter
+	}
+}
+`
+
+// TestTproxyAfterName (issue 15): a `tproxy` rule after a name rule hands
+// the connection to the firewall's transparent socket, as under nft -f,
+// in both offload modes; a connection it does not take goes on.
+func TestTproxyAfterName(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "ip")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{85}, nil)
+	// the transparent socket and the policy routing tproxy needs
+	for _, args := range [][]string{{"rule", "add", "fwmark", "1", "lookup", "100"}, {"route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"}} {
+		if out, err := tp.FW.Run("ip", args...); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	var l net.Listener
+	must(t, tp.FW.Do(func() error {
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_IP, syscall.IP_TRANSPARENT, 1) })
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		var err error
+		l, err = lc.Listen(context.Background(), "tcp4", "0.0.0.0:9984")
+		return err
+	}))
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	traffic := func() map[string]string {
+		return map[string]string{
+			"fwd tcp 84": tcpTry(tp.Client, hostPort(netns.ServerIP4, 84)),
+			"fwd tcp 85": tcpTry(tp.Client, hostPort(netns.ServerIP4, 85)),
+		}
+	}
+	oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+	must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll([]byte(tproxyRules), nil), 0o644))
+	if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	want := traffic()
+	listing, err := tp.FW.Run("nft", "list", "table", "ip", "t")
+	must(t, err)
+	wantCounts := counterPackets(listing)
+	if want["fwd tcp 84"] != ok || want["fwd tcp 85"] != ok {
+		t.Fatalf("nft -f: %v: tproxy does not take the connection here", want)
+	}
+	resetFW(t, tp)
+	t.Logf("nft -f: %v, counters %v", want, wantCounts)
+	for _, mode := range []string{"none", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			d := startDaemon(t, tp.FW, tproxyRules, "--offload", mode)
+			got := traffic()
+			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
+				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
+			}
+			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
+			if code != 0 {
+				t.Fatalf("nfd rules: %s", errOut)
+			}
+			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
+				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
+			}
+			must(t, d.stop(15))
+			resetFW(t, tp)
 		})
 	}
 }
