@@ -783,7 +783,10 @@ type Status struct {
 	// the kernel can evaluate; ContMask the mark bits of their ids.
 	Continued   uint64 `json:"continued_in_kernel"`
 	ContMissing uint64 `json:"continuation_missing,omitempty"`
-	ContMask    string `json:"continuation_mark_bits,omitempty"`
+	// RejectedInKernel are packets nfd rejected and handed back for the
+	// kernel's reject to answer (planner/rejectcont.go).
+	RejectedInKernel uint64 `json:"rejected_in_kernel"`
+	ContMask         string `json:"continuation_mark_bits,omitempty"`
 	// Unreadable are packets dropped because their transport header lay
 	// beyond the bytes nfd copies from the queue.
 	Unreadable uint64 `json:"unreadable_dropped"`
@@ -822,7 +825,7 @@ func (d *Daemon) Status() Status {
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
 		Bypassed: d.Stats.Bypassed.Load(), Unreadable: d.Stats.Unreadable.Load(), Goroutines: runtime.NumGoroutine(),
-		Continued: d.Stats.Continued.Load(), ContMissing: d.Stats.ContMissing.Load()}
+		Continued: d.Stats.Continued.Load(), ContMissing: d.Stats.ContMissing.Load(), RejectedInKernel: d.Stats.RejectedInKernel.Load()}
 	if st.contMask != 0 {
 		s.ContMask = fmt.Sprintf("%#08x", st.contMask)
 	}

@@ -84,7 +84,7 @@ func printStatus(cmd *cobra.Command, s *hooks.Status) {
 		fmt.Fprintf(w, "  %-22s %-12s hook %-11s priority %-5d policy %-6s native rules %-4d queues %s%s\n", c.Table, c.Chain, c.Hook, c.Priority, c.Policy, c.Native, c.Queues, bypass)
 	}
 	if s.ContMask != "" {
-		fmt.Fprintf(w, "continued:   %d packets handed back to the kernel at rules only it can evaluate (mark bits %s)\n", s.Continued, s.ContMask)
+		fmt.Fprintf(w, "continued:   %d packets handed back to the kernel at rules only it can evaluate, %d rejects the kernel answered (mark bits %s)\n", s.Continued, s.RejectedInKernel, s.ContMask)
 	}
 	if s.Bypassed > 0 || s.BypassRevoking != "" {
 		fmt.Fprintf(w, "bypass:      %d flows handed to the kernel", s.Bypassed)

@@ -124,6 +124,12 @@ func TestRejectByKernel(t *testing.T) {
 			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
 				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
 			}
+			// every reject nfd decided was answered by the kernel
+			st, err := d.status()
+			must(t, err)
+			if st.RejectedInKernel == 0 || st.Hooks["input"].Reject+st.Hooks["forward"].Reject+st.Hooks["output"].Reject != st.RejectedInKernel {
+				t.Errorf("%d rejects handed to the kernel, of %+v", st.RejectedInKernel, st.Hooks)
+			}
 			must(t, d.stop(15))
 		})
 	}
