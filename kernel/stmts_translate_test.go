@@ -101,7 +101,7 @@ func TestStmtTranslationMatchesNft(t *testing.T) {
 		src := fmt.Sprintf("table %s t {\n\tchain c {\n\t\ttype filter hook %s priority 0; policy accept;\n\t\t%s\n\t}\n}\n", fam, hook, line)
 		rs := loadNativeBoth(t, ns, newConn, line, src)
 		want := firstRule(t, ns, fam, "t")
-		got := counterRE.ReplaceAllString(firstRule(t, ns, fam, planner.KernelTableName("t")), "")
+		got := strings.TrimSpace(counterRE.ReplaceAllString(firstRule(t, ns, fam, planner.KernelTableName("t")), ""))
 		if got != want {
 			t.Errorf("%s:\n nft loads  %q\n nfd loads  %q", line, want, got)
 		}

@@ -357,13 +357,14 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 }
 
 // withCounter adds a counter where the rule has matched: before its
-// terminal statement (verdict, reject, NAT, verdict map), else at its end.
+// terminal statement (verdict, reject, NAT, verdict map, synproxy,
+// tproxy), else at its end.
 // It returns the counter's ordinal among the rule's counters.
 func withCounter(exprs []expr.Any, r *parser.Rule) ([]expr.Any, int) {
 	at := len(exprs)
 	if n := len(r.Stmts); n > 0 {
 		switch r.Stmts[n-1].(type) {
-		case *parser.Verdict, *parser.Reject, *parser.NAT, *parser.VMap:
+		case *parser.Verdict, *parser.Reject, *parser.NAT, *parser.VMap, *parser.SynProxy, *parser.TProxy:
 			// The terminal statement's expressions start after the last
 			// match or statement expression; find the first expression of
 			// the tail that ends the rule.
@@ -402,6 +403,12 @@ func terminalStart(exprs []expr.Any, s parser.Stmt) int {
 	case *parser.VMap:
 		// load(s) then the lookup: count before the lookup (a miss is
 		// counted as a match too)
+		return n - 1
+	case *parser.SynProxy, *parser.TProxy:
+		// synproxy answers a SYN and steals it (NF_STOLEN), tproxy
+		// breaks the rule when it finds no socket: count before, where
+		// the rule has matched (its own registers are set just before
+		// it, and a counter does not touch them)
 		return n - 1
 	case *parser.NAT:
 		i := n - 1

@@ -241,3 +241,72 @@ func TestTproxyAfterName(t *testing.T) {
 		})
 	}
 }
+
+// synproxyRules answers forwarded SYNs to port 86 with SYN cookies
+// (`synproxy`, a statement only the kernel runs) after a name rule, as
+// nft(8) sets it up: SYNs untracked at raw priority, the handshake's
+// invalid and untracked packets to synproxy, other invalid ones dropped.
+const synproxyRules = `table ip y {
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		tcp dport 86 tcp flags syn counter notrack
+	}
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		tls sni "blocked.example" drop
+		tcp dport 86 ct state invalid,untracked counter synproxy mss 1460 wscale 7 timestamp sack-perm
+		ct state invalid counter drop
+		tcp dport 86 counter
+	}
+}
+`
+
+// TestSynproxyAfterName (issue 15): a `synproxy` rule after a name rule
+// completes the handshake and the connection as under nft -f, in both
+// offload modes, with the same counters.
+func TestSynproxyAfterName(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft", "sysctl")
+	tp := netns.NewTopology(t)
+	servers(t, tp.Server, []int{86}, nil)
+	for _, kv := range []string{"net.netfilter.nf_conntrack_tcp_loose=0", "net.ipv4.tcp_timestamps=1"} {
+		if out, err := tp.FW.Run("sysctl", "-w", kv); err != nil {
+			t.Skipf("sysctl %s: %v %s", kv, err, out)
+		}
+	}
+	traffic := func() map[string]string {
+		out := map[string]string{}
+		for i := 0; i < 2; i++ {
+			out["fwd tcp 86 "+strconv.Itoa(i)] = tcpTry(tp.Client, hostPort(netns.ServerIP4, 86))
+		}
+		return out
+	}
+	oracleFile := filepath.Join(t.TempDir(), "oracle.nft")
+	must(t, os.WriteFile(oracleFile, l7Line.ReplaceAll([]byte(synproxyRules), nil), 0o644))
+	if out, err := tp.FW.Run("nft", "-f", oracleFile); err != nil {
+		t.Fatalf("nft -f: %v\n%s", err, out)
+	}
+	want := traffic()
+	listing, err := tp.FW.Run("nft", "list", "table", "ip", "y")
+	must(t, err)
+	wantCounts := counterPackets(listing)
+	resetFW(t, tp)
+	t.Logf("nft -f: %v, counters %v", want, wantCounts)
+	for _, mode := range []string{"none", "auto"} {
+		t.Run(mode, func(t *testing.T) {
+			d := startDaemon(t, tp.FW, synproxyRules, "--offload", mode)
+			got := traffic()
+			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
+				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
+			}
+			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
+			if code != 0 {
+				t.Fatalf("nfd rules: %s", errOut)
+			}
+			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
+				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
+			}
+			must(t, d.stop(15))
+			resetFW(t, tp)
+		})
+	}
+}
