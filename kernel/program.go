@@ -28,6 +28,7 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 	for _, tp := range plans {
 		t := c.AddTable(tp.Kernel)
 		b.Tag(batchTag{tp: tp, what: "table"})
+		programObjects(b, tp)
 		chains := map[string]*nftables.Chain{}
 		for _, cp := range tp.Chains {
 			ch := &nftables.Chain{Name: cp.Name, Table: t}
@@ -69,6 +70,9 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 			tag := batchTag{tp: tp, what: "anonymous set"}
 			if !ps.Set.Anonymous {
 				tag = batchTag{tp: tp, set: ps.Set.Name}
+			}
+			if ps.ObjType != 0 {
+				b.MarkObjMap(ps.Set.ID, ps.ObjType)
 			}
 			b.AddSet(ps.Set, ps.Elems, tag)
 		}
@@ -213,6 +217,9 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 				bc.DelSet(s)
 				b.Tag(batchTag{what: "old set"})
 			}
+		}
+		if err := delKernelObjects(c, b, t); err != nil {
+			return err
 		}
 	}
 	for _, ch := range chains {

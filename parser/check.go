@@ -312,6 +312,10 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 					keys = append(keys, m.Keys...)
 				}
 			}
+		case *ObjRef:
+			if s.Map != nil {
+				keys = s.Map.Keys
+			}
 		case *MarkSet:
 			if s.Map != nil {
 				if !checkDataMap(t, s.Map, p) {

@@ -20,6 +20,13 @@ func KernelOnly(s Stmt) string {
 		return "changes the packet's " + map[string]string{"priority": "skb priority (tc class)", "pkttype": "packet type", "nftrace": "nftrace bit"}[s.Key] + ", which nfd's engine cannot do"
 	case *SynProxy:
 		return "answers SYNs with SYN cookies in the kernel (nft_synproxy)"
+	case *ObjRef:
+		switch s.Kind {
+		case "ct helper", "ct timeout", "ct expectation":
+			return "assigns a " + s.Kind + " object to the connection, which only the kernel's conntrack does"
+		case "synproxy":
+			return "answers SYNs with SYN cookies in the kernel (nft_synproxy)"
+		}
 	case *TProxy:
 		return "hands the packet to a local socket, which only the kernel's tproxy expression does"
 	case *Dup:
@@ -192,9 +199,8 @@ func (p *parser) parseKeySet() (Stmt, bool) {
 
 func (p *parser) parseSynProxy() (Stmt, bool) {
 	s := &SynProxy{Pos: p.next().pos}
-	if p.isWord("name") {
-		p.errorf(p.peek().pos, "named synproxy objects are not supported by nfd")
-		return nil, false
+	if p.acceptWord("name") {
+		return p.parseObjAssign("synproxy", s.Pos)
 	}
 	for {
 		switch {
@@ -344,6 +350,10 @@ func (p *parser) checkKernelStmt(t *Table, c *Chain, r *Rule, s Stmt) bool {
 		}
 	case *SynProxy:
 		return hookOK("synproxy", HookInput, HookForward) // nft_synproxy_validate
+	case *ObjRef:
+		if s.Kind == "synproxy" {
+			return hookOK("synproxy", HookInput, HookForward) // nft_synproxy_obj_validate
+		}
 	case *TProxy:
 		if !hookOK("tproxy", HookPrerouting) { // nft_tproxy_validate
 			return false

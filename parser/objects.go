@@ -11,6 +11,12 @@ type Object struct {
 	Comment string
 	Counter Counter // for counters: the starting values
 	Quota   Quota   // for quotas
+	Limit   Limit   // for limits
+	// Objects only the kernel keeps (ctobjects.go): one is set.
+	Helper   *CtHelperObj
+	Timeout  *CtTimeoutObj
+	Expect   *CtExpectObj
+	SynProxy *SynProxy
 }
 
 // ObjRef is `counter name NAME` or `quota name NAME`: the rule counts in,
@@ -19,6 +25,9 @@ type ObjRef struct {
 	Pos  Pos
 	Kind string
 	Name string
+	// Map, for the objects only the kernel keeps, names the object by a
+	// key of the packet (nft_objref's map form); Name is then empty.
+	Map *DataMap
 }
 
 func (s *ObjRef) StmtPos() Pos { return s.Pos }
@@ -82,6 +91,12 @@ func (p *parser) parseObjectDecl(t *Table, kw token) bool {
 			if o.Counter.Bytes, ok = p.uintWord(64); !ok {
 				return false
 			}
+		case o.Kind == "limit" && tok.kind == tWord && tok.text == "rate":
+			l, ok := p.parseLimitBody(tok.pos)
+			if !ok {
+				return false
+			}
+			o.Limit = *l.(*Limit)
 		case o.Kind == "quota" && tok.kind == tWord:
 			// The body of a quota statement without its keyword.
 			q, ok := p.parseQuotaBody(tok.pos)
@@ -109,15 +124,26 @@ func (p *parser) parseObjRef(kw token) (Stmt, bool) {
 // checkObjRef refuses a reference to an object the table lacks (nft:
 // No such file or directory).
 func (p *parser) checkObjRef(t *Table, s *ObjRef) {
+	if KernelObjType(s.Kind) != 0 {
+		p.checkKernelObjRef(t, s)
+		return
+	}
 	if t.Object(s.Kind, s.Name) == nil {
 		p.errorf(s.Pos, "undefined %s `%s` in table `%s %s`", s.Kind, s.Name, t.Family, t.Name)
 	}
 }
 
 func printObject(b fmtWriter, o *Object) {
+	if KernelObjType(o.Kind) != 0 {
+		printKernelObject(b, o)
+		return
+	}
 	fmt.Fprintf(b, "\t%s %s {\n", o.Kind, quoteName(o.Name))
 	if o.Kind == "counter" {
 		fmt.Fprintf(b, "\t\tpackets %d bytes %d\n", o.Counter.Packets, o.Counter.Bytes)
+	} else if o.Kind == "limit" {
+		l := FormatStmt(&o.Limit)
+		fmt.Fprintf(b, "\t\t%s\n", l[len("limit "):])
 	} else {
 		q := FormatStmt(&o.Quota)
 		fmt.Fprintf(b, "\t\t%s\n", q[len("quota "):])

@@ -357,7 +357,7 @@ func FormatStmt(s Stmt) string {
 	case *SetUpdate:
 		return formatSetUpdate(s)
 	case *ObjRef:
-		return s.Kind + " name " + quote(s.Name)
+		return formatObjRef(s)
 	}
 	return "?"
 }

@@ -87,6 +87,8 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 		case "ct":
 			if n := p.peekAt(1); n.kind == tWord && n.text == "count" {
 				s, ok = p.parseCtCount()
+			} else if p.isCtObjSet() {
+				s, ok = p.parseCtObjSet()
 			} else if p.isKernelKeySet() {
 				s, ok = p.parseKeySet()
 			} else {
@@ -677,7 +679,17 @@ func (p *parser) byteAmount() (uint64, bool) {
 }
 
 func (p *parser) parseLimit() (Stmt, bool) {
-	l := &Limit{Pos: p.next().pos}
+	kw := p.next()
+	if p.isWord("name") {
+		return p.parseObjRef(kw)
+	}
+	return p.parseLimitBody(kw.pos)
+}
+
+// parseLimitBody reads `rate [over] N/unit [burst M unit]`, a limit
+// statement's or a limit object's.
+func (p *parser) parseLimitBody(pos Pos) (Stmt, bool) {
+	l := &Limit{Pos: pos}
 	if !p.acceptWord("rate") {
 		t := p.peek()
 		p.errorf(t.pos, "%s", expected(t.describe(), "`rate`", []string{"rate"}))

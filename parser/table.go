@@ -118,9 +118,19 @@ func (p *parser) parseTableBody(t *Table) {
 			}
 		case "define", "redefine", "undefine":
 			ok = p.parseScopedDefine(tok.text)
-		case "counter", "quota":
+		case "counter", "quota", "limit":
 			ok = p.parseObjectDecl(t, tok)
-		case "flowtable", "limit", "secmark", "synproxy", "ct":
+		case "synproxy":
+			ok = p.parseKernelObjectDecl(t, "synproxy", tok)
+		case "ct":
+			if k := p.peek(); k.kind == tWord && (k.text == "helper" || k.text == "timeout" || k.text == "expectation") {
+				p.next()
+				ok = p.parseKernelObjectDecl(t, "ct "+k.text, tok)
+				break
+			}
+			p.errorf(tok.pos, "found %s after `ct`, expected `helper`, `timeout` or `expectation`", p.peek().describe())
+			ok = false
+		case "flowtable", "secmark":
 			p.errorf(tok.pos, "`%s` objects are not supported by nfd", tok.text)
 			p.skipToBlockEnd()
 			continue

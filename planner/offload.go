@@ -61,6 +61,9 @@ func (tr *translator) htonFor(s *nftables.Set, reg uint32, size int) []expr.Any 
 type PendingSet struct {
 	Set   *nftables.Set
 	Elems []nftables.SetElement
+	// ObjType, for an object map, is the NFT_OBJECT_* type of the objects
+	// its elements name (their Val: the name, NUL-terminated).
+	ObjType uint32
 }
 
 // notNative is why a rule stays in userspace.
@@ -287,6 +290,9 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 	case *parser.SetUpdate:
 		return tr.setUpdate(s, have)
 	case *parser.ObjRef:
+		if typ := parser.KernelObjType(s.Kind); typ != 0 {
+			return tr.objRef(s, typ, have)
+		}
 		return nil, userspace("named %s `%s` is kept by nfd", s.Kind, s.Name)
 	}
 	return nil, userspace("statement %T has no native form in nfd", s)
@@ -652,7 +658,7 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 		}
 		tr.htonSets[s.ID] = true
 	}
-	tr.pending = append(tr.pending, PendingSet{s, els})
+	tr.pending = append(tr.pending, PendingSet{Set: s, Elems: els})
 	return s, nil
 }
 

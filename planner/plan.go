@@ -146,7 +146,11 @@ type TablePlan struct {
 	Name   string // the user's table name
 	Chains []*ChainPlan
 	Sets   []PendingSet
-	Kernel *nftables.Table
+	// Objects are the table's stateful objects only the kernel keeps
+	// (ct helper, ct timeout, ct expectation, synproxy), programmed as
+	// declared.
+	Objects []*parser.Object
+	Kernel  *nftables.Table
 	// DNS, when set, queues DNS messages for the table's `dns names` sets.
 	DNS *DNSPlan
 }
@@ -348,6 +352,11 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		tp.Chains = append(tp.Chains, cp)
 	}
 	tp.Sets = tr.pending
+	for _, o := range t.Objects {
+		if parser.KernelObjType(o.Kind) != 0 {
+			tp.Objects = append(tp.Objects, o)
+		}
+	}
 	dns, err := dnsPlan(t)
 	if err != nil {
 		return nil, err

@@ -141,6 +141,7 @@ type Engine struct {
 	// Named counters and quotas (objects.go), keyed by objKey.
 	objCounters map[string]*Counters
 	objQuotas   map[string]*quota
+	objLimits   map[string]*limiter
 	log         *logger
 	Ruleset     *parser.Ruleset
 	// NeedsPayload reports, per hook, whether any rule there needs layer-7
@@ -210,6 +211,7 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	b.e.log = newLogger(opts.Logger, opts.Now)
 	b.e.sets = b.sets
 	b.e.objCounters, b.e.objQuotas = map[string]*Counters{}, map[string]*quota{}
+	b.e.objLimits = map[string]*limiter{}
 	type base struct {
 		c     *chain
 		prio  int

@@ -36,6 +36,11 @@ func (e *Engine) ObjectQuotaUsed(t *parser.Table, name string) (uint64, bool) {
 }
 
 func (b *builder) compileObjRef(t *parser.Table, s *parser.ObjRef) (op, error) {
+	if parser.KernelObjType(s.Kind) != 0 {
+		// Runs only natively: the planner refuses any plan that would
+		// have nfd evaluate this rule (planner.checkKernelOnly).
+		return op{}, nil
+	}
 	o := t.Object(s.Kind, s.Name)
 	if o == nil {
 		return op{}, fmt.Errorf("undefined %s %s", s.Kind, s.Name)
@@ -76,6 +81,15 @@ func (b *builder) compileObjRef(t *parser.Table, s *parser.ObjRef) (op, error) {
 			b.e.objQuotas[k] = q
 		}
 		return op{match: q.match}, nil
+	case "limit":
+		// One token bucket per object, shared by the rules naming it
+		// (nft_limit_obj_eval); it starts full at each load.
+		l := b.e.objLimits[k]
+		if l == nil {
+			l = newLimiter(&o.Limit, b.opts.Now)
+			b.e.objLimits[k] = l
+		}
+		return op{match: l.match}, nil
 	}
 	return op{}, fmt.Errorf("unsupported object %s", s.Kind)
 }

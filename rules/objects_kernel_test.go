@@ -97,3 +97,43 @@ table inet zz_sink {
 	}
 	t.Logf("rules %v", ours)
 }
+
+// TestLimitObjectsKernelOracle: named limits, one shared by two rules
+// (one token bucket, nft_limit_obj_eval), loaded with nft -f and into the
+// engine; the same packets give the same rule counters.
+func TestLimitObjectsKernelOracle(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	inj, k := netns.NewInjector(t, "lob", "k0", []string{"10.88.0.2/24"})
+	const src = `table ip t {
+	limit l1 { rate 1/hour burst 3 packets; }
+	limit l2 { rate over 1/hour burst 5 packets; comment "over"; }
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		udp dport 7 limit name "l1" counter
+		udp dport 8 limit name l1 counter
+		limit name l2 counter
+		udp dport 7 limit name "l2" counter
+	}
+}
+table inet zz_sink {
+	chain in {
+		type filter hook input priority 100; policy drop;
+	}
+}
+`
+	rs, e := loadBoth(t, k, "l.nft", src)
+	for i := 0; i < 20; i++ {
+		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
+			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 72)})
+		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
+		if err := inj.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
+	if fmt.Sprint(kern) != fmt.Sprint(ours) {
+		t.Errorf("rule counters: kernel %v, nfd %v", kern, ours)
+	}
+	t.Logf("rules %v", ours)
+}

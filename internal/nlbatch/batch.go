@@ -45,6 +45,9 @@ type Batch struct {
 	// hostSets are the IDs of sets whose keys are in host byte order
 	// (see fixKeyByteOrder).
 	hostSets map[uint32]bool
+	// objMaps are the IDs of object maps and their object type (see
+	// MarkObjMap).
+	objMaps map[uint32]uint32
 }
 
 // New returns an empty batch.
@@ -77,6 +80,7 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 		for i := 1; i < len(req)-1; i++ {
 			fixCtDirections(&req[i])
 			b.fixKeyByteOrder(&req[i])
+			b.fixObjMaps(&req[i])
 		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)
 	}
