@@ -371,6 +371,11 @@ func (p *parser) finishKernelObject(t *Table, o *Object, seen map[string]bool) b
 				return missing("`" + k + "`")
 			}
 		}
+		if t.Family == FamilyInet && (o.Expect.L3 == 0 || o.Expect.L3 == 1) {
+			// The expectation's tuple is IPv4 or IPv6 (EAFNOSUPPORT).
+			p.errorf(o.Pos, "ct expectation `%s` in an inet table needs `l3proto ip` or `l3proto ip6`", o.Name)
+			return false
+		}
 	case o.SynProxy != nil:
 		if !o.SynProxy.HasWscale {
 			return missing("`mss N wscale N`")
@@ -397,14 +402,16 @@ func (p *parser) parseObjAssign(kind string, pos Pos) (Stmt, bool) {
 			p.errorf(m.Val.Pos, "named maps of %s objects (`map @%s`) are not supported by nfd; write the elements in the rule", kind, m.Val.SetRef)
 			return nil, false
 		}
+		if m.Val.CatchAll != nil {
+			p.errorf(m.Val.Pos, "a catch-all `*` element in a map of %s objects is not supported by nfd", kind)
+			return nil, false
+		}
 		return &ObjRef{Pos: pos, Kind: kind, Map: m}, true
 	}
-	n := p.peek()
-	if n.kind != tWord && n.kind != tString || n.text == "" {
-		p.errorf(n.pos, "found %s, expected the name of a %s", n.describe(), kind)
+	n, ok := p.objRefName(kind)
+	if !ok {
 		return nil, false
 	}
-	p.next()
 	return &ObjRef{Pos: pos, Kind: kind, Name: n.text}, true
 }
 

@@ -114,17 +114,13 @@ func (p *parser) parseObjectDecl(t *Table, kw token) bool {
 // parseObjRef reads `name NAME` after `counter` or `quota`.
 func (p *parser) parseObjRef(kw token) (Stmt, bool) {
 	p.next() // name
-	n, ok := p.objRefName(kw.text)
-	if !ok {
-		return nil, false
-	}
-	return &ObjRef{Pos: kw.pos, Kind: kw.text, Name: n.text}, true
+	return p.parseObjAssign(kw.text, kw.pos)
 }
 
 // checkObjRef refuses a reference to an object the table lacks (nft:
 // No such file or directory).
 func (p *parser) checkObjRef(t *Table, s *ObjRef) {
-	if KernelObjType(s.Kind) != 0 {
+	if KernelObjType(s.Kind) != 0 || s.Map != nil {
 		p.checkKernelObjRef(t, s)
 		return
 	}

@@ -293,6 +293,9 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 		if typ := parser.KernelObjType(s.Kind); typ != 0 {
 			return tr.objRef(s, typ, have)
 		}
+		if s.Map != nil {
+			return nil, userspace("named %ss are kept by nfd", s.Kind)
+		}
 		return nil, userspace("named %s `%s` is kept by nfd", s.Kind, s.Name)
 	}
 	return nil, userspace("statement %T has no native form in nfd", s)

@@ -8,26 +8,44 @@ import (
 // the key's element carries, as nft_lookup with a data register finds it
 // (a key no element holds breaks the rule, NFT_BREAK).
 func (b *builder) markMap(t *parser.Table, m *parser.DataMap) (func(*Ctx) (uint32, bool), error) {
-	s, err := b.setFor(t, m.Keys, &m.Val)
+	els, find, err := b.mapIndex(t, m)
 	if err != nil {
 		return nil, err
+	}
+	marks := make([]uint32, len(els))
+	for i, e := range els {
+		marks[i] = uint32(parser.Uint(e.Data))
+	}
+	return func(c *Ctx) (uint32, bool) {
+		i, ok := find(c)
+		if !ok {
+			return 0, false
+		}
+		return marks[i], true
+	}, nil
+}
+
+// mapIndex compiles the lookup of a data map: the map's elements (the
+// catch-all last) and a function finding the index of the element the
+// packet's key selects, false when none does (nft_lookup's NFT_BREAK).
+func (b *builder) mapIndex(t *parser.Table, m *parser.DataMap) ([]parser.Elem, func(*Ctx) (int, bool), error) {
+	s, err := b.setFor(t, m.Keys, &m.Val)
+	if err != nil {
+		return nil, nil, err
 	}
 	els, ca := m.Val.Elems, m.Val.CatchAll
 	if m.Val.SetRef != "" {
 		ps := t.Set(m.Val.SetRef)
 		els, ca = ps.Elems, ps.CatchAll
 	}
-	marks := make([]uint32, 0, len(els)+1)
-	for _, e := range els {
-		marks = append(marks, uint32(parser.Uint(e.Data)))
-	}
+	all := append([]parser.Elem(nil), els...)
 	if ca != nil {
-		marks = append(marks, uint32(parser.Uint(ca.Data)))
+		all = append(all, *ca)
 	}
 	keys := append([]parser.Field(nil), m.Keys...)
 	if len(keys) == 1 {
 		ld := loaderOf(keys[0])
-		return func(c *Ctx) (uint32, bool) {
+		return all, func(c *Ctx) (int, bool) {
 			k, ok := ld(c)
 			if !ok {
 				return 0, false
@@ -36,11 +54,11 @@ func (b *builder) markMap(t *parser.Table, m *parser.DataMap) (func(*Ctx) (uint3
 			if i, hit = s.use(i, hit, true, c); !hit {
 				return 0, false
 			}
-			return marks[i], true
+			return int(i), true
 		}, nil
 	}
 	size := keySize(keys)
-	return func(c *Ctx) (uint32, bool) {
+	return all, func(c *Ctx) (int, bool) {
 		buf, ok := concatKey(c, keys, size)
 		if !ok {
 			return 0, false
@@ -49,6 +67,6 @@ func (b *builder) markMap(t *parser.Table, m *parser.DataMap) (func(*Ctx) (uint3
 		if i, hit = s.use(i, hit, true, c); !hit {
 			return 0, false
 		}
-		return marks[i], true
+		return int(i), true
 	}, nil
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/nfdproject/nfd/parser"
@@ -41,12 +42,52 @@ func (b *builder) compileObjRef(t *parser.Table, s *parser.ObjRef) (op, error) {
 		// have nfd evaluate this rule (planner.checkKernelOnly).
 		return op{}, nil
 	}
+	if s.Map != nil {
+		return b.compileObjMap(t, s)
+	}
 	o := t.Object(s.Kind, s.Name)
 	if o == nil {
 		return op{}, fmt.Errorf("undefined %s %s", s.Kind, s.Name)
 	}
+	return b.objOp(t, o)
+}
+
+// compileObjMap is `counter|quota|limit name KEY map { k : "obj", ... }`
+// (nft_objref_map_eval): the object the key's element names counts or
+// decides; a key no element holds breaks the rule.
+func (b *builder) compileObjMap(t *parser.Table, s *parser.ObjRef) (op, error) {
+	els, find, err := b.mapIndex(t, s.Map)
+	if err != nil {
+		return op{}, err
+	}
+	ops := make([]op, len(els))
+	for i, e := range els {
+		name := strings.TrimRight(string(e.Data), "\x00")
+		o := t.Object(s.Kind, name)
+		if o == nil {
+			return op{}, fmt.Errorf("undefined %s %s", s.Kind, name)
+		}
+		if ops[i], err = b.objOp(t, o); err != nil {
+			return op{}, err
+		}
+	}
+	return op{match: func(c *Ctx) bool {
+		i, ok := find(c)
+		if !ok {
+			return false
+		}
+		if o := ops[i]; o.match != nil {
+			return o.match(c)
+		}
+		ops[i].exec(c)
+		return true
+	}}, nil
+}
+
+// objOp is what naming object o does: count in it, or ask it.
+func (b *builder) objOp(t *parser.Table, o *parser.Object) (op, error) {
 	k := objKey(t, o)
-	switch s.Kind {
+	switch o.Kind {
 	case "counter":
 		c := b.e.objCounters[k]
 		if c == nil {
@@ -91,5 +132,5 @@ func (b *builder) compileObjRef(t *parser.Table, s *parser.ObjRef) (op, error) {
 		}
 		return op{match: l.match}, nil
 	}
-	return op{}, fmt.Errorf("unsupported object %s", s.Kind)
+	return op{}, fmt.Errorf("unsupported object %s", o.Kind)
 }
