@@ -48,6 +48,10 @@ var mapStmtCases = []string{
 	`ip filter forward||meta mark set meta mark ^ 0x1`,
 	`ip6 nat prerouting||dnat to [2001:838:35f:1::]/64`,
 	`ip filter input||limit rate 1/week`,
+	`ip nat prerouting||dnat tcp dport map { 1000 : 1.1.1.1, 2000 : 2.2.2.2 } : tcp dport map { 1000 : 1234, 2000 : 2345 }`,
+	`ip nat prerouting||meta l4proto tcp dnat ip saddr map { 10.0.0.1 : 1.1.1.1 } : tcp dport map { 80 : 8080 }`,
+	`ip nat postrouting||snat ip saddr map { 192.168.1.1 : 1.1.1.1, 192.168.2.2 : 2.2.2.2 }`,
+	`ip nat postrouting||snat 1.2.3.4`,
 	`ip filter input||log prefix aaaaa-aaaaaa group 2 snaplen 33`,
 }
 

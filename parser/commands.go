@@ -319,7 +319,7 @@ func (p *parser) chainRef(create bool) (*Table, *Chain) {
 }
 
 func (p *parser) parseAdd(insert bool) bool {
-	t, ok := p.name("`table`, `chain`, `rule`, `set`, `map` or `element`")
+	t, ok := p.name("`table`, `chain`, `rule`, `set`, `map`, `element` or an object")
 	if !ok {
 		return false
 	}
@@ -363,6 +363,30 @@ func (p *parser) parseAdd(insert bool) bool {
 			return false
 		}
 		return p.parseSetDecl(tb, t.text == "map")
+	case "counter", "quota", "limit":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		return p.objectDecl(tb, t, true)
+	case "synproxy":
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		return p.parseKernelObjectDecl(tb, "synproxy", t)
+	case "ct":
+		k := p.peek()
+		if k.kind != tWord || k.text != "helper" && k.text != "timeout" && k.text != "expectation" {
+			p.errorf(k.pos, "found %s after `add ct`, expected `helper`, `timeout` or `expectation`", k.describe())
+			return false
+		}
+		p.next()
+		tb := p.tableRef(false)
+		if tb == nil {
+			return false
+		}
+		return p.parseKernelObjectDecl(tb, "ct "+k.text, t)
 	case "element":
 		tb := p.tableRef(false)
 		if tb == nil {
@@ -389,6 +413,6 @@ func (p *parser) parseAdd(insert bool) bool {
 		s.Elems = append(s.Elems, elems...)
 		return ok
 	}
-	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`table`, `chain`, `rule`, `set`, `map` or `element`", []string{"table", "chain", "rule", "set", "map", "element"}))
+	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`table`, `chain`, `rule`, `set`, `map`, `element` or an object", []string{"table", "chain", "rule", "set", "map", "element", "counter", "quota", "limit", "ct", "synproxy"}))
 	return false
 }

@@ -140,7 +140,7 @@ func (p *parser) l3proto(t *Table, o *Object) (uint16, bool) {
 // ct_timeout_block, ct_expect_block, synproxy_block); kind is the
 // object's kind, its keywords already read.
 func (p *parser) parseKernelObjectDecl(t *Table, kind string, kw token) bool {
-	n, ok := p.name(kind + " name")
+	n, ok := p.declName(kind + " name")
 	if !ok {
 		return false
 	}

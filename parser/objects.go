@@ -46,11 +46,40 @@ func (t *Table) Object(kind, name string) *Object {
 // or `quota NAME { [over|until] N unit [used M unit] [comment "c"] }`, the
 // keyword already read.
 func (p *parser) parseObjectDecl(t *Table, kw token) bool {
+	return p.objectDecl(t, kw, false)
+}
+
+// objectDecl reads an object's name and body; cmd is the command form
+// (`add quota [family] table NAME 25 mbytes`), whose body may come
+// without braces.
+func (p *parser) objectDecl(t *Table, kw token, cmd bool) bool {
 	n, ok := p.identName(kw.text+" name", objKeywords(kw.text))
 	if !ok {
 		return false
 	}
 	o := &Object{Pos: n.pos, Kind: kw.text, Name: n.text}
+	if cmd && p.peek().kind != tLBrace {
+		switch o.Kind {
+		case "quota":
+			q, ok := p.parseQuotaBody(n.pos)
+			if !ok {
+				return false
+			}
+			o.Quota = *q
+		case "limit":
+			l, ok := p.parseLimitBody(n.pos)
+			if !ok {
+				return false
+			}
+			o.Limit = *l.(*Limit)
+		}
+		if old := t.Object(o.Kind, o.Name); old != nil {
+			p.errorf(o.Pos, "%s `%s` is already declared (at %s)", o.Kind, o.Name, old.Pos)
+			return true
+		}
+		t.Objects = append(t.Objects, o)
+		return true
+	}
 	if _, ok := p.expect(tLBrace, "`{`"); !ok {
 		return false
 	}

@@ -170,7 +170,16 @@ func (c *protoCtx) reject(r *Reject, fam Family) string {
 // nat returns why nft refuses n here, or "".
 func (c *protoCtx) nat(n *NAT, fam Family) string {
 	portFromData := n.AddrMap != nil && len(n.AddrMap.Data) == 2
-	if n.HasPort && !portFromData && len(c.l4) == 0 {
+	// nft evaluates the address map's key first: a transport field there
+	// inserts its protocol dependency, which a port then finds
+	// (stmt_evaluate_nat, nat_evaluate_transport).
+	keyL4 := false
+	if n.AddrMap != nil {
+		for _, k := range n.AddrMap.Keys {
+			keyL4 = keyL4 || k.Info().Proto.L4() != 0
+		}
+	}
+	if n.HasPort && !portFromData && len(c.l4) == 0 && !keyL4 {
 		return fmt.Sprintf("a port in `%s` needs a transport protocol match first (such as `tcp dport` or `meta l4proto tcp`)", n.Kind)
 	}
 	if portFromData && len(c.l4) == 0 {

@@ -974,16 +974,24 @@ func (p *parser) parseNAT() (Stmt, bool) {
 		n.Kind = NATRedirect
 	}
 	if n.Kind == NATSnat || n.Kind == NATDnat {
-		if p.acceptWord("ip") {
-			n.Family = FamilyIP
-		} else if p.acceptWord("ip6") {
-			n.Family = FamilyIP6
+		// `snat ip to ...` names the family; in `snat ip saddr map
+		// {...}` ip starts the key (parser_bison.y nat_stmt_args: the
+		// family only before `to` or `prefix`, and `to` optional before an
+		// address or a map).
+		if w := p.peekAt(1); w.kind == tWord && (w.text == "to" || w.text == "prefix") {
+			if p.acceptWord("ip") {
+				n.Family = FamilyIP
+			} else if p.acceptWord("ip6") {
+				n.Family = FamilyIP6
+			}
 		}
 		n.Prefix = p.acceptWord("prefix")
 		if !p.acceptWord("to") {
 			x := p.peek()
-			p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address", []string{"to"}))
-			return nil, false
+			if n.Prefix || x.kind != tWord || n.Family != 0 {
+				p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address", []string{"to"}))
+				return nil, false
+			}
 		}
 		if !p.parseNATAddr(n) {
 			return nil, false

@@ -160,11 +160,19 @@ func (tr *translator) natMaps(n *parser.NAT, fam uint32, have *depState, flags m
 			}
 		}
 	}
-	if n.PortMap != nil {
-		reg := uint32(reg1)
-		if n.AddrMap != nil {
-			return nil, userspace("an address map and a port map in one NAT statement")
+	if n.PortMap != nil && n.AddrMap != nil {
+		// `dnat KEY map {...} : KEY map {...}`: the port map's key and
+		// data in NFT_REG_2, the address staying in NFT_REG_1 (nft's
+		// netlink_gen_nat_stmt, one register each).
+		e, err := tr.dataMapIn(n.PortMap, have, unix.NFT_REG_2)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, e...)
+		nat.RegProtoMin, nat.Specified = unix.NFT_REG_2, true
+	}
+	if n.PortMap != nil && n.AddrMap == nil {
+		reg := uint32(reg1)
 		if n.AddrLo != nil {
 			reg = unix.NFT_REG_2
 		}
@@ -211,4 +219,27 @@ func (tr *translator) dataMapTo(m *parser.DataMap, have *depState, dst uint32) (
 	}
 	out[len(out)-1].(*expr.Lookup).DestRegister = dst
 	return out, nil
+}
+
+// dataMapIn is dataMap with a single-field key loaded into reg and the
+// data landing there too.
+func (tr *translator) dataMapIn(m *parser.DataMap, have *depState, reg uint32) ([]expr.Any, error) {
+	if len(m.Keys) != 1 {
+		return nil, userspace("a concatenated key in the port map of a NAT statement with an address map")
+	}
+	sp, err := specOf(m.Keys[0], tr.t.Family)
+	if err != nil {
+		return nil, err
+	}
+	out, err := tr.deps(sp, have)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, sp.load(reg)...)
+	s, err := tr.setForData(m.Keys, &m.Val, false, dataOf(m.Data, m.Interval))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, tr.htonFor(s, reg, sp.size)...)
+	return append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, IsDestRegSet: true, DestRegister: reg}), nil
 }
