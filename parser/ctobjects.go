@@ -125,10 +125,21 @@ func (p *parser) l3proto(t *Table, o *Object) (uint16, bool) {
 		p.errorf(n.pos, "found `%s`, expected a family (ip, ip6, inet) as the l3proto of %s `%s`", n.text, o.Kind, o.Name)
 		return 0, false
 	}
-	// nft_ct_helper_obj_init, nft_ct_timeout_obj_init: an IPv4 object in
-	// an ip6 table and the like are refused.
+	// nft_ct_helper_obj_init: an IPv4 helper in an ip6 table and the
+	// reverse are refused, inet helpers fit any table;
+	// nft_ct_expect_obj_init: IPv4 or IPv6 only, of the table's family
+	// unless inet; nft_ct_timeout_obj_init takes any.
 	tf := map[Family]uint16{FamilyIP: 2, FamilyIP6: 10, FamilyInet: 1}[t.Family]
-	if v != tf && !(tf == 1 && (v == 2 || v == 10)) {
+	bad := false
+	switch o.Kind {
+	case "ct helper":
+		bad = v != 1 && v != tf && tf != 1 || v != 1 && v != 2 && v != 10
+	case "ct expectation":
+		bad = v != 2 && v != 10 || tf != 1 && v != tf
+	case "ct timeout":
+		bad = v != 1 && v != 2 && v != 10
+	}
+	if bad {
 		p.errorf(n.pos, "l3proto `%s` of %s `%s` does not fit a table of family %s", n.text, o.Kind, o.Name, t.Family)
 		return 0, false
 	}
