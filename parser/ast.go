@@ -353,7 +353,17 @@ type MarkSet struct {
 	// `|` and `xor` with a constant into one bitwise expression.
 	Ops       bool
 	Mask, Xor uint32
+	// Shift (ShiftLeft, ShiftRight) moves From by ShiftBy bits before
+	// Mask and Xor apply (nft_bitwise's shift operations).
+	Shift   uint8
+	ShiftBy uint32
 }
+
+// MarkSet shifts.
+const (
+	ShiftLeft  = 1 // NFT_BITWISE_LSHIFT
+	ShiftRight = 2 // NFT_BITWISE_RSHIFT
+)
 
 // VerdictKind is an nftables verdict.
 type VerdictKind uint8

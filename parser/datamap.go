@@ -214,11 +214,48 @@ func (p *parser) parseMarkFrom(s *MarkSet) bool {
 		return false
 	}
 	s.From = f
-	if n := p.peek(); n.kind == tLt || n.kind == tGt || n.kind == tWord && (n.text == "lshift" || n.text == "rshift") {
-		p.errorf(n.pos, "shifts (`<<`, `>>`) in `mark set` are not supported: nfd's netlink library (google/nftables v0.3.0) cannot program nft_bitwise's shift operation")
+	if !p.parseShift(s) {
 		return false
 	}
 	return p.parseMarkOps(s)
+}
+
+// parseShift reads `<< N`, `>> N` (or `lshift N`, `rshift N`) after the
+// source of a mark set: one nft_bitwise shift (NFT_BITWISE_LSHIFT,
+// NFT_BITWISE_RSHIFT) before any mask.
+func (p *parser) parseShift(s *MarkSet) bool {
+	n := p.peek()
+	switch {
+	case n.kind == tWord && (n.text == "lshift" || n.text == "rshift"):
+		p.next()
+		s.Shift = map[string]uint8{"lshift": ShiftLeft, "rshift": ShiftRight}[n.text]
+	case n.kind == tLt || n.kind == tGt:
+		p.next()
+		m := p.peek()
+		if m.kind != n.kind || m.pos.Line != n.pos.Line || m.pos.Col != n.pos.Col+1 {
+			p.errorf(n.pos, "found %s, expected `<<` or `>>` (a mark set takes no comparison)", n.describe())
+			return false
+		}
+		p.next()
+		s.Shift = map[tokKind]uint8{tLt: ShiftLeft, tGt: ShiftRight}[n.kind]
+	default:
+		return true
+	}
+	v, ok := p.uintWord(32)
+	if !ok {
+		return false
+	}
+	if v >= 32 {
+		// nft_bitwise_init_shift: EINVAL
+		p.errorf(p.last.pos, "shift by %d: the kernel shifts a 32-bit mark by at most 31", v)
+		return false
+	}
+	s.ShiftBy = uint32(v)
+	if x := p.peek(); x.kind == tLt || x.kind == tGt || x.kind == tWord && (x.text == "lshift" || x.text == "rshift") {
+		p.errorf(x.pos, "a second shift in one mark set is not supported by nfd")
+		return false
+	}
+	return true
 }
 
 // keyThenMap reports whether the tokens ahead are a key (fields joined by

@@ -301,6 +301,9 @@ func FormatStmt(s Stmt) string {
 		}
 		if s.From != FieldNone {
 			out += s.From.String()
+			if s.Shift != 0 {
+				out += fmt.Sprintf(" %s %d", map[uint8]string{ShiftLeft: "<<", ShiftRight: ">>"}[s.Shift], s.ShiftBy)
+			}
 			if s.Ops {
 				if s.Mask != 0xffffffff {
 					out += fmt.Sprintf(" & 0x%08x", s.Mask)

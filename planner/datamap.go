@@ -6,6 +6,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -117,6 +118,9 @@ func (tr *translator) markSet(s *parser.MarkSet, have *depState) ([]expr.Any, er
 		out = append(out, sp.load(reg1)...)
 	default:
 		out = append(out, &expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(s.Value)})
+	}
+	if s.Shift != 0 && s.From != parser.FieldNone {
+		out = append(out, nlbatch.BitwiseShift(reg1, s.Shift, s.ShiftBy))
 	}
 	if s.Ops && s.From != parser.FieldNone {
 		out = append(out, &expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 4,

@@ -571,6 +571,7 @@ func compileMarkSetFrom(s *parser.MarkSet, lk func(*Ctx) (uint32, bool)) op {
 
 func compileMarkSet(s *parser.MarkSet) op {
 	val, from, ct := s.Value, s.From, s.Ct
+	shift, by := s.Shift, s.ShiftBy
 	mask, xor := uint32(0xffffffff), uint32(0)
 	if s.Ops {
 		mask, xor = s.Mask, s.Xor
@@ -587,6 +588,12 @@ func compileMarkSet(s *parser.MarkSet) op {
 			v = c.CtMark
 		}
 		if from != parser.FieldNone {
+			switch shift {
+			case parser.ShiftLeft:
+				v <<= by // nft_bitwise_eval_lshift
+			case parser.ShiftRight:
+				v >>= by // nft_bitwise_eval_rshift
+			}
 			v = v&mask ^ xor // nft_bitwise_eval
 		}
 		if ct {

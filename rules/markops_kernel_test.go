@@ -57,3 +57,50 @@ table inet zz_sink {
 	}
 	t.Logf("%v", ours)
 }
+
+// TestMarkShiftsKernelOracle: `meta mark set meta mark << n`, `>> n`,
+// shifts followed by a mask, computed by nfd equal the kernel's.
+func TestMarkShiftsKernelOracle(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	inj, k := netns.NewInjector(t, "msh", "k0", []string{"10.88.0.2/24"})
+	const src = `table ip t {
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		udp dport 7 meta mark set 0x81234567
+		udp dport 8 meta mark set 0x000000ff
+		meta mark set meta mark << 4
+		meta mark 0x12345670 counter
+		meta mark 0x00000ff0 counter
+		meta mark set meta mark >> 8 & 0xffff
+		meta mark 0x3456 counter
+		meta mark 0x000f counter
+		meta mark set meta mark lshift 31
+		meta mark 0x0 counter
+		meta mark 0x80000000 counter
+		meta mark set meta mark rshift 30 | 0x10
+		meta mark 0x12 counter
+		meta mark 0x10 counter
+	}
+}
+table inet zz_sink {
+	chain in {
+		type filter hook input priority 100; policy drop;
+	}
+}
+`
+	rs, e := loadBoth(t, k, "s.nft", src)
+	for i := 0; i < 10; i++ {
+		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
+			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 8)})
+		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
+		if err := inj.Send(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
+	if fmt.Sprint(kern) != fmt.Sprint(ours) {
+		t.Errorf("kernel %v, nfd %v\n%s", kern, ours, parser.Print(rs))
+	}
+	t.Logf("%v", ours)
+}

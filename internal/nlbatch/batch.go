@@ -81,6 +81,7 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 			fixCtDirections(&req[i])
 			b.fixKeyByteOrder(&req[i])
 			b.fixObjMaps(&req[i])
+			fixShifts(&req[i])
 		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)
 	}
