@@ -59,7 +59,20 @@ type KeySet struct {
 	Ct    bool   // a ct key (else meta)
 	Key   string // priority, pkttype, nftrace, zone, event, label
 	Value uint32 // the value; for label, the bit number
+	// Dir is the direction of `ct original|reply zone set`, "" for both.
+	Dir string
+	// Map, for zone, priority and pkttype, is where the value comes from:
+	// `ct zone set KEY map { ... }`.
+	Map *DataMap
 }
+
+// TypeZone is a conntrack zone as `ct zone set` takes it (a 16-bit
+// integer the kernel holds in host order).
+var TypeZone = &Type{Name: "ct_zone", Size: 2}
+
+// keySetMapData are the keys whose value may come from a map, and the
+// type of the map's data.
+var keySetMapData = map[string]*Type{"zone": TypeZone, "priority": TypeClassid, "pkttype": TypePktType}
 
 // SynProxy answers a TCP SYN with a SYN cookie on the connection's behalf
 // (nft_synproxy).
@@ -106,6 +119,10 @@ var ctEvents = []string{"new", "related", "destroy", "reply", "assured", "protoi
 // for a key only KeySet handles.
 func (p *parser) isKernelKeySet() bool {
 	t, k, s := p.peek(), p.peekAt(1), p.peekAt(2)
+	if t.kind == tWord && t.text == "ct" && k.kind == tWord && (k.text == "original" || k.text == "reply") {
+		z, s := p.peekAt(2), p.peekAt(3)
+		return z.kind == tWord && z.text == "zone" && s.kind == tWord && s.text == "set"
+	}
 	if t.kind != tWord || k.kind != tWord || s.kind != tWord || s.text != "set" {
 		return false
 	}
@@ -120,8 +137,20 @@ func (p *parser) isKernelKeySet() bool {
 func (p *parser) parseKeySet() (Stmt, bool) {
 	sel := p.next()
 	key := p.next()
+	dir := ""
+	if key.text == "original" || key.text == "reply" {
+		dir, key = key.text, p.next()
+	}
 	p.next() // set
-	s := &KeySet{Pos: sel.pos, Ct: sel.text == "ct", Key: key.text}
+	s := &KeySet{Pos: sel.pos, Ct: sel.text == "ct", Key: key.text, Dir: dir}
+	if dt := keySetMapData[key.text]; dt != nil && p.keyThenMap() {
+		m, ok := p.parseDataMap([]*Type{dt}, false)
+		if !ok {
+			return nil, false
+		}
+		s.Map = m
+		return s, true
+	}
 	v, ok := p.name("a value for `" + sel.text + " " + key.text + " set`")
 	if !ok {
 		return nil, false
@@ -420,7 +449,13 @@ func formatKernelStmt(s Stmt) string {
 		if s.Ct {
 			out = "ct "
 		}
+		if s.Dir != "" {
+			out += s.Dir + " "
+		}
 		out += s.Key + " set "
+		if s.Map != nil {
+			return out + formatDataMap(s.Map)
+		}
 		switch s.Key {
 		case "priority":
 			switch s.Value {

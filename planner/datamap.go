@@ -23,7 +23,9 @@ type setData struct {
 
 // hostData: data types the kernel keeps in host byte order (nft's mark
 // datatype is host-endian), as registers hold them.
-func hostData(t *parser.Type) bool { return t == parser.TypeMark || t.Name == "mark" }
+func hostData(t *parser.Type) bool {
+	return t == parser.TypeMark || t.Name == "mark" || t == parser.TypeZone || t == parser.TypeClassid
+}
 
 // dataOf describes data of types ts: each value padded to 4 bytes in a
 // concatenation; with interval, a range as two values (nft's interval

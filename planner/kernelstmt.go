@@ -6,6 +6,7 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -15,9 +16,18 @@ import (
 
 const reg2 = 2 // NFT_REG_2
 
-func (tr *translator) kernelStmt(s parser.Stmt) ([]expr.Any, error) {
+func (tr *translator) kernelStmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 	switch s := s.(type) {
 	case *parser.KeySet:
+		if s.Map != nil {
+			// the value the key maps to, in NFT_REG_1, then the set
+			out, err := tr.dataMap(s.Map, have)
+			if err != nil {
+				return nil, err
+			}
+			ks := keySetExprs(s)
+			return append(out, ks[len(ks)-1]), nil
+		}
 		return keySetExprs(s), nil
 	case *parser.SynProxy:
 		return []expr.Any{&expr.SynProxy{Mss: s.MSS, Wscale: s.Wscale, WscaleValueSet: s.HasWscale,
@@ -87,6 +97,15 @@ func keySetExprs(s *parser.KeySet) []expr.Any {
 	imm := &expr.Immediate{Register: reg1, Data: data}
 	if s.Ct {
 		k := map[string]expr.CtKey{"zone": expr.CtKeyZONE, "event": expr.CtKeyEVENTMASK, "label": expr.CtKeyLABELS}[s.Key]
+		if s.Dir != "" {
+			// `ct original|reply zone set`: nlbatch writes the key and
+			// the one-byte direction google/nftables cannot.
+			d := uint8(0)
+			if s.Dir == "reply" {
+				d = 1
+			}
+			return []expr.Any{imm, &expr.Ct{Key: expr.CtKeySRC, Register: reg1, SourceRegister: true, Direction: nlbatch.CtDir(k, d)}}
+		}
 		return []expr.Any{imm, &expr.Ct{Key: k, Register: reg1, SourceRegister: true}}
 	}
 	k := map[string]expr.MetaKey{"priority": expr.MetaKeyPRIORITY, "pkttype": expr.MetaKeyPKTTYPE, "nftrace": expr.MetaKeyNFTRACE}[s.Key]

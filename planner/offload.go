@@ -286,7 +286,7 @@ func (tr *translator) stmt(s parser.Stmt, have *depState) ([]expr.Any, error) {
 		}
 		return []expr.Any{&expr.Connlimit{Count: s.Count, Flags: fl}}, nil
 	case *parser.KeySet, *parser.SynProxy, *parser.TProxy, *parser.Dup:
-		return tr.kernelStmt(s)
+		return tr.kernelStmt(s, have)
 	case *parser.SetUpdate:
 		return tr.setUpdate(s, have)
 	case *parser.ObjRef:
