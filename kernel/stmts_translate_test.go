@@ -186,6 +186,8 @@ func TestDynsetMatchesNft(t *testing.T) {
 	set ssh_meter { type ipv4_addr; flags dynamic; }
 	set flowset { type ipv4_addr . inet_service; flags dynamic, timeout; }
 	set plain { type ipv4_addr; }
+	map dynaddr { type ipv4_addr : ipv4_addr; flags dynamic; }
+	set conns { type ipv4_addr; flags dynamic; }
 	chain in {
 		type filter hook input priority 0; policy accept;
 		add @blackhole { ip saddr }
@@ -200,6 +202,8 @@ func TestDynsetMatchesNft(t *testing.T) {
 		add @ssh_meter { ip saddr counter quota over 10 mbytes } drop
 		add @flowset { ip saddr . tcp dport timeout 30s }
 		add @plain { ip saddr }
+		add @dynaddr { ip saddr : 10.0.0.1 }
+		add @conns { ip saddr ct count over 20 } drop
 	}
 }
 `

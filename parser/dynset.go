@@ -15,7 +15,14 @@ type SetUpdate struct {
 	Set     string
 	Keys    []Field
 	Timeout uint64 // seconds, 0 = the set's
-	Stmts   []Stmt // *Counter, *Limit, *Quota
+	Stmts   []Stmt // *Counter, *Limit, *Quota, *CtCount
+
+	// For a map: the value written with the key (`{ KEY : VALUE }`),
+	// DataTok as written, Data parsed as the map's data type (DataType)
+	// when the table is checked.
+	DataTok  *token
+	Data     []byte
+	DataType *Type
 
 	// Meter is `meter NAME [size N] { ... }`: an update of a set of its
 	// own, which the rule declares (Set is its name).
@@ -79,6 +86,23 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 		var st Stmt
 		ok := false
 		switch {
+		case t.kind == tColon && s.DataTok == nil:
+			// `{ KEY [timeout T] : VALUE }`, a map's element
+			p.next()
+			v := p.peek()
+			if v.kind != tWord && v.kind != tString {
+				p.errorf(v.pos, "found %s, expected the value the key maps to in `%s @%s`", v.describe(), s.Op, s.Set)
+				return nil, false
+			}
+			p.next()
+			s.DataTok = &v
+			if x := p.peek(); x.kind != tRBrace {
+				p.errorf(x.pos, "found %s, expected `}` after the value in `%s @%s`", x.describe(), s.Op, s.Set)
+				return nil, false
+			}
+			continue
+		case t.kind == tWord && t.text == "ct" && p.peekAt(1).kind == tWord && p.peekAt(1).text == "count":
+			st, ok = p.parseCtCount()
 		case t.kind == tWord && t.text == "counter":
 			st, ok = p.parseCounter()
 		case t.kind == tWord && t.text == "limit":
@@ -86,7 +110,7 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 		case t.kind == tWord && t.text == "quota":
 			st, ok = p.parseQuota()
 		default:
-			p.errorf(t.pos, "found %s, expected `counter`, `limit`, `quota` or `}` in the element of `%s @%s`", t.describe(), s.Op, s.Set)
+			p.errorf(t.pos, "found %s, expected `counter`, `limit`, `quota`, `ct count`, `:` or `}` in the element of `%s @%s`", t.describe(), s.Op, s.Set)
 		}
 		if !ok {
 			return nil, false
@@ -121,9 +145,28 @@ func (p *parser) checkSetUpdate(t *Table, s *SetUpdate) bool {
 		p.errorf(s.Pos, "undefined set `@%s` in table `%s %s`", s.Set, t.Family, t.Name)
 		return false
 	}
-	if set.IsMap {
-		p.errorf(s.Pos, "`%s @%s` with a map is not supported by nfd", s.Op, s.Set)
+	switch {
+	case set.IsMap && s.Op == "delete":
+		p.errorf(s.Pos, "`delete @%s` from a map is not supported by nfd", s.Set)
 		return false
+	case set.IsMap && s.DataTok == nil:
+		p.errorf(s.Pos, "`%s @%s` needs the value the key maps to: `{ KEY : VALUE }`", s.Op, s.Set)
+		return false
+	case !set.IsMap && s.DataTok != nil:
+		p.errorf(s.DataTok.pos, "`@%s` is a set: its elements map to nothing", s.Set)
+		return false
+	case set.IsMap:
+		dt := set.mapData()
+		if len(dt) != 1 || dt[0] == TypeVerdict {
+			p.errorf(s.Pos, "`%s @%s`: nfd updates maps to one value (not verdicts or concatenations) from rules", s.Op, s.Set)
+			return false
+		}
+		b, err := dt[0].parseScalar(s.DataTok.text, s.DataTok.kind == tString)
+		if err != nil {
+			p.errorf(s.DataTok.pos, "%v", err)
+			return false
+		}
+		s.Data, s.DataType = b, dt[0]
 	}
 	types := make([]*Type, len(s.Keys))
 	for i, k := range s.Keys {
@@ -164,6 +207,13 @@ func formatSetUpdate(s *SetUpdate) string {
 	}
 	for _, st := range s.Stmts {
 		b.WriteString(" " + FormatStmt(st))
+	}
+	if s.DataTok != nil {
+		v := s.DataTok.text
+		if s.DataType != nil {
+			v = s.DataType.FormatValue(s.Data)
+		}
+		b.WriteString(" : " + v)
 	}
 	b.WriteString(" }")
 	return b.String()

@@ -26,16 +26,34 @@ func (tr *translator) setUpdate(s *parser.SetUpdate, have *depState) ([]expr.Any
 		return nil, err
 	}
 	var set *nftables.Set
-	if s.Meter {
+	switch {
+	case s.Meter:
 		set, err = tr.meterSet(s)
-	} else {
+	case s.DataType != nil:
+		set, err = tr.setForData(s.Keys, &parser.Value{SetRef: s.Set}, false, dataOf([]*parser.Type{s.DataType}, false))
+	default:
 		set, err = tr.setFor(s.Keys, &parser.Value{SetRef: s.Set}, false)
 	}
 	if err != nil {
 		return nil, err
 	}
 	d := &expr.Dynset{SrcRegKey: reg, SetName: set.Name, SetID: set.ID, Timeout: time.Duration(s.Timeout) * time.Second}
-	switch s.Op {
+	if s.DataType != nil {
+		// the value in NFT_REG_2, as nft's netlink_gen_map_stmt puts it
+		if len(s.Keys) > 1 {
+			return nil, userspace("a map updated from a rule with a concatenated key")
+		}
+		e := parser.Elem{Data: s.Data}
+		out = append(out, &expr.Immediate{Register: unix.NFT_REG_2, Data: dataOf([]*parser.Type{s.DataType}, false).enc(&e)})
+		d.SrcRegData = unix.NFT_REG_2
+	}
+	op := s.Op
+	if s.Meter && s.Timeout == 0 {
+		// nft adds to a meter without a timeout, and updates one with a
+		// timeout (refreshing it), as nft 1.0.6 emits them.
+		op = "add"
+	}
+	switch op {
 	case "add":
 		d.Operation = unix.NFT_DYNSET_OP_ADD
 	case "update":
