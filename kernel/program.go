@@ -26,6 +26,9 @@ type batchTag struct {
 func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan) {
 	c := b.Conn()
 	for _, tp := range plans {
+		if tp.Dormant {
+			b.MarkDormant(byte(tp.Kernel.Family), tp.Kernel.Name)
+		}
 		t := c.AddTable(tp.Kernel)
 		b.Tag(batchTag{tp: tp, what: "table"})
 		programObjects(b, tp)

@@ -80,7 +80,9 @@ type Table struct {
 	Comment string
 	Sets    []*Set
 	Chains  []*Chain
-	Objects []*Object // named counters and quotas
+	Objects []*Object // named stateful objects
+	// Dormant is `flags dormant`: the table's base chains see no packets.
+	Dormant bool
 	fields  *fieldOwner
 }
 

@@ -29,6 +29,10 @@ func PrintTable(b *strings.Builder, t *Table) {
 		}
 		first = false
 	}
+	if t.Dormant {
+		b.WriteString("\tflags dormant\n")
+		first = false
+	}
 	if t.Comment != "" {
 		fmt.Fprintf(b, "\tcomment %s\n", quote(t.Comment))
 		first = false

@@ -135,8 +135,25 @@ func (p *parser) parseTableBody(t *Table) {
 			p.skipToBlockEnd()
 			continue
 		case "flags":
-			p.errorf(tok.pos, "table flags are not supported by nfd")
-			ok = false
+			// `flags dormant`: the table's chains see no packets
+			// (NFT_TABLE_F_DORMANT). `owner` ties a table to the process
+			// that made it, which nfd's own tables cannot mean.
+			for {
+				f, fok := p.name("a table flag (dormant)")
+				if !fok {
+					ok = false
+					break
+				}
+				if f.text != "dormant" {
+					p.errorf(f.pos, "table flag `%s` is not supported by nfd (only `dormant`)", f.text)
+					ok = false
+					break
+				}
+				t.Dormant = true
+				if !p.accept(tComma) {
+					break
+				}
+			}
 		default:
 			p.errorf(tok.pos, "%s", expected(tok.describe(), "`chain`, `set`, `map` or `}`", tableKeywords))
 			ok = false

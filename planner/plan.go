@@ -151,6 +151,10 @@ type TablePlan struct {
 	// declared.
 	Objects []*parser.Object
 	Kernel  *nftables.Table
+	// Dormant: the kernel table is programmed dormant
+	// (NFT_TABLE_F_DORMANT), so none of its chains, queue rules
+	// included, sees a packet.
+	Dormant bool
 	// DNS, when set, queues DNS messages for the table's `dns names` sets.
 	DNS *DNSPlan
 }
@@ -248,7 +252,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		}
 	}
 	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native}
-	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt}
+	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant}
 	for _, c := range t.Chains {
 		cp := &ChainPlan{Name: c.Name, Base: c.Base}
 		forced := c.Base != nil && c.Base.Type != parser.ChainFilter

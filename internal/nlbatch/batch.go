@@ -48,6 +48,8 @@ type Batch struct {
 	// objMaps are the IDs of object maps and their object type (see
 	// MarkObjMap).
 	objMaps map[uint32]uint32
+	// dormant are the tables to add dormant (see MarkDormant).
+	dormant map[string]bool
 }
 
 // New returns an empty batch.
@@ -82,6 +84,7 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 			b.fixKeyByteOrder(&req[i])
 			b.fixObjMaps(&req[i])
 			fixShifts(&req[i])
+			b.fixDormant(&req[i])
 		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)
 	}
