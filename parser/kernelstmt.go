@@ -17,7 +17,7 @@ func KernelOnly(s Stmt) string {
 		if s.Ct {
 			return "changes the connection's " + s.Key + ", which nfd's engine cannot do"
 		}
-		return "changes the packet's " + map[string]string{"priority": "skb priority (tc class)", "pkttype": "packet type", "nftrace": "nftrace bit"}[s.Key] + ", which nfd's engine cannot do"
+		return "changes the packet's " + map[string]string{"priority": "skb priority (tc class)", "pkttype": "packet type", "nftrace": "nftrace bit", "secmark": "security mark"}[s.Key] + ", which nfd's engine cannot do"
 	case *SynProxy:
 		return "answers SYNs with SYN cookies in the kernel (nft_synproxy)"
 	case *ObjRef:
@@ -110,7 +110,7 @@ func (s *TProxy) StmtPos() Pos   { return s.Pos }
 func (s *Dup) StmtPos() Pos      { return s.Pos }
 
 // kernelSetKeys are the keys KeySet sets, per selector.
-var kernelSetKeys = map[string][]string{"meta": {"priority", "pkttype", "nftrace"}, "ct": {"zone", "event", "label"}}
+var kernelSetKeys = map[string][]string{"meta": {"priority", "pkttype", "nftrace", "secmark"}, "ct": {"zone", "event", "label", "secmark"}}
 
 // ctEvents are the IPCT_* bits `ct event set` names (nf_conntrack_common.h).
 var ctEvents = []string{"new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark", "seqadj", "secmark", "label"}
@@ -160,6 +160,15 @@ func (p *parser) parseKeySet() (Stmt, bool) {
 		return nil, false
 	}
 	switch key.text {
+	case "secmark":
+		// `ct secmark set meta secmark` and the reverse copy the mark
+		// (nft_meta_set_eval, nft_ct_set_eval); a secmark object by name
+		// needs SELinux policy, which nfd does not handle.
+		other := map[string]string{"ct": "meta", "meta": "ct"}[sel.text]
+		if v.text != other || !p.isWord("secmark") {
+			return bad("`" + other + " secmark` (nfd does not support secmark objects)")
+		}
+		p.next()
 	case "priority":
 		switch v.text {
 		case "none":
@@ -457,6 +466,11 @@ func formatKernelStmt(s Stmt) string {
 			return out + formatDataMap(s.Map)
 		}
 		switch s.Key {
+		case "secmark":
+			if s.Ct {
+				return out + "meta secmark"
+			}
+			return out + "ct secmark"
 		case "priority":
 			switch s.Value {
 			case 0:

@@ -76,6 +76,15 @@ func (tr *translator) kernelStmt(s parser.Stmt, have *depState) ([]expr.Any, err
 // byte order (host order for the integer keys), then the meta or ct
 // expression writing it (nft_meta_set_eval, nft_ct_set_eval).
 func keySetExprs(s *parser.KeySet) []expr.Any {
+	if s.Key == "secmark" {
+		// the other side's secmark copied (nft_meta_get_eval, nft_ct_get_eval)
+		if s.Ct {
+			return []expr.Any{&expr.Meta{Key: expr.MetaKeySECMARK, Register: reg1},
+				&expr.Ct{Key: expr.CtKeySECMARK, Register: reg1, SourceRegister: true}}
+		}
+		return []expr.Any{&expr.Ct{Key: expr.CtKeySECMARK, Register: reg1},
+			&expr.Meta{Key: expr.MetaKeySECMARK, Register: reg1, SourceRegister: true}}
+	}
 	var data []byte
 	switch s.Key {
 	case "priority", "event":
