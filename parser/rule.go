@@ -436,19 +436,18 @@ func (p *parser) parseCounter() (Stmt, bool) {
 	if p.isWord("name") {
 		return p.parseObjRef(kw)
 	}
-	if p.acceptWord("packets") {
+	// `packets N` and `bytes N`, either, both, in either order, the last
+	// of each counting (parser_bison.y counter_args).
+	for p.isWord("packets") || p.isWord("bytes") {
+		w := p.next()
 		n, ok := p.uintWord(64)
 		if !ok {
 			return nil, false
 		}
-		c.Packets = n
-		if !p.acceptWord("bytes") {
-			t := p.peek()
-			p.errorf(t.pos, "found %s, expected `bytes`", t.describe())
-			return nil, false
-		}
-		if c.Bytes, ok = p.uintWord(64); !ok {
-			return nil, false
+		if w.text == "packets" {
+			c.Packets = n
+		} else {
+			c.Bytes = n
 		}
 	}
 	return c, true
