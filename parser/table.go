@@ -415,8 +415,9 @@ func (p *parser) prioNumber(t token) (int, bool) {
 	if len(s) > 1 && s[0] == '-' {
 		s, neg = s[1:], true
 	}
-	v, err := parseNftUint(s, 31)
-	if err != nil {
+	v, err := parseNftUint(s, 32)
+	// an int32: down to -2^31, up to 2^31-1
+	if err != nil || v > 1<<31 || v == 1<<31 && !neg {
 		p.errorf(t.pos, "found `%s`, expected a number", t.text)
 		return 0, false
 	}
