@@ -316,6 +316,13 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 			if s.Map != nil {
 				keys = s.Map.Keys
 			}
+		case *Dup:
+			if s.Map != nil {
+				if !checkDataMap(t, s.Map, p) {
+					return
+				}
+				keys = s.Map.Keys
+			}
 		case *KeySet:
 			if s.Map != nil {
 				if !checkDataMap(t, s.Map, p) {

@@ -101,7 +101,10 @@ type Dup struct {
 	Pos        Pos
 	AddrFamily Family
 	Addr       []byte
-	Device     string
+	// Map, when set, gives the address by a key of the packet (`dup to
+	// ip daddr map { ... }`); Addr is then nil.
+	Map    *DataMap
+	Device string
 }
 
 func (s *KeySet) StmtPos() Pos   { return s.Pos }
@@ -332,18 +335,31 @@ func (p *parser) parseDup() (Stmt, bool) {
 		p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address", []string{"to"}))
 		return nil, false
 	}
-	a, ok := p.name("an address")
-	if !ok {
-		return nil, false
-	}
-	addr, err := netip.ParseAddr(a.text)
-	if err != nil {
-		p.errorf(a.pos, "found `%s`, expected an address (nfd duplicates only to a literal address)", a.text)
-		return nil, false
-	}
-	s.AddrFamily, s.Addr = FamilyIP, addr.AsSlice()
-	if addr.Is6() {
-		s.AddrFamily = FamilyIP6
+	if p.keyThenMap() {
+		// the address by a key: data of the table's address type
+		at, fam := TypeIPv4, FamilyIP
+		if p.curTable != nil && p.curTable.Family == FamilyIP6 {
+			at, fam = TypeIPv6, FamilyIP6
+		}
+		m, ok := p.parseDataMap([]*Type{at}, false)
+		if !ok {
+			return nil, false
+		}
+		s.Map, s.AddrFamily = m, fam
+	} else {
+		a, ok := p.name("an address or `KEY map { ... }`")
+		if !ok {
+			return nil, false
+		}
+		addr, err := netip.ParseAddr(a.text)
+		if err != nil {
+			p.errorf(a.pos, "found `%s`, expected an address or `KEY map { ... }`", a.text)
+			return nil, false
+		}
+		s.AddrFamily, s.Addr = FamilyIP, addr.AsSlice()
+		if addr.Is6() {
+			s.AddrFamily = FamilyIP6
+		}
 	}
 	if p.acceptWord("device") {
 		d, ok := p.expect(tString, "a quoted device name")
@@ -530,8 +546,13 @@ func formatKernelStmt(s Stmt) string {
 		}
 		return out
 	case *Dup:
-		a, _ := netip.AddrFromSlice(s.Addr)
-		out := "dup to " + a.String()
+		var out string
+		if s.Map != nil {
+			out = "dup to " + formatDataMap(s.Map)
+		} else {
+			a, _ := netip.AddrFromSlice(s.Addr)
+			out = "dup to " + a.String()
+		}
 		if s.Device != "" {
 			out += " device " + quote(s.Device)
 		}

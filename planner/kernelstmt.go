@@ -56,6 +56,14 @@ func (tr *translator) kernelStmt(s parser.Stmt, have *depState) ([]expr.Any, err
 		return out, nil
 	case *parser.Dup:
 		out := []expr.Any{&expr.Immediate{Register: reg1, Data: s.Addr}}
+		if s.Map != nil {
+			// the address the key maps to, in NFT_REG_1
+			e, err := tr.dataMap(s.Map, have)
+			if err != nil {
+				return nil, err
+			}
+			out = e
+		}
 		d := &expr.Dup{RegAddr: reg1}
 		if s.Device != "" {
 			// nft resolves the device when it loads the rule; nfd does
