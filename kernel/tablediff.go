@@ -1,0 +1,297 @@
+package kernel
+
+import (
+	"github.com/google/nftables"
+
+	"github.com/nfdproject/nfd/internal/nlbatch"
+	"github.com/nfdproject/nfd/planner"
+)
+
+// tableDiff is what changes in one table the kernel holds as the old plan
+// says, in the order the batch makes the changes: rules, elements and
+// chains go first (so nothing still refers to what is deleted), then
+// chains, sets and rules are added (so what a rule refers to exists).
+type tableDiff struct {
+	tp *planner.TablePlan
+	// flush and drop: chains that go or are re-created (their rules
+	// first, so jumps between them do not hold them).
+	flush, drop []*nftables.Chain
+	delRules    []delRule
+	delElems    []planner.PendingSet // elements leaving a kept set
+	delSets     []*nftables.Set
+	addChains   []*wantChain // added or re-created, with all their rules
+	policies    []*wantChain // kept base chains whose policy changes
+	addSets     []planner.PendingSet
+	addElems    []planner.PendingSet // elements joining a kept set
+	inserts     []insertRun
+	queuedKept  uint64
+}
+
+type delRule struct {
+	chain  *nftables.Chain
+	handle uint64
+}
+
+// insertRun is new rules that go together into a kept chain: after the
+// rule with handle after, or before the one with handle before, or
+// appended when the chain keeps none.
+type insertRun struct {
+	wc            *wantChain
+	rules         []*wantRule
+	after, before uint64
+}
+
+// diffTable compares a table's old and new layouts with what the kernel
+// holds; nil means the table must be programmed whole: the kernel's
+// chains are not the old plan's, or a named set changed its definition.
+func diffTable(c *nftables.Conn, old, new *wantTable, kchains []*nftables.Chain) *tableDiff {
+	for _, n := range new.anonRefs {
+		if n > 1 {
+			return nil // a shared anonymous set: only a whole table has it once
+		}
+	}
+	d := &tableDiff{tp: new.tp}
+	t := new.tp.Kernel
+	// Sets.
+	oldSets := map[string]*planner.PendingSet{}
+	for i := range old.named {
+		oldSets[old.named[i].Set.Name] = &old.named[i]
+	}
+	newSets := map[string]bool{}
+	for i := range new.named {
+		ns := &new.named[i]
+		newSets[ns.Set.Name] = true
+		os := oldSets[ns.Set.Name]
+		if os == nil {
+			d.addSets = append(d.addSets, *ns)
+			continue
+		}
+		if setDef(os.Set) != setDef(ns.Set) {
+			// Rules that stay refer to the set by name: the kernel
+			// would refuse to delete it under them.
+			return nil
+		}
+		del, add := elemDiff(os.Elems, ns.Elems)
+		if len(del) > 0 {
+			d.delElems = append(d.delElems, planner.PendingSet{Set: ns.Set, Elems: del})
+		}
+		if len(add) > 0 {
+			d.addElems = append(d.addElems, planner.PendingSet{Set: ns.Set, Elems: add})
+		}
+	}
+	for name, os := range oldSets {
+		if !newSets[name] {
+			s := *os.Set
+			s.Table = t
+			d.delSets = append(d.delSets, &s)
+		}
+	}
+	// Chains.
+	oldChains := map[string]*wantChain{}
+	for _, wc := range old.chains {
+		oldChains[wc.spec.Name] = wc
+	}
+	have := map[string]*nftables.Chain{}
+	for _, ch := range kchains {
+		have[ch.Name] = ch
+	}
+	newChains := map[string]bool{}
+	ok, nk := newKeyer(old), newKeyer(new)
+	for _, wc := range new.chains {
+		name := wc.spec.Name
+		newChains[name] = true
+		kc, oc := have[name], oldChains[name]
+		switch {
+		case kc == nil && oc != nil:
+			return nil // the old plan's chain is not there
+		case kc == nil:
+			d.addChains = append(d.addChains, wc)
+		case oc == nil || !sameHook(wc.spec, kc) || !sameHook(oc.spec, kc):
+			d.flush = append(d.flush, kc)
+			d.drop = append(d.drop, kc)
+			d.addChains = append(d.addChains, wc)
+		default:
+			if !d.diffChain(c, ok, nk, oc, wc, kc) {
+				return nil
+			}
+			if samePolicy(oc.spec, wc.spec) {
+				continue
+			}
+			d.policies = append(d.policies, wc)
+		}
+	}
+	for _, kc := range kchains {
+		if !newChains[kc.Name] {
+			d.flush = append(d.flush, kc)
+			d.drop = append(d.drop, kc)
+		}
+	}
+	return d
+}
+
+func samePolicy(a, b *nftables.Chain) bool {
+	if a.Policy == nil || b.Policy == nil {
+		return a.Policy == b.Policy
+	}
+	return *a.Policy == *b.Policy
+}
+
+// diffChain finds the rules of a kept chain to delete and add; false when
+// the kernel's chain is not the old plan's.
+func (d *tableDiff) diffChain(c *nftables.Conn, ok, nk *keyer, oc, wc *wantChain, kc *nftables.Chain) bool {
+	t := d.tp.Kernel
+	rs, err := nlbatch.DumpRules(c.NetNS, byte(t.Family), t.Name, kc.Name)
+	if err != nil || len(rs) != len(oc.rules) {
+		return false
+	}
+	oldKeys := make([]ruleKey, len(oc.rules))
+	for i := range oc.rules {
+		if oldKeys[i], err = ok.key(oc.rules[i].exprs); err != nil {
+			return false
+		}
+	}
+	newKeys := make([]ruleKey, len(wc.rules))
+	for i := range wc.rules {
+		if newKeys[i], err = nk.key(wc.rules[i].exprs); err != nil {
+			return false
+		}
+	}
+	keep := matchSeqs(oldKeys, newKeys)
+	kept := make([]bool, len(oldKeys))
+	for j, i := range keep {
+		if i < 0 {
+			continue
+		}
+		kept[i] = true
+		if wc.rules[j].tag.what == "queue rule" && len(rs[i].Counters) > 0 {
+			d.queuedKept += rs[i].Counters[0][0]
+		}
+	}
+	ch := &nftables.Chain{Name: kc.Name, Table: t}
+	for i, k := range kept {
+		if !k {
+			d.delRules = append(d.delRules, delRule{chain: ch, handle: rs[i].Handle})
+		}
+	}
+	for j := 0; j < len(keep); {
+		if keep[j] >= 0 {
+			j++
+			continue
+		}
+		run := insertRun{wc: wc}
+		if j > 0 {
+			run.after = rs[keep[j-1]].Handle
+		}
+		for ; j < len(keep) && keep[j] < 0; j++ {
+			run.rules = append(run.rules, &wc.rules[j])
+		}
+		if run.after == 0 && j < len(keep) {
+			run.before = rs[keep[j]].Handle
+		}
+		d.inserts = append(d.inserts, run)
+	}
+	return true
+}
+
+// emit adds the table's changes to the batch.
+func (d *tableDiff) emit(b *nlbatch.Batch) {
+	c := b.Conn()
+	tp := d.tp
+	for _, ch := range d.flush {
+		c.FlushChain(ch)
+		b.Tag(batchTag{tp: tp, chain: ch.Name, what: "old chain"})
+	}
+	for _, r := range d.delRules {
+		_ = c.DelRule(&nftables.Rule{Table: r.chain.Table, Chain: r.chain, Handle: r.handle})
+		b.Tag(batchTag{tp: tp, chain: r.chain.Name, what: "old rule"})
+	}
+	for _, ps := range d.delElems {
+		b.DestroyElements(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+	}
+	for _, s := range d.delSets {
+		c.DelSet(s)
+		b.Tag(batchTag{tp: tp, what: "old set"})
+	}
+	for _, ch := range d.drop {
+		c.DelChain(ch)
+		b.Tag(batchTag{tp: tp, what: "old chain"})
+	}
+	for _, wc := range d.addChains {
+		c.AddChain(wc.spec)
+		b.Tag(wc.tag)
+	}
+	for _, wc := range d.policies {
+		c.AddChain(wc.spec)
+		b.Tag(wc.tag)
+	}
+	for _, ps := range d.addSets {
+		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+	}
+	for _, ps := range d.addElems {
+		b.AddElements(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+	}
+	for _, wc := range d.addChains {
+		for i := range wc.rules {
+			addRule(b, tp, wc, &wc.rules[i], 0, false)
+		}
+	}
+	for _, run := range d.inserts {
+		switch {
+		case run.after != 0:
+			// Each goes right after the anchor: last first.
+			for i := len(run.rules) - 1; i >= 0; i-- {
+				addRule(b, tp, run.wc, run.rules[i], run.after, false)
+			}
+		case run.before != 0:
+			for _, r := range run.rules {
+				addRule(b, tp, run.wc, r, run.before, true)
+			}
+		default:
+			for _, r := range run.rules {
+				addRule(b, tp, run.wc, r, 0, false)
+			}
+		}
+	}
+}
+
+// elemDiff is the elements of old that new lacks and those of new that
+// old lacks (sameElem): the common prefix and suffix first, so that a
+// large set with a few changes costs no map.
+func elemDiff(old, new []nftables.SetElement) (del, add []nftables.SetElement) {
+	o0, n0, o1, n1 := 0, 0, len(old), len(new)
+	for o0 < o1 && n0 < n1 && sameElem(&old[o0], &new[n0]) {
+		o0++
+		n0++
+	}
+	for o0 < o1 && n0 < n1 && sameElem(&old[o1-1], &new[n1-1]) {
+		o1--
+		n1--
+	}
+	if o0 == o1 {
+		return nil, new[n0:n1]
+	}
+	if n0 == n1 {
+		return old[o0:o1], nil
+	}
+	var buf []byte
+	inOld := make(map[string]int, o1-o0)
+	for i := o0; i < o1; i++ {
+		buf = appendElemKey(buf[:0], &old[i])
+		inOld[string(buf)]++
+	}
+	inNew := make(map[string]bool, n1-n0)
+	for i := n0; i < n1; i++ {
+		buf = appendElemKey(buf[:0], &new[i])
+		inNew[string(buf)] = true
+		if inOld[string(buf)] == 0 {
+			add = append(add, new[i])
+		}
+	}
+	for i := o0; i < o1; i++ {
+		buf = appendElemKey(buf[:0], &old[i])
+		if !inNew[string(buf)] {
+			del = append(del, old[i])
+		}
+	}
+	return del, add
+}
