@@ -118,6 +118,7 @@ type Daemon struct {
 	ctErr            atomic.Pointer[string]                // why kernel sync is unavailable
 	local            atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 	decidedAtProgram atomic.Uint64                         // decisions made before the tables were last programmed
+	queuedAtProgram  atomic.Uint64                         // packets the queue rules a reload kept had queued before it
 	monitorActive    atomic.Bool                           // nftables monitor events are subscribed
 	reloads          atomic.Uint64
 	reloadErr        atomic.Uint64
@@ -491,6 +492,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
+	d.queuedAtProgram.Store(0)
 	d.ct.SetResync(hidesPackets(st))
 	d.ct.SetOneSided(oneSided(st))
 	d.started = time.Now()
@@ -642,11 +644,16 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	}
 	d.st.Store(st)
 	conn, err := d.cfg.NewConn()
+	var prog kernel.Programmed
 	if err == nil {
-		err = d.explain(st, kernel.ProgramPlans(conn, d.mode, st.plans))
+		// Only what differs from old's plans changes: unchanged rules
+		// keep their counters, kept sets the elements the kernel added.
+		prog, err = kernel.ProgramDiff(conn, d.mode, old.plans, st.plans)
+		err = d.explain(st, err)
 	}
 	if err == nil {
 		d.decidedAtProgram.Store(d.decidedTotal())
+		d.queuedAtProgram.Store(prog.QueuedKept)
 	}
 	if err != nil {
 		d.st.Store(old)
@@ -684,7 +691,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
-	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
+	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "batch_messages", prog.Messages, "tables_whole", prog.Full)
 	return nil
 }
 
@@ -847,8 +854,9 @@ func (d *Daemon) Status() Status {
 	}
 	kc := d.kernelCounters(st)
 	decided := d.decidedTotal() - d.decidedAtProgram.Load()
-	if kc.Queued > decided+s.QueueDrops {
-		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
+	queued := kc.Queued - min(kc.Queued, d.queuedAtProgram.Load())
+	if queued > decided+s.QueueDrops {
+		s.QueueFailOpen = queued - decided - s.QueueDrops
 	}
 	if conn, err := d.cfg.NewConn(); err == nil {
 		s.KernelTables, _ = kernel.OwnedTables(conn)

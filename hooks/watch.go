@@ -65,6 +65,7 @@ func (d *Daemon) checkTables(noticedBy string) {
 		return
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
+	d.queuedAtProgram.Store(0)
 	d.Stats.Restores.Add(1)
 }
 
