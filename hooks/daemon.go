@@ -118,7 +118,6 @@ type Daemon struct {
 	ctErr            atomic.Pointer[string]                // why kernel sync is unavailable
 	local            atomic.Pointer[map[[16]byte]struct{}] // the host's addresses
 	decidedAtProgram atomic.Uint64                         // decisions made before the tables were last programmed
-	queuedAtProgram  atomic.Uint64                         // packets the queue rules a reload kept had queued before it
 	monitorActive    atomic.Bool                           // nftables monitor events are subscribed
 	reloads          atomic.Uint64
 	reloadErr        atomic.Uint64
@@ -492,7 +491,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return d.explain(st, err)
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
-	d.queuedAtProgram.Store(0)
 	d.ct.SetResync(hidesPackets(st))
 	d.ct.SetOneSided(oneSided(st))
 	d.started = time.Now()
@@ -653,7 +651,6 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	}
 	if err == nil {
 		d.decidedAtProgram.Store(d.decidedTotal())
-		d.queuedAtProgram.Store(prog.QueuedKept)
 	}
 	if err != nil {
 		d.st.Store(old)
@@ -691,7 +688,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
-	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "batch_messages", prog.Messages, "tables_whole", prog.Full)
+	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "batch_messages", prog.Messages, "tables_whole", prog.Full, "chains_dumped", prog.Dumped)
 	return nil
 }
 
@@ -854,9 +851,8 @@ func (d *Daemon) Status() Status {
 	}
 	kc := d.kernelCounters(st)
 	decided := d.decidedTotal() - d.decidedAtProgram.Load()
-	queued := kc.Queued - min(kc.Queued, d.queuedAtProgram.Load())
-	if queued > decided+s.QueueDrops {
-		s.QueueFailOpen = queued - decided - s.QueueDrops
+	if kc.Queued > decided+s.QueueDrops {
+		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
 	}
 	if conn, err := d.cfg.NewConn(); err == nil {
 		s.KernelTables, _ = kernel.OwnedTables(conn)

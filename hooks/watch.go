@@ -65,7 +65,6 @@ func (d *Daemon) checkTables(noticedBy string) {
 		return
 	}
 	d.decidedAtProgram.Store(d.decidedTotal())
-	d.queuedAtProgram.Store(0)
 	d.Stats.Restores.Add(1)
 }
 

@@ -17,9 +17,9 @@ type Programmed struct {
 	Full int
 	// Messages is the size of the batch.
 	Messages int
-	// QueuedKept is what the queue rules the batch kept had counted when
-	// it was built (ReadKernelCounters' Queued goes on from there).
-	QueuedKept uint64
+	// Dumped counts the chains whose handles were dumped from the
+	// kernel (nothing known of them: another commit came between).
+	Dumped int
 }
 
 // ProgramDiff makes nfd's tables what plans say, changing only what
@@ -39,27 +39,31 @@ func ProgramDiff(c *nftables.Conn, mode QueueMode, old, plans []*planner.TablePl
 	if old == nil {
 		return Programmed{Full: len(plans)}, ProgramPlans(c, mode, plans)
 	}
-	b, res, err := diffBatch(c, mode, old, plans)
+	knownTabs, gen, genOK := knownHandles(c.NetNS)
+	b, res, handles, err := diffBatch(c, mode, old, plans, knownTabs)
 	if err != nil {
 		return res, err
 	}
 	res.Messages = b.Len()
 	if err := sendBatch(c, b); err != nil {
+		forgetHandles(c.NetNS)
 		return Programmed{Full: len(plans)}, ProgramPlans(c, mode, plans)
 	}
+	rememberHandles(c.NetNS, gen, genOK, handles)
 	return res, nil
 }
 
 // diffBatch builds ProgramDiff's batch.
-func diffBatch(c *nftables.Conn, mode QueueMode, old, plans []*planner.TablePlan) (*nlbatch.Batch, Programmed, error) {
+func diffBatch(c *nftables.Conn, mode QueueMode, old, plans []*planner.TablePlan, knownTabs map[*planner.TablePlan]*tableHandles) (*nlbatch.Batch, Programmed, map[*planner.TablePlan]*tableHandles, error) {
 	var res Programmed
+	handles := map[*planner.TablePlan]*tableHandles{}
 	have, err := ownedTables(c)
 	if err != nil {
-		return nil, res, fmt.Errorf("listing tables: %w", err)
+		return nil, res, nil, fmt.Errorf("listing tables: %w", err)
 	}
 	chains, err := c.ListChains()
 	if err != nil {
-		return nil, res, fmt.Errorf("listing chains: %w", err)
+		return nil, res, nil, fmt.Errorf("listing chains: %w", err)
 	}
 	wanted := map[string]bool{}
 	for _, tp := range plans {
@@ -90,22 +94,30 @@ func diffBatch(c *nftables.Conn, mode QueueMode, old, plans []*planner.TablePlan
 		kt := existing[k]
 		if kt == nil {
 			res.Full++
-			addTable(b, wt)
+			h := &handleGen{}
+			handles[tp] = &tableHandles{chains: addTable(b, wt, h)}
+			handles[tp].hgen = h.last
 			continue
 		}
 		if otp := oldOf[k]; otp != nil {
-			if d := diffTable(c, desired(mode, otp), wt, kernelChains[k]); d != nil {
+			kh := knownTabs[otp]
+			if d := diffTable(c, desired(mode, otp), wt, kernelChains[k], kh); d != nil {
+				if kh == nil {
+					res.Dumped += len(d.keeps)
+				}
 				d.emit(b)
-				res.QueuedKept += d.queuedKept
+				if th := d.after(wt); th != nil {
+					handles[tp] = th
+				}
 				continue
 			}
 		}
 		res.Full++
 		if err := replaceTable(b, c, kt, kernelChains[k], wt); err != nil {
-			return nil, res, err
+			return nil, res, nil, err
 		}
 	}
-	return b, res, nil
+	return b, res, handles, nil
 }
 
 // replaceTable programs a table the kernel has whole: its rules flushed
@@ -135,6 +147,6 @@ func replaceTable(b *nlbatch.Batch, c *nftables.Conn, kt *nftables.Table, kchain
 		bc.DelChain(ch)
 		b.Tag(batchTag{what: "old chain"})
 	}
-	addTable(b, wt)
+	addTable(b, wt, nil)
 	return nil
 }

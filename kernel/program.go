@@ -25,13 +25,14 @@ type batchTag struct {
 // batch b.
 func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan) {
 	for _, tp := range plans {
-		addTable(b, desired(mode, tp))
+		addTable(b, desired(mode, tp), nil)
 	}
 }
 
 // addTable adds one whole table: the table, its chains, its sets, then
-// the rules, each rule's anonymous sets right before it.
-func addTable(b *nlbatch.Batch, wt *wantTable) {
+// the rules, each rule's anonymous sets right before it. With h, it
+// returns the handles its rules take, by chain.
+func addTable(b *nlbatch.Batch, wt *wantTable, h *handleGen) map[string][]uint64 {
 	c := b.Conn()
 	tp := wt.tp
 	c.AddTable(tp.Kernel)
@@ -41,29 +42,49 @@ func addTable(b *nlbatch.Batch, wt *wantTable) {
 		// place (its policy, say) without re-registering the hook.
 		c.AddChain(wc.spec)
 		b.Tag(wc.tag)
+		h.take()
 	}
 	for _, ps := range wt.named {
 		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+		h.take()
 	}
 	for _, ps := range wt.loose {
 		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, what: "anonymous set"})
+		h.take()
+	}
+	var handles map[string][]uint64
+	if h != nil {
+		handles = make(map[string][]uint64, len(wt.chains))
 	}
 	for _, wc := range wt.chains {
+		var hs []uint64
+		if h != nil {
+			hs = make([]uint64, 0, len(wc.rules))
+		}
 		for i := range wc.rules {
-			addRule(b, tp, wc, &wc.rules[i], 0, false)
+			hd := addRule(b, tp, wc, &wc.rules[i], 0, false, h)
+			if h != nil {
+				hs = append(hs, hd)
+			}
+		}
+		if h != nil {
+			handles[wc.spec.Name] = hs
 		}
 	}
+	return handles
 }
 
 // addRule adds a rule with its anonymous sets: appended to the chain
-// (pos 0), after the rule with handle pos, or before it (before).
-func addRule(b *nlbatch.Batch, tp *planner.TablePlan, wc *wantChain, r *wantRule, pos uint64, before bool) {
+// (pos 0), after the rule with handle pos, or before it (before). It
+// returns the rule's handle when h follows the table's.
+func addRule(b *nlbatch.Batch, tp *planner.TablePlan, wc *wantChain, r *wantRule, pos uint64, before bool, h *handleGen) uint64 {
 	for _, ps := range r.anon {
 		what := "anonymous set"
 		if r.tag.what == "continuation dispatch rule" {
 			what = "continuation map"
 		}
 		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, chain: r.tag.chain, what: what})
+		h.take()
 	}
 	rule := &nftables.Rule{Table: tp.Kernel, Chain: wc.spec, Exprs: r.exprs, Position: pos}
 	if before {
@@ -72,6 +93,7 @@ func addRule(b *nlbatch.Batch, tp *planner.TablePlan, wc *wantChain, r *wantRule
 		b.Conn().AddRule(rule)
 	}
 	b.Tag(r.tag)
+	return h.take()
 }
 
 // tailRule is one rule of a chain after its native prefix.
@@ -146,6 +168,7 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 	if err != nil {
 		return fmt.Errorf("listing chains: %w", err)
 	}
+	_, gen, genOK := knownHandles(c.NetNS)
 	b := nlbatch.New()
 	wanted := map[string]*planner.TablePlan{}
 	for _, tp := range plans {
@@ -165,6 +188,7 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 		k := tableKey(ch.Table)
 		kernelChains[k] = append(kernelChains[k], ch)
 	}
+	handles := map[*planner.TablePlan]*tableHandles{}
 	for _, tp := range plans {
 		k := tableKey(tp.Kernel)
 		wt := desired(mode, tp)
@@ -174,9 +198,16 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 			}
 			continue
 		}
-		addTable(b, wt)
+		h := &handleGen{}
+		handles[tp] = &tableHandles{chains: addTable(b, wt, h)}
+		handles[tp].hgen = h.last
 	}
-	return sendBatch(c, b)
+	if err := sendBatch(c, b); err != nil {
+		forgetHandles(c.NetNS)
+		return err
+	}
+	rememberHandles(c.NetNS, gen, genOK, handles)
+	return nil
 }
 
 // sendBatch commits b in c's network namespace as one transaction.

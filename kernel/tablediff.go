@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"encoding/binary"
+
 	"github.com/google/nftables"
 
 	"github.com/nfdproject/nfd/internal/nlbatch"
@@ -24,7 +26,14 @@ type tableDiff struct {
 	addSets     []planner.PendingSet
 	addElems    []planner.PendingSet // elements joining a kept set
 	inserts     []insertRun
-	queuedKept  uint64
+	// known: the old handles came from what nfd knew, and hgen is the
+	// table's last handle; the handles after emit are then known too.
+	known *tableHandles
+	// keeps and oldHandles: per kept chain, the old rule each new one
+	// keeps (-1: added) and the old rules' handles.
+	keeps      map[string][]int
+	oldHandles map[string][]uint64
+	added      map[*wantRule]uint64
 }
 
 type delRule struct {
@@ -44,13 +53,13 @@ type insertRun struct {
 // diffTable compares a table's old and new layouts with what the kernel
 // holds; nil means the table must be programmed whole: the kernel's
 // chains are not the old plan's, or a named set changed its definition.
-func diffTable(c *nftables.Conn, old, new *wantTable, kchains []*nftables.Chain) *tableDiff {
+func diffTable(c *nftables.Conn, old, new *wantTable, kchains []*nftables.Chain, kh *tableHandles) *tableDiff {
 	for _, n := range new.anonRefs {
 		if n > 1 {
 			return nil // a shared anonymous set: only a whole table has it once
 		}
 	}
-	d := &tableDiff{tp: new.tp}
+	d := &tableDiff{tp: new.tp, known: kh, keeps: map[string][]int{}, oldHandles: map[string][]uint64{}}
 	t := new.tp.Kernel
 	// Sets.
 	oldSets := map[string]*planner.PendingSet{}
@@ -140,32 +149,41 @@ func samePolicy(a, b *nftables.Chain) bool {
 // the kernel's chain is not the old plan's.
 func (d *tableDiff) diffChain(c *nftables.Conn, ok, nk *keyer, oc, wc *wantChain, kc *nftables.Chain) bool {
 	t := d.tp.Kernel
-	rs, err := nlbatch.DumpRules(c.NetNS, byte(t.Family), t.Name, kc.Name)
-	if err != nil || len(rs) != len(oc.rules) {
+	var handles []uint64
+	if d.known != nil {
+		handles = d.known.chains[kc.Name]
+	} else {
+		rs, err := nlbatch.DumpRules(c.NetNS, byte(t.Family), t.Name, kc.Name)
+		if err != nil {
+			return false
+		}
+		handles = make([]uint64, len(rs))
+		for i, r := range rs {
+			handles[i] = r.Handle
+		}
+	}
+	if len(handles) != len(oc.rules) {
 		return false
 	}
-	oldKeys := make([]ruleKey, len(oc.rules))
-	for i := range oc.rules {
-		if oldKeys[i], err = ok.key(oc.rules[i].exprs); err != nil {
-			return false
-		}
+	oldKeys, err := chainKeys(ok, oc, 'o')
+	if err != nil {
+		return false
 	}
-	newKeys := make([]ruleKey, len(wc.rules))
-	for i := range wc.rules {
-		if newKeys[i], err = nk.key(wc.rules[i].exprs); err != nil {
-			return false
-		}
+	newKeys, err := chainKeys(nk, wc, 'n')
+	if err != nil {
+		return false
 	}
 	keep := matchSeqs(oldKeys, newKeys)
+	d.keeps[kc.Name], d.oldHandles[kc.Name] = keep, handles
 	kept := make([]bool, len(oldKeys))
-	for j, i := range keep {
-		if i < 0 {
-			continue
+	for _, i := range keep {
+		if i >= 0 {
+			kept[i] = true
 		}
-		kept[i] = true
-		if wc.rules[j].tag.what == "queue rule" && len(rs[i].Counters) > 0 {
-			d.queuedKept += rs[i].Counters[0][0]
-		}
+	}
+	rs := make([]struct{ Handle uint64 }, len(handles))
+	for i, h := range handles {
+		rs[i].Handle = h
 	}
 	ch := &nftables.Chain{Name: kc.Name, Table: t}
 	for i, k := range kept {
@@ -193,10 +211,34 @@ func (d *tableDiff) diffChain(c *nftables.Conn, ok, nk *keyer, oc, wc *wantChain
 	return true
 }
 
+// chainKeys keys a chain's rules. Queue rules never match: replaced at
+// every reload, their counters count what was queued since (the daemon's
+// fail-open figure compares them with its decisions since).
+func chainKeys(k *keyer, wc *wantChain, side byte) ([]ruleKey, error) {
+	keys := make([]ruleKey, len(wc.rules))
+	for i := range wc.rules {
+		if wc.rules[i].tag.what == "queue rule" {
+			keys[i][0], keys[i][1] = 0xff, side
+			binary.BigEndian.PutUint64(keys[i][2:], uint64(i))
+			continue
+		}
+		var err error
+		if keys[i], err = k.key(wc.rules[i].exprs); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
 // emit adds the table's changes to the batch.
 func (d *tableDiff) emit(b *nlbatch.Batch) {
 	c := b.Conn()
 	tp := d.tp
+	var h *handleGen
+	if d.known != nil {
+		h = &handleGen{last: d.known.hgen}
+		d.added = map[*wantRule]uint64{}
+	}
 	for _, ch := range d.flush {
 		c.FlushChain(ch)
 		b.Tag(batchTag{tp: tp, chain: ch.Name, what: "old chain"})
@@ -219,6 +261,7 @@ func (d *tableDiff) emit(b *nlbatch.Batch) {
 	for _, wc := range d.addChains {
 		c.AddChain(wc.spec)
 		b.Tag(wc.tag)
+		h.take()
 	}
 	for _, wc := range d.policies {
 		c.AddChain(wc.spec)
@@ -226,13 +269,20 @@ func (d *tableDiff) emit(b *nlbatch.Batch) {
 	}
 	for _, ps := range d.addSets {
 		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+		h.take()
 	}
 	for _, ps := range d.addElems {
 		b.AddElements(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
 	}
+	add := func(wc *wantChain, r *wantRule, pos uint64, before bool) {
+		hd := addRule(b, tp, wc, r, pos, before, h)
+		if h != nil {
+			d.added[r] = hd
+		}
+	}
 	for _, wc := range d.addChains {
 		for i := range wc.rules {
-			addRule(b, tp, wc, &wc.rules[i], 0, false)
+			add(wc, &wc.rules[i], 0, false)
 		}
 	}
 	for _, run := range d.inserts {
@@ -240,18 +290,44 @@ func (d *tableDiff) emit(b *nlbatch.Batch) {
 		case run.after != 0:
 			// Each goes right after the anchor: last first.
 			for i := len(run.rules) - 1; i >= 0; i-- {
-				addRule(b, tp, run.wc, run.rules[i], run.after, false)
+				add(run.wc, run.rules[i], run.after, false)
 			}
 		case run.before != 0:
 			for _, r := range run.rules {
-				addRule(b, tp, run.wc, r, run.before, true)
+				add(run.wc, r, run.before, true)
 			}
 		default:
 			for _, r := range run.rules {
-				addRule(b, tp, run.wc, r, 0, false)
+				add(run.wc, r, 0, false)
 			}
 		}
 	}
+	if h != nil {
+		d.known = &tableHandles{hgen: h.last}
+	}
+}
+
+// after is what is known of the table once emit's changes commit: the
+// handles of kept rules and of those emit added; nil when the old handles
+// were dumped (the table's last handle is then unknown).
+func (d *tableDiff) after(wt *wantTable) *tableHandles {
+	if d.added == nil {
+		return nil
+	}
+	th := &tableHandles{hgen: d.known.hgen, chains: make(map[string][]uint64, len(wt.chains))}
+	for _, wc := range wt.chains {
+		hs := make([]uint64, len(wc.rules))
+		keep, old := d.keeps[wc.spec.Name], d.oldHandles[wc.spec.Name]
+		for j := range wc.rules {
+			if keep != nil && keep[j] >= 0 {
+				hs[j] = old[keep[j]]
+			} else {
+				hs[j] = d.added[&wc.rules[j]]
+			}
+		}
+		th.chains[wc.spec.Name] = hs
+	}
+	return th
 }
 
 // elemDiff is the elements of old that new lacks and those of new that
