@@ -307,3 +307,37 @@ func checkKnownHandles(t *testing.T, c *nftables.Conn, plans []*planner.TablePla
 		}
 	}
 }
+
+// TestProgramDiffGoneElement: an element the file drops that the kernel
+// already lost (timed out, or deleted by a rule or another tool) is no
+// error: the diff destroys elements (NFT_MSG_DESTROYSETELEM), so the
+// batch is not refused and the table is not programmed whole.
+func TestProgramDiffGoneElement(t *testing.T) {
+	netns.SkipUnlessRoot(t, "nft")
+	ns := netns.New(t, "dfg")
+	c, err := connIn(t, ns)()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := diffPlans(t, diffBase)
+	if err := ProgramPlans(c, QueueCompat, old); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ns.Run("nft", "delete", "element", "inet", "nfd_t", "blk", "{ 10.9.0.2 }"); err != nil {
+		t.Fatal(err, out)
+	}
+	res, err := ProgramDiff(c, QueueCompat, old, diffPlans(t, strings.Replace(diffBase, "10.9.0.2, ", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Full != 0 {
+		t.Fatalf("the diff was refused and the table programmed whole: %+v", res)
+	}
+	out, err := ns.Run("nft", "list", "set", "inet", "nfd_t", "blk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "10.9.0.2") || !strings.Contains(out, "10.9.0.3") {
+		t.Fatalf("set after the diff:\n%s", out)
+	}
+}
