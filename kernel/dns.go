@@ -8,24 +8,24 @@ import (
 	"github.com/nfdproject/nfd/planner"
 )
 
-// programDNS adds the chains that queue a table's DNS messages
+// dnsChains lays out the chains that queue a table's DNS messages
 // (planner.DNSChains): each queues UDP and TCP messages of port 53 to the
 // DNS queue with the bypass flag (with nfd gone, DNS keeps flowing) and
 // accepts the rest, which goes on to the user's chains.
-func programDNS(b *nlbatch.Batch, mode QueueMode, tp *planner.TablePlan, t *nftables.Table) {
-	c := b.Conn()
-	policy := nftables.ChainPolicyAccept
+func dnsChains(mode QueueMode, tp *planner.TablePlan) []*wantChain {
+	var out []*wantChain
 	for _, dc := range planner.DNSChains() {
+		policy := nftables.ChainPolicyAccept
 		spec := dc.Spec()
-		spec.Table, spec.Policy = t, &policy
-		ch := c.AddChain(spec)
-		b.Tag(batchTag{tp: tp, chain: dc.Name, what: "DNS chain"})
+		spec.Table, spec.Policy = tp.Kernel, &policy
+		wc := &wantChain{spec: spec, tag: batchTag{tp: tp, chain: dc.Name, what: "DNS chain"}}
 		for _, m := range dc.Matches() {
 			exprs := append(append(m, &expr.Counter{}), queueExprs(mode, tp.DNS.Queue, 1, true)...)
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
-			b.Tag(batchTag{tp: tp, chain: dc.Name, what: "DNS queue rule"})
+			wc.rules = append(wc.rules, wantRule{exprs: exprs, tag: batchTag{tp: tp, chain: dc.Name, what: "DNS queue rule"}})
 		}
+		out = append(out, wc)
 	}
+	return out
 }
 
 // SetElems are elements for one kernel set.

@@ -79,11 +79,13 @@ func objectData(o *parser.Object) []byte {
 	return b
 }
 
-// programObjects adds tp's kernel objects to the batch.
-func programObjects(b *nlbatch.Batch, tp *planner.TablePlan) {
+// programObjects adds tp's kernel objects to the batch. Each takes one
+// of the table's handles (nf_tables_newobj: nf_tables_alloc_handle).
+func programObjects(b *nlbatch.Batch, tp *planner.TablePlan, h *handleGen) {
 	for _, o := range tp.Objects {
 		b.AddObject(byte(tp.Kernel.Family), tp.Kernel.Name, o.Name, parser.KernelObjType(o.Kind), objectData(o),
 			batchTag{tp: tp, what: o.Kind + " " + o.Name})
+		h.take()
 	}
 }
 

@@ -24,99 +24,89 @@ type batchTag struct {
 // programTables adds the tables, chains, sets and rules of plans to the
 // batch b.
 func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan) {
-	c := b.Conn()
 	for _, tp := range plans {
-		if tp.Dormant {
-			b.MarkDormant(byte(tp.Kernel.Family), tp.Kernel.Name)
-		}
-		t := c.AddTable(tp.Kernel)
-		b.Tag(batchTag{tp: tp, what: "table"})
-		programObjects(b, tp)
-		chains := map[string]*nftables.Chain{}
-		for _, cp := range tp.Chains {
-			ch := &nftables.Chain{Name: cp.Name, Table: t}
-			if bs := cp.Base; bs != nil {
-				// The user's policy: `return` and the end of a `goto`
-				// target fall to it, so it cannot be emulated by a rule.
-				policy := nftables.ChainPolicyAccept
-				if bs.Policy == parser.VerdictDrop {
-					policy = nftables.ChainPolicyDrop
-				}
-				ch.Type = planner.ChainType(bs.Type)
-				ch.Hooknum = nftables.ChainHookRef(nftables.ChainHook(bs.Hook))
-				ch.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(bs.Priority))
-				ch.Policy = &policy
-			}
-			// Adding an existing chain with the same hook updates it in
-			// place (its policy, say) without re-registering the hook.
-			chains[cp.Name] = c.AddChain(ch)
-			b.Tag(batchTag{tp: tp, chain: cp.Name, what: "chain"})
-			for _, cc := range cp.ContChains {
-				chains[cc.Name] = c.AddChain(&nftables.Chain{Name: cc.Name, Table: t})
-				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "continuation chain " + cc.Name})
-			}
-			if cp.Queue && cp.BypassBit != 0 {
-				// The copy chain runs right after this one at the same hook.
-				bs := cp.Base
-				prio := bs.Priority + 1
-				policy := nftables.ChainPolicyAccept
-				cc := c.AddChain(&nftables.Chain{Name: planner.BypassChainPrefix + cp.Name, Table: t, Type: nftables.ChainTypeFilter,
-					Hooknum: nftables.ChainHookRef(nftables.ChainHook(bs.Hook)), Priority: nftables.ChainPriorityRef(nftables.ChainPriority(prio)),
-					Policy: &policy})
-				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass chain"})
-				c.AddRule(&nftables.Rule{Table: t, Chain: cc, Exprs: planner.BypassCopyExprs(cp.BypassBit)})
-				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "flow-bypass rule"})
-			}
-		}
-		for _, ps := range tp.Sets {
-			ps.Set.Table = t
-			tag := batchTag{tp: tp, what: "anonymous set"}
-			if !ps.Set.Anonymous {
-				tag = batchTag{tp: tp, set: ps.Set.Name}
-			}
-			if ps.ObjType != 0 {
-				b.MarkObjMap(ps.Set.ID, ps.ObjType)
-			}
-			b.AddSet(ps.Set, ps.Elems, tag)
-		}
-		for _, cp := range tp.Chains {
-			if cp.Dispatches() {
-				ps := cp.DispatchSet()
-				ps.Set.Table = t
-				b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, chain: cp.Name, what: "continuation map"})
-				c.AddRule(&nftables.Rule{Table: t, Chain: chains[cp.Name], Exprs: planner.DispatchExprs(cp.ContMask, ps.Set.Name, ps.Set.ID)})
-				b.Tag(batchTag{tp: tp, chain: cp.Name, what: "continuation dispatch rule"})
-			}
-			programChain(b, mode, tp, t, chains[cp.Name], cp)
-			for _, cc := range cp.ContChains {
-				cc.QueueNum, cc.QueueTotal, cc.ContMask = cp.QueueNum, cp.QueueTotal, cp.ContMask
-				programChain(b, mode, tp, t, chains[cc.Name], cc)
-			}
-		}
-		if tp.DNS != nil {
-			programDNS(b, mode, tp, t)
-		}
+		addTable(b, desired(mode, tp), nil)
 	}
 }
 
-// programChain adds the rules of one chain, in its layout's order.
-func programChain(b *nlbatch.Batch, mode QueueMode, tp *planner.TablePlan, t *nftables.Table, ch *nftables.Chain, cp *planner.ChainPlan) {
+// addTable adds one whole table: the table, its chains, its sets, then
+// the rules, each rule's anonymous sets right before it. With h, it
+// returns the handles its rules take, by chain.
+func addTable(b *nlbatch.Batch, wt *wantTable, h *handleGen) map[string][]uint64 {
 	c := b.Conn()
-	add := func(exprs []expr.Any, tag batchTag) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
-		tag.tp, tag.chain = tp, cp.Name
-		b.Tag(tag)
+	tp := wt.tp
+	if tp.Dormant {
+		b.MarkDormant(byte(tp.Kernel.Family), tp.Kernel.Name)
 	}
-	for i, r := range cp.Rules {
-		tag := batchTag{ref: &cp.Refs[i]}
-		if cp.Refs[i].Chain == "" {
-			tag = batchTag{what: "continuation jump"}
+	c.AddTable(tp.Kernel)
+	b.Tag(batchTag{tp: tp, what: "table"})
+	programObjects(b, tp, h)
+	for _, wc := range wt.chains {
+		// Adding an existing chain with the same hook updates it in
+		// place (its policy, say) without re-registering the hook.
+		c.AddChain(wc.spec)
+		b.Tag(wc.tag)
+		h.take()
+	}
+	for _, ps := range wt.named {
+		if ps.ObjType != 0 {
+			b.MarkObjMap(ps.Set.ID, ps.ObjType)
 		}
-		add(r, tag)
+		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+		h.take()
 	}
-	for _, r := range tail(cp, mode) {
-		add(r.exprs, batchTag{ref: r.ref, what: r.what})
+	for _, ps := range wt.loose {
+		if ps.ObjType != 0 {
+			b.MarkObjMap(ps.Set.ID, ps.ObjType)
+		}
+		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, what: "anonymous set"})
+		h.take()
 	}
+	var handles map[string][]uint64
+	if h != nil {
+		handles = make(map[string][]uint64, len(wt.chains))
+	}
+	for _, wc := range wt.chains {
+		var hs []uint64
+		if h != nil {
+			hs = make([]uint64, 0, len(wc.rules))
+		}
+		for i := range wc.rules {
+			hd := addRule(b, tp, wc, &wc.rules[i], 0, false, h)
+			if h != nil {
+				hs = append(hs, hd)
+			}
+		}
+		if h != nil {
+			handles[wc.spec.Name] = hs
+		}
+	}
+	return handles
+}
+
+// addRule adds a rule with its anonymous sets: appended to the chain
+// (pos 0), after the rule with handle pos, or before it (before). It
+// returns the rule's handle when h follows the table's.
+func addRule(b *nlbatch.Batch, tp *planner.TablePlan, wc *wantChain, r *wantRule, pos uint64, before bool, h *handleGen) uint64 {
+	for _, ps := range r.anon {
+		what := "anonymous set"
+		if r.tag.what == "continuation dispatch rule" {
+			what = "continuation map"
+		}
+		if ps.ObjType != 0 {
+			b.MarkObjMap(ps.Set.ID, ps.ObjType)
+		}
+		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, chain: r.tag.chain, what: what})
+		h.take()
+	}
+	rule := &nftables.Rule{Table: tp.Kernel, Chain: wc.spec, Exprs: r.exprs, Position: pos}
+	if before {
+		b.Conn().InsertRule(rule)
+	} else {
+		b.Conn().AddRule(rule)
+	}
+	b.Tag(r.tag)
+	return h.take()
 }
 
 // tailRule is one rule of a chain after its native prefix.
@@ -179,13 +169,9 @@ func tail(cp *planner.ChainPlan, mode QueueMode) []tailRule {
 }
 
 // ProgramPlans makes nfd's tables what plans say, in one batch. Tables
-// that already exist are updated in place: their rules flushed and added
-// again, their named sets replaced, and only base chains whose hook,
-// priority or type changed deleted and re-created. Keeping the hooks
-// registered matters: unregistering one drops every packet still waiting
-// in a queue for a verdict (nf_queue_nf_hook_drop), so a reload that
-// re-created the tables would lose the packets in flight. The batch goes
-// through nlbatch: one transaction of any size.
+// that already exist are replaced in place (replaceTable), the others
+// added or deleted. The batch goes through nlbatch: one transaction of
+// any size.
 func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) error {
 	old, err := ownedTables(c)
 	if err != nil {
@@ -195,8 +181,8 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 	if err != nil {
 		return fmt.Errorf("listing chains: %w", err)
 	}
+	_, gen, genOK := knownHandles(c.NetNS)
 	b := nlbatch.New()
-	bc := b.Conn()
 	wanted := map[string]*planner.TablePlan{}
 	for _, tp := range plans {
 		wanted[tableKey(tp.Kernel)] = tp
@@ -204,41 +190,37 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 	existing := map[string]*nftables.Table{}
 	for _, t := range old {
 		if wanted[tableKey(t)] == nil {
-			bc.DelTable(t)
+			b.Conn().DelTable(t)
 			b.Tag(batchTag{what: "old table"})
 			continue
 		}
 		existing[tableKey(t)] = t
-		bc.FlushTable(t)
-		b.Tag(batchTag{what: "old table"})
-		sets, err := c.GetSets(t)
-		if err != nil {
-			return fmt.Errorf("listing sets: %w", err)
-		}
-		for _, s := range sets {
-			if !s.Anonymous {
-				bc.DelSet(s)
-				b.Tag(batchTag{what: "old set"})
-			}
-		}
-		if err := delKernelObjects(c, b, t); err != nil {
-			return err
-		}
 	}
+	kernelChains := map[string][]*nftables.Chain{}
 	for _, ch := range chains {
-		tk := tableKey(ch.Table)
-		tp := wanted[tk]
-		if tp == nil || existing[tk] == nil {
+		k := tableKey(ch.Table)
+		kernelChains[k] = append(kernelChains[k], ch)
+	}
+	handles := map[*planner.TablePlan]*tableHandles{}
+	for _, tp := range plans {
+		k := tableKey(tp.Kernel)
+		wt := desired(mode, tp)
+		if kt := existing[k]; kt != nil {
+			if err := replaceTable(b, c, kt, kernelChains[k], wt); err != nil {
+				return err
+			}
 			continue
 		}
-		if kc := tp.ChainSpec(ch.Name); kc != nil && sameHook(kc, ch) {
-			continue // stays registered; its rules were flushed
-		}
-		bc.DelChain(ch)
-		b.Tag(batchTag{what: "old chain"})
+		h := &handleGen{}
+		handles[tp] = &tableHandles{chains: addTable(b, wt, h)}
+		handles[tp].hgen = h.last
 	}
-	programTables(b, mode, plans)
-	return sendBatch(c, b)
+	if err := sendBatch(c, b); err != nil {
+		forgetHandles(c.NetNS)
+		return err
+	}
+	rememberHandles(c.NetNS, gen, genOK, handles)
+	return nil
 }
 
 // sendBatch commits b in c's network namespace as one transaction.

@@ -250,7 +250,7 @@ func handler(d *hooks.Daemon) control.Handler {
 				}
 				return nil, err
 			}
-			return d.Status(), nil
+			return d.LoadedStatus(), nil
 		case "apply":
 			dur, err := time.ParseDuration(req.Args["confirm"])
 			if err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Batch is one transaction being built. Add messages through Conn (each
@@ -166,6 +167,24 @@ func (b *Batch) AddElements(s *nftables.Set, elems []nftables.SetElement, tag an
 func (b *Batch) DeleteElements(s *nftables.Set, elems []nftables.SetElement, tag any) {
 	b.elems(s, elems, tag, true)
 }
+
+// DestroyElements removes elements from a set of the kernel, in chunks,
+// as NFT_MSG_DESTROYSETELEM (Linux 6.3): an element that is no longer
+// there (timed out, or deleted by a rule's `delete @set`) is no error
+// (nf_tables_delsetelem ignores ENOENT for it), where DeleteElements
+// would fail the whole batch.
+func (b *Batch) DestroyElements(s *nftables.Set, elems []nftables.SetElement, tag any) {
+	b.capture()
+	start := len(b.msgs)
+	b.elems(s, elems, tag, true)
+	b.capture()
+	for i := start; i < len(b.msgs); i++ {
+		b.msgs[i].Header.Type = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msgDestroySetElem)
+	}
+}
+
+// msgDestroySetElem is NFT_MSG_DESTROYSETELEM (x/sys lacks it).
+const msgDestroySetElem = 30
 
 func (b *Batch) elems(s *nftables.Set, elems []nftables.SetElement, tag any, del bool) {
 	// SetAddElements refuses anonymous sets; the kernel finds one by

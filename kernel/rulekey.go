@@ -1,0 +1,137 @@
+package kernel
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+
+	"github.com/nfdproject/nfd/planner"
+)
+
+// ruleKey names a kernel rule by what it does, so an old plan's rule and
+// a new plan's can be found equal: a hash of its marshalled expressions,
+// with counters zeroed, set IDs dropped and an anonymous set's name
+// replaced by a hash of its definition and elements (anonymous sets are
+// numbered per table, so a rule added before would otherwise change the
+// name of every later one's).
+type ruleKey [16]byte
+
+// keyer computes the keys of one table's rules.
+type keyer struct {
+	fam  byte
+	anon map[uint32][16]byte
+	buf  []byte
+}
+
+func newKeyer(wt *wantTable) *keyer {
+	k := &keyer{fam: byte(wt.tp.Kernel.Family), anon: map[uint32][16]byte{}}
+	for _, wc := range wt.chains {
+		for _, r := range wc.rules {
+			for _, ps := range r.anon {
+				k.anon[ps.Set.ID] = setHash(ps, true)
+			}
+		}
+	}
+	return k
+}
+
+func (k *keyer) key(exprs []expr.Any) (ruleKey, error) {
+	k.buf = k.buf[:0]
+	for _, e := range exprs {
+		switch x := e.(type) {
+		case *expr.Counter:
+			e = &expr.Counter{}
+		case *expr.Lookup:
+			c := *x
+			if h, ok := k.anon[x.SetID]; ok {
+				c.SetName = fmt.Sprintf("anon:%x", h)
+			}
+			c.SetID = 0
+			e = &c
+		case *expr.Dynset:
+			c := *x
+			if h, ok := k.anon[x.SetID]; ok {
+				c.SetName = fmt.Sprintf("anon:%x", h)
+			}
+			c.SetID = 0
+			e = &c
+		}
+		b, err := expr.Marshal(k.fam, e)
+		if err != nil {
+			return ruleKey{}, err
+		}
+		k.buf = binary.BigEndian.AppendUint32(k.buf, uint32(len(b)))
+		k.buf = append(k.buf, b...)
+	}
+	sum := sha256.Sum256(k.buf)
+	var out ruleKey
+	copy(out[:], sum[:])
+	return out, nil
+}
+
+// setDef is a set's definition without its name, ID, table and elements:
+// two named sets with the same one can keep the kernel's object.
+func setDef(s *nftables.Set) string {
+	host := s.KeyByteOrder == binaryutil.NativeEndian
+	return fmt.Sprintf("%v %v anon=%t const=%t interval=%t merge=%t map=%t hasto=%t ctr=%t dyn=%t concat=%t to=%d host=%t size=%d comment=%q",
+		s.KeyType, s.DataType, s.Anonymous, s.Constant, s.Interval, s.AutoMerge, s.IsMap, s.HasTimeout, s.Counter, s.Dynamic,
+		s.Concatenation, s.Timeout, host, s.Size, s.Comment)
+}
+
+// setHash hashes a set's definition and, with elems, its elements.
+func setHash(ps *planner.PendingSet, elems bool) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(setDef(ps.Set)))
+	if elems {
+		var buf []byte
+		for i := range ps.Elems {
+			buf = appendElemKey(buf[:0], &ps.Elems[i])
+			buf = binary.BigEndian.AppendUint64(buf, uint64(ps.Elems[i].Timeout))
+			buf = append(buf, ps.Elems[i].Comment...)
+			h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(buf))))
+			h.Write(buf)
+		}
+	}
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// appendElemKey appends what makes an element itself in the kernel: its
+// key, range end, interval flag and data. Its timeout and comment are
+// not: a reload keeps the remaining time of an element it keeps.
+func appendElemKey(b []byte, e *nftables.SetElement) []byte {
+	put := func(v []byte) {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(v)))
+		b = append(b, v...)
+	}
+	put(e.Key)
+	put(e.KeyEnd)
+	if e.IntervalEnd {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	put(e.Val)
+	if v := e.VerdictData; v != nil {
+		b = binary.BigEndian.AppendUint32(b, uint32(v.Kind))
+		put([]byte(v.Chain))
+	}
+	return b
+}
+
+// sameElem tells whether two elements are the same for the kernel.
+func sameElem(a, b *nftables.SetElement) bool {
+	if !bytes.Equal(a.Key, b.Key) || !bytes.Equal(a.KeyEnd, b.KeyEnd) || a.IntervalEnd != b.IntervalEnd || !bytes.Equal(a.Val, b.Val) {
+		return false
+	}
+	if (a.VerdictData == nil) != (b.VerdictData == nil) {
+		return false
+	}
+	return a.VerdictData == nil || (a.VerdictData.Kind == b.VerdictData.Kind && a.VerdictData.Chain == b.VerdictData.Chain)
+}
