@@ -124,6 +124,45 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 	return s, true // checked with the whole table (checkSetUpdate)
 }
 
+// parseLegacySetUpdate reads `set add|update|delete KEY [timeout T]
+// @set`, nft's older spelling of `add @set { KEY [timeout T] }`: the key
+// comes before the set and takes no statements (parser_bison.y set_stmt:
+// SET set_stmt_op set_elem_expr_stmt set_ref_expr). nft lists it in the
+// newer form, and so does nfd.
+func (p *parser) parseLegacySetUpdate() (Stmt, bool) {
+	p.next() // set
+	op := p.next()
+	s := &SetUpdate{Pos: op.pos, Op: op.text}
+	for {
+		f, ok := p.parseFieldName()
+		if !ok {
+			return nil, false
+		}
+		s.Keys = append(s.Keys, f)
+		if !p.accept(tDot) {
+			break
+		}
+	}
+	if p.acceptWord("timeout") {
+		d, ok := p.parseDuration()
+		if !ok {
+			return nil, false
+		}
+		s.Timeout = d
+	}
+	ref := p.peek()
+	if ref.kind != tSetRef {
+		p.errorf(ref.pos, "found %s, expected `@set` after the key of `set %s`", ref.describe(), op.text)
+		return nil, false
+	}
+	p.next()
+	if !p.setRefOK(ref) {
+		return nil, false
+	}
+	s.Set = ref.text
+	return s, true // checked with the whole table (checkSetUpdate)
+}
+
 // checkSetUpdate refuses what nft or the kernel refuse: an unknown set, a
 // key of other types than the set's, an element timeout in a set without
 // timeouts (nft_dynset_init: EOPNOTSUPP), statements on `delete`, and

@@ -219,6 +219,7 @@ func (p *parser) parseKeySet() (Stmt, bool) {
 		}
 		s.Value = uint32(n)
 	case "event":
+		var sep tokKind
 		for {
 			if n, err := strconv.ParseUint(v.text, 0, 32); err == nil {
 				s.Value |= uint32(n) // `ct event set 0`: no events
@@ -227,7 +228,12 @@ func (p *parser) parseKeySet() (Stmt, bool) {
 			} else {
 				return bad("conntrack events (" + strings.Join(ctEvents, ", ") + ")")
 			}
-			if !p.accept(tComma) {
+			// Events are listed with `,` or with `|` (nft's
+			// basic_stmt_expr ORs them), never both in one list.
+			if sep == 0 && (p.peek().kind == tComma || p.peek().kind == tPipe) {
+				sep = p.peek().kind
+			}
+			if sep == 0 || !p.accept(sep) {
 				break
 			}
 			if v, ok = p.name("a conntrack event"); !ok {
@@ -362,8 +368,13 @@ func (p *parser) parseDup() (Stmt, bool) {
 		}
 	}
 	if p.acceptWord("device") {
-		d, ok := p.expect(tString, "a quoted device name")
+		// A quoted or bare name (nft's string), not a keyword.
+		d, ok := p.name("a device name")
 		if !ok {
+			return nil, false
+		}
+		if d.kind == tWord && nftNameKeywords[d.text] {
+			p.errorf(d.pos, "`%s` is an nft keyword; quote the device name: \"%s\"", d.text, d.text)
 			return nil, false
 		}
 		if len(d.text) >= 16 {

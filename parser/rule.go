@@ -70,6 +70,14 @@ func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 			s, ok = p.parseDup()
 		case "add", "update", "delete", "meter":
 			s, ok = p.parseSetUpdate(t)
+		case "set":
+			// nft's older form `set add|update|delete KEY [timeout T]
+			// @set` (parser_bison.y set_stmt), the same statement.
+			if n := p.peekAt(1); n.kind == tWord && (n.text == "add" || n.text == "update" || n.text == "delete") {
+				s, ok = p.parseLegacySetUpdate()
+			} else {
+				s, ok = p.parseMatch()
+			}
 		case "comment":
 			p.next()
 			var c token
