@@ -263,6 +263,13 @@ func (l *lexer) next() token {
 		return token{kind: tSlash, pos: pos, text: w}
 	}
 	if strings.IndexByte(w, ':') >= 0 && !looksIPv6(w) {
+		if n := ip6Prefix(w); n > 0 {
+			// `aaaa:::accept`: nft's scanner takes the longest IPv6
+			// address (`aaaa::`), then `:`, then `accept`.
+			first := l.splitColons(w[n:], Pos{File: pos.File, Line: pos.Line, Col: pos.Col + n})
+			l.pending = append([]token{first}, l.pending...)
+			return token{kind: tWord, pos: pos, text: w[:n]}
+		}
 		return l.splitColons(w, pos)
 	}
 	return token{kind: tWord, pos: pos, text: w}
@@ -279,6 +286,21 @@ func looksIPv6(w string) bool {
 		}
 	}
 	return true
+}
+
+// ip6Prefix is the length of the longest prefix of w that is an IPv6
+// address when a colon follows it (flex's longest match of nft's ip6addr
+// rule), or 0.
+func ip6Prefix(w string) int {
+	for n := len(w) - 1; n >= 2; n-- {
+		if a, err := netip.ParseAddr(w[:n]); err == nil && a.Is6() && a.Zone() == "" {
+			if w[n] == ':' {
+				return n
+			}
+			return 0
+		}
+	}
+	return 0
 }
 
 func (l *lexer) splitColons(w string, pos Pos) token {
