@@ -307,7 +307,16 @@ const (
 	whyMaskPrefix = "nft folds the mask into its narrowed prefix load (and prints the mask oddly); nfd masks, then compares the range: same meaning"
 )
 
+// whyCtGenericAddr: `ct DIR saddr` in an inet table typed by an earlier
+// `meta nfproto` match: nft loads the family-sized generic key (ct src /
+// ct dst), nfd the typed one (ct src_ip / src_ip6), after the same
+// nfproto check: the same bytes compared.
+const whyCtGenericAddr = "nft loads ct src/dst sized by the nfproto match before it, nfd ct src_ip/src_ip6: same comparison"
+
 var knownXlateDiffs = map[string]string{
+	"inet [filter input 0] meta nfproto ipv4 ct original saddr 1.2.3.4":               whyCtGenericAddr,
+	"inet [filter input 0] meta nfproto ipv6 ct reply daddr ::1":                      whyCtGenericAddr,
+	"inet [filter input 0] meta nfproto { ipv4 } ct original saddr 1.2.3.4":           whyCtGenericAddr,
 	"inet [filter input 0] iifname . ip protocol . th dport vmap @tvm":                whyTypeof,
 	"ip [filter input 0] iifname . ip protocol . th dport vmap @tvm":                  whyTypeof,
 	"inet [filter input 0] iifname \"wan0\" ip saddr @blocklist_v4 drop":              whySet,

@@ -343,7 +343,7 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 		for _, k := range withHashSources(keys) {
 			fi := k.Info()
 			pr := fi.Proto
-			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && len(pc.l4) == 0 && !hasL4Match(r.Stmts[:i]) {
+			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && len(pc.l4) == 0 && !hasL4Match(r.Stmts[:i], t.Family) {
 				// nft types proto-src by the transport protocol the
 				// rule has matched; without one it has no type.
 				p.errorf(s.StmtPos(), "`%s` needs a transport protocol match before it (such as `meta l4proto tcp`); nft cannot parse its value otherwise", k)
@@ -369,12 +369,19 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 
 // hasL4Match reports whether a statement before the NAT pins the transport
 // protocol, as nft's "transport protocol mapping" check requires.
-func hasL4Match(stmts []Stmt) bool {
+func hasL4Match(stmts []Stmt, fam Family) bool {
 	for _, s := range stmts {
 		if m, ok := s.(*Match); ok {
 			for _, k := range m.Keys {
 				switch k {
 				case FieldMetaL4proto, FieldIPProtocol, FieldIP6Nexthdr:
+					return true
+				}
+				// `ct [original|reply] protocol` too in ip and ip6
+				// tables: nft's ct_expr_pctx_update sets the transport
+				// protocol context from it (in inet nft refuses: "Can't
+				// parse symbolic invalid expressions", measured).
+				if fi := k.Info(); fi.Base == BaseCt && fi.Key == unix.NFT_CT_PROTOCOL && fam != FamilyInet {
 					return true
 				}
 			}

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -574,8 +575,17 @@ func (p *parser) parseCtDir(pos Pos, dir string) (Field, bool) {
 			fi.Type, fi.Proto = TypeIPv6, ProtoIP6
 			fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP6, "daddr": xNFT_CT_DST_IP6}[w]
 		default:
-			p.errorf(pos, "cannot determine ip protocol version, use \"ip %s\" or \"ip6 %s\" instead", w, w)
-			return 0, false
+			switch p.ruleNetwork() {
+			case FamilyIP:
+				fi.Type, fi.Proto = TypeIPv4, ProtoIP
+				fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP, "daddr": xNFT_CT_DST_IP}[w]
+			case FamilyIP6:
+				fi.Type, fi.Proto = TypeIPv6, ProtoIP6
+				fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP6, "daddr": xNFT_CT_DST_IP6}[w]
+			default:
+				p.errorf(pos, "cannot determine ip protocol version, use \"ip %s\" or \"ip6 %s\" instead", w, w)
+				return 0, false
+			}
 		}
 	case "proto-src", "proto-dst":
 		fi.Name, fi.Type = "ct "+dir+" "+w, TypeService
@@ -682,6 +692,12 @@ func (p *parser) parseRt(pos Pos) (Field, bool) {
 		return p.useField(pos, byName["rt "+w+" nexthop"])
 	case "nexthop":
 		switch p.family() {
+		case FamilyIP:
+			return p.useField(pos, byName["rt ip nexthop"])
+		case FamilyIP6:
+			return p.useField(pos, byName["rt ip6 nexthop"])
+		}
+		switch p.ruleNetwork() {
 		case FamilyIP:
 			return p.useField(pos, byName["rt ip nexthop"])
 		case FamilyIP6:
@@ -902,4 +918,43 @@ func (p *parser) parseHash(pos Pos, kind string) (Field, bool) {
 		hashMu.Unlock()
 	}
 	return f, ok
+}
+
+// ruleNetwork is the network protocol the statements parsed so far in an
+// inet rule establish, as nft's protocol context has it when it types
+// `ct saddr` or `rt nexthop` (expr_evaluate_ct: the network header's
+// description): `meta nfproto ipv4|ipv6`, or a match on an ip or ip6
+// header field. FamilyInet when none.
+func (p *parser) ruleNetwork() Family {
+	if p.curRule == nil {
+		return FamilyInet
+	}
+	for _, st := range p.curRule.Stmts {
+		m, ok := st.(*Match)
+		if !ok || len(m.Keys) != 1 {
+			continue
+		}
+		k := m.Keys[0]
+		if k == FieldMetaNfproto {
+			// One value (nft makes a one-element set a value), `==`.
+			if (m.Op != OpEq && m.Op != OpImplicit) || m.Val.SetRef != "" || len(m.Val.Elems) != 1 || len(m.Val.Elems[0].Lo) != 1 ||
+				!bytes.Equal(m.Val.Elems[0].Lo, m.Val.Elems[0].Hi) {
+				continue
+			}
+			switch m.Val.Elems[0].Lo[0] {
+			case unix.NFPROTO_IPV4:
+				return FamilyIP
+			case unix.NFPROTO_IPV6:
+				return FamilyIP6
+			}
+			continue
+		}
+		switch k.Info().Proto {
+		case ProtoIP:
+			return FamilyIP
+		case ProtoIP6:
+			return FamilyIP6
+		}
+	}
+	return FamilyInet
 }
