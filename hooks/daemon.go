@@ -261,7 +261,7 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 		d.log.Warn("rule file", "warning", w.String())
 		warnings = append(warnings, w.String())
 	}
-	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnly}
+	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnlyTest()}
 	if prev != nil {
 		opts.Prev = prev.eng
 	}

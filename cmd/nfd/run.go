@@ -89,6 +89,14 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
 		return usageError("--queue-base must be 0-65535 and --queues 0-64")
 	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return &exitError{code: 1, msg: "nfd: " + err.Error()}
+		}
+		_ = pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
 		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask, StateDir: f.stateDir, QueueLen: f.queueLen}
@@ -123,14 +131,6 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
 	}
 	defer os.Remove(f.socket)
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return &exitError{code: 1, msg: "nfd: " + err.Error()}
-		}
-		_ = pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := d.Start(ctx); err != nil {
