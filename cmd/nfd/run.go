@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -117,15 +118,8 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.metrics != "" {
 		cfg.Observer = vd
 	}
-	d, err := hooks.New(cfg)
-	if err != nil {
-		var el parser.ErrorList
-		if errors.As(err, &el) {
-			fmt.Fprintln(os.Stderr, el.Pretty())
-			return &exitError{code: 1, msg: "nfd: the rule file has errors; nothing was programmed"}
-		}
-		return &exitError{code: 1, msg: "nfd: " + err.Error()}
-	}
+	// The control socket answers status from the first moment: a large
+	// ruleset takes seconds to load, and status shows how far it is.
 	ln, err := control.Listen(f.socket)
 	if err != nil {
 		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
@@ -133,11 +127,28 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	defer os.Remove(f.socket)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := d.Start(ctx); err != nil {
+	cfg.Progress = &hooks.Progress{}
+	var daemon atomic.Pointer[hooks.Daemon]
+	go control.Serve(ctx, ln, startingHandler(&daemon, cfg.Progress), log)
+	// systemd's start timeout must not be what fails a large ruleset.
+	stopExtend := sdnotify.ExtendWhile(extendEvery, extendBy)
+	d, err := hooks.New(cfg)
+	if err != nil {
+		stopExtend()
+		var el parser.ErrorList
+		if errors.As(err, &el) {
+			fmt.Fprintln(os.Stderr, el.Pretty())
+			return &exitError{code: 1, msg: "nfd: the rule file has errors; nothing was programmed"}
+		}
+		return &exitError{code: 1, msg: "nfd: " + err.Error()}
+	}
+	daemon.Store(d)
+	err = d.Start(ctx)
+	stopExtend()
+	if err != nil {
 		_ = d.Stop()
 		return &exitError{code: 1, msg: "nfd: " + err.Error()}
 	}
-	go control.Serve(ctx, ln, handler(d), log)
 	if f.metrics != "" {
 		if err := serveMetrics(ctx, f.metrics, d, vd, log); err != nil {
 			_ = d.Stop()
@@ -154,10 +165,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			// A reload runs beside this loop, so SIGTERM is obeyed
 			// whatever the reload is doing.
 			go func() {
-				_, _ = sdnotify.Notify("RELOADING=1")
+				_, _ = sdnotify.Notify(sdnotify.Reloading())
+				stop := sdnotify.ExtendWhile(extendEvery, extendBy)
 				if err := d.Reload(ctx, ""); err != nil {
 					logFileErrors(log, err)
 				}
+				stop()
 				_, _ = sdnotify.Notify("READY=1")
 			}()
 			continue
@@ -243,6 +256,10 @@ func handler(d *hooks.Daemon) control.Handler {
 		case "status":
 			return d.Status(), nil
 		case "reload":
+			// systemd bounds ExecReload by TimeoutStartSec: extend it
+			// while a large ruleset loads.
+			stop := sdnotify.ExtendWhile(extendEvery, extendBy)
+			defer stop()
 			if err := d.Reload(ctx, req.Args["file"]); err != nil {
 				var el parser.ErrorList
 				if errors.As(err, &el) {
@@ -250,12 +267,14 @@ func handler(d *hooks.Daemon) control.Handler {
 				}
 				return nil, err
 			}
-			return d.Status(), nil
+			return d.Brief(), nil
 		case "apply":
 			dur, err := time.ParseDuration(req.Args["confirm"])
 			if err != nil {
 				return nil, fmt.Errorf("bad --confirm duration: %v", err)
 			}
+			stop := sdnotify.ExtendWhile(extendEvery, extendBy)
+			defer stop()
 			deadline, err := d.Apply(req.Args["file"], dur)
 			if err != nil {
 				var el parser.ErrorList
@@ -310,5 +329,40 @@ func handler(d *hooks.Daemon) control.Handler {
 			return d.Conntrack().Stats(), nil
 		}
 		return nil, fmt.Errorf("unknown command %q", strings.TrimSpace(req.Cmd))
+	}
+}
+
+// While a ruleset loads, nfd asks systemd every extendEvery for extendBy
+// more (EXTEND_TIMEOUT_USEC): the unit's start and reload timeouts then
+// bound how long nfd may go without progress, not how large a ruleset
+// may be.
+const (
+	extendEvery = 5 * time.Second
+	extendBy    = 20 * time.Second
+)
+
+// startingHandler answers the control socket while the daemon loads its
+// first ruleset: status shows the load's progress, anything else is
+// refused until the daemon runs, then d's handler answers.
+func startingHandler(dp *atomic.Pointer[hooks.Daemon], p *hooks.Progress) control.Handler {
+	var full atomic.Pointer[control.Handler]
+	return func(ctx context.Context, req control.Request, w *json.Encoder) (any, error) {
+		d := dp.Load()
+		if d == nil || d.State() == "new" || d.State() == "starting" {
+			if req.Cmd == "status" {
+				if d != nil {
+					return d.Brief(), nil
+				}
+				return hooks.StartingStatus(version, p), nil
+			}
+			return nil, errors.New("nfd is starting: it loads its ruleset; ask `nfd status` how far it is")
+		}
+		h := full.Load()
+		if h == nil {
+			hh := handler(d)
+			full.CompareAndSwap(nil, &hh)
+			h = full.Load()
+		}
+		return (*h)(ctx, req, w)
 	}
 }
