@@ -214,14 +214,15 @@ func New(cfg Config) (*Daemon, error) {
 	d.prog.onPhase = func(l LoadProgress) {
 		d.log.Debug("loading", "kind", l.Kind, "phase", l.Phase, "rules", l.Rules, "elapsed", l.Seconds)
 	}
+	// The load stays in progress until Start has programmed it.
+	d.prog.begin("start", cfg.RulesFile)
 	mode, err := kernel.ProbeQueue(cfg.NewConn)
 	if err != nil {
+		d.prog.end()
 		return nil, err
 	}
 	d.mode = mode
 	d.log.Info("kernel queue support", "mode", mode.String())
-	// The load stays in progress until Start has programmed it.
-	d.prog.begin("start", cfg.RulesFile)
 	st, err := d.load(context.Background(), cfg.RulesFile, nil)
 	if err != nil {
 		d.prog.end()
