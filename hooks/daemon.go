@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -287,18 +288,13 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	if prev != nil {
 		opts.Prev = prev.eng
 	}
-	eng, err := rules.Compile(rs, opts)
-	if err != nil {
-		return nil, err
-	}
-	d.prog.phase(PhasePlanning)
-	plans, placements, err := planner.PlanRuleset(rs, d.cfg.Offload)
+	eng, plans, placements, canon, err := compileAndPlan(rs, opts, d.cfg.Offload, func() { d.prog.phase(PhasePlanning) })
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
-		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
+		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
 	planOf := map[string]*planner.ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
@@ -537,6 +533,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.resumePending()
 	d.spawn(func() { d.watchTables(d.ctx) })
 	d.run.Store(int32(stateRunning))
+	d.releaseMemory()
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
 }
@@ -710,6 +707,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
+	d.releaseMemory()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains))
 	return nil
 }
@@ -960,4 +958,12 @@ func (d *Daemon) Brief() Status {
 	return Status{Version: d.cfg.Version, State: d.State(), Loading: d.prog.Current(), PID: os.Getpid(), Started: d.started,
 		UptimeSeconds: time.Since(d.started).Seconds(), QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file,
 		Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings, Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load()}
+}
+
+// releaseMemory returns to the system what a load used and no longer
+// needs (the parse, the batch, the old state): the Go runtime otherwise
+// keeps the pages of a load's peak mapped for minutes. It runs beside
+// the caller, once per load.
+func (d *Daemon) releaseMemory() {
+	go debug.FreeOSMemory()
 }

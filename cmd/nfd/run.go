@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ import (
 )
 
 type runFlags struct {
-	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile string
+	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile, heapProfile string
 	queues, queueBase, ctMax                                                   int
 	markMask, queueLen                                                         uint32
 	busyPoll                                                                   time.Duration
@@ -62,6 +63,8 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile here until the daemon stops (for benchmarking)")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.StringVar(&f.heapProfile, "heap-profile", "", "write a heap profile here once the first ruleset runs (for benchmarking)")
+	_ = fl.MarkHidden("heap-profile")
 	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
 	fl.DurationVar(&f.dnsTTLMin, "dns-ttl-min", dnsfill.DefaultTTLMin, "shortest time an address learned from a DNS answer stays in its set (`dns names`), whatever its TTL")
 	fl.DurationVar(&f.dnsTTLMax, "dns-ttl-max", dnsfill.DefaultTTLMax, "longest time an address learned from a DNS answer stays in its set")
@@ -153,6 +156,13 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		if err := serveMetrics(ctx, f.metrics, d, vd, log); err != nil {
 			_ = d.Stop()
 			return &exitError{code: 1, msg: "nfd: metrics: " + err.Error()}
+		}
+	}
+	if f.heapProfile != "" {
+		if pf, err := os.Create(f.heapProfile); err == nil {
+			runtime.GC()
+			_ = pprof.WriteHeapProfile(pf)
+			pf.Close()
 		}
 	}
 	if _, err := sdnotify.Notify("READY=1\nSTATUS=running " + f.rules); err != nil {
