@@ -94,11 +94,9 @@ func programTables(b *nlbatch.Batch, mode QueueMode, plans []*planner.TablePlan)
 
 // programChain adds the rules of one chain, in its layout's order.
 func programChain(b *nlbatch.Batch, mode QueueMode, tp *planner.TablePlan, t *nftables.Table, ch *nftables.Chain, cp *planner.ChainPlan) {
-	c := b.Conn()
 	add := func(exprs []expr.Any, tag batchTag) {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
 		tag.tp, tag.chain = tp, cp.Name
-		b.Tag(tag)
+		b.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs}, tag)
 	}
 	for i, r := range cp.Rules {
 		tag := batchTag{ref: &cp.Refs[i]}

@@ -45,6 +45,10 @@ type Batch struct {
 	// hostSets are the IDs of sets whose keys are in host byte order
 	// (see fixKeyByteOrder).
 	hostSets map[uint32]bool
+	// memo and scratch serve AddRule (rule.go).
+	memo    map[exprKey][]byte
+	scratch [][]byte
+	viaConn bool // AddRule through the Conn (NewViaConn)
 }
 
 // New returns an empty batch.
@@ -55,6 +59,15 @@ func New() *Batch {
 		b.err = err
 	}
 	b.rec = rec
+	return b
+}
+
+// NewViaConn returns an empty batch whose AddRule goes through
+// google/nftables' Conn, as every rule did before AddRule: the reference
+// the direct path is compared with.
+func NewViaConn() *Batch {
+	b := New()
+	b.viaConn = true
 	return b
 }
 
