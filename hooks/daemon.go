@@ -480,6 +480,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if !d.run.CompareAndSwap(int32(stateNew), int32(stateStarting)) {
 		return fmt.Errorf("nfd is %s: it starts only once", d.State())
 	}
+	defer d.prog.end() // the first load, begun by New, ends here
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	rej, err := newRejecter()
 	if err != nil {
@@ -504,7 +505,6 @@ func (d *Daemon) Start(ctx context.Context) error {
 		return err
 	}
 	d.prog.phase(PhaseProgramming)
-	defer d.prog.end()
 	d.dnsMu.Lock()
 	err = kernel.ProgramPlans(conn, d.mode, st.plans)
 	d.dnsMu.Unlock()
