@@ -165,11 +165,13 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			pf.Close()
 		}
 	}
+	// Signals are ours before systemd hears READY: a SIGHUP it sends
+	// right after must reload, not kill (its default action).
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	if _, err := sdnotify.Notify("READY=1\nSTATUS=running " + f.rules); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			// A reload runs beside this loop, so SIGTERM is obeyed
