@@ -1,8 +1,6 @@
 package hooks
 
 import (
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -45,31 +43,13 @@ type Progress struct {
 	cur atomic.Pointer[LoadProgress]
 	// onPhase, when set, hears every phase change (the daemon's log).
 	onPhase func(LoadProgress)
-	// loads counts the loads in progress (a rollback may run beside a
-	// reload); gcWas is the GC percent before the first began.
-	mu    sync.Mutex
-	loads int
-	gcWas int
 }
-
-// loadGCPercent is the garbage collector's target while a ruleset loads:
-// a load allocates its whole result, nothing of which is garbage until
-// the commit, so collecting at every doubling of the heap (GOGC=100)
-// scans the growing result again and again (40% of a 10^5-rule start's
-// CPU). The peak grows; the daemon returns what it freed to the OS after
-// the commit (releaseMemory), and the steady state is unchanged.
-const loadGCPercent = 200
 
 // begin starts tracking a load of file.
 func (p *Progress) begin(kind, file string) {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	if p.loads++; p.loads == 1 {
-		p.gcWas = debug.SetGCPercent(loadGCPercent)
-	}
-	p.mu.Unlock()
 	now := time.Now()
 	p.cur.Store(&LoadProgress{Kind: kind, File: file, Phase: PhaseReading, Step: 1, Steps: len(phaseStep), Since: now, phaseSince: now})
 }
@@ -108,11 +88,6 @@ func (p *Progress) end() {
 		return
 	}
 	p.cur.Store(nil)
-	p.mu.Lock()
-	if p.loads--; p.loads == 0 {
-		debug.SetGCPercent(p.gcWas)
-	}
-	p.mu.Unlock()
 }
 
 // Current is the load in progress, nil when none is.
