@@ -128,6 +128,11 @@ func TestStatusDuringLargeLoad(t *testing.T) {
 	go func() {
 		rel <- control.Call(socket, control.Request{Cmd: "reload", Args: map[string]string{"file": f1}}, nil)
 	}()
+	// A status asked before the reload begins reads every rule's kernel
+	// counters, which takes seconds at this size and could outlast the
+	// reload: ask once the reload is under way (reading and parsing a
+	// 10^5-rule file take longer than this).
+	time.Sleep(100 * time.Millisecond)
 	seen, asked := map[string]bool{}, 0
 	for waiting := true; waiting; {
 		select {

@@ -29,11 +29,11 @@ import (
 
 type runFlags struct {
 	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile, heapProfile string
-	queues, queueBase, ctMax                                                   int
-	markMask, queueLen                                                         uint32
-	busyPoll                                                                   time.Duration
-	dnsTTLMin, dnsTTLMax                                                       time.Duration
-	dnsMax, dnsBudget                                                          int
+	queues, queueBase, ctMax                                                                int
+	markMask, queueLen                                                                      uint32
+	busyPoll                                                                                time.Duration
+	dnsTTLMin, dnsTTLMax                                                                    time.Duration
+	dnsMax, dnsBudget                                                                       int
 }
 
 func newRunCmd() *cobra.Command {
