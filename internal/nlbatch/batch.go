@@ -46,7 +46,7 @@ type Batch struct {
 	// (see fixKeyByteOrder).
 	hostSets map[uint32]bool
 	// memo and scratch serve AddRule (rule.go).
-	memo    map[exprKey][]byte
+	memo    exprMemo
 	scratch [][]byte
 	viaConn bool // AddRule through the Conn (NewViaConn)
 }

@@ -23,33 +23,60 @@ const ruleFlags = netlink.Request | netlink.Acknowledge | netlink.Create | unix.
 
 const newRuleType = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWRULE)
 
-// exprKey is an expression of a comparable type, by value, and its family.
-type exprKey struct {
-	fam byte
-	e   any
+// exprMemo holds the bytes of expressions already marshalled, by family
+// and value, for the types whose fields are all scalars. Typed maps: a key
+// boxed in an interface would cost an allocation per lookup.
+type exprMemo struct {
+	n       int
+	payload map[memoKey[expr.Payload]][]byte
+	meta    map[memoKey[expr.Meta]][]byte
+	counter map[memoKey[expr.Counter]][]byte
+	verdict map[memoKey[expr.Verdict]][]byte
+	ct      map[memoKey[expr.Ct]][]byte
 }
 
-// memoKey returns the key of e when its bytes may be reused: a type whose
-// fields are all scalars.
-func memoKey(fam byte, e expr.Any) (exprKey, bool) {
-	switch e := e.(type) {
-	case *expr.Payload:
-		return exprKey{fam, *e}, true
-	case *expr.Meta:
-		return exprKey{fam, *e}, true
-	case *expr.Counter:
-		return exprKey{fam, *e}, true
-	case *expr.Verdict:
-		return exprKey{fam, *e}, true
-	case *expr.Ct:
-		return exprKey{fam, *e}, true
-	}
-	return exprKey{}, false
+type memoKey[T comparable] struct {
+	fam byte
+	e   T
 }
 
 // maxMemo bounds the reused expressions (verdicts name chains, so a
 // ruleset of many chains has many).
 const maxMemo = 4096
+
+func lookup[T comparable](m *exprMemo, mp *map[memoKey[T]][]byte, fam byte, e *T, ae expr.Any) ([]byte, error) {
+	k := memoKey[T]{fam, *e}
+	if b, ok := (*mp)[k]; ok {
+		return b, nil
+	}
+	b, err := expr.Marshal(fam, ae)
+	if err == nil && m.n < maxMemo {
+		if *mp == nil {
+			*mp = map[memoKey[T]][]byte{}
+		}
+		(*mp)[k] = b
+		m.n++
+	}
+	return b, err
+}
+
+// marshal returns e's bytes (expr.Marshal), reused when an equal
+// expression was marshalled before.
+func (m *exprMemo) marshal(fam byte, e expr.Any) ([]byte, error) {
+	switch x := e.(type) {
+	case *expr.Payload:
+		return lookup(m, &m.payload, fam, x, e)
+	case *expr.Meta:
+		return lookup(m, &m.meta, fam, x, e)
+	case *expr.Counter:
+		return lookup(m, &m.counter, fam, x, e)
+	case *expr.Verdict:
+		return lookup(m, &m.verdict, fam, x, e)
+	case *expr.Ct:
+		return lookup(m, &m.ct, fam, x, e)
+	}
+	return expr.Marshal(fam, e)
+}
 
 // AddRule appends r to its chain, tagged tag. A rule google/nftables adds
 // more to (a handle, a position, user data, flags, xt compat
@@ -76,27 +103,14 @@ func (b *Batch) AddRule(r *nftables.Rule, tag any) {
 	}
 	b.capture() // what the Conn queued goes first
 	fam := byte(r.Table.Family)
-	if b.memo == nil {
-		b.memo = map[exprKey][]byte{}
-	}
 	// The expressions' bytes, then the message in one buffer.
 	exprs := b.scratch[:0]
 	size := 4 + attrLen(len(r.Table.Name)+1) + attrLen(len(r.Chain.Name)+1) + 4
 	for _, e := range r.Exprs {
-		k, ok := memoKey(fam, e)
-		var eb []byte
-		if ok {
-			eb = b.memo[k]
-		}
-		if eb == nil {
-			var err error
-			if eb, err = expr.Marshal(fam, e); err != nil {
-				b.fail(err)
-				return
-			}
-			if ok && len(b.memo) < maxMemo {
-				b.memo[k] = eb
-			}
+		eb, err := b.memo.marshal(fam, e)
+		if err != nil {
+			b.fail(err)
+			return
 		}
 		exprs = append(exprs, eb)
 		size += attrLen(len(eb))
