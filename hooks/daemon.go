@@ -779,7 +779,8 @@ type Status struct {
 	State string `json:"state"`
 	// Loading is the load in progress (start, reload, apply), if any:
 	// while it runs, the kernel's per-rule counters are not read (a dump
-	// of every rule), so the hooks' native counts are left out.
+	// of every rule), so the hooks' native counts are left out, and
+	// neither is the kernel's table list.
 	Loading       *LoadProgress `json:"loading,omitempty"`
 	PID           int           `json:"pid"`
 	Started       time.Time     `json:"started"`
@@ -883,8 +884,12 @@ func (d *Daemon) Status() Status {
 	if kc.Queued > decided+s.QueueDrops {
 		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
 	}
-	if conn, err := d.cfg.NewConn(); err == nil {
-		s.KernelTables, _ = kernel.OwnedTables(conn)
+	if s.Loading == nil {
+		// Not while a load commits: the listing would wait on the
+		// kernel's nftables transaction.
+		if conn, err := d.cfg.NewConn(); err == nil {
+			s.KernelTables, _ = kernel.OwnedTables(conn)
+		}
 	}
 	for _, tp := range st.plans {
 		for _, cp := range tp.Chains {
