@@ -51,9 +51,9 @@ secs() { echo "$2 - $1" | bc; }
 # nft_load FILE: seconds `nft -f` takes in a fresh namespace.
 nft_load() {
 	ip netns add "$NS-nft"
-	local s e; s=$(now); ip netns exec "$NS-nft" nft -f "$1"; e=$(now)
+	local s e; s=$(now); /usr/bin/time -f "%U %S" -o "$W/nft.cpu" ip netns exec "$NS-nft" nft -f "$1"; e=$(now)
 	ip netns del "$NS-nft"
-	secs "$s" "$e"
+	echo "$(secs "$s" "$e") cpu_s=$(awk '{print $1+$2}' "$W/nft.cpu")"
 }
 # nfd_cycle FILE CHANGED LABEL: start nfd on FILE (time to "nfd running"),
 # then reload CHANGED (time of `nfd reload`), RSS after each.
@@ -68,14 +68,20 @@ nfd_cycle() {
 		sleep 0.05
 	done
 	e=$(now); load=$(secs "$s" "$e")
+	# CPU seconds (user+system) nfd used to get there: a measure the
+	# shared machine's other load disturbs less than wall time.
+	local cpu; cpu=$(awk '{print ($14+$15)/100}' /proc/$PID/stat)
 	local rss1; rss1=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+	sleep 2 # nfd returns a load's freed memory to the OS beside it
+	local rss1s; rss1s=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 	s=$(now); ip netns exec "$NS" "$W/nfd" reload --socket "$sock" "$2" >/dev/null; e=$(now)
 	reload=$(secs "$s" "$e")
+	sleep 2
 	local rss2 hwm; rss2=$(awk '/VmRSS/ {print $2}' /proc/$PID/status); hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 	kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 	ip netns del "$NS"
 	local msgs; msgs=$(grep -o 'batch_messages=[0-9]* tables_whole=[0-9]* chains_dumped=[0-9]*' "$log" | tail -1)
-	echo "$3 load_s=$load reload_s=$reload reload_over_load=$(echo "scale=3; $reload / $load" | bc) $msgs rss_kb=$rss1 rss_after_reload_kb=$rss2 peak_kb=$hwm"
+	echo "$3 load_s=$load load_cpu_s=$cpu reload_s=$reload reload_over_load=$(echo "scale=3; $reload / $load" | bc) $msgs rss_kb=$rss1 rss_settled_kb=$rss1s rss_after_reload_kb=$rss2 peak_kb=$hwm"
 }
 
 rules "$W/r.nft" "$RULES" 0

@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,10 +48,18 @@ func (d *Daemon) Apply(file string, timeout time.Duration) (time.Time, error) {
 		return time.Time{}, ErrReloadInProgress
 	}
 	defer d.reloadGate.Unlock()
+	d.prog.begin("apply", file)
+	defer d.prog.end()
+	// As in Reload, the file is read, parsed and compiled without d.mu:
+	// status, metrics and the packet path do not wait for it.
+	if dl, ok := d.Pending(); ok {
+		return time.Time{}, fmt.Errorf("an apply is already waiting for confirmation until %s", dl.Format(time.RFC3339))
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pending != nil {
-		return time.Time{}, fmt.Errorf("an apply is already waiting for confirmation until %s", d.pending.Deadline.Format(time.RFC3339))
+	dctx := d.ctx
+	d.mu.Unlock()
+	if dctx == nil {
+		dctx = context.Background()
 	}
 	old := d.st.Load()
 	src, err := parser.ReadRuleFile(old.file)
@@ -63,10 +72,33 @@ func (d *Daemon) Apply(file string, timeout time.Duration) (time.Time, error) {
 	if err := os.WriteFile(d.stateFile(rollbackName), src, 0o600); err != nil {
 		return time.Time{}, err
 	}
-	if err := d.reload(file); err != nil {
+	fail := func(err error) (time.Time, error) {
 		d.reloadErr.Add(1)
 		d.lastFailed.Store(true)
 		return time.Time{}, err
+	}
+	st, err := d.load(dctx, file, old)
+	if err != nil {
+		return fail(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending != nil {
+		return time.Time{}, fmt.Errorf("an apply is already waiting for confirmation until %s", d.pending.Deadline.Format(time.RFC3339))
+	}
+	if err := dctx.Err(); err != nil {
+		return fail(fmt.Errorf("apply abandoned: %w", err))
+	}
+	if cur := d.st.Load(); cur != old {
+		// Replaced meanwhile: compile again so that the rules running
+		// now lend their counters.
+		old = cur
+		if st, err = d.load(dctx, file, old); err != nil {
+			return fail(err)
+		}
+	}
+	if err := d.commit(old, st, file, file); err != nil {
+		return fail(err)
 	}
 	d.reloads.Add(1)
 	d.lastFailed.Store(false)
@@ -84,6 +116,8 @@ func (d *Daemon) Apply(file string, timeout time.Duration) (time.Time, error) {
 // armRollback starts the timer. Called with d.mu held.
 func (d *Daemon) armRollback(p *pendingApply) {
 	d.pending = p
+	dl := p.Deadline
+	d.pendingDeadline.Store(&dl)
 	d.rollback = time.AfterFunc(time.Until(p.Deadline), d.doRollback)
 }
 
@@ -95,6 +129,9 @@ func (d *Daemon) doRollback() {
 		return
 	}
 	d.pending, d.rollback = nil, nil
+	d.pendingDeadline.Store(nil)
+	d.prog.begin("rollback", p.PreviousFile)
+	defer d.prog.end()
 	err := d.reloadAs(d.stateFile(rollbackName), p.PreviousFile)
 	if err != nil {
 		d.reloadErr.Add(1)
@@ -114,6 +151,7 @@ func (d *Daemon) Confirm() error {
 	}
 	d.rollback.Stop()
 	d.pending, d.rollback = nil, nil
+	d.pendingDeadline.Store(nil)
 	_ = os.Remove(d.stateFile(pendingName))
 	_ = os.Remove(d.stateFile(rollbackName))
 	d.log.Info("apply confirmed")
@@ -121,13 +159,13 @@ func (d *Daemon) Confirm() error {
 }
 
 // Pending returns the rollback deadline, if an apply waits.
+// It takes no lock: status asks while a load holds d.mu.
 func (d *Daemon) Pending() (time.Time, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pending == nil {
+	dl := d.pendingDeadline.Load()
+	if dl == nil {
 		return time.Time{}, false
 	}
-	return d.pending.Deadline, true
+	return *dl, true
 }
 
 // resumePending re-arms a rollback left by a previous daemon: at once if

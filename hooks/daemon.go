@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -61,6 +62,10 @@ type Config struct {
 	// kernel updates per set and second.
 	DNSTTLMin, DNSTTLMax   time.Duration
 	DNSMaxElems, DNSBudget int
+	// Progress, when set, tracks loads (start, reload, apply) so that a
+	// status asked before New returns can show the first one; New makes
+	// one otherwise.
+	Progress *Progress
 }
 
 // VerdictObserver records how long deciding a packet took.
@@ -112,6 +117,8 @@ type Daemon struct {
 	closeResolver func()
 
 	// Atomics, read on the hot path or by status without a lock.
+	prog             *Progress                 // the load in progress, if any
+	pendingDeadline  atomic.Pointer[time.Time] // mirrors pending's, for status
 	st               atomic.Pointer[state]
 	run              atomic.Int32                          // runState
 	ctSync           atomic.Pointer[conntrack.KernelSync]  // set once, by Start or a reload
@@ -201,15 +208,25 @@ func New(cfg Config) (*Daemon, error) {
 	if cfg.NewConn == nil {
 		cfg.NewConn = func() (*nftables.Conn, error) { return kernel.NewConn(-1) }
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, ifn: newIfnames(), queues: map[uint16]*queueReader{}, groups: map[string]int{}}
+	if cfg.Progress == nil {
+		cfg.Progress = &Progress{}
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, ifn: newIfnames(), queues: map[uint16]*queueReader{}, groups: map[string]int{}, prog: cfg.Progress}
+	d.prog.onPhase = func(l LoadProgress) {
+		d.log.Debug("loading", "kind", l.Kind, "phase", l.Phase, "rules", l.Rules, "elapsed", l.Seconds)
+	}
+	// The load stays in progress until Start has programmed it.
+	d.prog.begin("start", cfg.RulesFile)
 	mode, err := kernel.ProbeQueue(cfg.NewConn)
 	if err != nil {
+		d.prog.end()
 		return nil, err
 	}
 	d.mode = mode
 	d.log.Info("kernel queue support", "mode", mode.String())
 	st, err := d.load(context.Background(), cfg.RulesFile, nil)
 	if err != nil {
+		d.prog.end()
 		return nil, err
 	}
 	d.st.Store(st)
@@ -248,34 +265,36 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	d.prog.phase(PhaseReading)
 	src, err := parser.ReadRuleFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
+	d.prog.update(func(l *LoadProgress) { l.Bytes = len(src) })
+	d.prog.phase(PhaseParsing)
 	rs, err := parser.ParseContext(ctx, file, src)
 	if err != nil {
 		return nil, err
 	}
+	nr, ne := rulesetSize(rs)
+	d.prog.update(func(l *LoadProgress) { l.Rules, l.Elements = nr, ne })
+	d.prog.phase(PhaseCompiling)
 	var warnings []string
 	for _, w := range parser.Lint(rs) {
 		d.log.Warn("rule file", "warning", w.String())
 		warnings = append(warnings, w.String())
 	}
-	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnly}
+	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnlyTest()}
 	if prev != nil {
 		opts.Prev = prev.eng
 	}
-	eng, err := rules.Compile(rs, opts)
-	if err != nil {
-		return nil, err
-	}
-	plans, placements, err := planner.PlanRuleset(rs, d.cfg.Offload)
+	eng, plans, placements, canon, err := compileAndPlan(rs, opts, d.cfg.Offload, func() { d.prog.phase(PhasePlanning) })
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
-		canon: sha256.Sum256([]byte(parser.Print(rs))), loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
+		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
 	planOf := map[string]*planner.ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
@@ -461,6 +480,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if !d.run.CompareAndSwap(int32(stateNew), int32(stateStarting)) {
 		return fmt.Errorf("nfd is %s: it starts only once", d.State())
 	}
+	defer d.prog.end() // the first load, begun by New, ends here
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	rej, err := newRejecter()
 	if err != nil {
@@ -484,6 +504,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.prog.phase(PhaseProgramming)
 	d.dnsMu.Lock()
 	err = kernel.ProgramPlans(conn, d.mode, st.plans)
 	d.dnsMu.Unlock()
@@ -512,6 +533,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	d.resumePending()
 	d.spawn(func() { d.watchTables(d.ctx) })
 	d.run.Store(int32(stateRunning))
+	d.releaseMemory()
 	d.log.Info("nfd running", "rules", st.file, "chains", len(st.chains), "queues_per_chain", d.cfg.Queues, "queue_mode", d.mode.String())
 	return nil
 }
@@ -641,6 +663,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 		}
 	}
 	d.st.Store(st)
+	d.prog.phase(PhaseProgramming)
 	conn, err := d.cfg.NewConn()
 	var prog kernel.Programmed
 	if err == nil {
@@ -688,6 +711,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.ct.SetOneSided(oneSided(st))
 	d.revokeMarks(old, st)
 	d.ifn.forget()
+	d.releaseMemory()
 	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "batch_messages", prog.Messages, "tables_whole", prog.Full, "chains_dumped", prog.Dumped)
 	return nil
 }
@@ -754,15 +778,22 @@ type HookStatus struct {
 
 // Status is what `nfd status` shows.
 type Status struct {
-	Version       string    `json:"version"`
-	PID           int       `json:"pid"`
-	Started       time.Time `json:"started"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
-	QueueMode     string    `json:"queue_mode"`
-	BusyPoll      string    `json:"busy_poll,omitempty"`
-	Offload       string    `json:"offload"`
-	RulesFile     string    `json:"rules_file"`
-	Checksum      string    `json:"checksum"`
+	Version string `json:"version"`
+	// State is new, starting, running, stopping or stopped.
+	State string `json:"state"`
+	// Loading is the load in progress (start, reload, apply), if any:
+	// while it runs, the kernel's per-rule counters are not read (a dump
+	// of every rule), so the hooks' native counts are left out, and
+	// neither is the kernel's table list.
+	Loading       *LoadProgress `json:"loading,omitempty"`
+	PID           int           `json:"pid"`
+	Started       time.Time     `json:"started"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
+	QueueMode     string        `json:"queue_mode"`
+	BusyPoll      string        `json:"busy_poll,omitempty"`
+	Offload       string        `json:"offload"`
+	RulesFile     string        `json:"rules_file"`
+	Checksum      string        `json:"checksum"`
 	// Warnings are the loaded file's lint warnings (parser.Lint).
 	Warnings      []string              `json:"warnings,omitempty"`
 	Loaded        time.Time             `json:"loaded"`
@@ -821,21 +852,10 @@ func (d *Daemon) QueuePackets() map[uint16]uint64 {
 	return out
 }
 
-// LoadedStatus is the part of Status about the rule file loaded (file,
-// checksum, load time, warnings, reload counts): the answer to a reload,
-// which reads no kernel counters (at 10^5 rules reading them back costs
-// the kernel more than the reload itself).
-func (d *Daemon) LoadedStatus() Status {
-	st := d.st.Load()
-	return Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
-		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings,
-		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load()}
-}
-
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status {
 	st := d.st.Load()
-	s := Status{Version: d.cfg.Version, PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
+	s := Status{Version: d.cfg.Version, State: d.State(), Loading: d.prog.Current(), PID: os.Getpid(), Started: d.started, UptimeSeconds: time.Since(d.started).Seconds(),
 		QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file, Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings,
 		Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load(), Hooks: map[string]HookStatus{},
 		Conntrack: d.ct.Stats(), QueueErrors: d.Stats.Errors.Load(), Restores: d.Stats.Restores.Load(),
@@ -860,13 +880,20 @@ func (d *Daemon) Status() Status {
 	for _, c := range queue.ProcDrops() {
 		s.QueueDrops += c.Total()
 	}
-	kc := d.kernelCounters(st)
+	var kc kernel.KernelCounters
+	if s.Loading == nil {
+		kc = d.kernelCounters(st)
+	}
 	decided := d.decidedTotal() - d.decidedAtProgram.Load()
 	if kc.Queued > decided+s.QueueDrops {
 		s.QueueFailOpen = kc.Queued - decided - s.QueueDrops
 	}
-	if conn, err := d.cfg.NewConn(); err == nil {
-		s.KernelTables, _ = kernel.OwnedTables(conn)
+	if s.Loading == nil {
+		// Not while a load commits: the listing would wait on the
+		// kernel's nftables transaction.
+		if conn, err := d.cfg.NewConn(); err == nil {
+			s.KernelTables, _ = kernel.OwnedTables(conn)
+		}
 	}
 	for _, tp := range st.plans {
 		for _, cp := range tp.Chains {
@@ -908,4 +935,44 @@ func (d *Daemon) Status() Status {
 		s.ConntrackSync = "inactive"
 	}
 	return s
+}
+
+// rulesetSize counts a parsed ruleset's rules and set elements.
+func rulesetSize(rs *parser.Ruleset) (rules, elems int) {
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			rules += len(c.Rules)
+		}
+		for _, s := range t.Sets {
+			elems += len(s.Elems)
+		}
+	}
+	return rules, elems
+}
+
+// Loading is the load in progress (start, reload, apply, rollback), nil
+// when none is.
+func (d *Daemon) Loading() *LoadProgress { return d.prog.Current() }
+
+// StartingStatus is what status shows before the daemon exists: the
+// first load's progress (p is the Config.Progress it was given).
+func StartingStatus(version string, p *Progress) Status {
+	return Status{Version: version, State: stateStarting.String(), Loading: p.Current(), PID: os.Getpid(), Hooks: map[string]HookStatus{}}
+}
+
+// Brief is the status without what costs a kernel dump (counters, the
+// table list): the answer to a reload or apply.
+func (d *Daemon) Brief() Status {
+	st := d.st.Load()
+	return Status{Version: d.cfg.Version, State: d.State(), Loading: d.prog.Current(), PID: os.Getpid(), Started: d.started,
+		UptimeSeconds: time.Since(d.started).Seconds(), QueueMode: d.mode.String(), Offload: d.cfg.Offload, RulesFile: st.file,
+		Checksum: st.checksum, Loaded: st.loaded, Warnings: st.warnings, Reloads: d.reloads.Load(), ReloadErrors: d.reloadErr.Load()}
+}
+
+// releaseMemory returns to the system what a load used and no longer
+// needs (the parse, the batch, the old state): the Go runtime otherwise
+// keeps the pages of a load's peak mapped for minutes. It runs beside
+// the caller, once per load.
+func (d *Daemon) releaseMemory() {
+	d.spawn(debug.FreeOSMemory)
 }

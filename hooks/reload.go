@@ -24,6 +24,12 @@ func (d *Daemon) Reload(ctx context.Context, file string) error {
 		return ErrReloadInProgress
 	}
 	defer d.reloadGate.Unlock()
+	show := file
+	if show == "" {
+		show = d.st.Load().file
+	}
+	d.prog.begin("reload", show)
+	defer d.prog.end()
 	err := d.reloadOutsideLock(ctx, file)
 	if err != nil {
 		d.reloadErr.Add(1)

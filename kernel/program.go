@@ -102,10 +102,10 @@ func addRule(b *nlbatch.Batch, tp *planner.TablePlan, wc *wantChain, r *wantRule
 	rule := &nftables.Rule{Table: tp.Kernel, Chain: wc.spec, Exprs: r.exprs, Position: pos}
 	if before {
 		b.Conn().InsertRule(rule)
+		b.Tag(r.tag)
 	} else {
-		b.Conn().AddRule(rule)
+		b.AddRule(rule, r.tag) // appended without a position: laid out directly
 	}
-	b.Tag(r.tag)
 	return h.take()
 }
 

@@ -60,7 +60,7 @@ func benchScale(b *testing.B, n, chains int, l7 bool, phase string) {
 				b.Fatal(err)
 			}
 		case "compile":
-			if _, err := rules.Compile(rs, rules.Options{}); err != nil {
+			if _, err := rules.Compile(rs, rules.Options{KernelOnly: planner.KernelOnlyTest()}); err != nil {
 				b.Fatal(err)
 			}
 		case "plan":

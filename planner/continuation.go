@@ -94,7 +94,39 @@ func framesKey(fs []ContFrame) string {
 // table t: the engine stops there (rules.Options.KernelOnly) and the plan
 // runs it natively.
 func KernelOnly(t *parser.Table, r *parser.Rule) bool {
-	if _, _, _, ok := kernelOnlyPart(t, r); ok {
+	return kernelOnly(factsOf(t), r)
+}
+
+// tableFacts are what the kernel-only test needs of a rule's whole table:
+// the sets its rules update and whether a rule changes how the kernel
+// tracks packets. Found once per table: per rule, planning and compiling
+// would be quadratic.
+type tableFacts struct {
+	upd      map[string]bool
+	tracking bool
+}
+
+func factsOf(t *parser.Table) *tableFacts {
+	return &tableFacts{upd: updatedSets(t), tracking: changesTracking(t)}
+}
+
+// KernelOnlyTest is KernelOnly for one compile of a ruleset
+// (rules.Options.KernelOnly): each table's updated sets are found once,
+// not once per rule, which would make compiling quadratic.
+func KernelOnlyTest() func(*parser.Table, *parser.Rule) bool {
+	memo := map[*parser.Table]*tableFacts{}
+	return func(t *parser.Table, r *parser.Rule) bool {
+		kf, ok := memo[t]
+		if !ok {
+			kf = factsOf(t)
+			memo[t] = kf
+		}
+		return kernelOnly(kf, r)
+	}
+}
+
+func kernelOnly(kf *tableFacts, r *parser.Rule) bool {
+	if _, _, _, ok := kernelOnlyPart(kf.upd, r); ok {
 		return true
 	}
 	for _, s := range r.Stmts {
@@ -102,7 +134,7 @@ func KernelOnly(t *parser.Table, r *parser.Rule) bool {
 			return true
 		}
 	}
-	return readsCt(r) && changesTracking(t)
+	return kf.tracking && readsCt(r)
 }
 
 // changesTracking reports whether a rule of t changes how the kernel
@@ -183,9 +215,9 @@ func (b *contBuilder) walk(stack []ContFrame, c *parser.Chain, from int) {
 	b.walked[key] = true
 	for j := from; j < len(c.Rules); j++ {
 		r := c.Rules[j]
-		if KernelOnly(b.t, r) {
+		if kernelOnly(b.tr.facts(), r) {
 			run := j
-			for run > 0 && KernelOnly(b.t, c.Rules[run-1]) {
+			for run > 0 && kernelOnly(b.tr.facts(), c.Rules[run-1]) {
 				run--
 			}
 			b.point(true, append(clone(stack), ContFrame{c.Name, run}))
@@ -278,7 +310,7 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 	for j := start; j < len(c.Rules) && b.err == nil; j++ {
 		r := c.Rules[j]
 		ref := RuleRef{b.t.Family, b.t.Name, c.Name, j}
-		ko := KernelOnly(b.t, r)
+		ko := kernelOnly(b.tr.facts(), r)
 		var exprs []expr.Any
 		err := userspace("--offload=none")
 		if ko || !b.none {

@@ -101,9 +101,12 @@ func dynamicSet(ps *parser.Set, s *nftables.Set, updated bool) {
 	}
 }
 
-// readsUpdatedSet returns a set the rule looks up that rules update.
-func readsUpdatedSet(t *parser.Table, r *parser.Rule) string {
-	upd := updatedSets(t)
+// readsUpdatedSet returns a set the rule looks up that rules update (upd:
+// updatedSets of its table).
+func readsUpdatedSet(upd map[string]bool, r *parser.Rule) string {
+	if len(upd) == 0 {
+		return ""
+	}
 	for _, s := range r.Stmts {
 		var ref string
 		switch s := s.(type) {

@@ -17,6 +17,7 @@ func kernelOnlyField(f parser.Field) bool { return f.KernelOnly() != "" }
 func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error {
 	for _, t := range rs.Tables {
 		live := reachable(t)
+		upd := updatedSets(t)
 		for _, c := range t.Chains {
 			if !live[c.Name] {
 				// No base chain reaches it: neither nft nor nfd ever
@@ -24,7 +25,7 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 				continue
 			}
 			for i, r := range c.Rules {
-				what, reason, f, ok := kernelOnlyPart(t, r)
+				what, reason, f, ok := kernelOnlyPart(upd, r)
 				if !ok {
 					continue
 				}
@@ -52,9 +53,10 @@ func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error
 // kernelOnlyPart describes the first part of a rule only the kernel can
 // run, and why: a field it reads, a statement (parser.KernelOnlyStmt, or
 // one parser.KernelOnly gives a reason for), or a set that rules update
-// in the kernel.
-func kernelOnlyPart(t *parser.Table, r *parser.Rule) (what, why string, f parser.Field, ok bool) {
-	if set := readsUpdatedSet(t, r); set != "" {
+// in the kernel. upd are the rule's table's updated sets (updatedSets),
+// computed once per table: per rule it would make planning quadratic.
+func kernelOnlyPart(upd map[string]bool, r *parser.Rule) (what, why string, f parser.Field, ok bool) {
+	if set := readsUpdatedSet(upd, r); set != "" {
 		return fmt.Sprintf("`@%s` is updated by rules in the kernel", set),
 			"add, update and delete run natively (nft_dynset), so only the kernel's copy of the set is current", 0, true
 	}

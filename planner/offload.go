@@ -47,6 +47,23 @@ type translator struct {
 	// htonSets are the interval sets of host-order keys: lookups into
 	// them convert the register to big-endian first.
 	htonSets map[uint32]bool
+	// kf is what the kernel-only test needs of the whole table
+	// (factsOf), found once per table and shared by its translators.
+	kf *tableFacts
+	// targets, when set, collects the chains the translated rules jump
+	// or go to (nativeChains).
+	targets map[string]bool
+}
+
+// updated returns the table's updated sets.
+func (tr *translator) updated() map[string]bool { return tr.facts().upd }
+
+// facts returns the table's facts.
+func (tr *translator) facts() *tableFacts {
+	if tr.kf == nil {
+		tr.kf = factsOf(tr.t)
+	}
+	return tr.kf
 }
 
 // htonFor is the conversion a lookup into s needs, if any.
@@ -309,6 +326,9 @@ func (tr *translator) verdict(v *parser.Verdict) *expr.Verdict {
 }
 
 func (tr *translator) checkTarget(v *parser.Verdict) error {
+	if v != nil && v.Target != "" && tr.targets != nil {
+		tr.targets[v.Target] = true
+	}
 	if v != nil && v.Target != "" && !tr.native[v.Target] {
 		return userspace("jumps to chain %s, which runs in userspace", v.Target)
 	}
@@ -555,7 +575,7 @@ func (tr *translator) setForData(keys []parser.Field, v *parser.Value, vmap bool
 			return nil, err
 		}
 		withSetState(ps, s, tr.pending[n].Elems)
-		dynamicSet(ps, s, updatedSets(tr.t)[v.SetRef])
+		dynamicSet(ps, s, tr.updated()[v.SetRef])
 		tr.sets[v.SetRef] = s
 		return s, nil
 	}

@@ -225,33 +225,12 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		}
 	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: TableFamily(t.Family)}
-	// Which regular chains can be native: all of their rules translate,
-	// jumps only to native chains. Start from all and remove until stable.
+	kf := factsOf(t)
 	native := map[string]bool{}
 	if offload == OffloadAuto {
-		for _, c := range t.Chains {
-			if c.Base == nil {
-				native[c.Name] = true
-			}
-		}
-		for changed := true; changed; {
-			changed = false
-			for _, c := range t.Chains {
-				if c.Base != nil || !native[c.Name] {
-					continue
-				}
-				tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native}
-				for _, r := range c.Rules {
-					if _, err := tr.rule(r); err != nil {
-						native[c.Name] = false
-						changed = true
-						break
-					}
-				}
-			}
-		}
+		native = nativeChains(t, kt, kf)
 	}
-	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native}
+	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native, kf: kf}
 	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant}
 	for _, c := range t.Chains {
 		cp := &ChainPlan{Name: c.Name, Base: c.Base}
@@ -272,7 +251,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// nfd runs they keep first-match order.
 			if cp.Queue {
 				for i, r := range c.Rules {
-					if !KernelOnly(t, r) {
+					if !kernelOnly(kf, r) {
 						break
 					}
 					exprs, err := tr.rule(r)
@@ -486,4 +465,54 @@ func (cp *ChainPlan) kernelSpec(b *parser.BaseSpec, prioOffset int) *nftables.Ch
 func ChainType(t parser.ChainType) nftables.ChainType {
 	return map[parser.ChainType]nftables.ChainType{parser.ChainFilter: nftables.ChainTypeFilter,
 		parser.ChainNAT: nftables.ChainTypeNAT, parser.ChainRoute: nftables.ChainTypeRoute}[t]
+}
+
+// nativeChains finds the regular chains that can be native: all of their
+// rules translate, and they jump only to native chains. Each chain is
+// translated once with every regular chain assumed native, recording the
+// chains its rules jump to (translator.targets); a chain that fails is
+// not native, and neither is any chain that jumps to one that is not,
+// found by walking the jumps backwards. That is the greatest fixpoint the
+// rule "native iff every rule translates" has, in time linear in the
+// rules and jumps: a rule's translation depends on the other chains only
+// through checkTarget, which fails exactly when a target is not native.
+func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts) map[string]bool {
+	native := map[string]bool{}
+	for _, c := range t.Chains {
+		if c.Base == nil {
+			native[c.Name] = true
+		}
+	}
+	all := map[string]bool{}
+	for k := range native {
+		all[k] = true
+	}
+	callers := map[string][]string{} // target -> regular chains jumping there
+	var failed []string
+	for _, c := range t.Chains {
+		if c.Base != nil {
+			continue
+		}
+		jumps := map[string]bool{}
+		tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: all, kf: kf, targets: jumps}
+		for _, r := range c.Rules {
+			if _, err := tr.rule(r); err != nil {
+				failed = append(failed, c.Name)
+				break
+			}
+		}
+		for tg := range jumps {
+			callers[tg] = append(callers[tg], c.Name)
+		}
+	}
+	for len(failed) > 0 {
+		n := failed[len(failed)-1]
+		failed = failed[:len(failed)-1]
+		if !native[n] {
+			continue
+		}
+		native[n] = false
+		failed = append(failed, callers[n]...)
+	}
+	return native
 }

@@ -16,6 +16,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base) # DNS server of the dns-names set tests
+[ -x /usr/bin/time ] || need+=(time) # bench/scale.sh: nft -f's CPU seconds
 # Service and protocol names (`tcp dport ssh`, `ip protocol ospf`) come
 # from these files, for nft and nfd alike.
 { [ -e /etc/services ] && [ -e /etc/protocols ]; } || need+=(netbase)

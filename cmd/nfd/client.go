@@ -65,6 +65,17 @@ func newStatusCmd() *cobra.Command {
 
 func printStatus(cmd *cobra.Command, s *hooks.Status) {
 	w := cmd.OutOrStdout()
+	if l := s.Loading; l != nil {
+		fmt.Fprintf(w, "loading:     %s of %s: %s (step %d of %d) for %.1fs, %.1fs in all", l.Kind, l.File, l.Phase, l.Step, l.Steps, l.PhaseSeconds, l.Seconds)
+		if l.Rules > 0 || l.Elements > 0 {
+			fmt.Fprintf(w, "; %d rules, %d set elements", l.Rules, l.Elements)
+		}
+		fmt.Fprintln(w)
+	}
+	if s.State == "starting" && s.RulesFile == "" {
+		fmt.Fprintf(w, "nfd %s, pid %d, starting\n", s.Version, s.PID)
+		return
+	}
 	fmt.Fprintf(w, "nfd %s, pid %d, up %s\n", s.Version, s.PID, time.Duration(s.UptimeSeconds*float64(time.Second)).Round(time.Second))
 	fmt.Fprintf(w, "queue mode:  %s\noffload:     %s\n", s.QueueMode, s.Offload)
 	if s.BusyPoll != "" {

@@ -77,7 +77,9 @@ func startDaemon(t *testing.T, ns *netns.NS, rules string, extra ...string) *dae
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := d.status(); err == nil {
+		// Status answers while the first ruleset loads; the daemon runs
+		// once it says so.
+		if s, err := d.status(); err == nil && s.State == "running" {
 			return d
 		}
 		select {

@@ -72,7 +72,7 @@ packet that reached one ("assumed no match: ...").`,
 				clk.Set(pkts[0].Time)
 			}
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			eng, err := rules.Compile(rs, rules.Options{Now: clk.Now, Logger: logger, KernelOnly: planner.KernelOnly, Offline: true})
+			eng, err := rules.Compile(rs, rules.Options{Now: clk.Now, Logger: logger, KernelOnly: planner.KernelOnlyTest(), Offline: true})
 			if err != nil {
 				return &exitError{code: 1, msg: "nfd replay: " + err.Error()}
 			}

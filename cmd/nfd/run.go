@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,12 +28,12 @@ import (
 )
 
 type runFlags struct {
-	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile string
-	queues, queueBase, ctMax                                                   int
-	markMask, queueLen                                                         uint32
-	busyPoll                                                                   time.Duration
-	dnsTTLMin, dnsTTLMax                                                       time.Duration
-	dnsMax, dnsBudget                                                          int
+	rules, offload, socket, metrics, logLevel, queueImpl, stateDir, cpuProfile, heapProfile string
+	queues, queueBase, ctMax                                                                int
+	markMask, queueLen                                                                      uint32
+	busyPoll                                                                                time.Duration
+	dnsTTLMin, dnsTTLMax                                                                    time.Duration
+	dnsMax, dnsBudget                                                                       int
 }
 
 func newRunCmd() *cobra.Command {
@@ -61,6 +63,8 @@ rule file; SIGTERM or SIGINT removes nfd's tables and exits.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a CPU profile here until the daemon stops (for benchmarking)")
 	_ = fl.MarkHidden("cpu-profile")
+	fl.StringVar(&f.heapProfile, "heap-profile", "", "write a heap profile here once the first ruleset runs (for benchmarking)")
+	_ = fl.MarkHidden("heap-profile")
 	fl.StringVar(&f.queueImpl, "queue-reader", hooks.ImplNfd, "queue receive path: nfd (buffer reuse, batched verdicts) or go-nfqueue")
 	fl.DurationVar(&f.dnsTTLMin, "dns-ttl-min", dnsfill.DefaultTTLMin, "shortest time an address learned from a DNS answer stays in its set (`dns names`), whatever its TTL")
 	fl.DurationVar(&f.dnsTTLMax, "dns-ttl-max", dnsfill.DefaultTTLMax, "longest time an address learned from a DNS answer stays in its set")
@@ -89,6 +93,14 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.queueBase < 0 || f.queueBase > 65535 || f.queues < 0 || f.queues > 64 {
 		return usageError("--queue-base must be 0-65535 and --queues 0-64")
 	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return &exitError{code: 1, msg: "nfd: " + err.Error()}
+		}
+		_ = pprof.StartCPUProfile(pf)
+		defer pprof.StopCPUProfile()
+	}
 	vd := metrics.NewVerdictDuration()
 	cfg := hooks.Config{RulesFile: f.rules, Queues: f.queues, QueueBase: uint16(f.queueBase),
 		ConntrackMax: f.ctMax, Version: version, Logger: log, QueueImpl: f.queueImpl, Offload: f.offload, MarkMask: f.markMask, StateDir: f.stateDir, QueueLen: f.queueLen}
@@ -109,8 +121,23 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.metrics != "" {
 		cfg.Observer = vd
 	}
+	// The control socket answers status from the first moment: a large
+	// ruleset takes seconds to load, and status shows how far it is.
+	ln, err := control.Listen(f.socket)
+	if err != nil {
+		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
+	}
+	defer os.Remove(f.socket)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Progress = &hooks.Progress{}
+	var daemon atomic.Pointer[hooks.Daemon]
+	go control.Serve(ctx, ln, startingHandler(&daemon, cfg.Progress), log)
+	// systemd's start timeout must not be what fails a large ruleset.
+	stopExtend := sdnotify.ExtendWhile(extendEvery, extendBy)
 	d, err := hooks.New(cfg)
 	if err != nil {
+		stopExtend()
 		var el parser.ErrorList
 		if errors.As(err, &el) {
 			fmt.Fprintln(os.Stderr, el.Pretty())
@@ -118,46 +145,44 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		}
 		return &exitError{code: 1, msg: "nfd: " + err.Error()}
 	}
-	ln, err := control.Listen(f.socket)
+	daemon.Store(d)
+	err = d.Start(ctx)
+	stopExtend()
 	if err != nil {
-		return &exitError{code: 1, msg: "nfd: control socket: " + err.Error()}
-	}
-	defer os.Remove(f.socket)
-	if f.cpuProfile != "" {
-		pf, err := os.Create(f.cpuProfile)
-		if err != nil {
-			return &exitError{code: 1, msg: "nfd: " + err.Error()}
-		}
-		_ = pprof.StartCPUProfile(pf)
-		defer pprof.StopCPUProfile()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := d.Start(ctx); err != nil {
 		_ = d.Stop()
 		return &exitError{code: 1, msg: "nfd: " + err.Error()}
 	}
-	go control.Serve(ctx, ln, handler(d), log)
 	if f.metrics != "" {
 		if err := serveMetrics(ctx, f.metrics, d, vd, log); err != nil {
 			_ = d.Stop()
 			return &exitError{code: 1, msg: "nfd: metrics: " + err.Error()}
 		}
 	}
+	if f.heapProfile != "" {
+		if pf, err := os.Create(f.heapProfile); err == nil {
+			runtime.GC()
+			_ = pprof.WriteHeapProfile(pf)
+			pf.Close()
+		}
+	}
+	// Signals are ours before systemd hears READY: a SIGHUP it sends
+	// right after must reload, not kill (its default action).
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	if _, err := sdnotify.Notify("READY=1\nSTATUS=running " + f.rules); err != nil {
 		log.Warn("sd_notify failed", "err", err)
 	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for s := range sig {
 		if s == syscall.SIGHUP {
 			// A reload runs beside this loop, so SIGTERM is obeyed
 			// whatever the reload is doing.
 			go func() {
-				_, _ = sdnotify.Notify("RELOADING=1")
+				_, _ = sdnotify.Notify(sdnotify.Reloading())
+				stop := sdnotify.ExtendWhile(extendEvery, extendBy)
 				if err := d.Reload(ctx, ""); err != nil {
 					logFileErrors(log, err)
 				}
+				stop()
 				_, _ = sdnotify.Notify("READY=1")
 			}()
 			continue
@@ -243,6 +268,10 @@ func handler(d *hooks.Daemon) control.Handler {
 		case "status":
 			return d.Status(), nil
 		case "reload":
+			// systemd bounds ExecReload by TimeoutStartSec: extend it
+			// while a large ruleset loads.
+			stop := sdnotify.ExtendWhile(extendEvery, extendBy)
+			defer stop()
 			if err := d.Reload(ctx, req.Args["file"]); err != nil {
 				var el parser.ErrorList
 				if errors.As(err, &el) {
@@ -250,12 +279,14 @@ func handler(d *hooks.Daemon) control.Handler {
 				}
 				return nil, err
 			}
-			return d.LoadedStatus(), nil
+			return d.Brief(), nil
 		case "apply":
 			dur, err := time.ParseDuration(req.Args["confirm"])
 			if err != nil {
 				return nil, fmt.Errorf("bad --confirm duration: %v", err)
 			}
+			stop := sdnotify.ExtendWhile(extendEvery, extendBy)
+			defer stop()
 			deadline, err := d.Apply(req.Args["file"], dur)
 			if err != nil {
 				var el parser.ErrorList
@@ -310,5 +341,40 @@ func handler(d *hooks.Daemon) control.Handler {
 			return d.Conntrack().Stats(), nil
 		}
 		return nil, fmt.Errorf("unknown command %q", strings.TrimSpace(req.Cmd))
+	}
+}
+
+// While a ruleset loads, nfd asks systemd every extendEvery for extendBy
+// more (EXTEND_TIMEOUT_USEC): the unit's start and reload timeouts then
+// bound how long nfd may go without progress, not how large a ruleset
+// may be.
+const (
+	extendEvery = 5 * time.Second
+	extendBy    = 20 * time.Second
+)
+
+// startingHandler answers the control socket while the daemon loads its
+// first ruleset: status shows the load's progress, anything else is
+// refused until the daemon runs, then d's handler answers.
+func startingHandler(dp *atomic.Pointer[hooks.Daemon], p *hooks.Progress) control.Handler {
+	var full atomic.Pointer[control.Handler]
+	return func(ctx context.Context, req control.Request, w *json.Encoder) (any, error) {
+		d := dp.Load()
+		if d == nil || d.State() == "new" || d.State() == "starting" {
+			if req.Cmd == "status" {
+				if d != nil {
+					return d.Brief(), nil
+				}
+				return hooks.StartingStatus(version, p), nil
+			}
+			return nil, errors.New("nfd is starting: it loads its ruleset; ask `nfd status` how far it is")
+		}
+		h := full.Load()
+		if h == nil {
+			hh := handler(d)
+			full.CompareAndSwap(nil, &hh)
+			h = full.Load()
+		}
+		return (*h)(ctx, req, w)
 	}
 }

@@ -51,6 +51,10 @@ type Batch struct {
 	objMaps map[uint32]uint32
 	// dormant are the tables to add dormant (see MarkDormant).
 	dormant map[string]bool
+	// memo and scratch serve AddRule (rule.go).
+	memo    exprMemo
+	scratch [][]byte
+	viaConn bool // AddRule through the Conn (NewViaConn)
 }
 
 // New returns an empty batch.
@@ -61,6 +65,15 @@ func New() *Batch {
 		b.err = err
 	}
 	b.rec = rec
+	return b
+}
+
+// NewViaConn returns an empty batch whose AddRule goes through
+// google/nftables' Conn, as every rule did before AddRule: the reference
+// the direct path is compared with.
+func NewViaConn() *Batch {
+	b := New()
+	b.viaConn = true
 	return b
 }
 
