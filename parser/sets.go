@@ -32,7 +32,6 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		return false
 	}
 	bad := false
-	var deferredElems []Elem // checked once the set's flags and counter are known
 	for {
 		p.skipNewlines()
 		tok := p.peek()
@@ -105,11 +104,16 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			el, ok = p.parseElemList(s.Key, s.mapData())
 			var ca *Elem
 			el, ca = splitCatchAll(el)
-			deferredElems = append(deferredElems, el...)
 			if ca != nil {
 				s.CatchAll = ca
 			}
-			s.Elems = append(s.Elems, el...)
+			// One copy of a large list: the parsed slice becomes the
+			// set's (s.Elems holds this declaration's elements only).
+			if s.Elems == nil {
+				s.Elems = el
+			} else {
+				s.Elems = append(s.Elems, el...)
+			}
 		case "counter":
 			s.Counter = true
 		case "dns":
@@ -144,7 +148,7 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 		p.errorf(s.Pos, "map `%s` needs a data type: `type KEY : DATA`", s.Name)
 		return true
 	}
-	if !p.checkElemOptions(s, deferredElems) {
+	if !p.checkElemOptions(s, s.Elems) { // now that the flags and counter are known
 		return true
 	}
 	if s.CatchAll != nil && !p.checkElemOptions(s, []Elem{*s.CatchAll}) {
@@ -350,7 +354,15 @@ func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 	defer func() { p.commaIsElemSep = saved }()
 	var out []Elem
 	ok := true
+	fast := data == nil && len(key) == 1 && fastElemType(key[0]) && p.ctx.Value(noFastElems{}) == nil
+	var slab elemSlab
 	for {
+		if fast {
+			if e, good := p.fastElem(key[0], &slab); good {
+				out = append(out, e)
+				continue
+			}
+		}
 		p.skipBlankLines()
 		if p.accept(tRBrace) {
 			return out, ok

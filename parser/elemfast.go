@@ -1,0 +1,133 @@
+// The fast path for large element lists: `elements = { 10.0.0.1, ... }`
+// with one address, prefix, range or number per element is read straight
+// from the source, without tokens. Anything else (comments, variables,
+// options, concatenations, map data, a value the fast path cannot decode)
+// leaves the source untouched and the general path parses the element,
+// so values and errors are the general path's.
+
+package parser
+
+import "strings"
+
+// elemSlab hands out small key slices from shared blocks: one allocation
+// per 4096 bytes of keys instead of one per element.
+type elemSlab struct{ buf []byte }
+
+func (s *elemSlab) take(n int) []byte {
+	if len(s.buf) < n {
+		s.buf = make([]byte, 4096)
+	}
+	b := s.buf[:n:n]
+	s.buf = s.buf[n:]
+	return b
+}
+
+// noFastElems in a parse's context turns the fast path off (tests compare
+// the two paths).
+type noFastElems struct{}
+
+// fastElemType reports whether elements of t may take the fast path: the
+// kinds whose one-word literal parseLiteral hands to ParseLiteral as is.
+func fastElemType(t *Type) bool {
+	switch t.kind {
+	case kIPv4, kIPv6:
+		return true
+	case kInt:
+		return !t.Bitmask && t != TypeCtLabel && t != TypeBitmask8
+	}
+	return false
+}
+
+// fastElem tries to read one element of type t and the `,` after it
+// directly from the source. It returns false, having consumed nothing,
+// when the element is not the plain form; the caller then parses it with
+// the general path.
+func (p *parser) fastElem(t *Type, slab *elemSlab) (Elem, bool) {
+	if len(p.buf) != 0 || len(p.lex.pending) != 0 {
+		return Elem{}, false
+	}
+	l := p.lex
+	src := l.src
+	off, line, col := l.off, l.line, l.col
+	for off < len(src) {
+		switch src[off] {
+		case ' ', '\t':
+			col++
+		case '\n':
+			line, col = line+1, 1
+		default:
+			goto word
+		}
+		off++
+	}
+	return Elem{}, false
+word:
+	start, startCol := off, col
+	colon := false
+	for off < len(src) && isWordByte(src[off]) {
+		colon = colon || src[off] == ':'
+		off++
+	}
+	w := src[start:off]
+	if w == "" || w == "." || w == "/" || strings.IndexByte(w, '*') >= 0 || (colon && (t.kind != kIPv6 || !looksIPv6(w))) {
+		return Elem{}, false
+	}
+	end := off
+	for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
+		end++
+	}
+	if end >= len(src) || (src[end] != ',' && src[end] != '}') {
+		return Elem{}, false
+	}
+	var e Elem
+	if t.kind == kIPv4 {
+		if a, ok := plainIPv4(w); ok {
+			b := slab.take(4)
+			copy(b, a[:])
+			e.Lo, e.Hi = b, b
+		}
+	}
+	if e.Lo == nil {
+		lo, hi, err := t.ParseLiteral(w, false)
+		if err != nil {
+			return Elem{}, false // the general path reports it
+		}
+		e.Lo, e.Hi = lo, hi
+	}
+	if p.ntok += 2; p.ntok%ctxEvery < 2 && p.ctx.Err() != nil {
+		panic(errCancelled)
+	}
+	wordTok := token{kind: tWord, text: w, pos: Pos{File: l.file, Line: line, Col: startCol}}
+	col += end - start
+	p.last = wordTok
+	if src[end] == ',' {
+		p.last = token{kind: tComma, text: ",", pos: Pos{File: l.file, Line: line, Col: col}}
+		end, col = end+1, col+1
+	}
+	l.off, l.line, l.col = end, line, col
+	return e, true
+}
+
+// plainIPv4 decodes a dotted quad of decimal octets without leading zeros
+// (the form netip.ParseAddr accepts); anything else is not plain.
+func plainIPv4(w string) (a [4]byte, ok bool) {
+	i := 0
+	for k := 0; k < 4; k++ {
+		if k > 0 {
+			if i >= len(w) || w[i] != '.' {
+				return a, false
+			}
+			i++
+		}
+		v, n := 0, 0
+		for i < len(w) && w[i] >= '0' && w[i] <= '9' && n < 4 {
+			v = v*10 + int(w[i]-'0')
+			i, n = i+1, n+1
+		}
+		if n == 0 || n > 3 || v > 255 || (n > 1 && w[i-n] == '0') {
+			return a, false
+		}
+		a[k] = byte(v)
+	}
+	return a, i == len(w)
+}
