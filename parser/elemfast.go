@@ -38,6 +38,25 @@ func fastElemType(t *Type) bool {
 	return false
 }
 
+// elemsAhead estimates how many elements the list starting here holds
+// (the commas before the next `}`, plus one), so that a large list is
+// allocated once instead of grown by copying.
+func (p *parser) elemsAhead() int {
+	rest := p.lex.src[p.lex.off:]
+	if i := strings.IndexByte(rest, '}'); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.Count(rest, ",") + 1
+}
+
+// nilIfEmpty keeps an empty list nil whether or not it was preallocated.
+func nilIfEmpty(els []Elem) []Elem {
+	if len(els) == 0 {
+		return nil
+	}
+	return els
+}
+
 // fastElem tries to read one element of type t and the `,` after it
 // directly from the source. It returns false, having consumed nothing,
 // when the element is not the plain form; the caller then parses it with

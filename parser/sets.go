@@ -356,6 +356,9 @@ func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 	ok := true
 	fast := data == nil && len(key) == 1 && fastElemType(key[0]) && p.ctx.Value(noFastElems{}) == nil
 	var slab elemSlab
+	if fast {
+		out = make([]Elem, 0, p.elemsAhead())
+	}
 	for {
 		if fast {
 			if e, good := p.fastElem(key[0], &slab); good {
@@ -365,11 +368,11 @@ func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 		}
 		p.skipBlankLines()
 		if p.accept(tRBrace) {
-			return out, ok
+			return nilIfEmpty(out), ok
 		}
 		if p.peek().kind == tEOF {
 			p.errorf(p.peek().pos, "found end of file, expected `}` closing the element list")
-			return out, false
+			return nilIfEmpty(out), false
 		}
 		if data == nil && p.peek().kind == tLBrace {
 			// a nested anonymous set `{ { a, b }, c }`: nft flattens it
@@ -382,11 +385,11 @@ func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 				continue
 			}
 			if p.accept(tRBrace) {
-				return out, ok
+				return nilIfEmpty(out), ok
 			}
 			t := p.peek()
 			p.errorf(t.pos, "found %s, expected `,` or `}`", t.describe())
-			return out, false
+			return nilIfEmpty(out), false
 		}
 		e, good := p.parseElem(key, data)
 		if good {

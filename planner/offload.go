@@ -630,14 +630,15 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	// big-endian keys; the rule converts the register first (nft's
 	// byteorder hton before the lookup), since intervals compare bytes.
 	hton := interval && host
-	keyOf := func(b []byte) []byte {
-		if hton {
-			sp, _ := specOf(keys[0], tr.t.Family)
-			sp.host = false
-			return sp.reg(b)
-		}
-		return tr.keyBytes(keys, b)
+	// The keys' specs once per set, not once per element.
+	specs := make([]fieldSpec, len(keys))
+	for i, k := range keys {
+		specs[i], _ = specOf(k, tr.t.Family)
 	}
+	if hton {
+		specs[0].host = false
+	}
+	keyOf := func(b []byte) []byte { return keyBytesOf(specs, b) }
 	if vmap {
 		s.DataType = nftables.TypeVerdict
 	}
@@ -652,8 +653,13 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 			starts[string(keyOf(e.Lo))] = true
 		}
 	}
-	var els []nftables.SetElement
-	for _, e := range elems {
+	n := len(elems)
+	if interval {
+		n *= 2
+	}
+	els := make([]nftables.SetElement, 0, n)
+	for i := range elems {
+		e := &elems[i]
 		if vmap {
 			if err := tr.checkTarget(e.Verdict); err != nil {
 				return nil, err
@@ -665,7 +671,7 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 			el.VerdictData = tr.verdict(e.Verdict)
 		}
 		if data != nil {
-			el.Val = data.enc(&e)
+			el.Val = data.enc(e)
 		}
 		els = append(els, el)
 		if interval {
@@ -688,14 +694,21 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 // keyBytes lays a key out as the kernel's registers hold it: each field in
 // host order where the field is, each padded to 4 bytes in a concatenation.
 func (tr *translator) keyBytes(keys []parser.Field, b []byte) []byte {
-	if len(keys) == 1 {
-		sp, _ := specOf(keys[0], tr.t.Family)
-		return sp.reg(b)
+	specs := make([]fieldSpec, len(keys))
+	for i, k := range keys {
+		specs[i], _ = specOf(k, tr.t.Family)
+	}
+	return keyBytesOf(specs, b)
+}
+
+// keyBytesOf is keyBytes with the keys' specs already looked up.
+func keyBytesOf(specs []fieldSpec, b []byte) []byte {
+	if len(specs) == 1 {
+		return specs[0].reg(b)
 	}
 	var out []byte
 	off := 0
-	for _, k := range keys {
-		sp, _ := specOf(k, tr.t.Family)
+	for _, sp := range specs {
 		out = append(out, sp.reg(b[off:off+sp.nat])...)
 		for len(out)%4 != 0 {
 			out = append(out, 0)

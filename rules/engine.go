@@ -222,7 +222,11 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	var bases []base
 	for _, t := range rs.Tables {
 		for _, s := range t.Sets {
-			b.sets[s] = newSet(s.Name, s.Key, s.Elems)
+			if rs := reusedSet(b.opts.Prev, t, s); rs != nil {
+				b.sets[s] = rs
+			} else {
+				b.sets[s] = newSet(s.Name, s.Key, s.Elems)
+			}
 			if s.CatchAll != nil {
 				b.sets[s].withCatchAll(len(s.Elems))
 			}

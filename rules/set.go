@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,17 +88,19 @@ func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
 			}
 		}
 	case len(types) == 1:
-		s.exact = map[key128]int32{}
-		for i, e := range elems {
+		s.exact = make(map[key128]int32, len(elems))
+		// Backwards, so that the first of equal keys is the one kept
+		// with a single map operation per element.
+		for i := len(elems) - 1; i >= 0; i-- {
+			e := &elems[i]
 			lo, hi := keyOf(e.Lo), keyOf(e.Hi)
 			if lo == hi {
-				if _, dup := s.exact[lo]; !dup {
-					s.exact[lo] = int32(i)
-				}
+				s.exact[lo] = int32(i)
 				continue
 			}
 			s.ivals = append(s.ivals, interval{lo, hi, int32(i)})
 		}
+		slices.Reverse(s.ivals) // back in element order for the stable sort
 		sort.SliceStable(s.ivals, func(i, j int) bool { return s.ivals[i].lo.less(s.ivals[j].lo) })
 		// Merge overlaps; the first element keeps the overlap (nft refuses
 		// overlapping elements, so this only matters for plain sets).
@@ -113,7 +116,7 @@ func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
 		}
 		s.ivals = out
 	default:
-		s.cexact = map[string]int32{}
+		s.cexact = make(map[string]int32, len(elems))
 		for i, e := range elems {
 			if string(e.Lo) == string(e.Hi) {
 				if _, dup := s.cexact[string(e.Lo)]; !dup {

@@ -12,12 +12,20 @@ import "github.com/nfdproject/nfd/parser"
 func (s *set) withState(ps *parser.Set, now func() int64) *set {
 	n := len(ps.Elems) + 1
 	at := now()
-	all := append(ps.Elems[:len(ps.Elems):len(ps.Elems)], parser.Elem{})
-	if ps.CatchAll != nil {
-		all[n-1] = *ps.CatchAll
+	// The elements and, at index n-1, the catch-all (or none), without
+	// copying the element list.
+	var none parser.Elem
+	elem := func(i int) *parser.Elem {
+		switch {
+		case i < len(ps.Elems):
+			return &ps.Elems[i]
+		case ps.CatchAll != nil:
+			return ps.CatchAll
+		}
+		return &none
 	}
-	for i := range all {
-		if d := ps.ElemTimeout(&all[i]); d != 0 {
+	for i := 0; i < n; i++ {
+		if d := ps.ElemTimeout(elem(i)); d != 0 {
 			if s.deadline == nil {
 				s.deadline = make([]int64, n)
 			}
@@ -29,8 +37,8 @@ func (s *set) withState(ps *parser.Set, now func() int64) *set {
 	}
 	if ps.Counter {
 		s.ctrs = make([]Counters, n)
-		for i := range all {
-			if c := all[i].Counter; c != nil {
+		for i := 0; i < n; i++ {
+			if c := elem(i).Counter; c != nil {
 				s.ctrs[i].Packets.Store(c.Packets)
 				s.ctrs[i].Bytes.Store(c.Bytes)
 			}

@@ -1,0 +1,73 @@
+package rules
+
+import (
+	"bytes"
+	"maps"
+
+	"github.com/nfdproject/nfd/parser"
+)
+
+// A reload that changes a few elements of a large set builds the new
+// set's hash from the running engine's: a copy of the old hash (maps.Clone
+// copies its groups, ~30x faster than inserting 10^6 keys one by one)
+// with the changed elements' old keys removed and their new keys added.
+// The result is exactly what newSet builds (every key maps to the index
+// of its element), which the conditions below guarantee; anything else
+// is built from scratch.
+
+// reuseMaxChanged is the share of elements (1/N) above which the set is
+// rebuilt instead of patched.
+const reuseMaxChanged = 4
+
+// reusedSet returns the compiled set for ps in table t built from the
+// previous engine's set of the same name, or nil when newSet must build
+// it: the set must be a single-field set of exact values (no ranges, no
+// host names) on both sides, of as many elements, with no key twice, and
+// at most 1/reuseMaxChanged of the elements changed.
+func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
+	if prev == nil || prev.Ruleset == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname || len(ps.Elems) < 1024 {
+		return nil
+	}
+	var old *parser.Set
+	for _, ot := range prev.Ruleset.Tables {
+		if ot.Family == t.Family && ot.Name == t.Name {
+			old = ot.Set(ps.Name)
+			break
+		}
+	}
+	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || len(old.Elems) != len(ps.Elems) {
+		return nil
+	}
+	os := prev.sets[old]
+	if os == nil || os.exact == nil || len(os.ivals) != 0 || len(os.exact) != len(old.Elems) {
+		return nil
+	}
+	var changed []int
+	limit := len(ps.Elems) / reuseMaxChanged
+	for i := range ps.Elems {
+		o, n := &old.Elems[i], &ps.Elems[i]
+		if bytes.Equal(o.Lo, n.Lo) && bytes.Equal(o.Hi, n.Hi) {
+			continue
+		}
+		if keyOf(n.Lo) != keyOf(n.Hi) || len(changed) == limit {
+			return nil
+		}
+		changed = append(changed, i)
+	}
+	m := maps.Clone(os.exact)
+	for _, i := range changed {
+		delete(m, keyOf(old.Elems[i].Lo))
+	}
+	for _, i := range changed {
+		k := keyOf(ps.Elems[i].Lo)
+		if _, dup := m[k]; dup {
+			return nil
+		}
+		m[k] = int32(i)
+	}
+	s := &set{name: ps.Name, types: ps.Key, exact: m}
+	for _, t := range ps.Key {
+		s.size += t.Size
+	}
+	return s
+}
