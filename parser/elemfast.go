@@ -7,7 +7,10 @@
 
 package parser
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // elemSlab hands out small key slices from shared blocks: one allocation
 // per 4096 bytes of keys instead of one per element.
@@ -149,4 +152,22 @@ func plainIPv4(w string) (a [4]byte, ok bool) {
 		a[k] = byte(v)
 	}
 	return a, i == len(w)
+}
+
+// plainIPv4Elem reports whether FormatElem would print e as a bare IPv4
+// address (what appendIPv4 writes without allocating).
+func plainIPv4Elem(key []*Type, e *Elem, data []*Type) bool {
+	return len(key) == 1 && key[0].kind == kIPv4 && data == nil && !e.CatchAll && len(e.Lo) == 4 &&
+		string(e.Lo) == string(e.Hi) && !e.HasOptions()
+}
+
+// appendIPv4 is netip.Addr.String of a 4-byte address, appended to b.
+func appendIPv4(b []byte, a []byte) []byte {
+	for i, x := range a[:4] {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		b = strconv.AppendUint(b, uint64(x), 10)
+	}
+	return b
 }

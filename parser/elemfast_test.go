@@ -112,3 +112,20 @@ func FuzzFastElems(f *testing.F) {
 		parseBoth(t, setSrc(typ, flags, elems))
 	})
 }
+
+// TestAppendIPv4 checks the printer's IPv4 shortcut against FormatElem.
+func TestAppendIPv4(t *testing.T) {
+	for _, a := range [][]byte{{0, 0, 0, 0}, {10, 0, 0, 1}, {255, 255, 255, 255}, {1, 20, 200, 9}} {
+		e := Elem{Lo: a, Hi: a}
+		if !plainIPv4Elem([]*Type{TypeIPv4}, &e, nil) {
+			t.Fatalf("%v is not plain", a)
+		}
+		if got, want := string(appendIPv4(nil, a)), FormatElem([]*Type{TypeIPv4}, &e, nil); got != want {
+			t.Errorf("appendIPv4(%v) = %q, FormatElem %q", a, got, want)
+		}
+	}
+	e := Elem{Lo: []byte{10, 0, 0, 1}, Hi: []byte{10, 0, 0, 1}, Timeout: 5}
+	if plainIPv4Elem([]*Type{TypeIPv4}, &e, nil) {
+		t.Error("an element with a timeout is not plain")
+	}
+}

@@ -139,11 +139,17 @@ func printSet(b *strings.Builder, s *Set) {
 	if len(s.Elems) > 0 || s.CatchAll != nil {
 		b.WriteString("\t\telements = { ")
 		data := s.mapData()
-		els := s.Elems
+		n := len(s.Elems)
 		if s.CatchAll != nil {
-			els = append(els[:len(els):len(els)], *s.CatchAll)
+			n++
 		}
-		for i := range els {
+		b.Grow(n * 18)
+		var scratch [24]byte
+		for i := 0; i < n; i++ {
+			e := s.CatchAll // at index len(s.Elems), without copying the list
+			if i < len(s.Elems) {
+				e = &s.Elems[i]
+			}
 			if i > 0 {
 				b.WriteString(",")
 				if i%4 == 0 {
@@ -152,7 +158,11 @@ func printSet(b *strings.Builder, s *Set) {
 					b.WriteString(" ")
 				}
 			}
-			b.WriteString(FormatElem(s.Key, &els[i], data))
+			if plainIPv4Elem(s.Key, e, data) {
+				b.Write(appendIPv4(scratch[:0], e.Lo))
+				continue
+			}
+			b.WriteString(FormatElem(s.Key, e, data))
 		}
 		b.WriteString(" }\n")
 	}
