@@ -60,11 +60,23 @@ func nilIfEmpty(els []Elem) []Elem {
 	return els
 }
 
-// fastElem tries to read one element of type t and the `,` after it
+// fastKey reports whether a key of these types may take the fast path:
+// one fast type, or a concatenation of fast types of fixed size.
+func fastKey(key []*Type) bool {
+	for _, t := range key {
+		if !fastElemType(t) || (len(key) > 1 && t.Size == 0) {
+			return false
+		}
+	}
+	return len(key) > 0
+}
+
+// fastElem tries to read one element of the key types (one word each,
+// joined by a standalone `.` in a concatenation) and the `,` after it
 // directly from the source. It returns false, having consumed nothing,
 // when the element is not the plain form; the caller then parses it with
 // the general path.
-func (p *parser) fastElem(t *Type, slab *elemSlab) (Elem, bool) {
+func (p *parser) fastElem(key []*Type, slab *elemSlab) (Elem, bool) {
 	if len(p.buf) != 0 || len(p.lex.pending) != 0 {
 		return Elem{}, false
 	}
@@ -84,44 +96,73 @@ func (p *parser) fastElem(t *Type, slab *elemSlab) (Elem, bool) {
 	}
 	return Elem{}, false
 word:
-	start, startCol := off, col
-	colon := false
-	for off < len(src) && isWordByte(src[off]) {
-		colon = colon || src[off] == ':'
-		off++
-	}
-	w := src[start:off]
-	if w == "" || w == "." || w == "/" || strings.IndexByte(w, '*') >= 0 || (colon && (t.kind != kIPv6 || !looksIPv6(w))) {
-		return Elem{}, false
+	var e Elem
+	var lastWord token
+	size := 0
+	if len(key) > 1 {
+		for _, t := range key {
+			size += t.Size
+		}
+		e.Lo, e.Hi = slab.take(size)[:0], slab.take(size)[:0]
 	}
 	end := off
-	for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
-		end++
-	}
-	if end >= len(src) || (src[end] != ',' && src[end] != '}') {
-		return Elem{}, false
-	}
-	var e Elem
-	if t.kind == kIPv4 {
-		if a, ok := plainIPv4(w); ok {
-			b := slab.take(4)
-			copy(b, a[:])
-			e.Lo, e.Hi = b, b
+	for i, t := range key {
+		if i > 0 {
+			// a standalone `.` between spaces or tabs
+			if end >= len(src) || src[end] != '.' || (end+1 < len(src) && isWordByte(src[end+1])) {
+				return Elem{}, false
+			}
+			end++
+			for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
+				end++
+			}
+			col += end - off
+			off = end
 		}
-	}
-	if e.Lo == nil {
-		lo, hi, err := t.ParseLiteral(w, false)
-		if err != nil {
-			return Elem{}, false // the general path reports it
+		start, startCol := off, col
+		colon := false
+		for off < len(src) && isWordByte(src[off]) {
+			colon = colon || src[off] == ':'
+			off++
 		}
-		e.Lo, e.Hi = lo, hi
+		w := src[start:off]
+		if w == "" || w == "." || w == "/" || strings.IndexByte(w, '*') >= 0 || (colon && (t.kind != kIPv6 || !looksIPv6(w))) {
+			return Elem{}, false
+		}
+		end = off
+		for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
+			end++
+		}
+		if i == len(key)-1 && (end >= len(src) || (src[end] != ',' && src[end] != '}')) {
+			return Elem{}, false
+		}
+		if a, ok := plainIPv4(w); ok && t.kind == kIPv4 {
+			if len(key) == 1 {
+				b := slab.take(4)
+				copy(b, a[:])
+				e.Lo, e.Hi = b, b
+			} else {
+				e.Lo, e.Hi = append(e.Lo, a[:]...), append(e.Hi, a[:]...)
+			}
+		} else {
+			lo, hi, err := t.ParseLiteral(w, false)
+			if err != nil {
+				return Elem{}, false // the general path reports it
+			}
+			if len(key) == 1 {
+				e.Lo, e.Hi = lo, hi
+			} else {
+				e.Lo, e.Hi = append(e.Lo, lo...), append(e.Hi, hi...)
+			}
+		}
+		lastWord = token{kind: tWord, text: w, pos: Pos{File: l.file, Line: line, Col: startCol}}
+		col += off - start
 	}
-	if p.ntok += 2; p.ntok%ctxEvery < 2 && p.ctx.Err() != nil {
+	if p.ntok += 2 * len(key); p.ntok%ctxEvery < 2*len(key) && p.ctx.Err() != nil {
 		panic(errCancelled)
 	}
-	wordTok := token{kind: tWord, text: w, pos: Pos{File: l.file, Line: line, Col: startCol}}
-	col += end - start
-	p.last = wordTok
+	col += end - off
+	p.last = lastWord
 	if src[end] == ',' {
 		p.last = token{kind: tComma, text: ",", pos: Pos{File: l.file, Line: line, Col: col}}
 		end, col = end+1, col+1

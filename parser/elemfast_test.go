@@ -68,6 +68,16 @@ var fastElemCases = []struct{ typ, flags, elems string }{
 	{"inet_service", "flags interval\n", "1-1024, 8080-8090"},
 	{"inet_service", "", "22 | 80, (1|2)"},
 	{"ipv4_addr . inet_service", "", "10.0.0.1 . 22, 10.0.0.2 . 80"},
+	{"ipv4_addr . inet_service", "", "\n  10.0.0.1 . 22,\n  10.0.0.2\t.\t80 ,\n  10.0.0.3 .  ssh\n"},
+	{"ipv4_addr . inet_service", "", "10.0.0.1 .22, 10.0.0.2. 80, 10.0.0.3.80"},
+	{"ipv4_addr . inet_service", "", "10.0.0.1 . 22 . 1, 10.0.0.2"},
+	{"ipv4_addr . inet_service", "", "10.0.0.1\n. 22, 10.0.0.2 .\n80"},
+	{"ipv4_addr . inet_service", "", "10.0.0.1 . 99999, 300.0.0.1 . 22"},
+	{"ipv4_addr . inet_service", "", "10.0.0.0/8 . 22, 10.0.0.1-10.0.0.9 . 1-1024"},
+	{"ipv4_addr . inet_service", "flags interval\n", "10.0.0.0/8 . 22, 10.0.0.1-10.0.0.9 . 1-1024"},
+	{"ipv4_addr . inet_service", "", "10.0.0.1 . 22 timeout 1s, 10.0.0.2 . 23"},
+	{"ipv4_addr . ipv6_addr . mark", "", "10.0.0.1 . ::1 . 7, 10.0.0.2 . 2001:db8::1 . 0x10"},
+	{"ipv4_addr . ipv4_addr", "", "1.2.3.4 . 01.2.3.4, 1.2.3.4 . 5.6.7.8"},
 	{"ether_addr", "", "00:11:22:33:44:55, 66:77:88:99:aa:bb"},
 	{"mark", "", "1, 0x10, 42"},
 	{"ipv4_addr", "", "10.0.0.1,"},
@@ -127,5 +137,35 @@ func TestAppendIPv4(t *testing.T) {
 	e := Elem{Lo: []byte{10, 0, 0, 1}, Hi: []byte{10, 0, 0, 1}, Timeout: 5}
 	if plainIPv4Elem([]*Type{TypeIPv4}, &e, nil) {
 		t.Error("an element with a timeout is not plain")
+	}
+}
+
+// TestFastElemTaken: the plain forms do take the fast path (the
+// equivalence tests above pass whichever path runs).
+func TestFastElemTaken(t *testing.T) {
+	cases := []struct {
+		key  []*Type
+		src  string
+		want bool
+	}{
+		{[]*Type{TypeIPv4}, " 10.0.0.1,", true},
+		{[]*Type{TypeIPv4}, "\n   10.0.0.0/8 }", true},
+		{[]*Type{TypeIPv6}, " 2001:db8::1,", true},
+		{[]*Type{TypeIPv4, TypeService}, " 10.0.0.1 . 80,", true},
+		{[]*Type{TypeIPv4, TypeService}, " 10.0.0.1\t.\t1-1024 }", true},
+		{[]*Type{TypeIPv4}, " 10.0.0.1 # c\n,", false},
+		{[]*Type{TypeIPv4}, " $a,", false},
+		{[]*Type{TypeIPv4, TypeService}, " 10.0.0.1 .80,", false},
+		{[]*Type{TypeIPv4}, " 10.0.0.1 counter,", false},
+	}
+	for _, c := range cases {
+		p := &parser{ctx: stdctx.Background(), lex: newLexer("f.nft", []byte(c.src))}
+		var slab elemSlab
+		if _, ok := p.fastElem(c.key, &slab); ok != c.want {
+			t.Errorf("fastElem(%q) = %v, want %v", c.src, ok, c.want)
+		}
+		if !c.want && (p.lex.off != 0 || p.lex.line != 1 || p.lex.col != 1) {
+			t.Errorf("fastElem(%q) moved the lexer on a fallback", c.src)
+		}
 	}
 }

@@ -354,14 +354,14 @@ func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
 	defer func() { p.commaIsElemSep = saved }()
 	var out []Elem
 	ok := true
-	fast := data == nil && len(key) == 1 && fastElemType(key[0]) && p.ctx.Value(noFastElems{}) == nil
+	fast := data == nil && fastKey(key) && p.ctx.Value(noFastElems{}) == nil
 	var slab elemSlab
 	if fast {
 		out = make([]Elem, 0, p.elemsAhead())
 	}
 	for {
 		if fast {
-			if e, good := p.fastElem(key[0], &slab); good {
+			if e, good := p.fastElem(key, &slab); good {
 				out = append(out, e)
 				continue
 			}
