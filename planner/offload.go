@@ -441,11 +441,13 @@ func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, e
 		return sp.reg(b)
 	}
 	if string(e.Lo) != string(e.Hi) {
-		op := expr.CmpOpEq
 		if m.Op == parser.OpNe {
-			op = expr.CmpOpNeq
+			return append(out, &expr.Range{Op: expr.CmpOpNeq, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
 		}
-		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
+		// nft's netlink_gen_range: an equal range is two comparisons,
+		// only a negated one a range expression.
+		return append(out, &expr.Cmp{Op: expr.CmpOpGte, Register: reg, Data: val(e.Lo)},
+			&expr.Cmp{Op: expr.CmpOpLte, Register: reg, Data: val(e.Hi)}), nil
 	}
 	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
 }
