@@ -14,6 +14,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -646,6 +647,9 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	}
 	if data != nil {
 		s.DataType = data.typ
+		if data.interval && anon {
+			s.Comment = nlbatch.DataIntervalComment // the batch marks it
+		}
 	}
 	// An interval ending where another starts needs no end marker (nft
 	// leaves it out; the start marks the boundary).
