@@ -647,8 +647,8 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	}
 	if data != nil {
 		s.DataType = data.typ
-		if data.interval && anon {
-			s.Comment = nlbatch.DataIntervalComment // the batch marks it
+		if (data.interval || data.host) && anon {
+			s.Comment = nlbatch.MapDataComment(data.interval, data.host) // the batch marks it
 		}
 	}
 	// An interval ending where another starts needs no end marker (nft
