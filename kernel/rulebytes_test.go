@@ -49,6 +49,27 @@ func TestAddRuleBytes(t *testing.T) {
 		ip saddr 10.1.0.0/16 add @s { ip saddr } counter
 		ip6 daddr ::1 tcp dport { 80, 443 } accept
 		tcp dport vmap { 81 : accept, 82 : drop }
+		tcp dport 1000-2000 counter
+	}
+}
+`)
+	// Expressions nlbatch writes from placeholders (osf, xfrm, a tproxy
+	// without a port) and data maps it marks (fixRawExprs, fixMapData).
+	srcs["raw-exprs"] = []byte(`table ip y {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		osf ttl skip version "Linux:3.0" counter
+		ct mark set osf version map { "Windows:XP" : 0x00000003, "MacOs:Sierra" : 0x00000004 }
+		ipsec in spnum 2 ip saddr { 1.2.3.4, 10.6.0.0/16 } accept
+		ipsec in reqid 1 ipsec in ip6 daddr dead::beef
+	}
+	chain pre {
+		type filter hook prerouting priority -150; policy accept;
+		meta l4proto udp tproxy to 192.0.2.1
+	}
+	chain nat {
+		type nat hook prerouting priority dstnat; policy accept;
+		dnat ip to ip saddr . tcp dport map { 192.168.1.2 . 80 : 10.141.10.0/24 . 8888-8999 }
 	}
 }
 `)
@@ -63,7 +84,7 @@ func TestAddRuleBytes(t *testing.T) {
 	for name, src := range srcs {
 		rs, err := parser.Parse(name, src)
 		if err != nil {
-			if name == "ct-and-more" {
+			if name == "ct-and-more" || name == "raw-exprs" {
 				t.Fatal(err)
 			}
 			continue
@@ -96,6 +117,9 @@ func TestAddRuleBytes(t *testing.T) {
 					if dm[i].Header.Type != rm[i].Header.Type || dm[i].Header.Flags != rm[i].Header.Flags || !bytes.Equal(dm[i].Data, rm[i].Data) {
 						t.Fatalf("%s %s mode %v: message %d differs:\ndirect  %v %v %x\nvia Conn %v %v %x", name, off, mode, i,
 							dm[i].Header.Type, dm[i].Header.Flags, dm[i].Data, rm[i].Header.Type, rm[i].Header.Flags, rm[i].Data)
+					}
+					if bytes.Contains(dm[i].Data, []byte("nfd-raw-expression")) {
+						t.Fatalf("%s %s: message %d still holds a placeholder: %x", name, off, i, dm[i].Data)
 					}
 					if dt[i] != rt[i] {
 						t.Fatalf("%s %s: tag %d differs: %v, %v", name, off, i, dt[i], rt[i])

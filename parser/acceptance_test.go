@@ -64,8 +64,8 @@ var (
 // these percentages. Raise them when the parser learns more; never lower
 // them to make a change pass.
 const (
-	floorMatchPct   = 98.8  // 1761/1781 with the identifier lines
-	floorStmtPct    = 99.4  // 1102/1108 with ct objects, object maps, shifts, key-set and dup maps
+	floorMatchPct   = 98.9  // 1825/1845 with osf, ipsec (tests/py)
+	floorStmtPct    = 99.6  // 1135/1139 with portless tproxy, address . port range maps
 	floorRulesetPct = 100.0 // 31/31 with ct helpers, object commands, NAT without `to`, dormant tables
 )
 

@@ -343,6 +343,12 @@ func checkRuleLocal(t *Table, r *Rule, p *parser) {
 		for _, k := range withHashSources(keys) {
 			fi := k.Info()
 			pr := fi.Proto
+			if fi.Base == BaseXfrm {
+				// nft's expr_evaluate_xfrm: the state's addresses, of
+				// either family whatever the packet's (a tunnel's
+				// outer header), with no protocol dependency.
+				pr = ProtoNone
+			}
 			if (fi.Key == unix.NFT_CT_PROTO_SRC || fi.Key == unix.NFT_CT_PROTO_DST) && fi.Base == BaseCt && len(pc.l4) == 0 && !hasL4Match(r.Stmts[:i], t.Family) {
 				// nft types proto-src by the transport protocol the
 				// rule has matched; without one it has no type.

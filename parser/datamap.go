@@ -83,20 +83,17 @@ func (p *parser) parseDataMap(data []*Type, nat bool) (*DataMap, bool) {
 			if n == data[0].Size {
 				m.Data = data[:1]
 			}
-			if ranges && n != data[0].Size {
-				// nft marks such data NFTNL_UDATA_SET_DATA_INTERVAL;
-				// google/nftables v0.3.0 cannot, and nft 1.0.6 crashes
-				// listing a map of address . port ranges without it.
-				p.errorf(t.pos, "ranges as the values of an address . port map are not supported: nfd's netlink library cannot mark the map's data as intervals, and `nft list` crashes on such a map without it")
-				return nil, false
-			}
 			if ranges {
-				m.Interval = true
-				for i := range m.Val.Elems {
-					if e := &m.Val.Elems[i]; e.DataHi == nil {
-						e.DataHi = e.Data
+				for _, e := range m.Val.Elems {
+					if e.DataHi == nil {
+						// nft sends a value without a range at half the
+						// length of the others; nft_setelem_parse_data
+						// refuses it (EINVAL).
+						p.errorf(t.pos, "the map's values mix ranges and single values: the kernel refuses the single ones, as it does from nft (write a single value as a range, such as 10.0.0.1-10.0.0.1)")
+						return nil, false
 					}
 				}
+				m.Interval = true
 			}
 		}
 		return m, true

@@ -764,7 +764,7 @@ func (p *parser) parseIpsec(pos Pos) (Field, bool) {
 	var spnum uint64
 	if p.isWord("spnum") {
 		p.next()
-		if spnum, ok = p.smallUint("an SP number", 255); !ok {
+		if spnum, ok = p.smallUint("an SP number", 5); !ok {
 			return 0, false
 		}
 		name += fmt.Sprintf(" spnum %d", spnum)

@@ -19,6 +19,9 @@ import (
 type setData struct {
 	typ nftables.SetDatatype
 	enc func(e *parser.Elem) []byte
+	// interval: the data are ranges (nft's NFTNL_UDATA_SET_DATA_INTERVAL);
+	// host: in host byte order (NFTNL_UDATA_SET_DATABYTEORDER)
+	interval, host bool
 }
 
 // hostData: data types the kernel keeps in host byte order (nft's mark
@@ -35,12 +38,15 @@ func dataOf(ts []*parser.Type, interval bool) *setData {
 	for _, t := range ts {
 		types = append(types, setType(t, t.Size))
 	}
-	d := &setData{typ: types[0]}
-	if interval {
-		types = append(types, types...)
-	}
+	d := &setData{typ: types[0], interval: interval, host: len(ts) == 1 && hostData(ts[0])}
 	if len(types) > 1 {
 		d.typ = nftables.MustConcatSetType(types...)
+	}
+	if interval {
+		// nft declares the data's own type, twice as long (mnl.c
+		// mnl_nft_set_add: data_len of the interval), and marks the
+		// set NFTNL_UDATA_SET_DATA_INTERVAL.
+		d.typ.Bytes *= 2
 	}
 	pad := func(b []byte) []byte {
 		for len(b)%4 != 0 {

@@ -65,7 +65,7 @@ func init() {
 		nftables.TypeCTLabel, nftables.TypePktType, nftables.TypeICMPCode, nftables.TypeICMPV6Code,
 		nftables.TypeDevGroup, nftables.TypeDSCP, nftables.TypeECN, nftables.TypeFIBAddr, nftables.TypeBoolean,
 		nftables.TypeIFName, nftables.TypeIFIndex, nftables.TypeIGMPType, nftables.TypeTimeHour, nftables.TypeTimeDay,
-		nftables.TypeCGroupV2, nftables.TypeUID, nftables.TypeGID} {
+		nftables.TypeCGroupV2, nftables.TypeUID, nftables.TypeGID, nftables.TypeString} {
 		setTypeByName[t.Name] = t
 	}
 }
@@ -213,6 +213,18 @@ func specOf(f parser.Field, fam parser.Family) (fieldSpec, error) {
 			x.DestRegister = reg
 			return append(append([]expr.Any(nil), loads...), &x)
 		}
+	case parser.BaseOsf:
+		// google/nftables v0.3.0 has no osf expression: the batch
+		// writes it (nlbatch.Osf).
+		ttl, fl := uint8(fi.Key), fi.Flags
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any { return []expr.Any{nlbatch.Osf(reg, ttl, fl)} }
+	case parser.BaseXfrm:
+		// nor an xfrm one (nlbatch.Xfrm); the parser's direction is 1
+		// in, 2 out, the kernel's XFRM_POLICY_IN 0, XFRM_POLICY_OUT 1.
+		key, dir, spnum := fi.Key, fi.Dir-1, fi.Level
+		sp.size = fi.Type.Size
+		sp.load = func(reg uint32) []expr.Any { return []expr.Any{nlbatch.Xfrm(reg, key, dir, spnum)} }
 	default:
 		return fieldSpec{}, userspace("`%s` has no native form in nfd (google/nftables v0.3.0 has no such expression)", f)
 	}

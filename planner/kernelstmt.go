@@ -33,9 +33,6 @@ func (tr *translator) kernelStmt(s parser.Stmt, have *depState) ([]expr.Any, err
 		return []expr.Any{&expr.SynProxy{Mss: s.MSS, Wscale: s.Wscale, WscaleValueSet: s.HasWscale,
 			Timestamp: s.Timestamp, SackPerm: s.SackPerm}}, nil
 	case *parser.TProxy:
-		if s.Port == 0 {
-			return nil, userspace("`tproxy` without a port cannot be programmed by nfd's netlink library (it always sends a port register)")
-		}
 		var out []expr.Any
 		tp := &expr.TProxy{TableFamily: byte(TableFamily(tr.t.Family)), RegPort: reg2}
 		switch s.Family {
@@ -51,6 +48,11 @@ func (tr *translator) kernelStmt(s parser.Stmt, have *depState) ([]expr.Any, err
 		if s.Addr != nil {
 			out = append(out, &expr.Immediate{Register: reg1, Data: s.Addr})
 			tp.RegAddr = reg1
+		}
+		if s.Port == 0 {
+			// the packet's own port: nft sends no port register,
+			// which google/nftables v0.3.0 cannot (nlbatch.TProxyNoPort)
+			return append(out, nlbatch.TProxyNoPort(tp.Family, tp.RegAddr)), nil
 		}
 		out = append(out, &expr.Immediate{Register: reg2, Data: binaryutil.BigEndian.PutUint16(s.Port)}, tp)
 		return out, nil

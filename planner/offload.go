@@ -14,6 +14,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
+	"github.com/nfdproject/nfd/internal/nlbatch"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -441,11 +442,13 @@ func (tr *translator) matchExprs(m *parser.Match, have *depState) ([]expr.Any, e
 		return sp.reg(b)
 	}
 	if string(e.Lo) != string(e.Hi) {
-		op := expr.CmpOpEq
 		if m.Op == parser.OpNe {
-			op = expr.CmpOpNeq
+			return append(out, &expr.Range{Op: expr.CmpOpNeq, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
 		}
-		return append(out, &expr.Range{Op: op, Register: reg, FromData: val(e.Lo), ToData: val(e.Hi)}), nil
+		// nft's netlink_gen_range: an equal range is two comparisons,
+		// only a negated one a range expression.
+		return append(out, &expr.Cmp{Op: expr.CmpOpGte, Register: reg, Data: val(e.Lo)},
+			&expr.Cmp{Op: expr.CmpOpLte, Register: reg, Data: val(e.Hi)}), nil
 	}
 	return append(out, &expr.Cmp{Op: cmpOp(m.Op), Register: reg, Data: val(e.Lo)}), nil
 }
@@ -644,6 +647,9 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	}
 	if data != nil {
 		s.DataType = data.typ
+		if (data.interval || data.host) && anon {
+			s.Comment = nlbatch.MapDataComment(data.interval, data.host) // the batch marks it
+		}
 	}
 	// An interval ending where another starts needs no end marker (nft
 	// leaves it out; the start marks the boundary).

@@ -165,10 +165,36 @@ const tproxyRules = `table ip t {
 }
 `
 
+// tproxyNoPortRules intercepts forwarded TCP to port 84 with a `tproxy`
+// to an address without a port: the packet's own port, 84 (nft sends no
+// port register, which nfd's netlink library cannot without
+// nlbatch.TProxyNoPort).
+const tproxyNoPortRules = `table ip t {
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		counter
+		tls sni "blocked.example" drop
+		tcp dport 84 counter meta mark set 0x1 tproxy to 127.0.0.1 accept
+		tcp dport 85 counter
+		counter
+	}
+}
+`
+
 // TestTproxyAfterName (issue 15): a `tproxy` rule after a name rule hands
 // the connection to the firewall's transparent socket, as under nft -f,
 // in both offload modes; a connection it does not take goes on.
 func TestTproxyAfterName(t *testing.T) {
+	tproxyAfterName(t, tproxyRules, 9984)
+}
+
+// TestTproxyNoPortAfterName: the same with `tproxy to ADDRESS` and the
+// transparent socket on the connection's own port.
+func TestTproxyNoPortAfterName(t *testing.T) {
+	tproxyAfterName(t, tproxyNoPortRules, 84)
+}
+
+func tproxyAfterName(t *testing.T, tproxyRules string, port int) {
 	netns.SkipUnlessRoot(t, "nft", "ip")
 	tp := netns.NewTopology(t)
 	servers(t, tp.Server, []int{85}, nil)
@@ -189,7 +215,7 @@ func TestTproxyAfterName(t *testing.T) {
 			return serr
 		}}
 		var err error
-		l, err = lc.Listen(context.Background(), "tcp4", "0.0.0.0:9984")
+		l, err = lc.Listen(context.Background(), "tcp4", "0.0.0.0:"+strconv.Itoa(port))
 		return err
 	}))
 	t.Cleanup(func() { l.Close() })

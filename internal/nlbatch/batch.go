@@ -98,6 +98,8 @@ func (b *Batch) record(req []netlink.Message) ([]netlink.Message, error) {
 			b.fixKeyByteOrder(&req[i])
 			b.fixObjMaps(&req[i])
 			fixShifts(&req[i])
+			fixRawExprs(&req[i])
+			fixMapData(&req[i])
 			b.fixDormant(&req[i])
 		}
 		b.msgs = append(b.msgs, req[1:len(req)-1]...)

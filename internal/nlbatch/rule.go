@@ -136,6 +136,7 @@ func (b *Batch) AddRule(r *nftables.Rule, tag any) {
 	}
 	b.fixObjMaps(&m)
 	fixShifts(&m)
+	fixRawExprs(&m)
 	b.msgs = append(b.msgs, m)
 	b.tags = append(b.tags, tag)
 }
