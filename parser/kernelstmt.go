@@ -287,6 +287,17 @@ func (p *parser) parseTProxy() (Stmt, bool) {
 	} else if p.acceptWord("ip6") {
 		s.Family = FamilyIP6
 	}
+	if net := p.ruleNetwork(); p.family() == FamilyInet && net != FamilyInet && net != s.Family {
+		// nft's stmt_evaluate_tproxy: in inet, the rule's network
+		// protocol context and the statement's family must agree (an
+		// unnamed family conflicts with a known context too).
+		fam := "unknown"
+		if s.Family != 0 {
+			fam = s.Family.String()
+		}
+		p.errorf(s.Pos, "conflicting protocols specified: %s vs. %s. You must specify ip or ip6 family in tproxy statement", net, fam)
+		return nil, false
+	}
 	if !p.acceptWord("to") {
 		x := p.peek()
 		p.errorf(x.pos, "%s", expected(x.describe(), "`to` and an address or `:PORT`", []string{"to"}))
