@@ -64,22 +64,8 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 	if _, ok := p.expect(tLBrace, "`{`"); !ok {
 		return nil, false
 	}
-	for {
-		f, ok := p.parseFieldName()
-		if !ok {
-			return nil, false
-		}
-		s.Keys = append(s.Keys, f)
-		if !p.accept(tDot) {
-			break
-		}
-	}
-	if p.acceptWord("timeout") {
-		d, ok := p.parseDuration()
-		if !ok {
-			return nil, false
-		}
-		s.Timeout = d
+	if !p.parseDynsetKey(s) {
+		return nil, false
 	}
 	for !p.accept(tRBrace) {
 		t := p.peek()
@@ -124,19 +110,13 @@ func (p *parser) parseSetUpdate(t *Table) (Stmt, bool) {
 	return s, true // checked with the whole table (checkSetUpdate)
 }
 
-// parseLegacySetUpdate reads `set add|update|delete KEY [timeout T]
-// @set`, nft's older spelling of `add @set { KEY [timeout T] }`: the key
-// comes before the set and takes no statements (parser_bison.y set_stmt:
-// SET set_stmt_op set_elem_expr_stmt set_ref_expr). nft lists it in the
-// newer form, and so does nfd.
-func (p *parser) parseLegacySetUpdate() (Stmt, bool) {
-	p.next() // set
-	op := p.next()
-	s := &SetUpdate{Pos: op.pos, Op: op.text}
+// parseDynsetKey reads an element's key (a field or a concatenation) and
+// its optional `timeout T`.
+func (p *parser) parseDynsetKey(s *SetUpdate) bool {
 	for {
 		f, ok := p.parseFieldName()
 		if !ok {
-			return nil, false
+			return false
 		}
 		s.Keys = append(s.Keys, f)
 		if !p.accept(tDot) {
@@ -146,9 +126,24 @@ func (p *parser) parseLegacySetUpdate() (Stmt, bool) {
 	if p.acceptWord("timeout") {
 		d, ok := p.parseDuration()
 		if !ok {
-			return nil, false
+			return false
 		}
 		s.Timeout = d
+	}
+	return true
+}
+
+// parseLegacySetUpdate reads `set add|update|delete KEY [timeout T]
+// @set`, nft's older spelling of `add @set { KEY [timeout T] }`: the key
+// comes before the set and takes no statements (parser_bison.y set_stmt:
+// SET set_stmt_op set_elem_expr_stmt set_ref_expr). nft lists it in the
+// newer form, and so does nfd.
+func (p *parser) parseLegacySetUpdate() (Stmt, bool) {
+	p.next() // set
+	op := p.next()
+	s := &SetUpdate{Pos: op.pos, Op: op.text}
+	if !p.parseDynsetKey(s) {
+		return nil, false
 	}
 	ref := p.peek()
 	if ref.kind != tSetRef {

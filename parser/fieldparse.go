@@ -565,9 +565,14 @@ func (p *parser) parseCtDir(pos Pos, dir string) (Field, bool) {
 			fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP6, "daddr": xNFT_CT_DST_IP6}[a]
 		}
 	case "saddr", "daddr":
-		// The family comes from the table; in inet nft needs `ip` or `ip6`.
+		// The family comes from the table; in inet from the rule's
+		// network context (ruleNetwork), else nft needs `ip` or `ip6`.
 		fi.Name = "ct " + dir + " " + w
-		switch p.family() {
+		fam := p.family()
+		if fam == FamilyInet {
+			fam = p.ruleNetwork()
+		}
+		switch fam {
 		case FamilyIP:
 			fi.Type, fi.Proto = TypeIPv4, ProtoIP
 			fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP, "daddr": xNFT_CT_DST_IP}[w]
@@ -575,17 +580,8 @@ func (p *parser) parseCtDir(pos Pos, dir string) (Field, bool) {
 			fi.Type, fi.Proto = TypeIPv6, ProtoIP6
 			fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP6, "daddr": xNFT_CT_DST_IP6}[w]
 		default:
-			switch p.ruleNetwork() {
-			case FamilyIP:
-				fi.Type, fi.Proto = TypeIPv4, ProtoIP
-				fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP, "daddr": xNFT_CT_DST_IP}[w]
-			case FamilyIP6:
-				fi.Type, fi.Proto = TypeIPv6, ProtoIP6
-				fi.Key = map[string]uint32{"saddr": xNFT_CT_SRC_IP6, "daddr": xNFT_CT_DST_IP6}[w]
-			default:
-				p.errorf(pos, "cannot determine ip protocol version, use \"ip %s\" or \"ip6 %s\" instead", w, w)
-				return 0, false
-			}
+			p.errorf(pos, "cannot determine ip protocol version, use \"ip %s\" or \"ip6 %s\" instead", w, w)
+			return 0, false
 		}
 	case "proto-src", "proto-dst":
 		fi.Name, fi.Type = "ct "+dir+" "+w, TypeService
@@ -691,13 +687,11 @@ func (p *parser) parseRt(pos Pos) (Field, bool) {
 		}
 		return p.useField(pos, byName["rt "+w+" nexthop"])
 	case "nexthop":
-		switch p.family() {
-		case FamilyIP:
-			return p.useField(pos, byName["rt ip nexthop"])
-		case FamilyIP6:
-			return p.useField(pos, byName["rt ip6 nexthop"])
+		fam := p.family()
+		if fam == FamilyInet {
+			fam = p.ruleNetwork()
 		}
-		switch p.ruleNetwork() {
+		switch fam {
 		case FamilyIP:
 			return p.useField(pos, byName["rt ip nexthop"])
 		case FamilyIP6:

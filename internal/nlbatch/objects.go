@@ -1,6 +1,7 @@
 package nlbatch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 	"strings"
@@ -198,40 +199,14 @@ func (b *Batch) fixObjMaps(m *netlink.Message) {
 		if len(b.objMaps) == 0 {
 			return // an object map's rule comes with its map
 		}
-		as := parseAttrs(m.Data[4:])
-		changed := false
-		for i, a := range as {
-			if a.typ&typeMask != unix.NFTA_RULE_EXPRESSIONS {
-				continue
-			}
-			exprs := parseAttrs(a.data)
-			for j, e := range exprs {
-				if d, ok := objMapRefData(e.data); ok {
-					exprs[j].data = d
-					changed = true
-				}
-			}
-			as[i].data = marshalAttrs(exprs)
-		}
-		if changed {
-			m.Data = append(m.Data[:4:4], marshalAttrs(as)...)
-		}
+		rewriteRuleExprs(m, nil, objMapRefData)
 	}
 }
 
 // objMapRefData returns the expression element an ObjMapRef placeholder
 // stands for, as libnftnl's objref expression marshals it.
 func objMapRefData(elem []byte) ([]byte, bool) {
-	var name string
-	var data []byte
-	for _, a := range parseAttrs(elem) {
-		switch a.typ & typeMask {
-		case unix.NFTA_EXPR_NAME:
-			name = string(a.data)
-		case unix.NFTA_EXPR_DATA:
-			data = a.data
-		}
-	}
+	name, data := exprNameData(elem)
 	if name != "objref\x00" {
 		return nil, false
 	}
@@ -265,4 +240,47 @@ func objMapRefData(elem []byte) ([]byte, bool) {
 		{unix.NFTA_EXPR_NAME, []byte("objref\x00")},
 		{unix.NLA_F_NESTED | unix.NFTA_EXPR_DATA, inner},
 	}), true
+}
+
+// rewriteRuleExprs replaces, in a NEWRULE message, each expression element
+// fix returns new bytes for; with magic, only a message holding it is
+// looked at. The placeholders of rawexpr.go, shift.go and object maps
+// are rewritten so, in the messages a Conn marshalled (record) and in
+// those AddRule lays out.
+func rewriteRuleExprs(m *netlink.Message, magic []byte, fix func(elem []byte) ([]byte, bool)) {
+	if m.Header.Type != nftMsg(unix.NFT_MSG_NEWRULE) || len(m.Data) < 4 || (magic != nil && !bytes.Contains(m.Data, magic)) {
+		return
+	}
+	as := parseAttrs(m.Data[4:])
+	changed := false
+	for i, a := range as {
+		if a.typ&typeMask != unix.NFTA_RULE_EXPRESSIONS {
+			continue
+		}
+		exprs := parseAttrs(a.data)
+		for j, e := range exprs {
+			if d, ok := fix(e.data); ok {
+				exprs[j].data = d
+				changed = true
+			}
+		}
+		as[i].data = marshalAttrs(exprs)
+	}
+	if changed {
+		m.Data = append(m.Data[:4:4], marshalAttrs(as)...)
+	}
+}
+
+// exprNameData is an expression element's name (NUL-terminated, as sent)
+// and data attributes.
+func exprNameData(elem []byte) (name string, data []byte) {
+	for _, a := range parseAttrs(elem) {
+		switch a.typ & typeMask {
+		case unix.NFTA_EXPR_NAME:
+			name = string(a.data)
+		case unix.NFTA_EXPR_DATA:
+			data = a.data
+		}
+	}
+	return name, data
 }

@@ -70,37 +70,12 @@ func TProxyNoPort(family uint8, regAddr uint32) expr.Any {
 
 // fixRawExprs replaces the placeholders of a NEWRULE message.
 func fixRawExprs(m *netlink.Message) {
-	if m.Header.Type != nftMsg(unix.NFT_MSG_NEWRULE) || len(m.Data) < 4 || !bytes.Contains(m.Data, rawMagic) {
-		return
-	}
-	as := parseAttrs(m.Data[4:])
-	for i, a := range as {
-		if a.typ&typeMask != unix.NFTA_RULE_EXPRESSIONS {
-			continue
-		}
-		exprs := parseAttrs(a.data)
-		for j, e := range exprs {
-			if d, ok := rawData(e.data); ok {
-				exprs[j].data = d
-			}
-		}
-		as[i].data = marshalAttrs(exprs)
-	}
-	m.Data = append(m.Data[:4:4], marshalAttrs(as)...)
+	rewriteRuleExprs(m, rawMagic, rawData)
 }
 
 // rawData is the element a placeholder stands for.
 func rawData(elem []byte) ([]byte, bool) {
-	var name string
-	var data []byte
-	for _, a := range parseAttrs(elem) {
-		switch a.typ & typeMask {
-		case unix.NFTA_EXPR_NAME:
-			name = string(a.data)
-		case unix.NFTA_EXPR_DATA:
-			data = a.data
-		}
-	}
+	name, data := exprNameData(elem)
 	if name != "bitwise\x00" || !bytes.Contains(data, rawMagic) {
 		return nil, false
 	}

@@ -33,36 +33,11 @@ func BitwiseShift(reg uint32, op uint8, n uint32) *expr.Bitwise {
 
 // fixShifts rewrites the BitwiseShift placeholders of a NEWRULE message.
 func fixShifts(m *netlink.Message) {
-	if m.Header.Type != nftMsg(unix.NFT_MSG_NEWRULE) || len(m.Data) < 4 || !bytes.Contains(m.Data, shiftMagic) {
-		return
-	}
-	as := parseAttrs(m.Data[4:])
-	for i, a := range as {
-		if a.typ&typeMask != unix.NFTA_RULE_EXPRESSIONS {
-			continue
-		}
-		exprs := parseAttrs(a.data)
-		for j, e := range exprs {
-			if d, ok := shiftData(e.data); ok {
-				exprs[j].data = d
-			}
-		}
-		as[i].data = marshalAttrs(exprs)
-	}
-	m.Data = append(m.Data[:4:4], marshalAttrs(as)...)
+	rewriteRuleExprs(m, shiftMagic, shiftData)
 }
 
 func shiftData(elem []byte) ([]byte, bool) {
-	var name string
-	var data []byte
-	for _, a := range parseAttrs(elem) {
-		switch a.typ & typeMask {
-		case unix.NFTA_EXPR_NAME:
-			name = string(a.data)
-		case unix.NFTA_EXPR_DATA:
-			data = a.data
-		}
-	}
+	name, data := exprNameData(elem)
 	if name != "bitwise\x00" || !bytes.Contains(data, shiftMagic) {
 		return nil, false
 	}
