@@ -78,6 +78,9 @@ func checkSets(t *Table, p *parser) {
 		if s.IsMap && s.Data == TypeVerdict && !checkMapTargets(t, s, p) {
 			continue
 		}
+		if s.ObjKind != "" && !checkObjMapNames(t, s, p) {
+			continue
+		}
 		checkSetContents(s, p)
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/nfdproject/nfd/internal/netns"
 )
 
-// objectRules name a counter and two quotas (one under its limit, one
-// over it) from forwarded traffic, and declare a limit and a ct helper.
+// objectRules name two counters (one through a named object map) and two
+// quotas (one under its limit, one over it) from forwarded traffic, and
+// declare a limit and a ct helper.
 const objectRules = `table inet fw {
 	counter web {
 		packets 0 bytes 0
@@ -25,9 +26,15 @@ const objectRules = `table inet fw {
 	limit slow {
 		rate 100/second burst 5 packets
 	}
+	counter udpc {
+	}
 	ct helper ftp-standard {
 		type "ftp" protocol tcp
 		l3proto inet
+	}
+	map udpports {
+		type inet_service : counter
+		elements = { 53 : "udpc", 55 : "udpc" }
 	}
 	chain forward {
 		type filter hook forward priority 0; policy drop;
@@ -35,6 +42,7 @@ const objectRules = `table inet fw {
 		tcp dport 80 counter name "web" accept
 		tcp dport 81 limit name "slow" accept
 		tcp dport 21 ct helper set "ftp-standard" accept
+		counter name udp dport map @udpports
 		udp dport 53 quota name "dns" accept
 		udp dport 55 quota name "small" drop
 		udp dport 55 accept
@@ -101,7 +109,7 @@ func TestRulesListsObjects(t *testing.T) {
 			}
 			resetFW(t, tp)
 			want := objectValues(kernelList)
-			if len(want) != 3 || want["counter web"] == "packets 0 bytes 0" || !strings.Contains(want["quota dns"], "used") {
+			if len(want) != 4 || want["counter udpc"] != "packets 6 bytes 174" || want["counter web"] == "packets 0 bytes 0" || !strings.Contains(want["quota dns"], "used") {
 				t.Fatalf("the kernel's objects are not what the test expects (%v):\n%s", want, kernelList)
 			}
 
