@@ -48,6 +48,7 @@ type edge struct {
 // checkTable validates one table in five phases: sets, per-rule checks and
 // jump edges, loops, jump depth and chain contexts, context-dependent statements.
 func checkTable(t *Table, p *parser) {
+	objMapKindsOf(t)
 	checkSets(t, p)
 	edges := jumpEdges(t, p)
 	if checkLoops(t, edges, p) {

@@ -474,8 +474,8 @@ func (p *parser) checkKernelObjRef(t *Table, s *ObjRef) {
 		names = ObjMapNames(s.Map)
 		if ref := s.Map.Val.SetRef; ref != "" {
 			// checkSets checked the elements' names.
-			if m := t.Set(ref); m.ObjKind != s.Kind {
-				p.errorf(s.Map.Val.Pos, "map `@%s` holds %s objects; name them with `%s name`", ref, m.ObjKind, m.ObjKind)
+			if m := t.Set(ref); m.ObjKind == "" {
+				p.errorf(s.Map.Val.Pos, "`@%s` is not a map of objects (declare it `type %s : %s`)", ref, typeList(m.Key), s.Kind)
 			}
 			return
 		}
@@ -564,4 +564,25 @@ func checkObjMapNames(t *Table, s *Set, p *parser) bool {
 		}
 	}
 	return true
+}
+
+// objMapKindsOf makes each statement naming objects through a named
+// object map name the map's kind of object: the kernel takes the object
+// each element holds, whatever the statement's keyword (nft accepts
+// `quota name KEY map @m` with m a map of counters, and the packet counts
+// in the counter), and nft lists the statement by the map's object type.
+func objMapKindsOf(t *Table) {
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			for _, st := range r.Stmts {
+				s, ok := st.(*ObjRef)
+				if !ok || s.Map == nil || s.Map.Val.SetRef == "" {
+					continue
+				}
+				if m := t.Set(s.Map.Val.SetRef); m != nil && m.ObjKind != "" {
+					s.Kind = m.ObjKind
+				}
+			}
+		}
+	}
 }

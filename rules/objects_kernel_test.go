@@ -167,7 +167,8 @@ table inet zz_sink {
 
 // TestNamedObjectMapsKernelOracle: the same through named object maps
 // (`type KEY : counter|quota|limit`, NFT_SET_OBJECT), one of them an
-// interval map, and a quota statement naming through a map of quotas.
+// interval map; a quota statement naming through a map of counters counts
+// in the counter (the kernel takes the object the element holds).
 func TestNamedObjectMapsKernelOracle(t *testing.T) {
 	objectMapsOracle(t, "obn", `table ip t {
 	counter c7 { }
@@ -185,7 +186,7 @@ func TestNamedObjectMapsKernelOracle(t *testing.T) {
 		counter name udp dport map @cm counter
 		quota name udp dport map @qm counter
 		limit name udp dport map @lm counter
-		counter name ip saddr . udp dport map @ccm counter
+		quota name ip saddr . udp dport map @ccm counter
 	}
 }
 table inet zz_sink {
