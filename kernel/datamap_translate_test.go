@@ -73,6 +73,9 @@ var mapStmtCases = []string{
 	`ip nat postrouting||snat ip saddr map { 192.168.1.1 : 1.1.1.1, 192.168.2.2 : 2.2.2.2 }`,
 	`ip nat postrouting||snat 1.2.3.4`,
 	`ip filter input||log prefix aaaaa-aaaaaa group 2 snaplen 33`,
+	// Named object maps of objects the kernel keeps (NFT_SET_OBJECT).
+	"ip filter input|synproxy s1 { mss 1460; wscale 7; }\n\tmap sm { type inet_service : synproxy; elements = { 443 : \"s1\" }; }|synproxy name tcp dport map @sm",
+	"ip filter input|synproxy s1 { mss 1460; wscale 7; }\n\tmap sn { type ipv4_addr : synproxy; flags interval; elements = { 10.0.0.0/8 : \"s1\" }; }|synproxy name ip saddr map @sn",
 }
 
 // TestMapStmtTranslationMatchesNft loads each case with `nft -f` as table t

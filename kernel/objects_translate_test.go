@@ -50,6 +50,18 @@ var objectCases = []string{
 		synproxy name ip saddr map { 192.168.1.0/24 : "https-synproxy", 10.0.0.1 : "s2" }
 	}
 }`,
+	`table ip t {
+	synproxy s1 { mss 1460; wscale 7; timestamp sack-perm; }
+	synproxy s2 { mss 1400 wscale 2; }
+	map sm { type inet_service : synproxy; elements = { 443 : "s1", 8443 : "s2" }; }
+	map sn { type ipv4_addr : synproxy; flags interval; elements = { 192.168.1.0/24 : "s1", 10.0.0.1 : "s2" }; }
+	chain c {
+		type filter hook input priority 0; policy accept;
+		synproxy name tcp dport map @sm
+		synproxy name ip saddr map @sn
+		ct state invalid synproxy name ip saddr map @sn
+	}
+}`,
 	`table ip6 t {
 	ct helper ftp6 { type "ftp" protocol tcp; l3proto ip6; }
 	ct timeout t6 { protocol tcp; policy = { syn_sent: 5, unack: 7 }; }

@@ -156,8 +156,12 @@ type Set struct {
 	CatchAll *Elem
 	// DNS is nfd's `dns names` / `dns resolvers` option: a set nfd fills
 	// from the DNS answers it sees (nil for none).
-	DNS    *SetDNS
-	fields *fieldOwner
+	DNS *SetDNS
+	// ObjKind is the kind of object a named object map's elements name
+	// (`type ipv4_addr : counter`): counter, quota, limit or synproxy;
+	// Data is then typeObjName.
+	ObjKind string
+	fields  *fieldOwner
 }
 
 // SetDNS is a set filled from DNS answers: the addresses of Names (host

@@ -48,6 +48,7 @@ type edge struct {
 // checkTable validates one table in five phases: sets, per-rule checks and
 // jump edges, loops, jump depth and chain contexts, context-dependent statements.
 func checkTable(t *Table, p *parser) {
+	objMapKindsOf(t)
 	checkSets(t, p)
 	edges := jumpEdges(t, p)
 	if checkLoops(t, edges, p) {
@@ -76,6 +77,9 @@ func checkSets(t *Table, p *parser) {
 			continue
 		}
 		if s.IsMap && s.Data == TypeVerdict && !checkMapTargets(t, s, p) {
+			continue
+		}
+		if s.ObjKind != "" && !checkObjMapNames(t, s, p) {
 			continue
 		}
 		checkSetContents(s, p)

@@ -409,8 +409,9 @@ func (p *parser) parseObjAssign(kind string, pos Pos) (Stmt, bool) {
 		if !ok {
 			return nil, false
 		}
-		if !m.Val.Anon {
-			p.errorf(m.Val.Pos, "named maps of %s objects (`map @%s`) are not supported by nfd; write the elements in the rule", kind, m.Val.SetRef)
+		if !m.Val.Anon && !objMapKinds[kind] {
+			// nft 1.0.6 declares no named map of ct objects.
+			p.errorf(m.Val.Pos, "`%s set` takes an anonymous map (`map { ... }`): nft declares no named maps of %s objects", kind, kind)
 			return nil, false
 		}
 		if m.Val.CatchAll != nil {
@@ -430,11 +431,19 @@ func (p *parser) parseObjAssign(kind string, pos Pos) (Stmt, bool) {
 // (NFT_OBJ_MAXNAMELEN).
 var typeObjName = &Type{Name: "object name", Size: 256, kind: kString}
 
+// objMapKinds are the objects a named map may name (nft 1.0.6's
+// map_block_obj_type; nfd keeps no secmark objects).
+var objMapKinds = map[string]bool{"counter": true, "quota": true, "limit": true, "synproxy": true}
+
 // ObjMapNames returns the object names of an object map's elements, in
 // order.
 func ObjMapNames(m *DataMap) []string {
-	out := make([]string, len(m.Val.Elems))
-	for i, e := range m.Val.Elems {
+	return objNames(m.Val.Elems)
+}
+
+func objNames(els []Elem) []string {
+	out := make([]string, len(els))
+	for i, e := range els {
 		out[i] = strings.TrimRight(string(e.Data), "\x00")
 	}
 	return out
@@ -463,6 +472,13 @@ func (p *parser) checkKernelObjRef(t *Table, s *ObjRef) {
 			return
 		}
 		names = ObjMapNames(s.Map)
+		if ref := s.Map.Val.SetRef; ref != "" {
+			// checkSets checked the elements' names.
+			if m := t.Set(ref); m.ObjKind == "" {
+				p.errorf(s.Map.Val.Pos, "`@%s` is not a map of objects (declare it `type %s : %s`)", ref, typeList(m.Key), s.Kind)
+			}
+			return
+		}
 	}
 	for _, n := range names {
 		if t.Object(s.Kind, n) == nil {
@@ -532,4 +548,41 @@ func printKernelObject(b fmtWriter, o *Object) {
 		fmt.Fprintf(b, "\t\tcomment %s\n", quote(o.Comment))
 	}
 	b.WriteString("\t}\n")
+}
+
+// checkObjMapNames refuses a named object map element naming an object
+// the table lacks (the kernel's nft_set_elem_init: ENOENT).
+func checkObjMapNames(t *Table, s *Set, p *parser) bool {
+	els := s.Elems
+	if s.CatchAll != nil {
+		els = append(els[:len(els):len(els)], *s.CatchAll)
+	}
+	for _, n := range objNames(els) {
+		if t.Object(s.ObjKind, n) == nil {
+			p.errorf(s.Pos, "map `%s` names undefined %s `%s` in table `%s %s`", s.Name, s.ObjKind, n, t.Family, t.Name)
+			return false
+		}
+	}
+	return true
+}
+
+// objMapKindsOf makes each statement naming objects through a named
+// object map name the map's kind of object: the kernel takes the object
+// each element holds, whatever the statement's keyword (nft accepts
+// `quota name KEY map @m` with m a map of counters, and the packet counts
+// in the counter), and nft lists the statement by the map's object type.
+func objMapKindsOf(t *Table) {
+	for _, c := range t.Chains {
+		for _, r := range c.Rules {
+			for _, st := range r.Stmts {
+				s, ok := st.(*ObjRef)
+				if !ok || s.Map == nil || s.Map.Val.SetRef == "" {
+					continue
+				}
+				if m := t.Set(s.Map.Val.SetRef); m != nil && m.ObjKind != "" {
+					s.Kind = m.ObjKind
+				}
+			}
+		}
+	}
 }

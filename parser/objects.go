@@ -1,6 +1,9 @@
 package parser
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Object is a named stateful object of a table: a `counter` or a `quota`
 // that rules share by name (`counter name "x"`, `quota name "x"`).
@@ -156,6 +159,14 @@ func (p *parser) checkObjRef(t *Table, s *ObjRef) {
 	if t.Object(s.Kind, s.Name) == nil {
 		p.errorf(s.Pos, "undefined %s `%s` in table `%s %s`", s.Kind, s.Name, t.Family, t.Name)
 	}
+}
+
+// FormatObject renders one object of a table as `nft list ruleset` prints
+// it, indented for its place in the table's block.
+func FormatObject(o *Object) string {
+	var b strings.Builder
+	printObject(&b, o)
+	return b.String()
 }
 
 func printObject(b fmtWriter, o *Object) {

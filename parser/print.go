@@ -86,6 +86,14 @@ func isKeyword(s string) bool { return nftKeywords[s] }
 // cannot produce a string holding a quote.
 func quote(s string) string { return `"` + s + `"` }
 
+// FormatSet renders one set or map of a table as declared, indented for
+// its place in the table's block.
+func FormatSet(s *Set) string {
+	var b strings.Builder
+	printSet(&b, s)
+	return b.String()
+}
+
 func printSet(b *strings.Builder, s *Set) {
 	kw := "set"
 	if s.IsMap {
@@ -101,6 +109,8 @@ func printSet(b *strings.Builder, s *Set) {
 		switch {
 		case s.Data == TypeVerdict:
 			b.WriteString(" : verdict")
+		case s.ObjKind != "":
+			b.WriteString(" : " + s.ObjKind)
 		case s.DataOf != FieldNone && len(s.Typeof) > 0:
 			b.WriteString(" : " + s.DataOf.String())
 		default:

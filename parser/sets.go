@@ -211,6 +211,10 @@ func (p *parser) parseSetType(s *Set) bool {
 			s.Data = TypeVerdict
 			return true
 		}
+		if objMapKinds[n.text] {
+			s.Data, s.ObjKind = typeObjName, n.text
+			return true
+		}
 		for {
 			ty := lookupSetType(n.text)
 			if ty == nil || ty.kind == kHostname || (len(s.DataCat) > 0 && ty.Size == 0) {

@@ -38,6 +38,11 @@ func newLimiter(l *parser.Limit, now func() int64) *limiter {
 	return lim
 }
 
+// sameBucket reports whether o is a bucket of l's rate, burst and kind.
+func (l *limiter) sameBucket(o *limiter) bool {
+	return l.nsecs == o.nsecs && l.rate == o.rate && l.bytes == o.bytes && l.over == o.over && l.tokensMax == o.tokensMax
+}
+
 // match reports whether the limit statement lets the rule go on: under the
 // rate for `limit rate`, over it for `limit rate over`.
 func (l *limiter) match(c *Ctx) bool {

@@ -124,10 +124,16 @@ func (b *builder) objOp(t *parser.Table, o *parser.Object) (op, error) {
 		return op{match: q.match}, nil
 	case "limit":
 		// One token bucket per object, shared by the rules naming it
-		// (nft_limit_obj_eval); it starts full at each load.
+		// (nft_limit_obj_eval). It starts full, and keeps its tokens
+		// across a reload that keeps the object unchanged.
 		l := b.e.objLimits[k]
 		if l == nil {
 			l = newLimiter(&o.Limit, b.opts.Now)
+			if b.opts.Prev != nil {
+				if old := b.opts.Prev.objLimits[k]; old != nil && old.sameBucket(l) {
+					l = old
+				}
+			}
 			b.e.objLimits[k] = l
 		}
 		return op{match: l.match}, nil

@@ -142,9 +142,7 @@ table inet zz_sink {
 // maps (nft_objref_map), loaded with nft -f and into the engine; the same
 // packets give the same rule counters and object counters.
 func TestObjectMapsKernelOracle(t *testing.T) {
-	netns.SkipUnlessRoot(t, "nft")
-	inj, k := netns.NewInjector(t, "obm", "k0", []string{"10.88.0.2/24"})
-	const src = `table ip t {
+	objectMapsOracle(t, "obm", `table ip t {
 	counter c7 { }
 	counter c8 { }
 	quota q1 { 500 bytes; }
@@ -164,7 +162,44 @@ table inet zz_sink {
 		type filter hook input priority 100; policy drop;
 	}
 }
-`
+`)
+}
+
+// TestNamedObjectMapsKernelOracle: the same through named object maps
+// (`type KEY : counter|quota|limit`, NFT_SET_OBJECT), one of them an
+// interval map; a quota statement naming through a map of counters counts
+// in the counter (the kernel takes the object the element holds).
+func TestNamedObjectMapsKernelOracle(t *testing.T) {
+	objectMapsOracle(t, "obn", `table ip t {
+	counter c7 { }
+	counter c8 { }
+	quota q1 { 500 bytes; }
+	quota q2 { over 300 bytes; }
+	limit l1 { rate 1/hour burst 2 packets; }
+	limit l2 { rate 1/hour burst 4 packets; }
+	map cm { type inet_service : counter; elements = { 7 : "c7", 8 : "c8" }; }
+	map qm { type inet_service : quota; flags interval; elements = { 7 : "q1", 8-9 : "q2" }; }
+	map lm { type inet_service : limit; elements = { 7 : "l1", 8 : "l2" }; }
+	map ccm { type ipv4_addr . inet_service : counter; elements = { 10.88.0.1 . 8 : "c7" }; }
+	chain pre {
+		type filter hook prerouting priority 0; policy accept;
+		counter name udp dport map @cm counter
+		quota name udp dport map @qm counter
+		limit name udp dport map @lm counter
+		quota name ip saddr . udp dport map @ccm counter
+	}
+}
+table inet zz_sink {
+	chain in {
+		type filter hook input priority 100; policy drop;
+	}
+}
+`)
+}
+
+func objectMapsOracle(t *testing.T, ns, src string) {
+	netns.SkipUnlessRoot(t, "nft")
+	inj, k := netns.NewInjector(t, ns, "k0", []string{"10.88.0.2/24"})
 	rs, e := loadBoth(t, k, "m.nft", src)
 	for i := 0; i < 24; i++ {
 		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),

@@ -31,11 +31,15 @@ func printDNSStatus(w io.Writer, s *hooks.DNSStatus) {
 	}
 }
 
-// dnsSetsListing writes, for `nfd rules`, a table's sets filled from DNS
-// answers with their learned elements and the time each has left.
+// dnsSetsListing writes, for `nfd rules`, a table's sets: those filled
+// from DNS answers with their learned elements and the time each has
+// left, the others as the file declares them.
 func dnsSetsListing(b *strings.Builder, d *hooks.Daemon, t *parser.Table) {
 	for _, s := range t.Sets {
 		if s.DNS == nil {
+			// As declared (the elements a ruleset adds at run time
+			// are not listed).
+			b.WriteString(parser.FormatSet(s))
 			continue
 		}
 		fmt.Fprintf(b, "\tset %s { # dns names %s\n", s.Name, strings.Join(s.DNS.Names, ", "))

@@ -40,3 +40,26 @@ func formatRuleCounted(r *parser.Rule, eng *rules.Engine, info *rules.RuleInfo, 
 	}
 	return strings.Join(parts, " ")
 }
+
+// objectsListing prints a table's named objects as `nft list ruleset`
+// does, counters and quotas with their live values: nfd keeps them (the
+// rules naming them run in userspace), so the engine's state is the
+// count, the declared value for an object no rule names. Limits and the
+// objects only the kernel keeps print as declared (nft lists no state
+// for them either).
+func objectsListing(b *strings.Builder, eng *rules.Engine, t *parser.Table) {
+	for _, o := range t.Objects {
+		live := *o
+		switch o.Kind {
+		case "counter":
+			if c := eng.ObjectCounter(t, o.Name); c != nil {
+				live.Counter.Packets, live.Counter.Bytes = c.Packets.Load(), c.Bytes.Load()
+			}
+		case "quota":
+			if used, ok := eng.ObjectQuotaUsed(t, o.Name); ok {
+				live.Quota.Used = used
+			}
+		}
+		b.WriteString(parser.FormatObject(&live))
+	}
+}

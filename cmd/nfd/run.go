@@ -215,6 +215,7 @@ func rulesListing(d *hooks.Daemon) string {
 	i := 0
 	for _, t := range eng.Ruleset.Tables {
 		fmt.Fprintf(&b, "table %s %s {\n", t.Family, t.Name)
+		objectsListing(&b, eng, t)
 		dnsSetsListing(&b, d, t)
 		for _, c := range t.Chains {
 			fmt.Fprintf(&b, "\tchain %s {\n", c.Name)
