@@ -3,17 +3,12 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
-	"github.com/nfdproject/nfd/internal/pktgen"
-	"github.com/nfdproject/nfd/internal/rulegen"
-	"github.com/nfdproject/nfd/parser"
 )
 
 // TestBoundChainKernelOracle: anonymous chains (`jump { ... }`, `goto {
@@ -45,15 +40,7 @@ table inet zz_sink {
 `
 	rs, e := loadBoth(t, k, "b.nft", src)
 	srcs := []string{"10.88.0.1", "10.88.0.3", "10.88.0.4", "10.88.0.5"}
-	for i := 0; i < 36; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(srcs[i%4]), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%3), Payload: make([]byte, 8)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 36, func(i int) string { return srcs[i%4] }, portsFrom7(3), size(8))
 	kern, ours := boundCounters(t, k), ourCounters(rs, e)
 	for _, ch := range []string{"ip/t/pre", "ip/t/__chain0", "ip/t/__chain1", "ip/t/__chain2"} {
 		if fmt.Sprint(kern[ch]) != fmt.Sprint(ours[ch]) {

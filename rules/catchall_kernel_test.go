@@ -2,14 +2,9 @@ package rules
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
-	"github.com/nfdproject/nfd/internal/pktgen"
-	"github.com/nfdproject/nfd/internal/rulegen"
-	"github.com/nfdproject/nfd/parser"
 )
 
 // TestCatchAllKernelOracle: sets and verdict maps with a catch-all `*`
@@ -52,15 +47,7 @@ table inet zz_sink {
 `
 	rs, e := loadBoth(t, k, "c.nft", src)
 	srcs := []string{"10.88.0.1", "10.88.0.3", "192.0.2.1", "10.88.0.5"}
-	for i := 0; i < 24; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(srcs[i%len(srcs)]), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%3), Payload: make([]byte, 20)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 24, func(i int) string { return srcs[i%len(srcs)] }, portsFrom7(3), size(20))
 	kern, ours := k.NftCounters(t), ourCounters(rs, e)
 	for _, ch := range []string{"ip/t/pre", "ip/t/c2"} {
 		if fmt.Sprint(kern[ch]) != fmt.Sprint(ours[ch]) {

@@ -2,13 +2,9 @@ package rules
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
-	"github.com/nfdproject/nfd/internal/pktgen"
-	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/parser"
 )
 
@@ -42,15 +38,7 @@ table inet zz_sink {
 }
 `
 	rs, e := loadBoth(t, k, "m.nft", src)
-	for i := 0; i < 10; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 8)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 10, from1, portsFrom7(2), size(8))
 	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
 	if fmt.Sprint(kern) != fmt.Sprint(ours) {
 		t.Errorf("kernel %v, nfd %v\n%s", kern, ours, parser.Print(rs))
@@ -89,15 +77,7 @@ table inet zz_sink {
 }
 `
 	rs, e := loadBoth(t, k, "s.nft", src)
-	for i := 0; i < 10; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 8)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 10, from1, portsFrom7(2), size(8))
 	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
 	if fmt.Sprint(kern) != fmt.Sprint(ours) {
 		t.Errorf("kernel %v, nfd %v\n%s", kern, ours, parser.Print(rs))

@@ -3,14 +3,9 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
-	"github.com/nfdproject/nfd/internal/pktgen"
-	"github.com/nfdproject/nfd/internal/rulegen"
-	"github.com/nfdproject/nfd/parser"
 )
 
 // TestObjectsKernelOracle: named counters and quotas shared by several
@@ -40,15 +35,7 @@ table inet zz_sink {
 }
 `
 	rs, e := loadBoth(t, k, "o.nft", src)
-	for i := 0; i < 30; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 72)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 30, from1, portsFrom7(2), size(72))
 	// The first two rules have only object references, which
 	// NftCounters reads as counters of 0; the objects are compared below.
 	kern, ours := k.NftCounters(t)["ip/t/pre"][2:], ourCounters(rs, e)["ip/t/pre"][2:]
@@ -122,15 +109,7 @@ table inet zz_sink {
 }
 `
 	rs, e := loadBoth(t, k, "l.nft", src)
-	for i := 0; i < 20; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%2), Payload: make([]byte, 72)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 20, from1, portsFrom7(2), size(72))
 	kern, ours := k.NftCounters(t)["ip/t/pre"], ourCounters(rs, e)["ip/t/pre"]
 	if fmt.Sprint(kern) != fmt.Sprint(ours) {
 		t.Errorf("rule counters: kernel %v, nfd %v", kern, ours)
@@ -201,15 +180,7 @@ func objectMapsOracle(t *testing.T, ns, src string) {
 	netns.SkipUnlessRoot(t, "nft")
 	inj, k := netns.NewInjector(t, ns, "k0", []string{"10.88.0.2/24"})
 	rs, e := loadBoth(t, k, "m.nft", src)
-	for i := 0; i < 24; i++ {
-		b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr("10.88.0.1"), Dst: netip.MustParseAddr("10.88.0.2"),
-			Proto: 17, Sport: 4000, Dport: uint16(7 + i%3), Payload: make([]byte, 72)})
-		e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-		if err := inj.Send(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	time.Sleep(50 * time.Millisecond)
+	sendBoth(t, inj, e, 24, from1, portsFrom7(3), size(72))
 	// nft -j lists `counter name ... map` as a counter of 0: compare
 	// each rule's own (last) counter.
 	last := func(cs [][]uint64) (out []uint64) {

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/nfdproject/nfd/internal/netns"
-	"github.com/nfdproject/nfd/internal/pktgen"
-	"github.com/nfdproject/nfd/internal/rulegen"
-	"github.com/nfdproject/nfd/parser"
 )
 
 // TestSetStateKernelOracle: element timeouts (the element's, its
@@ -60,15 +57,8 @@ table inet zz_sink {
 `
 	rs, e := loadBoth(t, k, "s.nft", src)
 	send := func() {
-		for i, s := range []string{"10.88.0.1", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.1", "10.88.0.3"} {
-			b := pktgen.Build(pktgen.Opts{Src: netip.MustParseAddr(s), Dst: netip.MustParseAddr("10.88.0.2"),
-				Proto: 17, Sport: 4000, Dport: 7, Payload: make([]byte, 10+i)})
-			e.Eval(ctxOf(rulegen.Packet{Bytes: b}, parser.HookPrerouting))
-			if err := inj.Send(b); err != nil {
-				t.Fatal(err)
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+		srcs := []string{"10.88.0.1", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.1", "10.88.0.3"}
+		sendBoth(t, inj, e, len(srcs), func(i int) string { return srcs[i] }, portsFrom7(1), func(i int) int { return 10 + i })
 	}
 	compare := func(phase string) {
 		kern, ours := k.NftCounters(t), ourCounters(rs, e)
