@@ -64,6 +64,24 @@ const contRules = `table ip f {
 var counterRE = regexp.MustCompile(`counter packets (\d+)`)
 
 // counterPackets lists the packets of every counter statement, in order.
+// matchesOracle compares what a daemon under test gave with what nft -f
+// gave for the same traffic: the outcomes, and the per-rule packet counts
+// `nfd rules` lists with nft's. It returns the listing.
+func matchesOracle[V comparable](t *testing.T, fw *netns.NS, d *daemon, want, got map[string]V, wantCounts []string) string {
+	t.Helper()
+	if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
+		t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
+	}
+	out, errOut, code := runIn(t, fw, "rules", "--socket", d.socket)
+	if code != 0 {
+		t.Fatalf("nfd rules: %s", errOut)
+	}
+	if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
+		t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
+	}
+	return out
+}
+
 func counterPackets(out string) []string {
 	var n []string
 	for _, m := range counterRE.FindAllStringSubmatch(out, -1) {
@@ -122,16 +140,7 @@ func TestContinuation(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			d := startDaemon(t, tp.FW, contRules, "--offload", mode)
 			got := contTraffic(tp)
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			out := matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			if !strings.Contains(out, "continuation") {
 				t.Errorf("nfd rules shows no continuation point:\n%s", out)
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,16 +82,7 @@ func TestCtStatusOracle(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			d := startDaemon(t, tp.FW, ctStatusRules, "--offload", mode)
 			got := ctStatusTraffic(tp)
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			must(t, d.stop(15))
 			resetFW(t, tp)
 		})

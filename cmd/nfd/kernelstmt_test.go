@@ -132,16 +132,7 @@ func TestKernelOnlyStatements(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			d := startDaemon(t, tp.FW, kernelStmtRules, "--offload", mode)
 			got := kernelStmtTraffic(t, tp, &seen)
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			kl, err := tp.FW.Run("nft", "list", "set", "ip", "nfd_f", "seen")
 			if err != nil || strings.Contains(kl, netns.ClientIP4) != wantSet {
 				t.Errorf("set @seen in the kernel (nft's has the client: %v): %v\n%s", wantSet, err, kl)
@@ -252,16 +243,7 @@ func tproxyAfterName(t *testing.T, tproxyRules string, port int) {
 		t.Run(mode, func(t *testing.T) {
 			d := startDaemon(t, tp.FW, tproxyRules, "--offload", mode)
 			got := traffic()
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			must(t, d.stop(15))
 			resetFW(t, tp)
 		})
@@ -321,16 +303,7 @@ func TestSynproxyAfterName(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			d := startDaemon(t, tp.FW, synproxyRules, "--offload", mode)
 			got := traffic()
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			must(t, d.stop(15))
 			resetFW(t, tp)
 		})

@@ -114,16 +114,7 @@ func TestRejectByKernel(t *testing.T) {
 			time.Sleep(time.Second) // let the ICMP rate limit refill
 			d := startDaemon(t, tp.FW, rejectRules, "--offload", mode)
 			got := rejectTraffic(tp)
-			if diffs := oracleDiffs(want, got, "nft"); len(diffs) > 0 {
-				t.Errorf("outcomes differ from nft -f:\n%s", strings.Join(diffs, "\n"))
-			}
-			out, errOut, code := runIn(t, tp.FW, "rules", "--socket", d.socket)
-			if code != 0 {
-				t.Fatalf("nfd rules: %s", errOut)
-			}
-			if gotCounts := counterPackets(out); strings.Join(gotCounts, " ") != strings.Join(wantCounts, " ") {
-				t.Errorf("counters differ: nft %v, nfd %v\n%s", wantCounts, gotCounts, out)
-			}
+			matchesOracle(t, tp.FW, d, want, got, wantCounts)
 			// every reject nfd decided was answered by the kernel
 			st, err := d.status()
 			must(t, err)
