@@ -18,16 +18,7 @@ func matchSeqs[K comparable](old, new []K) []int {
 }
 
 func matchRange[K comparable](old, new []K, o0, o1, n0, n1 int, keep []int) {
-	for o0 < o1 && n0 < n1 && old[o0] == new[n0] {
-		keep[n0] = o0
-		o0++
-		n0++
-	}
-	for o0 < o1 && n0 < n1 && old[o1-1] == new[n1-1] {
-		keep[n1-1] = o1 - 1
-		o1--
-		n1--
-	}
+	o0, o1, n0, n1 = matchEdges(old, new, o0, o1, n0, n1, keep)
 	if o0 == o1 || n0 == n1 {
 		return
 	}
@@ -68,8 +59,9 @@ func matchRange[K comparable](old, new []K, o0, o1, n0, n1 int, keep []int) {
 	matchEdges(old, new, po, o1, pn, n1, keep)
 }
 
-// matchEdges keeps the common prefix and suffix of two ranges.
-func matchEdges[K comparable](old, new []K, o0, o1, n0, n1 int, keep []int) {
+// matchEdges keeps the common prefix and suffix of two ranges and
+// returns what lies between.
+func matchEdges[K comparable](old, new []K, o0, o1, n0, n1 int, keep []int) (int, int, int, int) {
 	for o0 < o1 && n0 < n1 && old[o0] == new[n0] {
 		keep[n0] = o0
 		o0++
@@ -80,6 +72,7 @@ func matchEdges[K comparable](old, new []K, o0, o1, n0, n1 int, keep []int) {
 		o1--
 		n1--
 	}
+	return o0, o1, n0, n1
 }
 
 // increasing is the longest run of pairs whose old indexes increase
