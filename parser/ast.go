@@ -126,7 +126,10 @@ type Rule struct {
 	Handle  int // per table, in file order, starting at 1
 	Stmts   []Stmt
 	Comment string
-	fields  *fieldOwner
+	// Key names the rule's meaning apart from its place (rulekey.go);
+	// zero when unknown.
+	Key    RuleKey
+	fields *fieldOwner
 }
 
 // Set is a named set or map.
