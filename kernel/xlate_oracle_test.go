@@ -105,7 +105,7 @@ func TestTranslationOracle(t *testing.T) {
 				notNative++
 				continue
 			}
-			stripCounters(plans)
+			stripCounters(plans, rs)
 			jobs = append(jobs, &job{e: e, plans: plans})
 		}
 		return nil
@@ -337,12 +337,19 @@ func positioned(err error, name string) bool {
 	return ok
 }
 
-// stripCounters removes the counter nfd adds to each native rule (to read
-// its matches back): nft's own rule has none.
-func stripCounters(plans []*planner.TablePlan) {
+// stripCounters removes the counter nfd adds to a native rule (to read
+// its matches back) where it added one: nft's own rule has none. A rule
+// whose own `counter` stands where nfd's would has no added counter
+// (planner.withCounter uses the rule's).
+func stripCounters(plans []*planner.TablePlan, rs *parser.Ruleset) {
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {
 			for i, r := range cp.Rules {
+				ref := cp.Refs[i]
+				pr := rs.Table(ref.Family, ref.Table).Chain(ref.Chain).Rules[ref.Index]
+				if countersIn(r) == userCounters(pr) {
+					continue
+				}
 				n := 0
 				for k, e := range r {
 					if _, ok := e.(*expr.Counter); ok {
@@ -356,6 +363,28 @@ func stripCounters(plans []*planner.TablePlan) {
 			}
 		}
 	}
+}
+
+// countersIn counts a kernel rule's counter expressions.
+func countersIn(r []expr.Any) int {
+	n := 0
+	for _, e := range r {
+		if _, ok := e.(*expr.Counter); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// userCounters counts a rule's own `counter` statements.
+func userCounters(r *parser.Rule) int {
+	n := 0
+	for _, s := range r.Stmts {
+		if _, ok := s.(*parser.Counter); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // ruleComment is a rule's trailing comment in a listing.

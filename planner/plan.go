@@ -369,6 +369,17 @@ func withCounter(exprs []expr.Any, r *parser.Rule) ([]expr.Any, int) {
 			ord++
 		}
 	}
+	// The rule's own `counter` right there already counts what nfd's
+	// would (`... counter drop`, `... counter`): use it. One counter less
+	// per rule is one per-CPU allocation less in the kernel (a 10^5-rule
+	// load spends ~7% of nft's time on the second). A counter written with
+	// starting values (`counter packets 5 bytes 80`) counts from them, so
+	// it is not the rule's count.
+	if at > 0 {
+		if c, ok := exprs[at-1].(*expr.Counter); ok && c.Packets == 0 && c.Bytes == 0 {
+			return exprs, ord - 1
+		}
+	}
 	out := make([]expr.Any, 0, len(exprs)+1)
 	out = append(out, exprs[:at]...)
 	out = append(out, &expr.Counter{})
