@@ -137,13 +137,15 @@ type Daemon struct {
 	mu sync.Mutex
 	// reloadGate admits one reload or apply at a time (see Reload).
 	reloadGate sync.Mutex
-	queues     map[uint16]*queueReader
-	groups     map[string]int // chain key → queue group index
-	pending    *pendingApply  // an apply waiting for confirmation
-	marks      markBits       // flow-bypass mark bits: in use, being revoked
-	rollback   *time.Timer
-	ctx        context.Context // ends when Stop begins
-	cancel     context.CancelFunc
+	// ruleCtrs caches the kernel rule counts status shows (statuscounters.go).
+	ruleCtrs ruleCounters
+	queues   map[uint16]*queueReader
+	groups   map[string]int // chain key → queue group index
+	pending  *pendingApply  // an apply waiting for confirmation
+	marks    markBits       // flow-bypass mark bits: in use, being revoked
+	rollback *time.Timer
+	ctx      context.Context // ends when Stop begins
+	cancel   context.CancelFunc
 
 	// Set by Start before it opens a queue or launches a goroutine, which
 	// only read them.
@@ -814,6 +816,11 @@ type Status struct {
 	// because a fail-open queue was full (not counted in /proc).
 	QueueFailOpen uint64 `json:"queue_fail_open"`
 	Bypassed      uint64 `json:"flows_bypassed"`
+	// NativeCountsAge is how old, in seconds, the kernel rule counts
+	// behind the hooks' native decisions are: 0 when read for this
+	// answer; with many rules they are read in the background
+	// (statuscounters.go).
+	NativeCountsAge float64 `json:"native_counts_age_seconds"`
 	// Continued are packets nfd handed back to the kernel at a rule only
 	// the kernel can evaluate; ContMask the mark bits of their ids.
 	Continued   uint64 `json:"continued_in_kernel"`
@@ -882,7 +889,9 @@ func (d *Daemon) Status() Status {
 	}
 	var kc kernel.KernelCounters
 	if s.Loading == nil {
-		kc = d.kernelCounters(st)
+		var age time.Duration
+		kc, age = d.statusCounters(st)
+		s.NativeCountsAge = age.Round(time.Millisecond).Seconds()
 	}
 	decided := d.decidedTotal() - d.decidedAtProgram.Load()
 	if kc.Queued > decided+s.QueueDrops {

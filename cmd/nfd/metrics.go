@@ -28,7 +28,7 @@ func snapshot(d *hooks.Daemon) metrics.Snapshot {
 		}
 	}
 	s.RulesByPlacement = map[string]int{}
-	kc := d.KernelCounters()
+	kc := d.RecentKernelCounters()
 	for _, r := range d.Engine().Rules {
 		pl := d.RulePlacement(r).String()
 		k := kc.Rules[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]

@@ -131,7 +131,7 @@ func nlmsgAlign(n int) int { return (n + 3) &^ 3 }
 // and sender port id, and its body.
 type nlmsg struct {
 	typ, flags uint16
-	pid        uint32
+	seq, pid   uint32
 	body       []byte
 }
 
@@ -147,6 +147,7 @@ func eachMessage(b []byte, f func(m nlmsg) bool) {
 		m := nlmsg{
 			typ:   binary.NativeEndian.Uint16(b[4:]),
 			flags: binary.NativeEndian.Uint16(b[6:]),
+			seq:   binary.NativeEndian.Uint32(b[8:]),
 			pid:   binary.NativeEndian.Uint32(b[12:]),
 			body:  b[nlmsgHdrLen:l],
 		}
