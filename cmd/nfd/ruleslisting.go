@@ -24,14 +24,15 @@ func formatRuleCounted(r *parser.Rule, eng *rules.Engine, info *rules.RuleInfo, 
 		if pl.Both || pl.Kernel {
 			live.Packets, live.Bytes = kernel[0], kernel[1]
 		}
-		if pl.Both || !pl.Kernel {
-			if sc := eng.StmtCounter(info, i); sc != nil {
-				live.Packets += sc.Packets.Load()
-				live.Bytes += sc.Bytes.Load()
-			} else {
-				live.Packets += c.Packets
-				live.Bytes += c.Bytes
-			}
+		// nfd's counts add to the kernel's even for a rule placed in the
+		// kernel: a native regular chain runs in nfd too when a rule nfd
+		// evaluates jumps there (the packets each counts are disjoint).
+		if sc := eng.StmtCounter(info, i); sc != nil {
+			live.Packets += sc.Packets.Load()
+			live.Bytes += sc.Bytes.Load()
+		} else if pl.Both || !pl.Kernel {
+			live.Packets += c.Packets
+			live.Bytes += c.Bytes
 		}
 		parts = append(parts, parser.FormatStmt(&live))
 	}

@@ -227,7 +227,12 @@ func rulesListing(d *hooks.Daemon) string {
 				i++
 				pl := d.RulePlacement(info)
 				kc := kernel[planner.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
-				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0], kc[1])
+				// A native regular chain also runs in nfd when a rule nfd
+				// evaluates jumps there: its rules count in both places.
+				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
+				if info.Counts.Packets.Load() > 0 && !pl.Both && pl.Kernel {
+					note = fmt.Sprintf("kernel, and nfd for packets a rule it evaluates sends here; packets %d bytes %d", kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
+				}
 				if pl.Both {
 					note = fmt.Sprintf("kernel for packets no userspace rule before it can match, nfd for the rest; packets %d bytes %d",
 						kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
