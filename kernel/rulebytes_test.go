@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nfdproject/nfd/internal/nlbatch"
@@ -73,6 +74,12 @@ func TestAddRuleBytes(t *testing.T) {
 	}
 }
 `)
+	// Enough rules for the batch to lay them out on several workers
+	// (nlbatch.layoutPending), each with its own expression memo.
+	srcs["scale-workers"] = []byte(scaleRules(9000, 1, true))
+	ct := string(srcs["ct-and-more"])
+	body := ct[strings.Index(ct, "policy accept;\n")+len("policy accept;\n") : strings.LastIndex(ct, "\t}\n}")]
+	srcs["ct-and-more-x400"] = []byte(strings.Replace(ct, body, strings.Repeat(body, 400), 1))
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -84,7 +91,7 @@ func TestAddRuleBytes(t *testing.T) {
 	for name, src := range srcs {
 		rs, err := parser.Parse(name, src)
 		if err != nil {
-			if name == "ct-and-more" || name == "raw-exprs" {
+			if name == "ct-and-more" || name == "raw-exprs" || name == "ct-and-more-x400" {
 				t.Fatal(err)
 			}
 			continue

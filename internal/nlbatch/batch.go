@@ -51,9 +51,11 @@ type Batch struct {
 	objMaps map[uint32]uint32
 	// dormant are the tables to add dormant (see MarkDormant).
 	dormant map[string]bool
-	// memo and scratch serve AddRule (rule.go).
+	// memo and scratch serve AddRule (rule.go); pending are the rules it
+	// took, laid out when the messages are taken (layoutPending).
 	memo    exprMemo
 	scratch [][]byte
+	pending []pendingRule
 	viaConn bool // AddRule through the Conn (NewViaConn)
 }
 
@@ -240,6 +242,7 @@ func (b *Batch) fail(err error) {
 // Messages returns the batch's messages and their tags.
 func (b *Batch) Messages() ([]netlink.Message, []any, error) {
 	b.capture()
+	b.layoutPending()
 	return b.msgs, b.tags, b.err
 }
 

@@ -44,7 +44,7 @@ func NewSender(netnsFd int) (*Sender, error) {
 func (s *Sender) Batch() *Batch {
 	b := s.b
 	b.capture()
-	b.msgs, b.tags, b.queued, b.err = b.msgs[:0], b.tags[:0], 0, nil
+	b.msgs, b.tags, b.queued, b.err, b.pending = b.msgs[:0], b.tags[:0], 0, nil, b.pending[:0]
 	return b
 }
 
