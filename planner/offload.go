@@ -82,6 +82,9 @@ type PendingSet struct {
 	// ObjType, for an object map, is the NFT_OBJECT_* type of the objects
 	// its elements name (their Val: the name, NUL-terminated).
 	ObjType uint32
+	// Packed holds a named set's elements instead of Elems once planned
+	// (kelems.go; read them with Elements, NumElements).
+	Packed *KernelElems
 }
 
 // notNative is why a rule stays in userspace.

@@ -35,18 +35,19 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 			break
 		}
 	}
-	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || len(old.Elems) != len(ps.Elems) {
+	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || old.NumElems() != len(ps.Elems) {
 		return nil
 	}
 	os := prev.sets[old]
-	if os == nil || os.exact == nil || len(os.ivals) != 0 || len(os.exact) != len(old.Elems) {
+	if os == nil || os.exact == nil || len(os.ivals) != 0 || len(os.exact) != old.NumElems() {
 		return nil
 	}
 	var changed []int
 	limit := len(ps.Elems) / reuseMaxChanged
 	for i := range ps.Elems {
-		o, n := &old.Elems[i], &ps.Elems[i]
-		if bytes.Equal(o.Lo, n.Lo) && bytes.Equal(o.Hi, n.Hi) {
+		n := &ps.Elems[i]
+		olo, ohi := old.ElemKey(i) // the running ruleset's are packed
+		if bytes.Equal(olo, n.Lo) && bytes.Equal(ohi, n.Hi) {
 			continue
 		}
 		if keyOf(n.Lo) != keyOf(n.Hi) || len(changed) == limit {
@@ -56,7 +57,8 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 	}
 	m := maps.Clone(os.exact)
 	for _, i := range changed {
-		delete(m, keyOf(old.Elems[i].Lo))
+		olo, _ := old.ElemKey(i)
+		delete(m, keyOf(olo))
 	}
 	for _, i := range changed {
 		k := keyOf(ps.Elems[i].Lo)
