@@ -87,7 +87,7 @@ func PackKernelElems(els []nftables.SetElement) (p *KernelElems, ok bool) {
 }
 
 func plainKernelElem(e *nftables.SetElement) bool {
-	return e.KeyEnd == nil && !e.IntervalEnd && e.Val == nil && e.VerdictData == nil && e.Timeout == 0 && e.Expires == 0 && e.Comment == ""
+	return len(e.KeyEnd) == 0 && !e.IntervalEnd && len(e.Val) == 0 && e.VerdictData == nil && e.Timeout == 0 && e.Expires == 0 && e.Comment == ""
 }
 
 // AppendKernelElemID appends what makes an element itself in the kernel:
@@ -96,13 +96,14 @@ func plainKernelElem(e *nftables.SetElement) bool {
 // elements have equal IDs and unequal ones unequal IDs.
 func AppendKernelElemID(b []byte, e *nftables.SetElement) []byte {
 	var f byte = kePlain
-	if e.KeyEnd != nil {
+	// The netlink library sends KeyEnd and Val only when not empty.
+	if len(e.KeyEnd) > 0 {
 		f |= keKeyEnd
 	}
 	if e.IntervalEnd {
 		f |= keIntervalEnd
 	}
-	if e.Val != nil {
+	if len(e.Val) > 0 {
 		f |= keVal
 	}
 	if e.VerdictData != nil {

@@ -35,11 +35,7 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	edit := func(f func(a []string) []string) []string { return f(append([]string(nil), base...)) }
-	cases := []struct {
-		name  string
-		addrs []string
-		reuse bool
-	}{
+	cases := []reuseCase{
 		{"same", base, true},
 		{"one changed", edit(func(a []string) []string { a[2000] = "192.0.2.1"; return a }), true},
 		{"two swapped", edit(func(a []string) []string { a[1], a[3000] = a[3000], a[1]; return a }), true},
@@ -54,6 +50,27 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 			return a
 		}), false},
 	}
+	// The running daemon keeps its ruleset's elements packed
+	// (parser.Ruleset.PackSets): the cases again against a packed one.
+	for _, packed := range []bool{false, true} {
+		if packed {
+			rs0.PackSets()
+			if s := rs0.Tables[0].Sets[0]; s.Elems != nil || s.Packed == nil {
+				t.Fatal("PackSets left the elements unpacked")
+			}
+		}
+		testReusedSetCases(t, prev, cases)
+	}
+}
+
+type reuseCase = struct {
+	name  string
+	addrs []string
+	reuse bool
+}
+
+func testReusedSetCases(t *testing.T, prev *Engine, cases []reuseCase) {
+	t.Helper()
 	for _, c := range cases {
 		rs, err := parser.Parse("new.nft", []byte(reuseSrc(c.addrs)))
 		if err != nil {
