@@ -274,7 +274,8 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	}
 	d.prog.update(func(l *LoadProgress) { l.Bytes = len(src) })
 	d.prog.phase(PhaseParsing)
-	rs, err := parser.ParseContext(ctx, file, src)
+	// Large named sets of plain values are read packed (parser.WithPackedSets).
+	rs, err := parser.ParseContext(parser.WithPackedSets(ctx), file, src)
 	if err != nil {
 		return nil, err
 	}

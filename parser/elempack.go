@@ -41,25 +41,26 @@ const (
 // catch-all element).
 func PackElems(els []Elem) (p *ElemPack, ok bool) {
 	p = &ElemPack{n: len(els)}
-	fixed := -1
-	for i := range els {
-		e := &els[i]
-		if e.CatchAll || (e.Verdict != nil && e.Verdict.Bound != nil) {
-			return nil, false
+	// The fixed form in one pass while the elements allow it.
+	if len(els) > 0 && plainElem(&els[0]) && len(els[0].Lo) > 0 {
+		p.fixed = len(els[0].Lo)
+		p.buf = make([]byte, 0, p.fixed*len(els))
+		for i := range els {
+			e := &els[i]
+			if len(e.Lo) != p.fixed || !plainElem(e) || e.CatchAll {
+				p.fixed, p.buf = 0, nil
+				break
+			}
+			p.buf = append(p.buf, e.Lo...)
 		}
-		if fixed != 0 && plainElem(e) && (fixed < 0 || fixed == len(e.Lo)) && len(e.Lo) > 0 {
-			fixed = len(e.Lo)
-		} else {
-			fixed = 0
+		if p.fixed > 0 {
+			return p, true
 		}
 	}
-	if fixed > 0 {
-		p.fixed = fixed
-		p.buf = make([]byte, 0, fixed*len(els))
-		for i := range els {
-			p.buf = append(p.buf, els[i].Lo...)
+	for i := range els {
+		if e := &els[i]; e.CatchAll || (e.Verdict != nil && e.Verdict.Bound != nil) {
+			return nil, false
 		}
-		return p, true
 	}
 	size := 0
 	for i := range els {
@@ -78,7 +79,8 @@ func PackElems(els []Elem) (p *ElemPack, ok bool) {
 
 // plainElem: a single key, no data, no options.
 func plainElem(e *Elem) bool {
-	return string(e.Lo) == string(e.Hi) && e.Verdict == nil && e.Data == nil && e.DataHi == nil && !e.HasOptions()
+	return e.Verdict == nil && e.Data == nil && e.DataHi == nil && e.Counter == nil && e.Timeout == 0 && e.Expires == 0 &&
+		e.Comment == "" && string(e.Lo) == string(e.Hi)
 }
 
 func appendElemRecord(b []byte, e *Elem) []byte {

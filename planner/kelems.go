@@ -247,3 +247,63 @@ func packNamedSets(t *parser.Table, sets []PendingSet) {
 		}
 	}
 }
+
+// packDirect: newSetData packs a named set's elements as it makes them
+// (tests compare with packing the list it makes otherwise).
+var packDirect = true
+
+// kelemsBuilder packs kernel elements as a plan makes them, without a
+// []nftables.SetElement: in the fixed form while every element is a key
+// of one size, re-encoded in the general form at the first that is not.
+type kelemsBuilder struct {
+	p  KernelElems
+	id []byte
+}
+
+func newKelemsBuilder(n int) *kelemsBuilder {
+	return &kelemsBuilder{p: KernelElems{fixed: -1, buf: make([]byte, 0, 4*n)}}
+}
+
+func (kb *kelemsBuilder) add(e *nftables.SetElement) {
+	p := &kb.p
+	if p.fixed != 0 && plainKernelElem(e) && len(e.Key) > 0 && (p.fixed < 0 || p.fixed == len(e.Key)) {
+		p.fixed = len(e.Key)
+		p.buf = append(p.buf, e.Key...)
+		p.n++
+		return
+	}
+	if p.fixed != 0 { // to the general form
+		old := *p
+		*p = KernelElems{off: make([]uint32, 0, cap(old.buf)/max(old.fixed, 1)+2), buf: make([]byte, 0, len(old.buf)*2+64)}
+		var el nftables.SetElement
+		for i := 0; i < old.n; i++ {
+			old.Elem(i, &el)
+			kb.addRecord(&el)
+		}
+	}
+	kb.addRecord(e)
+}
+
+func (kb *kelemsBuilder) addRecord(e *nftables.SetElement) {
+	p := &kb.p
+	p.off = append(p.off, uint32(len(p.buf)))
+	kb.id = AppendKernelElemID(kb.id[:0], e)
+	p.buf = binary.AppendUvarint(p.buf, uint64(len(kb.id)))
+	p.buf = append(p.buf, kb.id...)
+	p.buf = binary.AppendUvarint(p.buf, uint64(e.Timeout))
+	p.buf = binary.AppendUvarint(p.buf, uint64(e.Expires))
+	p.buf = append(p.buf, e.Comment...)
+	p.n++
+}
+
+// done returns the pack, nil for no elements.
+func (kb *kelemsBuilder) done() *KernelElems {
+	p := &kb.p
+	if p.n == 0 {
+		return nil
+	}
+	if p.fixed == 0 {
+		p.off = append(p.off, uint32(len(p.buf)))
+	}
+	return p
+}

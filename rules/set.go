@@ -69,6 +69,29 @@ type interval struct {
 	elem   int32
 }
 
+// newSetOf is newSet of a named set, its elements packed or not
+// (parser.WithPackedSets: single values of one field).
+func newSetOf(ps *parser.Set) *set {
+	if ps.Packed == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname {
+		return newSet(ps.Name, ps.Key, ps.Elems)
+	}
+	s := &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size}
+	n := ps.NumElems()
+	s.exact = make(map[key128]int32, n)
+	// Backwards, so that the first of equal keys is the one kept, as
+	// newSet does; a packed range (not made by the parse) goes as in
+	// newSet too.
+	for i := n - 1; i >= 0; i-- {
+		lo, hi := ps.ElemKey(i)
+		if klo, khi := keyOf(lo), keyOf(hi); klo == khi {
+			s.exact[klo] = int32(i)
+		} else {
+			return newSet(ps.Name, ps.Key, ps.Packed.Unpack())
+		}
+	}
+	return s
+}
+
 func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
 	s := &set{name: name, types: types}
 	for _, t := range types {

@@ -25,7 +25,7 @@ const reuseMaxChanged = 4
 // host names) on both sides, of as many elements, with no key twice, and
 // at most 1/reuseMaxChanged of the elements changed.
 func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
-	if prev == nil || prev.Ruleset == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname || len(ps.Elems) < 1024 {
+	if prev == nil || prev.Ruleset == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname || ps.NumElems() < 1024 {
 		return nil
 	}
 	var old *parser.Set
@@ -35,7 +35,7 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 			break
 		}
 	}
-	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || old.NumElems() != len(ps.Elems) {
+	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || old.NumElems() != ps.NumElems() {
 		return nil
 	}
 	os := prev.sets[old]
@@ -43,14 +43,14 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 		return nil
 	}
 	var changed []int
-	limit := len(ps.Elems) / reuseMaxChanged
-	for i := range ps.Elems {
-		n := &ps.Elems[i]
+	limit := ps.NumElems() / reuseMaxChanged
+	for i := range ps.NumElems() {
+		nlo, nhi := ps.ElemKey(i)
 		olo, ohi := old.ElemKey(i) // the running ruleset's are packed
-		if bytes.Equal(olo, n.Lo) && bytes.Equal(ohi, n.Hi) {
+		if bytes.Equal(olo, nlo) && bytes.Equal(ohi, nhi) {
 			continue
 		}
-		if keyOf(n.Lo) != keyOf(n.Hi) || len(changed) == limit {
+		if keyOf(nlo) != keyOf(nhi) || len(changed) == limit {
 			return nil
 		}
 		changed = append(changed, i)
@@ -61,7 +61,8 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 		delete(m, keyOf(olo))
 	}
 	for _, i := range changed {
-		k := keyOf(ps.Elems[i].Lo)
+		nlo, _ := ps.ElemKey(i)
+		k := keyOf(nlo)
 		if _, dup := m[k]; dup {
 			return nil
 		}
