@@ -147,6 +147,10 @@ func appendElemRecord(b []byte, e *Elem) []byte {
 // Len is the number of elements.
 func (p *ElemPack) Len() int { return p.n }
 
+// Fixed is the size of every key when all elements are single keys of
+// one size and nothing else (0 otherwise).
+func (p *ElemPack) Fixed() int { return p.fixed }
+
 // Bytes is the memory the pack holds.
 func (p *ElemPack) Bytes() int { return cap(p.buf) + 4*cap(p.off) }
 

@@ -161,7 +161,7 @@ type Engine struct {
 // run-time elements. Call it before the engine decides packets.
 func (e *Engine) SetDynamic(ps *parser.Set, d Dynamic) bool {
 	s := e.sets[ps]
-	if s == nil || s.exact == nil || ps.IsMap {
+	if s == nil || (s.exact == nil && s.ktab == nil) || ps.IsMap {
 		return false
 	}
 	s.dyn = d

@@ -20,6 +20,7 @@ type set struct {
 	size  int // key bytes (concatenations)
 
 	exact map[key128]int32
+	ktab  *keyTable  // instead of exact for a set the parse packed
 	ivals []interval // sorted by lo, non-overlapping
 
 	cexact map[string]int32
@@ -75,21 +76,10 @@ func newSetOf(ps *parser.Set) *set {
 	if ps.Packed == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname {
 		return newSet(ps.Name, ps.Key, ps.Elems)
 	}
-	s := &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size}
-	n := ps.NumElems()
-	s.exact = make(map[key128]int32, n)
-	// Backwards, so that the first of equal keys is the one kept, as
-	// newSet does; a packed range (not made by the parse) goes as in
-	// newSet too.
-	for i := n - 1; i >= 0; i-- {
-		lo, hi := ps.ElemKey(i)
-		if klo, khi := keyOf(lo), keyOf(hi); klo == khi {
-			s.exact[klo] = int32(i)
-		} else {
-			return newSet(ps.Name, ps.Key, ps.Packed.Unpack())
-		}
+	if k := ps.Packed.Fixed(); k == 0 || k > 16 {
+		return newSet(ps.Name, ps.Key, ps.Packed.Unpack())
 	}
-	return s
+	return &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size, ktab: newKeyTable(ps.Packed)}
 }
 
 func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
@@ -158,6 +148,11 @@ func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
 func (s *set) lookup(k key128) (int32, bool) {
 	if i, ok := s.exact[k]; ok {
 		return i, true
+	}
+	if s.ktab != nil {
+		if i, ok := s.ktab.find(k); ok {
+			return i, true
+		}
 	}
 	iv := s.ivals
 	lo, hi := 0, len(iv)

@@ -2,7 +2,9 @@ package rules
 
 import (
 	"context"
+	"encoding/binary"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -76,7 +78,7 @@ func TestPackedParseCompilesTheSame(t *testing.T) {
 					packed++
 				}
 				a, b := e.sets[s], pe.sets[ps]
-				if !maps.Equal(a.exact, b.exact) || !slices.Equal(a.ivals, b.ivals) || !maps.Equal(a.cexact, b.cexact) ||
+				if !maps.Equal(exactOf(a), exactOf(b)) || (b.ktab != nil) != (ps.Packed != nil) || !slices.Equal(a.ivals, b.ivals) || !maps.Equal(a.cexact, b.cexact) ||
 					len(a.clin) != len(b.clin) || !maps.Equal(a.hexact, b.hexact) || !maps.Equal(a.hsuffix, b.hsuffix) ||
 					len(a.verdicts) != len(b.verdicts) || a.catchAll != b.catchAll || a.size != b.size ||
 					!slices.Equal(a.deadline, b.deadline) || len(a.ctrs) != len(b.ctrs) {
@@ -99,5 +101,89 @@ func TestPackedParseCompilesTheSame(t *testing.T) {
 	}
 	if packed < 5 {
 		t.Fatalf("only %d sets packed at parse", packed)
+	}
+}
+
+// exactOf is a set's exact keys and their elements, from its map or its
+// keyTable.
+func exactOf(s *set) map[key128]int32 {
+	if s.ktab == nil {
+		return s.exact
+	}
+	m := map[key128]int32{}
+	s.ktab.each(func(k key128, i int32) { m[k] = i })
+	return m
+}
+
+// keyTable against a map: inserts (first of equal keys kept), removals
+// (backward shifts across the table's end too), lookups.
+func TestKeyTableMatchesMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for round := 0; round < 50; round++ {
+		n := 1 + r.IntN(3000)
+		buf := make([]byte, 0, 4*n)
+		for i := 0; i < n; i++ {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(r.IntN(2*n)))
+		}
+		els := make([]parser.Elem, n)
+		for i := range els {
+			els[i].Lo = buf[4*i : 4*i+4]
+			els[i].Hi = els[i].Lo
+		}
+		p, _ := parser.PackElems(els)
+		kt := newKeyTable(p)
+		want := newSet("", []*parser.Type{parser.TypeIPv4}, els).exact
+		if !maps.Equal(exactOf(&set{ktab: kt}), want) || kt.n != len(want) {
+			t.Fatalf("round %d: keyTable holds other keys than newSet", round)
+		}
+		for k := range want {
+			if r.IntN(3) == 0 {
+				kt.remove(k)
+				delete(want, k)
+			}
+		}
+		kt.remove(key128{lo: 1 << 40}) // absent
+		for k, i := range want {
+			if j, ok := kt.find(k); !ok || j != i {
+				t.Fatalf("round %d: find(%v) = %d, %v, want %d", round, k, j, ok, i)
+			}
+		}
+		if !maps.Equal(exactOf(&set{ktab: kt}), want) || kt.n != len(want) {
+			t.Fatalf("round %d: keyTable after removals holds other keys", round)
+		}
+		for i := 0; i < 2*n; i++ {
+			k := key128{lo: uint64(i)}
+			_, ok := kt.find(k)
+			if _, in := want[k]; ok != in {
+				t.Fatalf("round %d: find(%d) = %v, want %v", round, i, ok, in)
+			}
+		}
+	}
+}
+
+// A lookup into a packed set's keyTable allocates nothing.
+func TestKeyTableLookupAllocs(t *testing.T) {
+	prs, err := parser.ParseContext(parser.WithPackedSets(context.Background()), "t.nft", []byte(reuseSrc(reuseAddrs(5000))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile(prs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := e.sets[prs.Tables[0].Sets[0]]
+	if s.ktab == nil {
+		t.Fatal("no keyTable")
+	}
+	hit, miss := keyOf([]byte{10, 0, 19, 135}), keyOf([]byte{192, 0, 2, 1})
+	if a := testing.AllocsPerRun(1000, func() {
+		if _, ok := s.lookup(hit); !ok {
+			t.Fatal("miss")
+		}
+		if _, ok := s.lookup(miss); ok {
+			t.Fatal("hit")
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocations a lookup", a)
 	}
 }

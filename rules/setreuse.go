@@ -39,7 +39,16 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 		return nil
 	}
 	os := prev.sets[old]
-	if os == nil || os.exact == nil || len(os.ivals) != 0 || len(os.exact) != old.NumElems() {
+	if os == nil || len(os.ivals) != 0 {
+		return nil
+	}
+	// A set the parse packed has a keyTable over its packed keys, one
+	// from a list a map; reuse keeps the kind.
+	packed := ps.Packed != nil && ps.Packed.Fixed() > 0
+	switch {
+	case packed && os.ktab != nil && os.ktab.n == old.NumElems() && os.ktab.keys.Fixed() == ps.Packed.Fixed():
+	case !packed && os.exact != nil && len(os.exact) == old.NumElems():
+	default:
 		return nil
 	}
 	var changed []int
@@ -54,6 +63,19 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 			return nil
 		}
 		changed = append(changed, i)
+	}
+	if packed {
+		kt := os.ktab.clone() // over the old keys while they go
+		for _, i := range changed {
+			kt.remove(kt.keyAt(int32(i)))
+		}
+		kt.keys = ps.Packed
+		for _, i := range changed {
+			if !kt.insert(kt.keyAt(int32(i)), int32(i)) {
+				return nil
+			}
+		}
+		return &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size, ktab: kt}
 	}
 	m := maps.Clone(os.exact)
 	for _, i := range changed {
