@@ -40,8 +40,8 @@ func loadOnly() *Daemon {
 }
 
 // TestLoadKeepsSetsPacked: once loaded, the running state holds a named
-// set's elements only packed: the kept ruleset's set has no Elems, the
-// plan's set no []nftables.SetElement, and both list every element; a
+// set's elements in one packed arena: the kept ruleset's set has no
+// Elems, the plan's set no []nftables.SetElement but the same keys; a
 // reload with one element changed compiles against them.
 func TestLoadKeepsSetsPacked(t *testing.T) {
 	const n = 5000
@@ -64,6 +64,10 @@ func TestLoadKeepsSetsPacked(t *testing.T) {
 			for _, ps := range tp.Sets {
 				if !ps.Set.Anonymous && (ps.Elems != nil || ps.Packed == nil || ps.NumElements() != n) {
 					t.Fatalf("plan's set %s: %d kernel elements unpacked, packed %v", ps.Set.Name, len(ps.Elems), ps.Packed != nil)
+				}
+				// One arena: the plan's kernel keys are the parse's.
+				if a, b := ps.Packed.FixedKeys(), s.Packed.FixedKeys(); len(a) != 4*n || len(b) != 4*n || &a[0] != &b[0] {
+					t.Fatalf("plan's set %s does not share the parsed keys", ps.Set.Name)
 				}
 			}
 		}

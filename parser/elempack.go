@@ -151,6 +151,15 @@ func (p *ElemPack) Len() int { return p.n }
 // one size and nothing else (0 otherwise).
 func (p *ElemPack) Fixed() int { return p.fixed }
 
+// FixedKeys is the keys back to back when Fixed is not 0 (read only: the
+// planner's kernel elements of the set may share them).
+func (p *ElemPack) FixedKeys() []byte {
+	if p.fixed == 0 {
+		return nil
+	}
+	return p.buf[:len(p.buf):len(p.buf)]
+}
+
 // Bytes is the memory the pack holds.
 func (p *ElemPack) Bytes() int { return cap(p.buf) + 4*cap(p.off) }
 

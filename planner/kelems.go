@@ -131,6 +131,25 @@ func AppendKernelElemID(b []byte, e *nftables.SetElement) []byte {
 // Len is the number of elements.
 func (p *KernelElems) Len() int { return p.n }
 
+// FixedKeys is the keys back to back when every element is a key of one
+// size and nothing else (nil otherwise); read only.
+func (p *KernelElems) FixedKeys() []byte {
+	if p.fixed <= 0 {
+		return nil
+	}
+	return p.buf[:len(p.buf):len(p.buf)]
+}
+
+// sharedKeys is the pack of a named set whose kernel elements are its
+// parsed keys as they are (single values, in the order and byte order
+// the parse packed them, nothing else): it shares the parse's arena.
+func sharedKeys(ps *parser.Set, size int) *KernelElems {
+	if ps == nil || ps.Packed == nil || ps.Packed.Fixed() != size || ps.Packed.Len() == 0 {
+		return nil
+	}
+	return &KernelElems{n: ps.Packed.Len(), fixed: size, buf: ps.Packed.FixedKeys()}
+}
+
 // Bytes is the memory the pack holds.
 func (p *KernelElems) Bytes() int { return cap(p.buf) + 4*cap(p.off) }
 

@@ -703,6 +703,16 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	} else {
 		els = make([]nftables.SetElement, 0, n)
 	}
+	if kb != nil && !interval && !vmap && data == nil && elems == nil && len(specs) == 1 {
+		// Plain values kept by the parse in kernel form already: the
+		// kernel elements are the parse's packed keys, one arena.
+		if sp := specs[0]; !sp.lead && sp.shift == 0 && !sp.host {
+			if p := sharedKeys(tr.packedSrc, sp.size); p != nil {
+				tr.pending = append(tr.pending, PendingSet{Set: s, Packed: p})
+				return s, nil
+			}
+		}
+	}
 	for i := 0; i < nel; i++ {
 		e := elemAt(i)
 		if vmap {
