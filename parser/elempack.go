@@ -4,12 +4,15 @@ import "encoding/binary"
 
 // A running daemon keeps its ruleset for listings (`nfd rules`), for the
 // next reload's comparison and for the DNS sets' declarations; a named
-// set's elements are kept there in one flat, pointer-free form once the
-// ruleset is compiled and planned (Ruleset.PackSets): a []Elem costs 184
-// bytes an element plus its values, an ElemPack the values' bytes (4 for
-// an IPv4 address) and, unless all elements are plain keys of one size,
-// 4 bytes of offset and a byte of flags. The garbage collector does not
-// scan it.
+// set's elements are kept there in one flat, pointer-free form: read so
+// by the parse for a set of plain values (elempackparse.go), packed once
+// the ruleset is compiled and planned for the others (Ruleset.PackSets).
+// A []Elem costs 184 bytes an element plus its values, an ElemPack the
+// values' bytes (4 for an IPv4 address) and, unless all elements are
+// plain keys of one size, 4 bytes of offset and a byte of flags. The
+// engine's lookup table (rules' keyTable) and the plan's kernel elements
+// (planner's KernelElems) of a plain set use the same bytes. The garbage
+// collector does not scan them.
 
 // ElemPack is a list of set elements in one arena. What it drops of an
 // Elem are the source positions (OptPos, Verdict.Pos, Counter.Pos): they

@@ -16,7 +16,9 @@ import (
 // A named set's kernel elements are kept in one flat, pointer-free arena
 // (KernelElems), not as []nftables.SetElement (128 bytes an element plus
 // its key's): the diff compares their identities in place and only the
-// elements that change become nftables.SetElement again.
+// elements that change become nftables.SetElement again. A set of plain
+// values whose kernel bytes are the parsed ones shares the parse's arena
+// (sharedKeys).
 
 // KernelElems is a list of kernel set elements in one arena.
 type KernelElems struct {
