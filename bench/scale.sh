@@ -2,7 +2,8 @@
 # Large rulesets and sets, in one run (issues 20 and 16.2): load time of
 # nfd against `nft -f` of the same file, reload with one rule / element
 # changed against the full load (reload_over_load: targets 0.1 for rules,
-# 0.25 for elements; the batch's size is from nfd's log), and nfd's
+# 0.25 for elements; the same ratio in CPU seconds beside it, which a
+# busy machine disturbs less; the batch's size is from nfd's log), and nfd's
 # resident memory. Everything
 # runs in throwaway namespaces (nfd-scale-*), removed on exit.
 #   sudo bench/scale.sh            # RULES=100000 ELEMS=1000000
@@ -74,14 +75,18 @@ nfd_cycle() {
 	local rss1; rss1=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 	sleep 2 # nfd returns a load's freed memory to the OS beside it
 	local rss1s; rss1s=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+	local c0; c0=$(awk '{print $14+$15}' /proc/$PID/stat)
 	s=$(now); ip netns exec "$NS" "$W/nfd" reload --socket "$sock" "$2" >/dev/null; e=$(now)
 	reload=$(secs "$s" "$e")
+	# The reload's CPU seconds, as the load's: what a busy machine
+	# disturbs less than the wall time.
+	local rcpu; rcpu=$(awk -v c0="$c0" '{print ($14+$15-c0)/100}' /proc/$PID/stat)
 	sleep 2
 	local rss2 hwm; rss2=$(awk '/VmRSS/ {print $2}' /proc/$PID/status); hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 	kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 	ip netns del "$NS"
 	local msgs; msgs=$(grep -o 'batch_messages=[0-9]* tables_whole=[0-9]* chains_dumped=[0-9]*' "$log" | tail -1)
-	echo "$3 load_s=$load load_cpu_s=$cpu reload_s=$reload reload_over_load=$(echo "scale=3; $reload / $load" | bc) $msgs rss_kb=$rss1 rss_settled_kb=$rss1s rss_after_reload_kb=$rss2 peak_kb=$hwm"
+	echo "$3 load_s=$load load_cpu_s=$cpu reload_s=$reload reload_cpu_s=$rcpu reload_over_load=$(echo "scale=3; $reload / $load" | bc) reload_cpu_over_load_cpu=$(echo "scale=3; $rcpu / $cpu" | bc) $msgs rss_kb=$rss1 rss_settled_kb=$rss1s rss_after_reload_kb=$rss2 peak_kb=$hwm"
 }
 
 rules "$W/r.nft" "$RULES" 0

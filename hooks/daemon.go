@@ -274,7 +274,8 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	}
 	d.prog.update(func(l *LoadProgress) { l.Bytes = len(src) })
 	d.prog.phase(PhaseParsing)
-	rs, err := parser.ParseContext(ctx, file, src)
+	// Large named sets of plain values are read packed (parser.WithPackedSets).
+	rs, err := parser.ParseContext(parser.WithPackedSets(ctx), file, src)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +295,9 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	if err != nil {
 		return nil, err
 	}
+	// Compiled and planned: the kept ruleset holds its sets' elements in
+	// one flat form from here (parser.Ruleset.PackSets).
+	rs.PackSets()
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
 		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
@@ -953,7 +957,7 @@ func rulesetSize(rs *parser.Ruleset) (rules, elems int) {
 			rules += len(c.Rules)
 		}
 		for _, s := range t.Sets {
-			elems += len(s.Elems)
+			elems += s.NumElems()
 		}
 	}
 	return rules, elems

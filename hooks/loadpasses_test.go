@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"crypto/sha256"
 	"os"
 	"path/filepath"
@@ -34,7 +35,8 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, err := parser.Parse(f, src)
+		// Parsed as the daemon parses (sets of plain values packed).
+		rs, err := parser.ParseContext(parser.WithPackedSets(context.Background()), f, src)
 		if err != nil {
 			continue // refused by the parser: nothing to compile
 		}

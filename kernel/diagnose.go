@@ -222,7 +222,7 @@ func probe(c *nftables.Conn, tp *planner.TablePlan, items []probeItem) error {
 		if it.set != nil {
 			s := *it.set.Set
 			s.Table = t
-			b.AddSet(&s, it.set.Elems, i)
+			b.AddSet(&s, it.set.Elements(), i)
 			continue
 		}
 		for _, ps := range it.anon {

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"sort"
@@ -85,7 +86,9 @@ func applyEdit(t *testing.T, name, old, new string) string {
 
 func diffPlans(t *testing.T, src string) []*planner.TablePlan {
 	t.Helper()
-	rs, err := parser.Parse("diff.nft", []byte(src))
+	// Parsed as the daemon parses: a set of plain values packed
+	// (blk: its kernel elements are the parse's keys), others as lists.
+	rs, err := parser.ParseContext(parser.WithPackedSets(context.Background()), "diff.nft", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}

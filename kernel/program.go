@@ -52,7 +52,7 @@ func addTable(b *nlbatch.Batch, wt *wantTable, h *handleGen) map[string][]uint64
 		if ps.ObjType != 0 {
 			b.MarkObjMap(ps.Set.ID, ps.ObjType)
 		}
-		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+		addNamedSet(b, &ps, batchTag{tp: tp, set: ps.Set.Name})
 		h.take()
 	}
 	for _, ps := range wt.loose {

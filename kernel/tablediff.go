@@ -83,7 +83,7 @@ func diffTable(c *nftables.Conn, old, new *wantTable, kchains []*nftables.Chain,
 			// would refuse to delete it under them.
 			return nil
 		}
-		del, add := elemDiff(os.Elems, ns.Elems)
+		del, add := elemDiffSets(os, ns)
 		if len(del) > 0 {
 			d.delElems = append(d.delElems, planner.PendingSet{Set: ns.Set, Elems: del})
 		}
@@ -276,7 +276,7 @@ func (d *tableDiff) emit(b *nlbatch.Batch) {
 		b.Tag(wc.tag)
 	}
 	for _, ps := range d.addSets {
-		b.AddSet(ps.Set, ps.Elems, batchTag{tp: tp, set: ps.Set.Name})
+		addNamedSet(b, &ps, batchTag{tp: tp, set: ps.Set.Name})
 		h.take()
 	}
 	for _, ps := range d.addElems {

@@ -165,6 +165,11 @@ type Set struct {
 	// Data is then typeObjName.
 	ObjKind string
 	fields  *fieldOwner
+
+	// Packed holds the elements instead of Elems once the ruleset is
+	// compiled and kept running (Ruleset.PackSets; read them with
+	// NumElems, ElemAt, ElemKey).
+	Packed *ElemPack
 }
 
 // SetDNS is a set filled from DNS answers: the addresses of Names (host

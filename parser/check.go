@@ -504,8 +504,11 @@ func checkRuleContext(t *Table, c *Chain, ctx context, r *Rule, p *parser) bool 
 // with ENFILE) and, without auto-merge, overlapping intervals (nft's
 // "conflicting intervals specified").
 func checkSetContents(s *Set, p *parser) {
-	if s.Size > 0 && uint64(len(s.Elems)) > uint64(s.Size) {
-		p.errorf(s.Pos, "set `%s` has %d elements, more than its `size %d`", s.Name, len(s.Elems), s.Size)
+	if s.Size > 0 && uint64(s.NumElems()) > uint64(s.Size) {
+		p.errorf(s.Pos, "set `%s` has %d elements, more than its `size %d`", s.Name, s.NumElems(), s.Size)
+	}
+	if s.Flags&SetInterval != 0 {
+		s.unpack() // checked and merged as a list
 	}
 	if s.Flags&SetInterval == 0 || len(s.Key) != 1 || len(s.Elems) < 2 {
 		return

@@ -233,7 +233,7 @@ func (p *parser) parseFlush() bool {
 			p.errorf(n.pos, "set `%s` does not exist in table `%s`", n.text, tb.Name)
 			return false
 		}
-		s.Elems, s.CatchAll = nil, nil
+		s.Elems, s.Packed, s.CatchAll = nil, nil, nil
 		return true
 	}
 	p.errorf(t.pos, "%s", expected("`"+t.text+"`", "`ruleset`, `table`, `chain` or `set`", []string{"ruleset", "table", "chain", "set"}))
@@ -410,6 +410,7 @@ func (p *parser) parseAdd(insert bool) bool {
 		if ca != nil {
 			s.CatchAll = ca
 		}
+		s.unpack()
 		s.Elems = append(s.Elems, elems...)
 		return ok
 	}

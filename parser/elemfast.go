@@ -77,8 +77,16 @@ func fastKey(key []*Type) bool {
 // when the element is not the plain form; the caller then parses it with
 // the general path.
 func (p *parser) fastElem(key []*Type, slab *elemSlab) (Elem, bool) {
+	var e Elem
+	ok := p.fastElemInto(key, slab, &e)
+	return e, ok
+}
+
+// fastElemInto is fastElem reading into *e, a zero Elem (the next of a
+// list, so that a large list is written once, not copied).
+func (p *parser) fastElemInto(key []*Type, slab *elemSlab, e *Elem) bool {
 	if len(p.buf) != 0 || len(p.lex.pending) != 0 {
-		return Elem{}, false
+		return false
 	}
 	l := p.lex
 	src := l.src
@@ -94,9 +102,8 @@ func (p *parser) fastElem(key []*Type, slab *elemSlab) (Elem, bool) {
 		}
 		off++
 	}
-	return Elem{}, false
+	return false
 word:
-	var e Elem
 	var lastWord token
 	size := 0
 	if len(key) > 1 {
@@ -110,7 +117,7 @@ word:
 		if i > 0 {
 			// a standalone `.` between spaces or tabs
 			if end >= len(src) || src[end] != '.' || (end+1 < len(src) && isWordByte(src[end+1])) {
-				return Elem{}, false
+				return false
 			}
 			end++
 			for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
@@ -127,14 +134,14 @@ word:
 		}
 		w := src[start:off]
 		if w == "" || w == "." || w == "/" || strings.IndexByte(w, '*') >= 0 || (colon && (t.kind != kIPv6 || !looksIPv6(w))) {
-			return Elem{}, false
+			return false
 		}
 		end = off
 		for end < len(src) && (src[end] == ' ' || src[end] == '\t') {
 			end++
 		}
 		if i == len(key)-1 && (end >= len(src) || (src[end] != ',' && src[end] != '}')) {
-			return Elem{}, false
+			return false
 		}
 		if a, ok := plainIPv4(w); ok && t.kind == kIPv4 {
 			if len(key) == 1 {
@@ -147,7 +154,7 @@ word:
 		} else {
 			lo, hi, err := t.ParseLiteral(w, false)
 			if err != nil {
-				return Elem{}, false // the general path reports it
+				return false // the general path reports it
 			}
 			if len(key) == 1 {
 				e.Lo, e.Hi = lo, hi
@@ -168,7 +175,7 @@ word:
 		end, col = end+1, col+1
 	}
 	l.off, l.line, l.col = end, line, col
-	return e, true
+	return true
 }
 
 // plainIPv4 decodes a dotted quad of decimal octets without leading zeros
@@ -204,11 +211,20 @@ func plainIPv4Elem(key []*Type, e *Elem, data []*Type) bool {
 
 // appendIPv4 is netip.Addr.String of a 4-byte address, appended to b.
 func appendIPv4(b []byte, a []byte) []byte {
-	for i, x := range a[:4] {
-		if i > 0 {
-			b = append(b, '.')
-		}
-		b = strconv.AppendUint(b, uint64(x), 10)
-	}
-	return b
+	a = a[:4]
+	b = append(b, decOctets[a[0]]...)
+	b = append(b, '.')
+	b = append(b, decOctets[a[1]]...)
+	b = append(b, '.')
+	b = append(b, decOctets[a[2]]...)
+	b = append(b, '.')
+	return append(b, decOctets[a[3]]...)
 }
+
+// decOctets are the decimal forms of 0 to 255.
+var decOctets = func() (t [256]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()

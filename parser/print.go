@@ -146,19 +146,20 @@ func printSet(b *strings.Builder, s *Set) {
 		fmt.Fprintf(b, "\t\tcomment %s\n", quote(s.Comment))
 	}
 	printSetDNS(b, s.DNS)
-	if len(s.Elems) > 0 || s.CatchAll != nil {
+	if ne := s.NumElems(); ne > 0 || s.CatchAll != nil {
 		b.WriteString("\t\telements = { ")
 		data := s.mapData()
-		n := len(s.Elems)
+		n := ne
 		if s.CatchAll != nil {
 			n++
 		}
 		b.Grow(n * 18)
 		var scratch [24]byte
+		var el Elem
 		for i := 0; i < n; i++ {
-			e := s.CatchAll // at index len(s.Elems), without copying the list
-			if i < len(s.Elems) {
-				e = &s.Elems[i]
+			e := s.CatchAll // at index ne, without copying the list
+			if i < ne {
+				e = s.ElemAt(i, &el)
 			}
 			if i > 0 {
 				b.WriteString(",")

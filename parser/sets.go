@@ -101,7 +101,19 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 				break
 			}
 			var el []Elem
-			el, ok = p.parseElemList(s.Key, s.mapData())
+			if p.packAtParse(s, isMap) {
+				var pk *ElemPack
+				if pk, el, ok = p.parsePackedElems(s.Key); pk != nil {
+					if s.Elems == nil && s.Packed == nil {
+						s.Packed = pk
+						break
+					}
+					el = pk.Unpack()
+				}
+				s.unpack()
+			} else {
+				el, ok = p.parseElemList(s.Key, s.mapData())
+			}
 			var ca *Elem
 			el, ca = splitCatchAll(el)
 			if ca != nil {
@@ -160,6 +172,8 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			p.errorf(s.Pos, "set `%s` is already declared with a different type (at %s)", s.Name, old.Pos)
 			return true
 		}
+		old.unpack()
+		s.unpack()
 		old.Elems = append(old.Elems, s.Elems...)
 		if s.CatchAll != nil {
 			old.CatchAll = s.CatchAll
@@ -353,22 +367,27 @@ func parseDuration(s string) (uint64, error) {
 // parseElemList parses elements up to and including the closing `}`.
 // data is the map data type, nil for sets.
 func (p *parser) parseElemList(key []*Type, data []*Type) ([]Elem, bool) {
+	return p.parseElemListFrom(key, data, nil)
+}
+
+// parseElemListFrom is parseElemList after the elements out.
+func (p *parser) parseElemListFrom(key []*Type, data []*Type, out []Elem) ([]Elem, bool) {
 	saved := p.commaIsElemSep
 	p.commaIsElemSep = true
 	defer func() { p.commaIsElemSep = saved }()
-	var out []Elem
 	ok := true
 	fast := data == nil && fastKey(key) && p.ctx.Value(noFastElems{}) == nil
 	var slab elemSlab
-	if fast {
+	if fast && out == nil {
 		out = make([]Elem, 0, p.elemsAhead())
 	}
 	for {
 		if fast {
-			if e, good := p.fastElem(key, &slab); good {
-				out = append(out, e)
+			out = append(out, Elem{})
+			if p.fastElemInto(key, &slab, &out[len(out)-1]) {
 				continue
 			}
+			out = out[:len(out)-1]
 		}
 		p.skipBlankLines()
 		if p.accept(tRBrace) {

@@ -54,6 +54,13 @@ type translator struct {
 	// targets, when set, collects the chains the translated rules jump
 	// or go to (nativeChains).
 	targets map[string]bool
+
+	// packNamed: the named set newSetData makes now keeps its elements
+	// packed (set by setForData).
+	packNamed bool
+	// packedSrc: the named set newSetData makes now, whose elements the
+	// parse may have packed (set by setForData).
+	packedSrc *parser.Set
 }
 
 // updated returns the table's updated sets.
@@ -82,6 +89,9 @@ type PendingSet struct {
 	// ObjType, for an object map, is the NFT_OBJECT_* type of the objects
 	// its elements name (their Val: the name, NUL-terminated).
 	ObjType uint32
+	// Packed holds a named set's elements instead of Elems once planned
+	// (kelems.go; read them with Elements, NumElements).
+	Packed *KernelElems
 }
 
 // notNative is why a rule stays in userspace.
@@ -573,7 +583,10 @@ func (tr *translator) setForData(keys []parser.Field, v *parser.Value, vmap bool
 			return nil, err
 		}
 		n := len(tr.pending)
+		tr.packNamed = packDirect && ps.DNS == nil // the daemon adds to a DNS set's list
+		tr.packedSrc = ps
 		s, err := tr.newSetData(v.SetRef, keys, ps.Elems, ps.Flags&parser.SetInterval != 0, vmap, false, data)
+		tr.packNamed, tr.packedSrc = false, nil
 		if err != nil {
 			return nil, err
 		}
@@ -653,19 +666,55 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 	}
 	// An interval ending where another starts needs no end marker (nft
 	// leaves it out; the start marks the boundary).
+	// The elements, or those of the named set the parse packed.
+	nel := len(elems)
+	elemAt := func(i int) *parser.Elem { return &elems[i] }
+	if ps := tr.packedSrc; ps != nil && ps.Packed != nil && elems == nil {
+		nel = ps.NumElems()
+		var scratch parser.Elem
+		elemAt = func(i int) *parser.Elem { return ps.ElemAt(i, &scratch) }
+	}
 	starts := map[string]bool{}
 	if interval {
-		for _, e := range elems {
-			starts[string(keyOf(e.Lo))] = true
+		for i := 0; i < nel; i++ {
+			starts[string(keyOf(elemAt(i).Lo))] = true
 		}
 	}
-	n := len(elems)
+	n := nel
 	if interval {
 		n *= 2
 	}
-	els := make([]nftables.SetElement, 0, n)
-	for i := range elems {
-		e := &elems[i]
+	// A named set's elements go straight into their packed form
+	// (kelems.go), with the timeout and comment withSetState would give.
+	var kb *kelemsBuilder
+	var els []nftables.SetElement
+	if tr.packNamed && !anon {
+		kb = newKelemsBuilder(n)
+		if sp := specs[0]; len(specs) == 1 && !sp.lead && sp.shift == 0 && !sp.host {
+			// The pack copies a key the register holds as the parser
+			// wrote it: no copy of its own.
+			keyOf = func(b []byte) []byte {
+				if len(b) == sp.size {
+					return b
+				}
+				return keyBytesOf(specs, b)
+			}
+		}
+	} else {
+		els = make([]nftables.SetElement, 0, n)
+	}
+	if kb != nil && !interval && !vmap && data == nil && elems == nil && len(specs) == 1 {
+		// Plain values kept by the parse in kernel form already: the
+		// kernel elements are the parse's packed keys, one arena.
+		if sp := specs[0]; !sp.lead && sp.shift == 0 && !sp.host {
+			if p := sharedKeys(tr.packedSrc, sp.size); p != nil {
+				tr.pending = append(tr.pending, PendingSet{Set: s, Packed: p})
+				return s, nil
+			}
+		}
+	}
+	for i := 0; i < nel; i++ {
+		e := elemAt(i)
 		if vmap {
 			if err := tr.checkTarget(e.Verdict); err != nil {
 				return nil, err
@@ -679,11 +728,20 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 		if data != nil {
 			el.Val = data.enc(e)
 		}
-		els = append(els, el)
+		if kb != nil {
+			el.Timeout, el.Comment = time.Duration(e.Timeout)*time.Second, e.Comment
+			kb.add(&el)
+		} else {
+			els = append(els, el)
+		}
 		if interval {
 			// An interval [lo, hi] is lo plus an end marker at hi+1.
 			if end := parser.NextKey(e.Hi); end != nil && !(len(keys) == 1 && beyondField(keys[0], end)) && !starts[string(keyOf(end))] {
-				els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
+				if kb != nil {
+					kb.add(&nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
+				} else {
+					els = append(els, nftables.SetElement{Key: keyOf(end), IntervalEnd: true})
+				}
 			}
 		}
 	}
@@ -693,7 +751,11 @@ func (tr *translator) newSetData(name string, keys []parser.Field, elems []parse
 		}
 		tr.htonSets[s.ID] = true
 	}
-	tr.pending = append(tr.pending, PendingSet{Set: s, Elems: els})
+	ps := PendingSet{Set: s, Elems: els}
+	if kb != nil {
+		ps.Packed = kb.done()
+	}
+	tr.pending = append(tr.pending, ps)
 	return s, nil
 }
 

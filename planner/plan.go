@@ -335,6 +335,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		tp.Chains = append(tp.Chains, cp)
 	}
 	tp.Sets = tr.pending
+	packNamedSets(t, tp.Sets)
 	for _, o := range t.Objects {
 		if parser.KernelObjType(o.Kind) != 0 {
 			tp.Objects = append(tp.Objects, o)

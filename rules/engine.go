@@ -161,7 +161,7 @@ type Engine struct {
 // run-time elements. Call it before the engine decides packets.
 func (e *Engine) SetDynamic(ps *parser.Set, d Dynamic) bool {
 	s := e.sets[ps]
-	if s == nil || s.exact == nil || ps.IsMap {
+	if s == nil || (s.exact == nil && s.ktab == nil) || ps.IsMap {
 		return false
 	}
 	s.dyn = d
@@ -225,10 +225,10 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			if rs := reusedSet(b.opts.Prev, t, s); rs != nil {
 				b.sets[s] = rs
 			} else {
-				b.sets[s] = newSet(s.Name, s.Key, s.Elems)
+				b.sets[s] = newSetOf(s)
 			}
 			if s.CatchAll != nil {
-				b.sets[s].withCatchAll(len(s.Elems))
+				b.sets[s].withCatchAll(s.NumElems())
 			}
 			b.sets[s].withState(s, b.opts.Now)
 		}

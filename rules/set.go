@@ -20,6 +20,7 @@ type set struct {
 	size  int // key bytes (concatenations)
 
 	exact map[key128]int32
+	ktab  *keyTable  // instead of exact for a set the parse packed
 	ivals []interval // sorted by lo, non-overlapping
 
 	cexact map[string]int32
@@ -67,6 +68,18 @@ func (s *set) missed() (int32, bool) { return s.catchAll - 1, s.catchAll != 0 }
 type interval struct {
 	lo, hi key128
 	elem   int32
+}
+
+// newSetOf is newSet of a named set, its elements packed or not
+// (parser.WithPackedSets: single values of one field).
+func newSetOf(ps *parser.Set) *set {
+	if ps.Packed == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname {
+		return newSet(ps.Name, ps.Key, ps.Elems)
+	}
+	if k := ps.Packed.Fixed(); k == 0 || k > 16 {
+		return newSet(ps.Name, ps.Key, ps.Packed.Unpack())
+	}
+	return &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size, ktab: newKeyTable(ps.Packed)}
 }
 
 func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
@@ -135,6 +148,11 @@ func newSet(name string, types []*parser.Type, elems []parser.Elem) *set {
 func (s *set) lookup(k key128) (int32, bool) {
 	if i, ok := s.exact[k]; ok {
 		return i, true
+	}
+	if s.ktab != nil {
+		if i, ok := s.ktab.find(k); ok {
+			return i, true
+		}
 	}
 	iv := s.ivals
 	lo, hi := 0, len(iv)

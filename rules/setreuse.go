@@ -25,7 +25,7 @@ const reuseMaxChanged = 4
 // host names) on both sides, of as many elements, with no key twice, and
 // at most 1/reuseMaxChanged of the elements changed.
 func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
-	if prev == nil || prev.Ruleset == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname || len(ps.Elems) < 1024 {
+	if prev == nil || prev.Ruleset == nil || len(ps.Key) != 1 || ps.Key[0] == parser.TypeHostname || ps.NumElems() < 1024 {
 		return nil
 	}
 	var old *parser.Set
@@ -35,31 +35,56 @@ func reusedSet(prev *Engine, t *parser.Table, ps *parser.Set) *set {
 			break
 		}
 	}
-	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || len(old.Elems) != len(ps.Elems) {
+	if old == nil || len(old.Key) != 1 || old.Key[0] != ps.Key[0] || old.NumElems() != ps.NumElems() {
 		return nil
 	}
 	os := prev.sets[old]
-	if os == nil || os.exact == nil || len(os.ivals) != 0 || len(os.exact) != len(old.Elems) {
+	if os == nil || len(os.ivals) != 0 {
+		return nil
+	}
+	// A set the parse packed has a keyTable over its packed keys, one
+	// from a list a map; reuse keeps the kind.
+	packed := ps.Packed != nil && ps.Packed.Fixed() > 0
+	switch {
+	case packed && os.ktab != nil && os.ktab.n == old.NumElems() && os.ktab.keys.Fixed() == ps.Packed.Fixed():
+	case !packed && os.exact != nil && len(os.exact) == old.NumElems():
+	default:
 		return nil
 	}
 	var changed []int
-	limit := len(ps.Elems) / reuseMaxChanged
-	for i := range ps.Elems {
-		o, n := &old.Elems[i], &ps.Elems[i]
-		if bytes.Equal(o.Lo, n.Lo) && bytes.Equal(o.Hi, n.Hi) {
+	limit := ps.NumElems() / reuseMaxChanged
+	for i := range ps.NumElems() {
+		nlo, nhi := ps.ElemKey(i)
+		olo, ohi := old.ElemKey(i) // the running ruleset's are packed
+		if bytes.Equal(olo, nlo) && bytes.Equal(ohi, nhi) {
 			continue
 		}
-		if keyOf(n.Lo) != keyOf(n.Hi) || len(changed) == limit {
+		if keyOf(nlo) != keyOf(nhi) || len(changed) == limit {
 			return nil
 		}
 		changed = append(changed, i)
 	}
+	if packed {
+		kt := os.ktab.clone() // over the old keys while they go
+		for _, i := range changed {
+			kt.remove(kt.keyAt(int32(i)))
+		}
+		kt.keys = ps.Packed
+		for _, i := range changed {
+			if !kt.insert(kt.keyAt(int32(i)), int32(i)) {
+				return nil
+			}
+		}
+		return &set{name: ps.Name, types: ps.Key, size: ps.Key[0].Size, ktab: kt}
+	}
 	m := maps.Clone(os.exact)
 	for _, i := range changed {
-		delete(m, keyOf(old.Elems[i].Lo))
+		olo, _ := old.ElemKey(i)
+		delete(m, keyOf(olo))
 	}
 	for _, i := range changed {
-		k := keyOf(ps.Elems[i].Lo)
+		nlo, _ := ps.ElemKey(i)
+		k := keyOf(nlo)
 		if _, dup := m[k]; dup {
 			return nil
 		}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -35,11 +36,7 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	edit := func(f func(a []string) []string) []string { return f(append([]string(nil), base...)) }
-	cases := []struct {
-		name  string
-		addrs []string
-		reuse bool
-	}{
+	cases := []reuseCase{
 		{"same", base, true},
 		{"one changed", edit(func(a []string) []string { a[2000] = "192.0.2.1"; return a }), true},
 		{"two swapped", edit(func(a []string) []string { a[1], a[3000] = a[3000], a[1]; return a }), true},
@@ -54,8 +51,47 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 			return a
 		}), false},
 	}
+	// The running daemon keeps its ruleset's elements packed
+	// (parser.Ruleset.PackSets): the cases again against a packed one.
+	for _, packed := range []bool{false, true} {
+		if packed {
+			rs0.PackSets()
+			if s := rs0.Tables[0].Sets[0]; s.Elems != nil || s.Packed == nil {
+				t.Fatal("PackSets left the elements unpacked")
+			}
+		}
+		testReusedSetCases(t, prev, cases, false)
+	}
+	// A daemon's parse packs the sets: their keyTables are patched.
+	pctx := parser.WithPackedSets(context.Background())
+	prs0, err := parser.ParseContext(pctx, "old.nft", []byte(reuseSrc(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pprev, err := Compile(prs0, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pprev.sets[prs0.Tables[0].Sets[0]].ktab == nil {
+		t.Fatal("the packed set has no keyTable")
+	}
+	testReusedSetCases(t, pprev, cases, true)
+}
+
+type reuseCase = struct {
+	name  string
+	addrs []string
+	reuse bool
+}
+
+func testReusedSetCases(t *testing.T, prev *Engine, cases []reuseCase, packed bool) {
+	t.Helper()
 	for _, c := range cases {
-		rs, err := parser.Parse("new.nft", []byte(reuseSrc(c.addrs)))
+		ctx := context.Background()
+		if packed {
+			ctx = parser.WithPackedSets(ctx)
+		}
+		rs, err := parser.ParseContext(ctx, "new.nft", []byte(reuseSrc(c.addrs)))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -66,7 +102,13 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 			t.Fatalf("%s: reused = %v, want %v", c.name, got != nil, c.reuse)
 		}
 		want := newSet(ps.Name, ps.Key, ps.Elems)
-		if got != nil && (!maps.Equal(got.exact, want.exact) || got.size != want.size || got.name != want.name || len(got.ivals) != 0) {
+		if packed {
+			want = newSet(ps.Name, ps.Key, ps.Packed.Unpack())
+			if got != nil && got.ktab == nil {
+				t.Fatalf("%s: a packed set reused without its keyTable", c.name)
+			}
+		}
+		if got != nil && (!maps.Equal(exactOf(got), want.exact) || got.size != want.size || got.name != want.name || len(got.ivals) != 0) {
 			t.Fatalf("%s: patched set differs from a new one", c.name)
 		}
 		// Compile with the previous engine gives the same lookups.
@@ -74,7 +116,7 @@ func TestReusedSetMatchesNewSet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !maps.Equal(e.sets[ps].exact, want.exact) {
+		if !maps.Equal(exactOf(e.sets[ps]), want.exact) {
 			t.Fatalf("%s: compiled set differs from a new one", c.name)
 		}
 	}

@@ -8,17 +8,18 @@ import "github.com/nfdproject/nfd/parser"
 // withState gives a compiled named set its elements' deadlines (an element
 // lives ElemTimeout seconds from when the engine is built, as from when
 // nft loads it) and, for a set with `counter`, a counter per element.
-// Index len(ps.Elems) is the catch-all element.
+// Index ps.NumElems() is the catch-all element.
 func (s *set) withState(ps *parser.Set, now func() int64) *set {
-	n := len(ps.Elems) + 1
+	ne := ps.NumElems()
+	n := ne + 1
 	at := now()
 	// The elements and, at index n-1, the catch-all (or none), without
 	// copying the element list.
-	var none parser.Elem
+	var none, scratch parser.Elem
 	elem := func(i int) *parser.Elem {
 		switch {
-		case i < len(ps.Elems):
-			return &ps.Elems[i]
+		case i < ne:
+			return ps.ElemAt(i, &scratch)
 		case ps.CatchAll != nil:
 			return ps.CatchAll
 		}
