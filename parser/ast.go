@@ -70,6 +70,7 @@ type Ruleset struct {
 	Tables []*Table
 	Files  []string    // every file read, the main one first
 	fields *fieldOwner // keeps the ruleset's dynamic fields (fieldlife.go)
+	memo   *parseMemo  // for a later ParseWith (memo.go)
 }
 
 // Table is one nftables table.
@@ -98,6 +99,8 @@ type Chain struct {
 	// its verdict, never on its own.
 	Bound  bool
 	fields *fieldOwner
+	// ctxs are the base-chain contexts the chain runs in (check.go).
+	ctxs map[context]bool
 }
 
 // ChainType is the `type` of a base chain.
@@ -130,6 +133,7 @@ type Rule struct {
 	// zero when unknown.
 	Key    RuleKey
 	fields *fieldOwner
+	src    ruleSrc // what the parser knows of the rule's source (memo.go)
 }
 
 // Set is a named set or map.

@@ -55,11 +55,19 @@ func checkTable(t *Table, p *parser) {
 		return
 	}
 	contexts := chainContexts(t, edges, p)
+	for _, c := range t.Chains {
+		c.ctxs = contexts[c]
+	}
 	checkRuleContexts(t, contexts, p)
-	// Once the rules passed nft's checks, merge as nft does.
+	// Once the rules passed nft's checks, merge as nft does. A reused
+	// rule's statements are merged already (and shared with Prev); a
+	// rule the merge changes is not reused later, since the checks must
+	// see its statements unmerged (memo.go).
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			mergeLikeNft(r)
+			if !r.src.reused && mergeLikeNft(r) {
+				r.src.ok = false
+			}
 		}
 	}
 }
@@ -115,13 +123,23 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	}
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			checkRuleLocal(t, r, p)
+			r.src.checked = true
+			// A reused rule Prev checked against the same declarations
+			// passes its own checks again (memo.go).
+			own := !r.src.reused || !p.declSame
+			if own {
+				checkRuleLocal(t, r, p)
+			}
 			for _, s := range r.Stmts {
 				switch s := s.(type) {
 				case *SetUpdate:
-					p.checkSetUpdate(t, s)
+					if own {
+						p.checkSetUpdate(t, s)
+					}
 				case *ObjRef:
-					p.checkObjRef(t, s)
+					if own {
+						p.checkObjRef(t, s)
+					}
 				case *Verdict:
 					addVerdictEdge(c, s)
 				case *VMap:
@@ -238,8 +256,21 @@ func chainContexts(t *Table, edges map[*Chain][]edge, p *parser) map[*Chain]map[
 // checkRuleContexts checks the statements that depend on where the chain runs.
 func checkRuleContexts(t *Table, contexts map[*Chain]map[context]bool, p *parser) {
 	for _, c := range t.Chains {
+		var prev map[context]bool
+		if p.prev != nil && len(contexts[c]) > 0 {
+			if pc := p.prev.prevChain(t, c.Name); pc != nil {
+				prev = pc.ctxs
+			}
+		}
 		for ctx := range contexts[c] {
+			// A reused rule Prev checked in this chain in this context
+			// passes again: the check reads only the statements, the
+			// context and the chain's name.
+			seen := prev[ctx]
 			for _, r := range c.Rules {
+				if seen && r.src.reused {
+					continue
+				}
 				if !checkRuleContext(t, c, ctx, r, p) {
 					break
 				}

@@ -574,6 +574,9 @@ func checkObjMapNames(t *Table, s *Set, p *parser) bool {
 func objMapKindsOf(t *Table) {
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
+			if r.src.reused {
+				continue // never holds one: reusable
+			}
 			for _, st := range r.Stmts {
 				s, ok := st.(*ObjRef)
 				if !ok || s.Map == nil || s.Map.Val.SetRef == "" {

@@ -247,7 +247,7 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 				continue
 			}
 		}
-		r := p.parseRule(t, c)
+		r := p.memoRule(t, c, -1, 0)
 		if r != nil {
 			if insert {
 				inserted = append(inserted, r)

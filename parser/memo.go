@@ -1,0 +1,537 @@
+// Rule keys made while parsing, and a re-parse that reuses the previous
+// parse's rules (issue 20).
+//
+// The skeleton. Every byte of a file that is not part of a rule goes, in
+// the order the parser reads it, into a running hash (the "declarations"
+// stream); the element lists of sets and maps (`elements = { ... }`, `add
+// element ... { ... }`) go into a second one. A rule of a chain body, with
+// the blanks, comments and separators before it, and a whole `add rule` /
+// `insert rule` command are left out, so adding, removing or editing rules
+// never changes the skeleton. Rules that declare a bound chain (`jump {
+// ... }`) stay in it: they add chains to the table. Each file read (the
+// main one and every include) is framed by its name.
+//
+// A rule's parse depends on the parser's state where it starts, and that
+// state is a function of what the parser read before it minus the rules:
+// rules change nothing later rules or declarations see (the table whose
+// rules are parsed is set again by every set declaration). The running
+// declarations hash where a rule starts (its prefix) therefore fixes the
+// state, up to the positions of $define tokens (below) and of set elements,
+// which no rule's parse reads. So two rules with equal prefixes and equal
+// text parse to equal statements, and:
+//
+//   - Rule.Key = H(declarations at the end, elements at the end, prefix,
+//     the rule's text). The text is the exact bytes from the rule's first
+//     token to its last (for `add rule`, from `add`), so keys are finer than
+//     ReferenceKeys': `tcp dport 22  accept` (two spaces) and `tcp dport
+//     ssh accept` get other keys than `tcp dport 22 accept`, and so do equal
+//     rules of two blocks of one chain, or in `add rule` and `insert rule`
+//     lines, where ReferenceKeys gives one key. Never the other way round.
+//   - ParseWith reuses the statements the previous parse made of a rule
+//     with the same prefix, text, terminator (newline, `;`, `}`) and, when
+//     the rule expands $variables, the same positions of those defines'
+//     tokens: their positions are inside the statements.
+//
+// What a parse does to a rule's statements after parsing it is either
+// done again the same way or rules the rule out: nft's merge of adjacent
+// matches (mergeLikeNft) is deterministic and Prev's statements are already
+// merged, so a reused rule skips it, and a rule the merge changed is never
+// reused (the checks must see the statements before the merge); a rule
+// whose statements the checks complete from the table's sets (an object
+// map's kind, a map update's data) is never reused either.
+//
+// The checks after parsing (check.go) skip, for a reused rule that Prev
+// checked, what cannot come out differently: the rule's own checks when
+// the declarations stream at the end is Prev's (the sets, maps, objects,
+// chains and families it checks against are then Prev's), and its checks
+// in each base-chain context it ran in under Prev. Jump edges, loops,
+// depths and contexts are computed afresh from every rule.
+
+package parser
+
+import (
+	stdctx "context"
+	"hash/maphash"
+	"math/bits"
+)
+
+// ParseOptions tunes ParseWith.
+type ParseOptions struct {
+	// Prev is an earlier parse (of the same file, edited): rules whose
+	// text and surroundings are unchanged take its statements instead of
+	// being parsed again. The result is exactly what ParseContext gives;
+	// Prev is never modified and stays valid.
+	Prev *Ruleset
+}
+
+// ParseWith is ParseContext with options.
+func ParseWith(ctx stdctx.Context, name string, src []byte, opts ParseOptions) (*Ruleset, error) {
+	p := &parser{
+		ctx:       ctx,
+		srcs:      map[string]string{},
+		defines:   map[string]*define{},
+		rs:        &Ruleset{},
+		active:    map[string]bool{},
+		fields:    newFieldOwner(),
+		unitStart: -1,
+	}
+	p.skel.init()
+	if opts.Prev != nil && opts.Prev.memo != nil {
+		p.prev = &prevParse{rs: opts.Prev, memo: opts.Prev.memo}
+	}
+	p.run(name, src)
+	if err := ctx.Err(); err != nil {
+		p.fields.releaseNow()
+		return nil, err
+	}
+	if len(p.errs) == 0 {
+		p.finish()
+		p.declSame = p.prev != nil && p.prev.memo.decl == p.skel.declSum()
+		checkRuleset(p.rs, p)
+	}
+	if len(p.errs) > 0 {
+		p.errs.sort()
+		p.fields.releaseNow()
+		return nil, p.errs
+	}
+	p.setKeys()
+	p.fields.attach(p.rs)
+	return p.rs, nil
+}
+
+// parseMemo is what a ruleset keeps for the next parse's ParseWith.
+type parseMemo struct {
+	seq  []*Rule   // the rules that may be reused, in the order parsed
+	decl [2]uint64 // the declarations stream's hash at the end
+}
+
+// ruleSrc is what the parser knows of a rule's source (the Rule's
+// unexported part). It is copied into the rule that reuses it.
+type ruleSrc struct {
+	hash  [2]uint64 // H(prefix, text): the key before the skeleton
+	defs  uint64    // positions of the defines the rule expands, 0 for none
+	dyn   []Field   // dynamic fields the statements hold (fieldlife.go)
+	nl    int32     // newlines inside the text
+	term  byte      // what ends the rule: '\n', ';', '}' or 0 (end of file)
+	keyed bool      // hash is set: the rule gets a key
+	ok    bool      // a later parse may reuse the statements
+	// reused: this parse took the statements from a rule Prev checked.
+	reused bool
+	// checked: this parse's checks ran on the rule (it is in the tree).
+	checked bool
+}
+
+// keySeeds seed the hashes: keys are per process.
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// skelState hashes the skeleton streams.
+type skelState struct {
+	decl, elem [2]maphash.Hash
+	sum        [2]uint64 // decl's hash, valid unless dirty
+	dirty      bool
+}
+
+func (s *skelState) init() {
+	for i := range s.decl {
+		s.decl[i].SetSeed(keySeeds[i])
+		s.elem[i].SetSeed(keySeeds[i])
+	}
+	s.dirty = true
+}
+
+func (s *skelState) writeDecl(b string) {
+	if b == "" {
+		return
+	}
+	s.decl[0].WriteString(b)
+	s.decl[1].WriteString(b)
+	s.dirty = true
+}
+
+// declSum is the declarations stream's hash so far: a rule's prefix.
+func (s *skelState) declSum() [2]uint64 {
+	if s.dirty {
+		s.sum = [2]uint64{s.decl[0].Sum64(), s.decl[1].Sum64()}
+		s.dirty = false
+	}
+	return s.sum
+}
+
+// skelTo adds the current file's bytes up to off to the declarations.
+func (p *parser) skelTo(off int) {
+	if off > p.skelFrom {
+		p.skel.writeDecl(p.lex.src[p.skelFrom:off])
+		p.skelFrom = off
+	}
+}
+
+// skipTo leaves the current file's bytes up to off out of the skeleton.
+func (p *parser) skipTo(off int) {
+	if off > p.skelFrom {
+		p.skelFrom = off
+	}
+}
+
+// elemsFrom starts an element list at off (just after its `{`).
+func (p *parser) elemsFrom(off int) int {
+	p.skelTo(off)
+	return off
+}
+
+// elemsTo ends an element list started at from: its bytes go to the
+// elements stream, a marker to the declarations.
+func (p *parser) elemsTo(from int) {
+	to := p.lastEnd
+	if from < 0 || to <= from || from < p.skelFrom {
+		return
+	}
+	b := p.lex.src[from:to]
+	for i := range p.skel.elem {
+		p.skel.elem[i].WriteString(b)
+		p.skel.elem[i].WriteByte(0)
+	}
+	p.skel.writeDecl("\x00elements\x00")
+	p.skelFrom = to
+}
+
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// ruleHash is a rule's hash from its prefix and text.
+func ruleHash(prefix [2]uint64, text string) [2]uint64 {
+	return [2]uint64{
+		mix64(maphash.String(keySeeds[0], text) ^ mix64(prefix[0])),
+		mix64(maphash.String(keySeeds[1], text) ^ mix64(prefix[1]+0x9e3779b97f4a7c15)),
+	}
+}
+
+// setKeys gives every rule of a successful parse its key.
+func (p *parser) setKeys() {
+	decl := p.skel.declSum()
+	skel := [2]uint64{
+		mix64(decl[0] ^ bits.RotateLeft64(p.skel.elem[0].Sum64(), 17)),
+		mix64(decl[1] ^ bits.RotateLeft64(p.skel.elem[1].Sum64(), 29)),
+	}
+	for _, t := range p.rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				r.Key = RuleKey{}
+				if c.Bound || !r.src.keyed {
+					continue
+				}
+				r.Key = RuleKey{mix64(r.src.hash[0] ^ skel[0]), mix64(r.src.hash[1]^skel[1]) | 1}
+			}
+		}
+	}
+	p.rs.memo = &parseMemo{seq: p.seq, decl: decl}
+}
+
+// scanRule finds where the rule whose first token starts at off ends, as
+// the parser reads it: after its last token before a newline, `;` or `}`
+// at brace depth 0, or the end of the file. It returns that end, the
+// line and column there, the byte that ends the rule (0 at the end of the
+// file), the newlines inside the rule, and whether it holds a `$`. ok is
+// false where the lexer would report an error (an unterminated string).
+func scanRule(src string, off, line, col int) (end, eline, ecol int, term byte, nl int32, dollar, ok bool) {
+	depth := 0
+	i := off
+	end, eline, ecol = off, line, col
+	nlAtEnd := int32(0)
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r':
+			i, col = i+1, col+1
+			continue
+		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
+			i, line, col, nl = i+2, line+1, 1, nl+1
+			continue
+		case c == '\\' && i+2 < len(src) && src[i+1] == '\r' && src[i+2] == '\n':
+			i, line, col, nl = i+3, line+1, 1, nl+1
+			continue
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i, col = i+1, col+1
+			}
+			continue
+		case c == '\n':
+			if depth == 0 {
+				return end, eline, ecol, '\n', nlAtEnd, dollar, true
+			}
+			i, line, col, nl = i+1, line+1, 1, nl+1
+			continue
+		case c == ';' && depth == 0:
+			return end, eline, ecol, ';', nlAtEnd, dollar, true
+		case c == '}':
+			if depth == 0 {
+				return end, eline, ecol, '}', nlAtEnd, dollar, true
+			}
+			depth--
+			i, col = i+1, col+1
+		case c == '{':
+			depth++
+			i, col = i+1, col+1
+		case c == '"':
+			j := i + 1
+			for j < len(src) && src[j] != '"' && src[j] != '\n' {
+				j++
+			}
+			if j >= len(src) || src[j] != '"' {
+				return 0, 0, 0, 0, 0, false, false
+			}
+			col += j + 1 - i
+			i = j + 1
+		case c == '$':
+			dollar = true
+			i, col = i+1, col+1
+		case isWordByte(c):
+			for i < len(src) && isWordByte(src[i]) {
+				i, col = i+1, col+1
+			}
+		case c >= 0x80:
+			return 0, 0, 0, 0, 0, false, false
+		default:
+			i, col = i+1, col+1
+		}
+		end, eline, ecol, nlAtEnd = i, line, col, nl
+	}
+	return end, eline, ecol, 0, nlAtEnd, dollar, true
+}
+
+// defsHash hashes the positions of the tokens of the defines a rule's
+// text expands: they are in its statements.
+func (p *parser) defsHash(text string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(keySeeds[0])
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '"':
+			for i++; i < len(text) && text[i] != '"'; i++ {
+			}
+		case '#':
+			for i < len(text) && text[i] != '\n' {
+				i++
+			}
+		case '$':
+			j := i + 1
+			for j < len(text) && isNameByte(text[j]) {
+				j++
+			}
+			name := text[i+1 : j]
+			h.WriteString(name)
+			h.WriteByte(0)
+			if d := p.defines[name]; d != nil {
+				for _, t := range d.toks {
+					h.WriteString(t.pos.File)
+					var b [16]byte
+					putUint64(b[:8], uint64(t.pos.Line))
+					putUint64(b[8:], uint64(t.pos.Col))
+					h.Write(b[:])
+				}
+			}
+			i = j - 1
+		}
+	}
+	return h.Sum64() | 1
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := 0; i < 8; i++ {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// prevParse is ParseWith's view of Prev.
+type prevParse struct {
+	rs     *Ruleset
+	memo   *parseMemo
+	cur    int // where the next rule is looked for in memo.seq
+	misses int
+	index  map[[2]uint64][]int // built once many rules were not found near cur
+	chains map[*Table]map[string]*Chain
+}
+
+// findWindow is how far ahead of the cursor a rule is looked for before
+// it counts as a miss; after missWindow misses, an index of every rule is
+// built.
+const (
+	findWindow = 16
+	missWindow = 32
+)
+
+func (pp *prevParse) match(r *Rule, h [2]uint64, term byte, defs uint64) bool {
+	return r.src.ok && r.src.hash == h && r.src.term == term && r.src.defs == defs
+}
+
+// find returns the rule of Prev to reuse for a rule with this hash,
+// terminator and defines, pairing equal rules in order.
+func (pp *prevParse) find(h [2]uint64, term byte, defs uint64) *Rule {
+	seq := pp.memo.seq
+	for k := pp.cur; k < len(seq) && k < pp.cur+findWindow; k++ {
+		if pp.match(seq[k], h, term, defs) {
+			pp.cur = k + 1
+			return seq[k]
+		}
+	}
+	pp.misses++
+	if pp.misses < missWindow {
+		return nil
+	}
+	if pp.index == nil {
+		pp.index = make(map[[2]uint64][]int, len(seq))
+		for k, r := range seq {
+			pp.index[r.src.hash] = append(pp.index[r.src.hash], k)
+		}
+	}
+	ks := pp.index[h]
+	best := -1
+	for _, k := range ks {
+		if pp.match(seq[k], h, term, defs) && (best < 0 || best < pp.cur && k >= pp.cur) {
+			best = k
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	pp.cur = best + 1
+	return seq[best]
+}
+
+// prevChain is Prev's chain of t's family and name and this name.
+func (pp *prevParse) prevChain(t *Table, name string) *Chain {
+	if pp.chains == nil {
+		pp.chains = map[*Table]map[string]*Chain{}
+	}
+	m, ok := pp.chains[t]
+	if !ok {
+		if pt := pp.rs.Table(t.Family, t.Name); pt != nil {
+			m = make(map[string]*Chain, len(pt.Chains))
+			for _, c := range pt.Chains {
+				m[c.Name] = c
+			}
+		}
+		pp.chains[t] = m
+	}
+	return m[name]
+}
+
+// memoRule parses the rule that starts here, in a chain body or (with
+// unitStart, the offset of `add`/`insert`, and sepStart, the end of what
+// preceded it) an `add rule` command, or takes it from Prev.
+func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
+	tok := p.peek()
+	if unitStart < 0 {
+		sepStart = p.lastEnd
+	}
+	raw := len(p.buf) == 1 && !tok.exp && len(p.lex.pending) == 0 && tok.pos.File == p.lex.file
+	start := int(tok.off)
+	textStart := start
+	if unitStart >= 0 {
+		textStart = unitStart
+	}
+	p.skelTo(sepStart)
+	prefix := p.skel.declSum()
+	if raw && p.prev != nil {
+		if r := p.reuse(t, tok, textStart, prefix); r != nil {
+			return r
+		}
+	}
+	p.ruleDyn = p.ruleDyn[:0]
+	r := p.parseRuleStmts(t, c)
+	end := p.lastEnd
+	if r == nil {
+		p.skipTo(end)
+		return nil
+	}
+	if holdsBound(r) {
+		return r // it declares a chain: it stays in the skeleton, with no key
+	}
+	p.skipTo(end)
+	if end <= textStart || textStart < 0 {
+		return r
+	}
+	src := p.lex.src
+	r.src.hash = ruleHash(prefix, src[textStart:end])
+	r.src.keyed = true
+	if !raw {
+		return r
+	}
+	e, _, _, term, nl, dollar, ok := scanRule(src, start, tok.pos.Line, tok.pos.Col)
+	if !ok || e != end || !reusable(r) {
+		return r
+	}
+	r.src.term, r.src.nl, r.src.ok = term, nl, true
+	if dollar {
+		r.src.defs = p.defsHash(src[start:end])
+	}
+	if len(p.ruleDyn) > 0 {
+		r.src.dyn = append([]Field(nil), p.ruleDyn...)
+	}
+	p.seq = append(p.seq, r)
+	return r
+}
+
+// reusable: no statement of r is completed by the checks from the
+// table's declarations (objMapKindsOf, checkSetUpdate).
+func reusable(r *Rule) bool {
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *ObjRef:
+			if s.Map != nil && s.Map.Val.SetRef != "" {
+				return false
+			}
+		case *SetUpdate:
+			if s.DataTok != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// reuse takes the rule starting at tok from Prev when Prev has it, and
+// moves the lexer past it.
+func (p *parser) reuse(t *Table, tok token, textStart int, prefix [2]uint64) *Rule {
+	src := p.lex.src
+	start := int(tok.off)
+	end, eline, ecol, term, nl, dollar, ok := scanRule(src, start, tok.pos.Line, tok.pos.Col)
+	if !ok || end <= start {
+		return nil
+	}
+	h := ruleHash(prefix, src[textStart:end])
+	var defs uint64
+	if dollar {
+		defs = p.defsHash(src[start:end])
+	}
+	pr := p.prev.find(h, term, defs)
+	if pr == nil || pr.src.nl != nl {
+		return nil
+	}
+	stmts := pr.Stmts[:len(pr.Stmts):len(pr.Stmts)]
+	if pr.Pos != tok.pos {
+		if stmts = shiftStmts(stmts, newPosShift(pr.Pos, tok.pos, nl)); stmts == nil {
+			return nil
+		}
+	}
+	r := &Rule{Pos: tok.pos, Stmts: stmts, Comment: pr.Comment, src: pr.src}
+	r.src.reused, r.src.checked = pr.src.checked, false
+	p.fields.addRefs(pr.src.dyn)
+	l := p.lex
+	l.off, l.line, l.col = end, eline, ecol
+	p.buf = p.buf[:0]
+	p.last = token{kind: tWord, pos: Pos{File: l.file, Line: eline, Col: ecol}, off: int32(end), end: int32(end)}
+	p.lastEnd = end
+	p.skipTo(end)
+	p.curTable = t
+	if p.ntok += 8; p.ntok%ctxEvery < 8 && p.ctx.Err() != nil {
+		panic(errCancelled)
+	}
+	p.seq = append(p.seq, r)
+	return r
+}
