@@ -133,7 +133,10 @@ type Rule struct {
 	// zero when unknown.
 	Key    RuleKey
 	fields *fieldOwner
-	src    ruleSrc // what the parser knows of the rule's source (memo.go)
+	// What the parser knows of the rule's source (memo.go): src is
+	// shared with the rules of later parses that reuse this one.
+	src             *ruleSrc
+	reused, checked bool
 }
 
 // Set is a named set or map.

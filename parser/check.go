@@ -65,8 +65,8 @@ func checkTable(t *Table, p *parser) {
 	// see its statements unmerged (memo.go).
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			if !r.src.reused && mergeLikeNft(r) {
-				r.src.ok = false
+			if !r.reused && mergeLikeNft(r) && r.src != nil {
+				r.src.ok = false // this parse's own record
 			}
 		}
 	}
@@ -123,10 +123,13 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	}
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			r.src.checked = true
+			r.checked = true
 			// A reused rule Prev checked against the same declarations
 			// passes its own checks again (memo.go).
-			own := !r.src.reused || !p.declSame
+			own := !r.reused || !p.declSame
+			if !own && !r.src.edges {
+				continue // and adds no edge
+			}
 			if own {
 				checkRuleLocal(t, r, p)
 			}
@@ -268,7 +271,7 @@ func checkRuleContexts(t *Table, contexts map[*Chain]map[context]bool, p *parser
 			// context and the chain's name.
 			seen := prev[ctx]
 			for _, r := range c.Rules {
-				if seen && r.src.reused {
+				if seen && r.reused {
 					continue
 				}
 				if !checkRuleContext(t, c, ctx, r, p) {

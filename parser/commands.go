@@ -16,6 +16,7 @@ var topKeywords = []string{"table", "define", "redefine", "undefine", "include",
 
 func (p *parser) parseTop() {
 	for {
+		sep := p.lastEnd // an `add rule` unit starts here (memo.go)
 		p.skipNewlines()
 		t := p.peek()
 		if t.kind == tEOF {
@@ -46,7 +47,7 @@ func (p *parser) parseTop() {
 			ok = p.parseDelete()
 		case "add", "create", "insert":
 			// an `add rule` line is left out of the skeleton (memo.go)
-			p.unitStart, p.unitSep = -1, p.lastEnd
+			p.unitStart, p.unitSep = -1, sep
 			if !t.exp {
 				p.unitStart = int(t.off)
 			}

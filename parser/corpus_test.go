@@ -71,7 +71,7 @@ func stripMemo(rs *Ruleset) {
 		for _, c := range t.Chains {
 			c.ctxs = nil
 			for _, r := range c.Rules {
-				r.Key, r.src = RuleKey{}, ruleSrc{}
+				r.Key, r.src, r.reused, r.checked = RuleKey{}, nil, false, false
 			}
 		}
 	}

@@ -574,7 +574,7 @@ func checkObjMapNames(t *Table, s *Set, p *parser) bool {
 func objMapKindsOf(t *Table) {
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			if r.src.reused {
+			if r.reused {
 				continue // never holds one: reusable
 			}
 			for _, st := range r.Stmts {

@@ -177,7 +177,11 @@ func (l *lexer) scan() token {
 	if l.off+1 < len(l.src) {
 		two = l.src[l.off : l.off+2]
 	}
-	single := func(k tokKind) token { l.advance(1); return token{kind: k, pos: pos, text: string(c)} }
+	single := func(k tokKind) token {
+		t := token{kind: k, pos: pos, text: l.src[l.off : l.off+1]}
+		l.advance(1)
+		return t
+	}
 	switch c {
 	case '\n':
 		return single(tNewline)

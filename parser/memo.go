@@ -53,6 +53,7 @@ import (
 	stdctx "context"
 	"hash/maphash"
 	"math/bits"
+	"strings"
 )
 
 // ParseOptions tunes ParseWith.
@@ -75,6 +76,7 @@ func ParseWith(ctx stdctx.Context, name string, src []byte, opts ParseOptions) (
 		fields:    newFieldOwner(),
 		unitStart: -1,
 	}
+	p.bufArr = make([]token, 0, 16)
 	p.skel.init()
 	if opts.Prev != nil && opts.Prev.memo != nil {
 		p.prev = &prevParse{rs: opts.Prev, memo: opts.Prev.memo}
@@ -105,20 +107,23 @@ type parseMemo struct {
 	decl [2]uint64 // the declarations stream's hash at the end
 }
 
-// ruleSrc is what the parser knows of a rule's source (the Rule's
-// unexported part). It is copied into the rule that reuses it.
+// ruleSrc is what the parser knows of a rule's source, apart from its
+// place. A rule that reuses another shares it; it does not change once
+// the parse that made it is done.
 type ruleSrc struct {
-	hash  [2]uint64 // H(prefix, text): the key before the skeleton
-	defs  uint64    // positions of the defines the rule expands, 0 for none
-	dyn   []Field   // dynamic fields the statements hold (fieldlife.go)
-	nl    int32     // newlines inside the text
-	term  byte      // what ends the rule: '\n', ';', '}' or 0 (end of file)
-	keyed bool      // hash is set: the rule gets a key
-	ok    bool      // a later parse may reuse the statements
-	// reused: this parse took the statements from a rule Prev checked.
-	reused bool
-	// checked: this parse's checks ran on the rule (it is in the tree).
-	checked bool
+	// text is the rule's source, from its first token (from `add` of an
+	// `add rule`) to its last: a substring of the file, which it keeps.
+	text string
+	pre  [2]uint64 // the prefix: the declarations before the rule
+	hash [2]uint64 // H(prefix, text): the key before the skeleton
+	defs uint64    // positions of the defines the rule expands, 0 for none
+	dyn  []Field   // dynamic fields the statements hold (fieldlife.go)
+	nl   int32     // newlines inside the text
+	term byte      // what ends the rule: '\n', ';', '}' or 0 (end of file)
+	// ok: a later parse may reuse the statements.
+	ok bool
+	// edges: a statement may add a jump edge (a jump, a goto, a vmap).
+	edges bool
 }
 
 // keySeeds seed the hashes: keys are per process.
@@ -222,7 +227,7 @@ func (p *parser) setKeys() {
 		for _, c := range t.Chains {
 			for _, r := range c.Rules {
 				r.Key = RuleKey{}
-				if c.Bound || !r.src.keyed {
+				if c.Bound || r.src == nil {
 					continue
 				}
 				r.Key = RuleKey{mix64(r.src.hash[0] ^ skel[0]), mix64(r.src.hash[1]^skel[1]) | 1}
@@ -232,52 +237,100 @@ func (p *parser) setKeys() {
 	p.rs.memo = &parseMemo{seq: p.seq, decl: decl}
 }
 
+// Byte classes for scanRule.
+const (
+	cOther = iota
+	cWord
+	cBlank
+	cNewline
+	cSemi
+	cLBrace
+	cRBrace
+	cQuote
+	cHash
+	cBackslash
+	cDollar
+	cHigh
+)
+
+var scanClass = func() (t [256]byte) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 0x80:
+			t[c] = cHigh
+		case isWordByte(byte(c)):
+			t[c] = cWord
+		}
+	}
+	t[' '], t['\t'], t['\r'] = cBlank, cBlank, cBlank
+	t['\n'], t[';'], t['{'], t['}'] = cNewline, cSemi, cLBrace, cRBrace
+	t['"'], t['#'], t['\\'], t['$'] = cQuote, cHash, cBackslash, cDollar
+	return t
+}()
+
 // scanRule finds where the rule whose first token starts at off ends, as
 // the parser reads it: after its last token before a newline, `;` or `}`
 // at brace depth 0, or the end of the file. It returns that end, the
 // line and column there, the byte that ends the rule (0 at the end of the
 // file), the newlines inside the rule, and whether it holds a `$`. ok is
-// false where the lexer would report an error (an unterminated string).
+// false where the lexer would report an error (an unterminated string, a
+// byte outside ASCII).
 func scanRule(src string, off, line, col int) (end, eline, ecol int, term byte, nl int32, dollar, ok bool) {
 	depth := 0
 	i := off
-	end, eline, ecol = off, line, col
+	lineStart := off - (col - 1) // offset of column 1 of the current line
+	endLine, endLineStart := line, lineStart
+	end = off
 	nlAtEnd := int32(0)
 	for i < len(src) {
-		c := src[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r':
-			i, col = i+1, col+1
+		switch scanClass[src[i]] {
+		case cWord:
+			i++
+			for i < len(src) && scanClass[src[i]] == cWord {
+				i++
+			}
+		case cBlank:
+			i++
 			continue
-		case c == '\\' && i+1 < len(src) && src[i+1] == '\n':
-			i, line, col, nl = i+2, line+1, 1, nl+1
-			continue
-		case c == '\\' && i+2 < len(src) && src[i+1] == '\r' && src[i+2] == '\n':
-			i, line, col, nl = i+3, line+1, 1, nl+1
-			continue
-		case c == '#':
+		case cBackslash:
+			if i+1 < len(src) && src[i+1] == '\n' {
+				i += 2
+				line, lineStart, nl = line+1, i, nl+1
+				continue
+			}
+			if i+2 < len(src) && src[i+1] == '\r' && src[i+2] == '\n' {
+				i += 3
+				line, lineStart, nl = line+1, i, nl+1
+				continue
+			}
+			i++
+		case cHash:
 			for i < len(src) && src[i] != '\n' {
-				i, col = i+1, col+1
+				i++
 			}
 			continue
-		case c == '\n':
+		case cNewline:
 			if depth == 0 {
-				return end, eline, ecol, '\n', nlAtEnd, dollar, true
+				return end, endLine, end - endLineStart + 1, '\n', nlAtEnd, dollar, true
 			}
-			i, line, col, nl = i+1, line+1, 1, nl+1
+			i++
+			line, lineStart, nl = line+1, i, nl+1
 			continue
-		case c == ';' && depth == 0:
-			return end, eline, ecol, ';', nlAtEnd, dollar, true
-		case c == '}':
+		case cSemi:
 			if depth == 0 {
-				return end, eline, ecol, '}', nlAtEnd, dollar, true
+				return end, endLine, end - endLineStart + 1, ';', nlAtEnd, dollar, true
+			}
+			i++
+		case cRBrace:
+			if depth == 0 {
+				return end, endLine, end - endLineStart + 1, '}', nlAtEnd, dollar, true
 			}
 			depth--
-			i, col = i+1, col+1
-		case c == '{':
+			i++
+		case cLBrace:
 			depth++
-			i, col = i+1, col+1
-		case c == '"':
+			i++
+		case cQuote:
 			j := i + 1
 			for j < len(src) && src[j] != '"' && src[j] != '\n' {
 				j++
@@ -285,23 +338,18 @@ func scanRule(src string, off, line, col int) (end, eline, ecol int, term byte, 
 			if j >= len(src) || src[j] != '"' {
 				return 0, 0, 0, 0, 0, false, false
 			}
-			col += j + 1 - i
 			i = j + 1
-		case c == '$':
+		case cDollar:
 			dollar = true
-			i, col = i+1, col+1
-		case isWordByte(c):
-			for i < len(src) && isWordByte(src[i]) {
-				i, col = i+1, col+1
-			}
-		case c >= 0x80:
+			i++
+		case cHigh:
 			return 0, 0, 0, 0, 0, false, false
 		default:
-			i, col = i+1, col+1
+			i++
 		}
-		end, eline, ecol, nlAtEnd = i, line, col, nl
+		end, endLine, endLineStart, nlAtEnd = i, line, lineStart, nl
 	}
-	return end, eline, ecol, 0, nlAtEnd, dollar, true
+	return end, endLine, end - endLineStart + 1, 0, nlAtEnd, dollar, true
 }
 
 // defsHash hashes the positions of the tokens of the defines a rule's
@@ -369,6 +417,54 @@ func (pp *prevParse) match(r *Rule, h [2]uint64, term byte, defs uint64) bool {
 	return r.src.ok && r.src.hash == h && r.src.term == term && r.src.defs == defs
 }
 
+// near looks for a rule of Prev with this prefix whose text starts src at
+// off, followed by its terminator, among the rules after the cursor: the
+// common case, found without scanning or hashing the rule.
+func (p *parser) near(src string, off int, prefix [2]uint64) *Rule {
+	pp := p.prev
+	seq := pp.memo.seq
+	for k := pp.cur; k < len(seq) && k < pp.cur+findWindow; k++ {
+		rs := seq[k].src
+		if !rs.ok || rs.pre != prefix || len(src)-off < len(rs.text) || src[off:off+len(rs.text)] != rs.text ||
+			!endsWith(src, off+len(rs.text), rs.term) {
+			continue
+		}
+		if rs.defs != 0 && p.defsHash(rs.text) != rs.defs {
+			continue
+		}
+		pp.cur = k + 1
+		return seq[k]
+	}
+	return nil
+}
+
+// endsWith reports whether only blanks, comments and line continuations
+// come between off and the terminator term (0: the end of src).
+func endsWith(src string, off int, term byte) bool {
+	for off < len(src) {
+		switch c := src[off]; scanClass[c] {
+		case cBlank:
+			off++
+		case cHash:
+			for off < len(src) && src[off] != '\n' {
+				off++
+			}
+		case cBackslash:
+			switch {
+			case off+1 < len(src) && src[off+1] == '\n':
+				off += 2
+			case off+2 < len(src) && src[off+1] == '\r' && src[off+2] == '\n':
+				off += 3
+			default:
+				return false
+			}
+		default:
+			return c == term
+		}
+	}
+	return term == 0
+}
+
 // find returns the rule of Prev to reuse for a rule with this hash,
 // terminator and defines, pairing equal rules in order.
 func (pp *prevParse) find(h [2]uint64, term byte, defs uint64) *Rule {
@@ -386,6 +482,9 @@ func (pp *prevParse) find(h [2]uint64, term byte, defs uint64) *Rule {
 	if pp.index == nil {
 		pp.index = make(map[[2]uint64][]int, len(seq))
 		for k, r := range seq {
+			if !r.src.ok {
+				continue
+			}
 			pp.index[r.src.hash] = append(pp.index[r.src.hash], k)
 		}
 	}
@@ -422,13 +521,11 @@ func (pp *prevParse) prevChain(t *Table, name string) *Chain {
 }
 
 // memoRule parses the rule that starts here, in a chain body or (with
-// unitStart, the offset of `add`/`insert`, and sepStart, the end of what
-// preceded it) an `add rule` command, or takes it from Prev.
+// unitStart, the offset of `add`/`insert`) an `add rule` command, or
+// takes it from Prev. sepStart is the end of what preceded the rule and
+// the separators before it: the unit left out of the skeleton starts there.
 func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
 	tok := p.peek()
-	if unitStart < 0 {
-		sepStart = p.lastEnd
-	}
 	raw := len(p.buf) == 1 && !tok.exp && len(p.lex.pending) == 0 && tok.pos.File == p.lex.file
 	start := int(tok.off)
 	textStart := start
@@ -437,11 +534,12 @@ func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
 	}
 	p.skelTo(sepStart)
 	prefix := p.skel.declSum()
-	if raw && p.prev != nil {
-		if r := p.reuse(t, tok, textStart, prefix); r != nil {
+	if raw && p.prev != nil && !p.triedFast {
+		if r := p.reuse(t, start, tok.pos, textStart, prefix); r != nil {
 			return r
 		}
 	}
+	p.triedFast = false
 	p.ruleDyn = p.ruleDyn[:0]
 	r := p.parseRuleStmts(t, c)
 	end := p.lastEnd
@@ -457,8 +555,18 @@ func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
 		return r
 	}
 	src := p.lex.src
-	r.src.hash = ruleHash(prefix, src[textStart:end])
-	r.src.keyed = true
+	rs := p.newSrc()
+	r.src = rs
+	rs.text, rs.pre = src[textStart:end], prefix
+	rs.hash = ruleHash(prefix, rs.text)
+	for _, s := range r.Stmts {
+		switch s := s.(type) {
+		case *Verdict:
+			rs.edges = rs.edges || s.Kind == VerdictJump || s.Kind == VerdictGoto
+		case *VMap:
+			rs.edges = true
+		}
+	}
 	if !raw {
 		return r
 	}
@@ -466,14 +574,34 @@ func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
 	if !ok || e != end || !reusable(r) {
 		return r
 	}
-	r.src.term, r.src.nl, r.src.ok = term, nl, true
+	rs.term, rs.nl, rs.ok = term, nl, true
 	if dollar {
-		r.src.defs = p.defsHash(src[start:end])
+		rs.defs = p.defsHash(rs.text)
 	}
 	if len(p.ruleDyn) > 0 {
-		r.src.dyn = append([]Field(nil), p.ruleDyn...)
+		rs.dyn = append([]Field(nil), p.ruleDyn...)
 	}
 	p.seq = append(p.seq, r)
+	return r
+}
+
+// newSrc allocates rule records in blocks.
+func (p *parser) newSrc() *ruleSrc {
+	if len(p.srcSlab) == 0 {
+		p.srcSlab = make([]ruleSrc, 128)
+	}
+	s := &p.srcSlab[0]
+	p.srcSlab = p.srcSlab[1:]
+	return s
+}
+
+// newRule allocates rules in blocks.
+func (p *parser) newRule() *Rule {
+	if len(p.ruleSlab) == 0 {
+		p.ruleSlab = make([]Rule, 128)
+	}
+	r := &p.ruleSlab[0]
+	p.ruleSlab = p.ruleSlab[1:]
 	return r
 }
 
@@ -495,32 +623,112 @@ func reusable(r *Rule) bool {
 	return true
 }
 
-// reuse takes the rule starting at tok from Prev when Prev has it, and
-// moves the lexer past it.
-func (p *parser) reuse(t *Table, tok token, textStart int, prefix [2]uint64) *Rule {
+// chainWords are the words that start something else than a rule in a
+// chain body (parseChainBody).
+var chainWords = map[string]bool{"type": true, "policy": true, "comment": true, "define": true,
+	"redefine": true, "undefine": true, "devices": true, "device": true}
+
+// fastRule is, in a chain body with Prev, the reuse of the next rule read
+// from the source without tokens: it skips what skipNewlines would and,
+// when a rule starts there that Prev has, takes it. Otherwise it leaves
+// the lexer as it was (and memoRule does not look the rule up again).
+func (p *parser) fastRule(t *Table, sep int) *Rule {
+	p.triedFast = false
+	l := p.lex
+	if p.prev == nil || len(p.buf) != 0 || len(l.pending) != 0 {
+		return nil
+	}
+	src := l.src
+	i, line, lineStart := l.off, l.line, l.off-(l.col-1)
+	for i < len(src) {
+		switch scanClass[src[i]] {
+		case cBlank:
+			i++
+			continue
+		case cNewline:
+			i++
+			line, lineStart = line+1, i
+			continue
+		case cSemi:
+			i++
+			continue
+		case cHash:
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
+		case cBackslash:
+			if i+1 < len(src) && src[i+1] == '\n' {
+				i += 2
+				line, lineStart = line+1, i
+				continue
+			}
+			if i+2 < len(src) && src[i+1] == '\r' && src[i+2] == '\n' {
+				i += 3
+				line, lineStart = line+1, i
+				continue
+			}
+			return nil
+		case cWord:
+			j := i
+			for j < len(src) && scanClass[src[j]] == cWord {
+				j++
+			}
+			w := src[i:j]
+			if chainWords[w] || w == "." || w == "/" || strings.IndexByte(w, ':') >= 0 {
+				return nil
+			}
+		case cOther:
+		default:
+			return nil
+		}
+		break
+	}
+	if i >= len(src) {
+		return nil
+	}
+	p.skelTo(sep)
+	p.triedFast = true
+	return p.reuse(t, i, Pos{File: l.file, Line: line, Col: i - lineStart + 1}, i, p.skel.declSum())
+}
+
+// reuse takes the rule whose first token starts at start (at pos) from
+// Prev when Prev has it, and moves the lexer past it.
+func (p *parser) reuse(t *Table, start int, pos Pos, textStart int, prefix [2]uint64) *Rule {
 	src := p.lex.src
-	start := int(tok.off)
-	end, eline, ecol, term, nl, dollar, ok := scanRule(src, start, tok.pos.Line, tok.pos.Col)
-	if !ok || end <= start {
-		return nil
-	}
-	h := ruleHash(prefix, src[textStart:end])
-	var defs uint64
-	if dollar {
-		defs = p.defsHash(src[start:end])
-	}
-	pr := p.prev.find(h, term, defs)
-	if pr == nil || pr.src.nl != nl {
-		return nil
-	}
-	stmts := pr.Stmts[:len(pr.Stmts):len(pr.Stmts)]
-	if pr.Pos != tok.pos {
-		if stmts = shiftStmts(stmts, newPosShift(pr.Pos, tok.pos, nl)); stmts == nil {
+	var end, eline, ecol int
+	var nl int32
+	pr := p.near(src, textStart, prefix)
+	if pr != nil {
+		end, nl = textStart+len(pr.src.text), pr.src.nl
+		eline, ecol = pos.Line+int(nl), pos.Col+(end-start)
+		if nl > 0 {
+			ecol = end - (textStart + strings.LastIndexByte(pr.src.text, '\n'))
+		}
+	} else {
+		var term byte
+		var dollar, ok bool
+		end, eline, ecol, term, nl, dollar, ok = scanRule(src, start, pos.Line, pos.Col)
+		if !ok || end <= start {
+			return nil
+		}
+		h := ruleHash(prefix, src[textStart:end])
+		var defs uint64
+		if dollar {
+			defs = p.defsHash(src[textStart:end])
+		}
+		if pr = p.prev.find(h, term, defs); pr == nil || pr.src.nl != nl || pr.src.text != src[textStart:end] {
 			return nil
 		}
 	}
-	r := &Rule{Pos: tok.pos, Stmts: stmts, Comment: pr.Comment, src: pr.src}
-	r.src.reused, r.src.checked = pr.src.checked, false
+	stmts := pr.Stmts[:len(pr.Stmts):len(pr.Stmts)]
+	if pr.Pos != pos {
+		if stmts = shiftStmts(stmts, newPosShift(pr.Pos, pos, nl)); stmts == nil {
+			return nil
+		}
+	}
+	r := p.newRule()
+	*r = Rule{Pos: pos, Stmts: stmts, Comment: pr.Comment, src: pr.src, reused: pr.checked}
 	p.fields.addRefs(pr.src.dyn)
 	l := p.lex
 	l.off, l.line, l.col = end, eline, ecol
@@ -529,6 +737,7 @@ func (p *parser) reuse(t *Table, tok token, textStart int, prefix [2]uint64) *Ru
 	p.lastEnd = end
 	p.skipTo(end)
 	p.curTable = t
+	p.triedFast = false
 	if p.ntok += 8; p.ntok%ctxEvery < 8 && p.ctx.Err() != nil {
 		panic(errCancelled)
 	}

@@ -44,6 +44,7 @@ type define struct {
 type parser struct {
 	lex      *lexer
 	buf      []token // lookahead and expanded $variables, in order
+	bufArr   []token // buf's array
 	last     token   // the last token consumed
 	errs     ErrorList
 	srcs     map[string]string
@@ -81,6 +82,9 @@ type parser struct {
 	declSame           bool       // the declarations are Prev's
 	seq                []*Rule    // reusable rules in parse order, for the next parse
 	ruleDyn            []Field    // dynamic fields of the rule being parsed
+	ruleSlab           []Rule     // newRule's block
+	srcSlab            []ruleSrc  // newSrc's block
+	triedFast          bool       // fastRule looked the next rule up and missed
 }
 
 var errTooMany = errors.New("too many errors")
@@ -105,10 +109,12 @@ func (p *parser) parseSource(name string, src []byte) {
 	p.active[abs] = true
 	defer delete(p.active, abs)
 	p.rs.Files = append(p.rs.Files, name)
-	p.srcs[name] = string(src)
-	savedLex, savedBuf := p.lex, p.buf
+	text := string(src) // one copy, for the lexer and the error lines
+	p.srcs[name] = text
+	// the lookahead is kept apart: the buffer's array is reused (fill)
+	savedLex, savedBuf := p.lex, append([]token(nil), p.buf...)
 	savedFrom, savedEnd := p.skelFrom, p.lastEnd
-	p.lex, p.buf = newLexer(name, src), nil
+	p.lex, p.buf = &lexer{file: name, src: text, line: 1, col: 1}, nil
 	p.skelFrom, p.lastEnd = 0, 0
 	p.skel.writeDecl("\x00file\x00" + name + "\x00")
 	defer func() {
@@ -142,6 +148,10 @@ func (p *parser) errorf(pos Pos, format string, args ...any) {
 
 // fill makes sure buf holds at least n tokens, expanding $variables.
 func (p *parser) fill(n int) {
+	if len(p.buf) == 0 && p.bufArr != nil {
+		// start again at the array's front rather than grow it
+		p.buf = p.bufArr[:0]
+	}
 	for len(p.buf) < n {
 		if p.ntok++; p.ntok%ctxEvery == 0 && p.ctx.Err() != nil {
 			panic(errCancelled)

@@ -201,6 +201,15 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 		}
 	}()
 	for {
+		sep := p.lastEnd // a rule's unit starts here (memo.go)
+		if r := p.fastRule(t, sep); r != nil {
+			if insert {
+				inserted = append(inserted, r)
+			} else {
+				c.Rules = append(c.Rules, r)
+			}
+			continue
+		}
 		p.skipNewlines()
 		tok := p.peek()
 		switch tok.kind {
@@ -247,7 +256,7 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 				continue
 			}
 		}
-		r := p.memoRule(t, c, -1, 0)
+		r := p.memoRule(t, c, -1, sep)
 		if r != nil {
 			if insert {
 				inserted = append(inserted, r)
