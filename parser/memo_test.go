@@ -392,19 +392,24 @@ func TestParseWithEquivalence(t *testing.T) {
 // TestParseWithErrors: edits that break the checks the file as a whole
 // must pass give ParseContext's errors.
 func TestParseWithErrors(t *testing.T) {
-	const head = "table ip t {\n set s { type ipv4_addr; elements = { 10.0.0.1 } }\n chain a {\n  tcp dport 1 jump b\n }\n chain b {\n  tcp dport 2 accept\n }\n chain in {\n  type filter hook input priority 0;\n  jump a\n  ip saddr @s drop\n }\n}\n"
+	// declarations after the rules: a changed one does not change the
+	// rules' prefixes, so they are reused and must be checked again
+	const head = "table ip t {\n chain a {\n  tcp dport 1 jump b\n }\n chain b {\n  tcp dport 2 accept\n  tcp dport 443 tls sni \"a.example\" accept\n }\n chain in {\n  type filter hook input priority 0;\n  jump a\n  ip saddr @s drop\n  meta mark set 1\n }\n set s { type ipv4_addr; elements = { 10.0.0.1 } }\n}\n"
 	prev, err := Parse("e.nft", []byte(head))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pristine, _ := Parse("e.nft", []byte(head))
 	for _, c := range []struct{ old, new string }{
-		{"tcp dport 2 accept", "tcp dport 2 jump a"},         // a jump loop
-		{"ip saddr @s drop", "ip saddr @x drop"},             // a missing set
-		{"type ipv4_addr;", "type ipv6_addr;"},               // the set's type: the rule using it
-		{"tcp dport 1 jump b", "tcp dport 1 jump c"},         // a missing chain
-		{"chain b {", "chain b {\n  type filter hook input priority 0;"}, // a jump to a base chain
-		{"type filter hook input priority 0;", "type filter hook postrouting priority 0;\n  reject"}, // a context
+		{"tcp dport 2 accept", "tcp dport 2 jump a"},                                                    // a jump loop
+		{"ip saddr @s drop", "ip saddr @x drop"},                                                        // a missing set
+		{"type ipv4_addr;", "type ipv6_addr;"},                                                          // the set's type: the rule using it
+		{"set s {", "map s { type ipv4_addr : verdict; }\n set x {"},                                    // a set become a map
+		{"tcp dport 1 jump b", "tcp dport 1 jump c"},                                                    // a missing chain
+		{"chain b {", "chain b {\n  type filter hook input priority 0;"},                                // a jump to a base chain
+		{"type filter hook input priority 0;", "type filter hook postrouting priority 0;\n  reject"},    // a context
+		{"type filter hook input priority 0;", "type nat hook postrouting priority 100;"},               // a context for the rules below
+		{"chain a {", "chain x {\n  type nat hook postrouting priority 100;\n  jump b\n }\n chain a {"}, // a new context for b
 	} {
 		next := strings.Replace(head, c.old, c.new, 1)
 		if _, ok := checkReparse(t, c.new, "e.nft", []byte(next), prev, pristine); ok {
