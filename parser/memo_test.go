@@ -657,3 +657,25 @@ func FuzzParseWith(f *testing.F) {
 		checkReparse(t, "fuzz.nft", "fuzz.nft", b, prev, pristine)
 	})
 }
+
+// TestParseWithDefines: a rule expanding a define takes the define's
+// token positions into its statements; when the define moves (a rule
+// inserted above it in the same block) and the rule does not change, the
+// rule is parsed again rather than reused with stale positions.
+func TestParseWithDefines(t *testing.T) {
+	const old = "table ip t {\n chain c {\n  tcp dport 1 accept\n  define p = 22\n  tcp dport $p accept\n  define q = { 80, 443 }\n  tcp dport $q ip saddr 10.0.0.1 drop\n }\n}\n"
+	prev, err := Parse("d.nft", []byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pristine, _ := Parse("d.nft", []byte(old))
+	for _, next := range []string{
+		strings.Replace(old, "  tcp dport 1 accept\n", "  tcp dport 0 accept\n  tcp dport 1 accept\n", 1),
+		strings.Replace(old, "  tcp dport 1 accept\n", "", 1),
+		strings.Replace(old, "define p = 22", "define p =  22", 1),
+		strings.Replace(old, "define p = 22", "define p = 23", 1),
+		strings.Replace(old, "tcp dport $p accept", "tcp dport $p  accept", 1),
+	} {
+		checkReparse(t, next, "d.nft", []byte(next), prev, pristine)
+	}
+}
