@@ -80,6 +80,7 @@ func ParseWith(ctx stdctx.Context, name string, src []byte, opts ParseOptions) (
 	p.skel.init()
 	if opts.Prev != nil && opts.Prev.memo != nil {
 		p.prev = &prevParse{rs: opts.Prev, memo: opts.Prev.memo}
+		p.seq = make([]*Rule, 0, len(p.prev.memo.seq)+len(p.prev.memo.seq)/64)
 	}
 	p.run(name, src)
 	if err := ctx.Err(); err != nil {
@@ -623,10 +624,15 @@ func reusable(r *Rule) bool {
 	return true
 }
 
-// chainWords are the words that start something else than a rule in a
-// chain body (parseChainBody).
-var chainWords = map[string]bool{"type": true, "policy": true, "comment": true, "define": true,
-	"redefine": true, "undefine": true, "devices": true, "device": true}
+// chainWord reports the words that start something else than a rule in
+// a chain body (parseChainBody).
+func chainWord(w string) bool {
+	switch w {
+	case "type", "policy", "comment", "define", "redefine", "undefine", "devices", "device":
+		return true
+	}
+	return false
+}
 
 // fastRule is, in a chain body with Prev, the reuse of the next rule read
 // from the source without tokens: it skips what skipNewlines would and,
@@ -675,7 +681,7 @@ func (p *parser) fastRule(t *Table, sep int) *Rule {
 				j++
 			}
 			w := src[i:j]
-			if chainWords[w] || w == "." || w == "/" || strings.IndexByte(w, ':') >= 0 {
+			if chainWord(w) || w == "." || w == "/" || strings.IndexByte(w, ':') >= 0 {
 				return nil
 			}
 		case cOther:

@@ -172,6 +172,12 @@ func (p *parser) parseChainDecl(t *Table) bool {
 	c := t.Chain(n.text)
 	if c == nil {
 		c = &Chain{Pos: n.pos, Name: n.text}
+		if p.prev != nil {
+			// room for as many rules as Prev's chain had
+			if pc := p.prev.prevChain(t, n.text); pc != nil {
+				c.Rules = make([]*Rule, 0, len(pc.Rules)+len(pc.Rules)/64)
+			}
+		}
 		t.Chains = append(t.Chains, c)
 	}
 	if p.peek().kind == tLBrace {
