@@ -17,6 +17,9 @@ func (p *parser) finish() {
 	for _, t := range p.rs.Tables {
 		h := 0
 		for _, c := range t.Chains {
+			if len(c.Rules) == 0 {
+				c.Rules = nil // as a parse without Prev leaves it (ParseWith sizes it)
+			}
 			for _, r := range c.Rules {
 				h++
 				r.Handle = h
