@@ -135,8 +135,10 @@ type Rule struct {
 	fields *fieldOwner
 	// What the parser knows of the rule's source (memo.go): src is
 	// shared with the rules of later parses that reuse this one.
-	src             *ruleSrc
-	reused, checked bool
+	src *ruleSrc
+	// shared: the statements are Prev's (or copies of them); reused:
+	// and Prev checked them; checked: this parse's checks ran on the rule.
+	shared, reused, checked bool
 }
 
 // Set is a named set or map.

@@ -68,8 +68,20 @@ func checkTable(t *Table, p *parser) {
 	// see its statements unmerged (memo.go).
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			if !r.reused && mergeLikeNft(r) && r.src != nil {
-				r.src.ok = false // this parse's own record
+			if r.reused {
+				continue
+			}
+			if r.shared {
+				// Prev's statements, never checked (nor merged) there:
+				// merge a copy
+				r.Stmts = append([]Stmt(nil), r.Stmts...)
+			}
+			if mergeLikeNft(r) && r.src != nil {
+				if r.shared {
+					s := *r.src // Prev's record stays as it is
+					r.src = &s
+				}
+				r.src.ok = false
 			}
 		}
 	}

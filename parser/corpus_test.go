@@ -71,7 +71,7 @@ func stripMemo(rs *Ruleset) {
 		for _, c := range t.Chains {
 			c.ctxs = nil
 			for _, r := range c.Rules {
-				r.Key, r.src, r.reused, r.checked = RuleKey{}, nil, false, false
+				r.Key, r.src, r.shared, r.reused, r.checked = RuleKey{}, nil, false, false, false
 			}
 		}
 	}

@@ -734,7 +734,7 @@ func (p *parser) reuse(t *Table, start int, pos Pos, textStart int, prefix [2]ui
 		}
 	}
 	r := p.newRule()
-	*r = Rule{Pos: pos, Stmts: stmts, Comment: pr.Comment, src: pr.src, reused: pr.checked}
+	*r = Rule{Pos: pos, Stmts: stmts, Comment: pr.Comment, src: pr.src, shared: true, reused: pr.checked}
 	p.fields.addRefs(pr.src.dyn)
 	l := p.lex
 	l.off, l.line, l.col = end, eline, ecol

@@ -18,7 +18,7 @@ import (
 
 // memoSkip are the unexported fields diffTree does not compare: what a
 // tree keeps of its source and its owner of dynamic fields.
-var memoSkip = map[string]bool{"fields": true, "src": true, "memo": true, "ctxs": true, "reused": true, "checked": true}
+var memoSkip = map[string]bool{"fields": true, "src": true, "memo": true, "ctxs": true, "shared": true, "reused": true, "checked": true}
 
 // diffTree compares two trees field by field (unexported ones too, but
 // memoSkip) and describes the first difference, "" when equal.
@@ -677,5 +677,27 @@ func TestParseWithDefines(t *testing.T) {
 		strings.Replace(old, "tcp dport $p accept", "tcp dport $p  accept", 1),
 	} {
 		checkReparse(t, next, "d.nft", []byte(next), prev, pristine)
+	}
+}
+
+// TestParseWithUncheckedPrev: a rule Prev parsed but never checked (its
+// chain flushed) is taken from Prev unmerged: the reparse merges a copy
+// and checks it in full.
+func TestParseWithUncheckedPrev(t *testing.T) {
+	const rule = "table ip t {\n chain c {\n  type filter hook input priority 0;\n  tcp sport 22 tcp dport 80 accept\n  ip saddr @s drop\n }\n}\n"
+	old := rule + "flush chain ip t c\ntable ip t { set s { type ipv4_addr; } }\n"
+	prev, err := Parse("u.nft", []byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pristine, _ := Parse("u.nft", []byte(old))
+	for _, next := range []string{
+		rule + "\ntable ip t { set s { type ipv4_addr; } }\n", // merged, checked
+		rule + "\ntable ip t { set s { type ipv6_addr; } }\n", // and refused
+	} {
+		rs, _ := checkReparse(t, next, "u.nft", []byte(next), prev, pristine)
+		if rs != nil && !rs.Tables[0].Chains[0].Rules[0].shared {
+			t.Error("the flushed rule was not taken from Prev")
+		}
 	}
 }
