@@ -30,15 +30,26 @@
 //   - ParseWith reuses the statements the previous parse made of a rule
 //     with the same prefix, text, terminator (newline, `;`, `}`) and, when
 //     the rule expands $variables, the same positions of those defines'
-//     tokens: their positions are inside the statements.
+//     tokens: their positions are inside the statements. A rule at the
+//     same place shares Prev's statements; a rule that moved (lines
+//     inserted or removed above it) gets copies with its positions moved
+//     (memoshift.go). Rules are paired in order (the k-th of equal rules
+//     with the k-th), looked for near where the last one was found, and in
+//     an index of all of Prev's once many were not found there.
+//   - Rules whose first token comes from a $variable or a split word, and
+//     rules the parser ends elsewhere than scanRule does, get keys but are
+//     never reused.
 //
 // What a parse does to a rule's statements after parsing it is either
 // done again the same way or rules the rule out: nft's merge of adjacent
 // matches (mergeLikeNft) is deterministic and Prev's statements are already
-// merged, so a reused rule skips it, and a rule the merge changed is never
+// merged, so a reused rule skips it (a rule Prev never checked, its chain
+// flushed, is merged in a copy), and a rule the merge changed is never
 // reused (the checks must see the statements before the merge); a rule
 // whose statements the checks complete from the table's sets (an object
-// map's kind, a map update's data) is never reused either.
+// map's kind, a map update's data) is never reused either. Nothing after
+// the parser writes into statements (rules/, planner/ and hooks/ copy
+// before they change one), so Prev and the new ruleset can share them.
 //
 // The checks after parsing (check.go) skip, for a reused rule that Prev
 // checked, what cannot come out differently: the rule's own checks when
@@ -58,10 +69,13 @@ import (
 
 // ParseOptions tunes ParseWith.
 type ParseOptions struct {
-	// Prev is an earlier parse (of the same file, edited): rules whose
-	// text and surroundings are unchanged take its statements instead of
-	// being parsed again. The result is exactly what ParseContext gives;
-	// Prev is never modified and stays valid.
+	// Prev is an earlier result of Parse, ParseContext or ParseWith (of
+	// the same file, edited): rules whose text and surroundings are
+	// unchanged take its statements instead of being parsed again. The
+	// result is exactly what ParseContext gives; Prev is never modified,
+	// stays valid, and shares statements with the result (treat both as
+	// read-only). The dynamic fields of shared statements are owned by
+	// both rulesets.
 	Prev *Ruleset
 }
 
