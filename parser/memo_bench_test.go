@@ -94,3 +94,17 @@ func BenchmarkReparse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLint: Lint of the 10^5-rule file (it runs on every load,
+// reused rules or not; compare with BenchmarkReparse's change case).
+func BenchmarkLint(b *testing.B) {
+	rs, err := Parse("r.nft", memoFile(100_000, false, false))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Lint(rs)
+	}
+}
