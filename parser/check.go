@@ -12,8 +12,10 @@ import (
 // refuses a chain reached at this depth of jumps (-EMLINK).
 const MaxJumpDepth = 16
 
-// finish numbers rules per table in file order, as handles.
+// finish numbers rules per table in file order, as handles, and gives
+// them their keys (memo.go).
 func (p *parser) finish() {
+	skel := p.skelKey()
 	for _, t := range p.rs.Tables {
 		h := 0
 		for _, c := range t.Chains {
@@ -23,6 +25,7 @@ func (p *parser) finish() {
 			for _, r := range c.Rules {
 				h++
 				r.Handle = h
+				r.Key = ruleKey(r, c, skel)
 			}
 		}
 	}
@@ -67,6 +70,9 @@ func checkTable(t *Table, p *parser) {
 	// rule the merge changes is not reused later, since the checks must
 	// see its statements unmerged (memo.go).
 	for _, c := range t.Chains {
+		if p.prev != nil && !p.unmerged[c] {
+			continue // all its rules reused: merged already
+		}
 		for _, r := range c.Rules {
 			if r.reused {
 				continue
@@ -285,6 +291,9 @@ func checkRuleContexts(t *Table, contexts map[*Chain]map[context]bool, p *parser
 			// passes again: the check reads only the statements, the
 			// context and the chain's name.
 			seen := prev[ctx]
+			if seen && !p.unmerged[c] {
+				continue // every rule reused: Prev checked them all here
+			}
 			for _, r := range c.Rules {
 				if seen && r.reused {
 					continue

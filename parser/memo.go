@@ -231,25 +231,26 @@ func ruleHash(prefix [2]uint64, text string) [2]uint64 {
 	}
 }
 
-// setKeys gives every rule of a successful parse its key.
-func (p *parser) setKeys() {
+// skelKey is the whole skeleton's hash, once the file is read.
+func (p *parser) skelKey() [2]uint64 {
 	decl := p.skel.declSum()
-	skel := [2]uint64{
+	return [2]uint64{
 		mix64(decl[0] ^ bits.RotateLeft64(p.skel.elem[0].Sum64(), 17)),
 		mix64(decl[1] ^ bits.RotateLeft64(p.skel.elem[1].Sum64(), 29)),
 	}
-	for _, t := range p.rs.Tables {
-		for _, c := range t.Chains {
-			for _, r := range c.Rules {
-				r.Key = RuleKey{}
-				if c.Bound || r.src == nil {
-					continue
-				}
-				r.Key = RuleKey{mix64(r.src.hash[0] ^ skel[0]), mix64(r.src.hash[1]^skel[1]) | 1}
-			}
-		}
+}
+
+// ruleKey is the key of rule r of chain c (finish).
+func ruleKey(r *Rule, c *Chain, skel [2]uint64) RuleKey {
+	if c.Bound || r.src == nil {
+		return RuleKey{}
 	}
-	p.rs.memo = &parseMemo{seq: p.seq, decl: decl}
+	return RuleKey{mix64(r.src.hash[0] ^ skel[0]), mix64(r.src.hash[1]^skel[1]) | 1}
+}
+
+// setKeys keeps what the next ParseWith needs.
+func (p *parser) setKeys() {
+	p.rs.memo = &parseMemo{seq: p.seq, decl: p.skel.declSum()}
 }
 
 // Byte classes for scanRule.
@@ -550,7 +551,7 @@ func (p *parser) memoRule(t *Table, c *Chain, unitStart, sepStart int) *Rule {
 	p.skelTo(sepStart)
 	prefix := p.skel.declSum()
 	if raw && p.prev != nil && !p.triedFast {
-		if r := p.reuse(t, start, tok.pos, textStart, prefix); r != nil {
+		if r := p.reuse(t, c, start, tok.pos, textStart, prefix); r != nil {
 			return r
 		}
 	}
@@ -610,6 +611,14 @@ func (p *parser) newSrc() *ruleSrc {
 	return s
 }
 
+// markUnmerged notes that chain c holds a rule mergeLikeNft must see.
+func (p *parser) markUnmerged(c *Chain) {
+	if p.unmerged == nil {
+		p.unmerged = map[*Chain]bool{}
+	}
+	p.unmerged[c] = true
+}
+
 // newRule allocates rules in blocks.
 func (p *parser) newRule() *Rule {
 	if len(p.ruleSlab) == 0 {
@@ -652,7 +661,7 @@ func chainWord(w string) bool {
 // from the source without tokens: it skips what skipNewlines would and,
 // when a rule starts there that Prev has, takes it. Otherwise it leaves
 // the lexer as it was (and memoRule does not look the rule up again).
-func (p *parser) fastRule(t *Table, sep int) *Rule {
+func (p *parser) fastRule(t *Table, c *Chain, sep int) *Rule {
 	p.triedFast = false
 	l := p.lex
 	if p.prev == nil || len(p.buf) != 0 || len(l.pending) != 0 {
@@ -709,12 +718,12 @@ func (p *parser) fastRule(t *Table, sep int) *Rule {
 	}
 	p.skelTo(sep)
 	p.triedFast = true
-	return p.reuse(t, i, Pos{File: l.file, Line: line, Col: i - lineStart + 1}, i, p.skel.declSum())
+	return p.reuse(t, c, i, Pos{File: l.file, Line: line, Col: i - lineStart + 1}, i, p.skel.declSum())
 }
 
 // reuse takes the rule whose first token starts at start (at pos) from
 // Prev when Prev has it, and moves the lexer past it.
-func (p *parser) reuse(t *Table, start int, pos Pos, textStart int, prefix [2]uint64) *Rule {
+func (p *parser) reuse(t *Table, c *Chain, start int, pos Pos, textStart int, prefix [2]uint64) *Rule {
 	src := p.lex.src
 	var end, eline, ecol int
 	var nl int32
@@ -758,6 +767,9 @@ func (p *parser) reuse(t *Table, start int, pos Pos, textStart int, prefix [2]ui
 	p.skipTo(end)
 	p.curTable = t
 	p.triedFast = false
+	if !r.reused {
+		p.markUnmerged(c)
+	}
 	if p.ntok += 8; p.ntok%ctxEvery < 8 && p.ctx.Err() != nil {
 		panic(errCancelled)
 	}

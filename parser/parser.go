@@ -85,6 +85,9 @@ type parser struct {
 	ruleSlab           []Rule     // newRule's block
 	srcSlab            []ruleSrc  // newSrc's block
 	triedFast          bool       // fastRule looked the next rule up and missed
+	// unmerged: with Prev, the chains that hold rules not taken from
+	// Prev checked (rules added to a chain otherwise are marked too).
+	unmerged map[*Chain]bool
 }
 
 var errTooMany = errors.New("too many errors")

@@ -19,6 +19,9 @@ func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t
 func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
 	r := p.newRule()
 	r.Pos = p.peek().pos
+	if p.prev != nil {
+		p.markUnmerged(c) // parsed here: checkTable merges it
+	}
 	p.curTable = t
 	saved := p.curRule
 	p.curRule = r

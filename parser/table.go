@@ -208,7 +208,7 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 	}()
 	for {
 		sep := p.lastEnd // a rule's unit starts here (memo.go)
-		if r := p.fastRule(t, sep); r != nil {
+		if r := p.fastRule(t, c, sep); r != nil {
 			if insert {
 				inserted = append(inserted, r)
 			} else {
