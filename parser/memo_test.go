@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/nfdproject/nfd/internal/acccorpus"
 )
@@ -699,5 +700,45 @@ func TestParseWithUncheckedPrev(t *testing.T) {
 		if rs != nil && !rs.Tables[0].Chains[0].Rules[0].shared {
 			t.Error("the flushed rule was not taken from Prev")
 		}
+	}
+}
+
+// TestParseWithFreshStrings: a rule a reparse parses itself (few of them)
+// holds copies of its strings, not substrings of the file, so that
+// reusing it later does not keep this reload's whole file in memory.
+func TestParseWithFreshStrings(t *testing.T) {
+	mk := func(c string) []byte {
+		var b strings.Builder
+		b.WriteString("table ip tname {\n chain c {\n  type filter hook input priority 0;\n")
+		for i := 0; i < 20; i++ {
+			fmt.Fprintf(&b, "  tcp dport %d accept\n", i+1)
+		}
+		fmt.Fprintf(&b, "  tcp dport 99 log prefix %q accept comment %q\n }\n}\n", c, c)
+		return []byte(b.String())
+	}
+	prev, err := Parse("s.nft", mk("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := mk("new")
+	rs, err := ParseWith(stdctx.Background(), "s.nft", src, ParseOptions{Prev: prev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := rs.Tables[0].Name
+	base := uintptr(unsafe.Pointer(unsafe.StringData(name))) - uintptr(strings.Index(string(src), "tname"))
+	inSource := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= base && p < base+uintptr(len(src))
+	}
+	if !inSource(name) {
+		t.Fatal("the table's name is not a substring of the file")
+	}
+	r := rs.Tables[0].Chains[0].Rules[20]
+	if r.shared || r.Comment != "new" {
+		t.Fatalf("rule 20 %q shared %v", r.Comment, r.shared)
+	}
+	if inSource(r.Comment) || inSource(r.src.text) || inSource(r.Stmts[1].(*Log).Prefix) {
+		t.Error("the re-parsed rule keeps substrings of the file")
 	}
 }

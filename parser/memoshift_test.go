@@ -18,8 +18,6 @@ var shiftStmtTypes = []Stmt{&Match{}, &VMap{}, &Counter{}, &Log{}, &Limit{}, &Ma
 	&NAT{}, &Notrack{}, &Quota{}, &CtCount{}, &SetUpdate{}, &KeySet{}, &SynProxy{}, &TProxy{}, &Dup{},
 	&ObjRef{}, &PayloadSet{}, &DataMap{}}
 
-var posType = reflect.TypeOf(Pos{})
-
 // fillPos sets every Pos reachable from v to p, making pointers, one
 // element of each slice and a counter for each statement interface.
 func fillPos(v reflect.Value, p Pos, depth int) {
