@@ -109,6 +109,9 @@ func ParseWith(ctx stdctx.Context, name string, src []byte, opts ParseOptions) (
 		p.fields.releaseNow()
 		return nil, p.errs
 	}
+	if p.prev != nil {
+		p.cloneFresh()
+	}
 	p.setKeys()
 	p.fields.attach(p.rs)
 	return p.rs, nil
