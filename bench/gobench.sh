@@ -8,5 +8,5 @@ OUT=bench/out/gobench-$(date +%Y%m%d-%H%M%S).txt
 go test -run XXX -bench 'Decode|BaselineCopy|TLSServerName' -benchmem ./packet | tee "$OUT"
 go test -run XXX -bench 'TrackExisting|BaselineMap|Insert|MemoryPerEntry|ReapFullSweep' -benchmem ./conntrack | tee -a "$OUT"
 go test -run XXX -bench 'Eval' -benchmem ./rules | tee -a "$OUT"
-go test -run XXX -bench 'Parse' -benchtime 3x -benchmem ./parser | tee -a "$OUT"
+go test -run XXX -bench 'Parse|Reparse' -benchtime 3x -benchmem ./parser | tee -a "$OUT"
 echo "results: $OUT"

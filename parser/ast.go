@@ -70,6 +70,7 @@ type Ruleset struct {
 	Tables []*Table
 	Files  []string    // every file read, the main one first
 	fields *fieldOwner // keeps the ruleset's dynamic fields (fieldlife.go)
+	memo   *parseMemo  // for a later ParseWith (memo.go)
 }
 
 // Table is one nftables table.
@@ -98,6 +99,8 @@ type Chain struct {
 	// its verdict, never on its own.
 	Bound  bool
 	fields *fieldOwner
+	// ctxs are the base-chain contexts the chain runs in (check.go).
+	ctxs map[context]bool
 }
 
 // ChainType is the `type` of a base chain.
@@ -130,6 +133,12 @@ type Rule struct {
 	// zero when unknown.
 	Key    RuleKey
 	fields *fieldOwner
+	// What the parser knows of the rule's source (memo.go): src is
+	// shared with the rules of later parses that reuse this one.
+	src *ruleSrc
+	// shared: the statements are Prev's (or copies of them); reused:
+	// and Prev checked them; checked: this parse's checks ran on the rule.
+	shared, reused, checked bool
 }
 
 // Set is a named set or map.

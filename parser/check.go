@@ -12,14 +12,20 @@ import (
 // refuses a chain reached at this depth of jumps (-EMLINK).
 const MaxJumpDepth = 16
 
-// finish numbers rules per table in file order, as handles.
+// finish numbers rules per table in file order, as handles, and gives
+// them their keys (memo.go).
 func (p *parser) finish() {
+	skel := p.skelKey()
 	for _, t := range p.rs.Tables {
 		h := 0
 		for _, c := range t.Chains {
+			if len(c.Rules) == 0 {
+				c.Rules = nil // as a parse without Prev leaves it (ParseWith sizes it)
+			}
 			for _, r := range c.Rules {
 				h++
 				r.Handle = h
+				r.Key = ruleKey(r, c, skel)
 			}
 		}
 	}
@@ -55,11 +61,34 @@ func checkTable(t *Table, p *parser) {
 		return
 	}
 	contexts := chainContexts(t, edges, p)
-	checkRuleContexts(t, contexts, p)
-	// Once the rules passed nft's checks, merge as nft does.
 	for _, c := range t.Chains {
+		c.ctxs = contexts[c]
+	}
+	checkRuleContexts(t, contexts, p)
+	// Once the rules passed nft's checks, merge as nft does. A reused
+	// rule's statements are merged already (and shared with Prev); a
+	// rule the merge changes is not reused later, since the checks must
+	// see its statements unmerged (memo.go).
+	for _, c := range t.Chains {
+		if p.prev != nil && !p.unmerged[c] {
+			continue // all its rules reused: merged already
+		}
 		for _, r := range c.Rules {
-			mergeLikeNft(r)
+			if r.reused {
+				continue
+			}
+			if r.shared {
+				// Prev's statements, never checked (nor merged) there:
+				// merge a copy
+				r.Stmts = append([]Stmt(nil), r.Stmts...)
+			}
+			if mergeLikeNft(r) && r.src != nil {
+				if r.shared {
+					s := *r.src // Prev's record stays as it is
+					r.src = &s
+				}
+				r.src.ok = false
+			}
 		}
 	}
 }
@@ -115,13 +144,26 @@ func jumpEdges(t *Table, p *parser) map[*Chain][]edge {
 	}
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
-			checkRuleLocal(t, r, p)
+			r.checked = true
+			// A reused rule Prev checked against the same declarations
+			// passes its own checks again (memo.go).
+			own := !r.reused || !p.declSame
+			if !own && !r.src.edges {
+				continue // and adds no edge
+			}
+			if own {
+				checkRuleLocal(t, r, p)
+			}
 			for _, s := range r.Stmts {
 				switch s := s.(type) {
 				case *SetUpdate:
-					p.checkSetUpdate(t, s)
+					if own {
+						p.checkSetUpdate(t, s)
+					}
 				case *ObjRef:
-					p.checkObjRef(t, s)
+					if own {
+						p.checkObjRef(t, s)
+					}
 				case *Verdict:
 					addVerdictEdge(c, s)
 				case *VMap:
@@ -238,8 +280,24 @@ func chainContexts(t *Table, edges map[*Chain][]edge, p *parser) map[*Chain]map[
 // checkRuleContexts checks the statements that depend on where the chain runs.
 func checkRuleContexts(t *Table, contexts map[*Chain]map[context]bool, p *parser) {
 	for _, c := range t.Chains {
+		var prev map[context]bool
+		if p.prev != nil && len(contexts[c]) > 0 {
+			if pc := p.prev.prevChain(t, c.Name); pc != nil {
+				prev = pc.ctxs
+			}
+		}
 		for ctx := range contexts[c] {
+			// A reused rule Prev checked in this chain in this context
+			// passes again: the check reads only the statements, the
+			// context and the chain's name.
+			seen := prev[ctx]
+			if seen && !p.unmerged[c] {
+				continue // every rule reused: Prev checked them all here
+			}
 			for _, r := range c.Rules {
+				if seen && r.reused {
+					continue
+				}
 				if !checkRuleContext(t, c, ctx, r, p) {
 					break
 				}

@@ -16,6 +16,7 @@ var topKeywords = []string{"table", "define", "redefine", "undefine", "include",
 
 func (p *parser) parseTop() {
 	for {
+		sep := p.lastEnd // an `add rule` unit starts here (memo.go)
 		p.skipNewlines()
 		t := p.peek()
 		if t.kind == tEOF {
@@ -44,12 +45,15 @@ func (p *parser) parseTop() {
 		case "delete", "destroy":
 			p.next()
 			ok = p.parseDelete()
-		case "add", "create":
+		case "add", "create", "insert":
+			// an `add rule` line is left out of the skeleton (memo.go)
+			p.unitStart, p.unitSep = -1, sep
+			if !t.exp {
+				p.unitStart = int(t.off)
+			}
 			p.next()
-			ok = p.parseAdd(false)
-		case "insert":
-			p.next()
-			ok = p.parseAdd(true)
+			ok = p.parseAdd(t.text == "insert")
+			p.unitStart = -1
 		case "list", "monitor", "describe", "reset", "export", "import", "rename", "replace":
 			p.errorf(t.pos, "`%s` is an nft command nfd does not take in a rule file", t.text)
 			ok = false
@@ -176,6 +180,7 @@ func (p *parser) parseInclude() bool {
 			p.errorf(t.pos, "cannot include %q: %v", t.text, unwrapPathErr(err))
 			return false
 		}
+		p.skelTo(p.lastEnd)
 		p.depth++
 		p.parseSource(f, src)
 		p.depth--
@@ -347,7 +352,17 @@ func (p *parser) parseAdd(insert bool) bool {
 				return false
 			}
 		}
-		r := p.parseRuleStmts(tb, c)
+		unit := -1
+		if p.unitStart >= 0 && t.text == "rule" {
+			unit = p.unitStart
+		}
+		p.unitStart = -1
+		var r *Rule
+		if unit >= 0 {
+			r = p.memoRule(tb, c, unit, p.unitSep)
+		} else {
+			r = p.parseRuleStmts(tb, c)
+		}
 		if r == nil {
 			return true // errors already reported, line consumed
 		}
@@ -404,7 +419,9 @@ func (p *parser) parseAdd(insert bool) bool {
 		if _, ok := p.expect(tLBrace, "`{`"); !ok {
 			return false
 		}
+		from := p.elemsFrom(p.lastEnd)
 		elems, ok := p.parseElemList(s.Key, s.mapData())
+		p.elemsTo(from)
 		ok = ok && p.checkElemOptions(s, elems)
 		elems, ca := splitCatchAll(elems)
 		if ca != nil {

@@ -63,7 +63,23 @@ func stripPos(v reflect.Value) {
 	}
 }
 
+// stripMemo zeroes what a tree holds of its source text: rule keys and
+// what the parser keeps for a later ParseWith (memo.go).
+func stripMemo(rs *Ruleset) {
+	rs.memo = nil
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			c.ctxs = nil
+			for _, r := range c.Rules {
+				r.Key, r.src, r.shared, r.reused, r.checked = RuleKey{}, nil, false, false, false
+			}
+		}
+	}
+}
+
 func sameTree(a, b *Ruleset) bool {
+	stripMemo(a)
+	stripMemo(b)
 	stripPos(reflect.ValueOf(a))
 	stripPos(reflect.ValueOf(b))
 	fa, fb := a.Files, b.Files

@@ -572,8 +572,18 @@ func checkObjMapNames(t *Table, s *Set, p *parser) bool {
 // `quota name KEY map @m` with m a map of counters, and the packet counts
 // in the counter), and nft lists the statement by the map's object type.
 func objMapKindsOf(t *Table) {
+	objMaps := false
+	for _, s := range t.Sets {
+		objMaps = objMaps || s.ObjKind != ""
+	}
+	if !objMaps {
+		return // nothing to name (and no rule to look at)
+	}
 	for _, c := range t.Chains {
 		for _, r := range c.Rules {
+			if r.reused {
+				continue // never holds one: reusable
+			}
 			for _, st := range r.Stmts {
 				s, ok := st.(*ObjRef)
 				if !ok || s.Map == nil || s.Map.Val.SetRef == "" {

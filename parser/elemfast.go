@@ -162,7 +162,7 @@ word:
 				e.Lo, e.Hi = append(e.Lo, lo...), append(e.Hi, hi...)
 			}
 		}
-		lastWord = token{kind: tWord, text: w, pos: Pos{File: l.file, Line: line, Col: startCol}}
+		lastWord = token{kind: tWord, text: w, pos: Pos{File: l.file, Line: line, Col: startCol}, off: int32(start), end: int32(off)}
 		col += off - start
 	}
 	if p.ntok += 2 * len(key); p.ntok%ctxEvery < 2*len(key) && p.ctx.Err() != nil {
@@ -171,9 +171,10 @@ word:
 	col += end - off
 	p.last = lastWord
 	if src[end] == ',' {
-		p.last = token{kind: tComma, text: ",", pos: Pos{File: l.file, Line: line, Col: col}}
+		p.last = token{kind: tComma, text: ",", pos: Pos{File: l.file, Line: line, Col: col}, off: int32(end), end: int32(end + 1)}
 		end, col = end+1, col+1
 	}
+	p.lastEnd = int(p.last.end)
 	l.off, l.line, l.col = end, line, col
 	return true
 }

@@ -97,6 +97,23 @@ func (o *fieldOwner) attach(rs *Ruleset) {
 	runtime.AddCleanup(o, releaseFields, o.refs)
 }
 
+// addRefs makes o reference fs too: the dynamic fields of statements a
+// parse takes from an earlier one (memo.go), alive while that one is.
+func (o *fieldOwner) addRefs(fs []Field) {
+	if len(fs) == 0 {
+		return
+	}
+	fieldMu.Lock()
+	defer fieldMu.Unlock()
+	for _, f := range fs {
+		if !o.refs.seen[f] {
+			o.refs.seen[f] = true
+			o.refs.fields = append(o.refs.fields, f)
+			fieldRefs[f]++
+		}
+	}
+}
+
 // releaseNow drops the references of a parse that produced no ruleset.
 func (o *fieldOwner) releaseNow() { releaseFields(o.refs) }
 

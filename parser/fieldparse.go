@@ -62,6 +62,9 @@ func (p *parser) internField(pos Pos, fi FieldInfo) (Field, bool) {
 		p.errorf(pos, "%s", err)
 		return 0, false
 	}
+	if p.curRule != nil && int(f) >= staticFields {
+		p.ruleDyn = append(p.ruleDyn, f)
+	}
 	return f, true
 }
 

@@ -51,8 +51,13 @@ var tokNames = [...]string{
 
 type token struct {
 	kind tokKind
+	// exp marks a token of a $variable's expansion: off and end are then
+	// those of the `$name` it replaces.
+	exp  bool
 	text string
 	pos  Pos
+	// off and end are the token's byte offsets in its file.
+	off, end int32
 }
 
 // describe is how a token is named in "found X" messages.
@@ -82,6 +87,8 @@ type lexer struct {
 	col  int // column of src[off], 1-based
 	// pending holds tokens produced by splitting a word (e.g. "22:accept").
 	pending []token
+	// tokOff is where the token being read starts.
+	tokOff int
 }
 
 func newLexer(file string, src []byte) *lexer {
@@ -130,6 +137,15 @@ func (l *lexer) next() token {
 		l.pending = l.pending[1:]
 		return t
 	}
+	t := l.scan()
+	if t.end == 0 {
+		t.off, t.end = int32(l.tokOff), int32(l.off)
+	}
+	return t
+}
+
+// scan reads the next token; split words set their own offsets.
+func (l *lexer) scan() token {
 	// Skip blanks, comments and backslash-newline continuations.
 	for l.off < len(l.src) {
 		c := l.src[l.off]
@@ -152,6 +168,7 @@ func (l *lexer) next() token {
 		break
 	}
 	pos := Pos{File: l.file, Line: l.line, Col: l.col}
+	l.tokOff = l.off
 	if l.off >= len(l.src) {
 		return token{kind: tEOF, pos: pos}
 	}
@@ -160,7 +177,11 @@ func (l *lexer) next() token {
 	if l.off+1 < len(l.src) {
 		two = l.src[l.off : l.off+2]
 	}
-	single := func(k tokKind) token { l.advance(1); return token{kind: k, pos: pos, text: string(c)} }
+	single := func(k tokKind) token {
+		t := token{kind: k, pos: pos, text: l.src[l.off : l.off+1]}
+		l.advance(1)
+		return t
+	}
 	switch c {
 	case '\n':
 		return single(tNewline)
@@ -266,11 +287,11 @@ func (l *lexer) next() token {
 		if n := ip6Prefix(w); n > 0 {
 			// `aaaa:::accept`: nft's scanner takes the longest IPv6
 			// address (`aaaa::`), then `:`, then `accept`.
-			first := l.splitColons(w[n:], Pos{File: pos.File, Line: pos.Line, Col: pos.Col + n})
+			first := l.splitColons(w[n:], Pos{File: pos.File, Line: pos.Line, Col: pos.Col + n}, start+n)
 			l.pending = append([]token{first}, l.pending...)
-			return token{kind: tWord, pos: pos, text: w[:n]}
+			return token{kind: tWord, pos: pos, text: w[:n], off: int32(start), end: int32(start + n)}
 		}
-		return l.splitColons(w, pos)
+		return l.splitColons(w, pos, start)
 	}
 	return token{kind: tWord, pos: pos, text: w}
 }
@@ -303,17 +324,17 @@ func ip6Prefix(w string) int {
 	return 0
 }
 
-func (l *lexer) splitColons(w string, pos Pos) token {
+func (l *lexer) splitColons(w string, pos Pos, off int) token {
 	var out []token
 	col := pos.Col
 	for i, part := range strings.Split(w, ":") {
 		if i > 0 {
-			out = append(out, token{kind: tColon, text: ":", pos: Pos{File: pos.File, Line: pos.Line, Col: col}})
-			col++
+			out = append(out, token{kind: tColon, text: ":", pos: Pos{File: pos.File, Line: pos.Line, Col: col}, off: int32(off), end: int32(off + 1)})
+			col, off = col+1, off+1
 		}
 		if part != "" {
-			out = append(out, token{kind: tWord, text: part, pos: Pos{File: pos.File, Line: pos.Line, Col: col}})
-			col += len(part)
+			out = append(out, token{kind: tWord, text: part, pos: Pos{File: pos.File, Line: pos.Line, Col: col}, off: int32(off), end: int32(off + len(part))})
+			col, off = col+len(part), off+len(part)
 		}
 	}
 	l.pending = append(l.pending, out[1:]...)

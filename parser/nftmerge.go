@@ -61,8 +61,9 @@ func protocolKey(f Field) bool {
 	return false
 }
 
-// mergeLikeNft merges r's adjacent header matches as nft 1.0.6 does.
-func mergeLikeNft(r *Rule) {
+// mergeLikeNft merges r's adjacent header matches as nft 1.0.6 does and
+// reports whether it changed r.
+func mergeLikeNft(r *Rule) bool {
 	type cand struct {
 		m   *Match
 		idx int
@@ -74,7 +75,7 @@ func mergeLikeNft(r *Rule) {
 		}
 	}
 	if len(sa) < 2 {
-		return
+		return false
 	}
 	sort.SliceStable(sa, func(i, j int) bool {
 		a, b := sa[i].m.Keys[0].Info(), sa[j].m.Keys[0].Info()
@@ -118,7 +119,7 @@ func mergeLikeNft(r *Rule) {
 		sa[last] = cand{merged, at}
 	}
 	if len(drop) == 0 {
-		return
+		return false
 	}
 	out := r.Stmts[:0]
 	for i, s := range r.Stmts {
@@ -127,4 +128,5 @@ func mergeLikeNft(r *Rule) {
 		}
 	}
 	r.Stmts = out
+	return true
 }

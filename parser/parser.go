@@ -33,30 +33,7 @@ func Parse(name string, src []byte) (*Ruleset, error) {
 // ParseContext is Parse that gives up when ctx ends (a daemon stopping
 // while it parses a large file): it then returns ctx's error.
 func ParseContext(ctx stdctx.Context, name string, src []byte) (*Ruleset, error) {
-	p := &parser{
-		ctx:     ctx,
-		srcs:    map[string]string{},
-		defines: map[string]*define{},
-		rs:      &Ruleset{},
-		active:  map[string]bool{},
-		fields:  newFieldOwner(),
-	}
-	p.run(name, src)
-	if err := ctx.Err(); err != nil {
-		p.fields.releaseNow()
-		return nil, err
-	}
-	if len(p.errs) == 0 {
-		p.finish()
-		checkRuleset(p.rs, p)
-	}
-	if len(p.errs) > 0 {
-		p.errs.sort()
-		p.fields.releaseNow()
-		return nil, p.errs
-	}
-	p.fields.attach(p.rs)
-	return p.rs, nil
+	return ParseWith(ctx, name, src, ParseOptions{})
 }
 
 type define struct {
@@ -67,6 +44,7 @@ type define struct {
 type parser struct {
 	lex      *lexer
 	buf      []token // lookahead and expanded $variables, in order
+	bufArr   []token // buf's array
 	last     token   // the last token consumed
 	errs     ErrorList
 	srcs     map[string]string
@@ -92,6 +70,24 @@ type parser struct {
 	policySeen bool
 	// fields holds the dynamic fields this parse interned (fieldlife.go).
 	fields *fieldOwner
+
+	// Rule keys and reuse (memo.go).
+	skel     skelState
+	skelFrom int // the current file's bytes before it are in the skeleton or left out
+	lastEnd  int // the end of the last token consumed in the current file
+	// unitStart is the offset of the `add`/`insert` of an `add rule`
+	// command being read (-1 otherwise), unitSep the end of what preceded it.
+	unitStart, unitSep int
+	prev               *prevParse // ParseWith's Prev
+	declSame           bool       // the declarations are Prev's
+	seq                []*Rule    // reusable rules in parse order, for the next parse
+	ruleDyn            []Field    // dynamic fields of the rule being parsed
+	ruleSlab           []Rule     // newRule's block
+	srcSlab            []ruleSrc  // newSrc's block
+	triedFast          bool       // fastRule looked the next rule up and missed
+	// unmerged: with Prev, the chains that hold rules not taken from
+	// Prev checked (rules added to a chain otherwise are marked too).
+	unmerged map[*Chain]bool
 }
 
 var errTooMany = errors.New("too many errors")
@@ -116,11 +112,22 @@ func (p *parser) parseSource(name string, src []byte) {
 	p.active[abs] = true
 	defer delete(p.active, abs)
 	p.rs.Files = append(p.rs.Files, name)
-	p.srcs[name] = string(src)
-	savedLex, savedBuf := p.lex, p.buf
-	p.lex, p.buf = newLexer(name, src), nil
+	text := string(src) // one copy, for the lexer and the error lines
+	p.srcs[name] = text
+	// the lookahead is kept apart: the buffer's array is reused (fill)
+	savedLex, savedBuf := p.lex, append([]token(nil), p.buf...)
+	savedFrom, savedEnd := p.skelFrom, p.lastEnd
+	p.lex, p.buf = &lexer{file: name, src: text, line: 1, col: 1}, nil
+	p.skelFrom, p.lastEnd = 0, 0
+	p.skel.writeDecl("\x00file\x00" + name + "\x00")
+	defer func() {
+		// also when unwinding (too many errors): the caller's lexer is back
+		p.lex, p.buf = savedLex, savedBuf
+		p.skelFrom, p.lastEnd = savedFrom, savedEnd
+	}()
 	p.parseTop()
-	p.lex, p.buf = savedLex, savedBuf
+	p.skelTo(len(p.lex.src))
+	p.skel.writeDecl("\x00end\x00")
 }
 
 // ---- diagnostics ----
@@ -144,6 +151,10 @@ func (p *parser) errorf(pos Pos, format string, args ...any) {
 
 // fill makes sure buf holds at least n tokens, expanding $variables.
 func (p *parser) fill(n int) {
+	if len(p.buf) == 0 && p.bufArr != nil {
+		// start again at the array's front rather than grow it
+		p.buf = p.bufArr[:0]
+	}
 	for len(p.buf) < n {
 		if p.ntok++; p.ntok%ctxEvery == 0 && p.ctx.Err() != nil {
 			panic(errCancelled)
@@ -167,10 +178,13 @@ func (p *parser) fill(n int) {
 				}
 				p.errorf(t.pos, "%s", msg)
 				// Stand in a harmless word so parsing continues.
-				p.buf = append(p.buf, token{kind: tWord, text: "0", pos: t.pos})
+				p.buf = append(p.buf, token{kind: tWord, text: "0", pos: t.pos, exp: true, off: t.off, end: t.end})
 				continue
 			}
-			p.buf = append(p.buf, d.toks...)
+			for _, dt := range d.toks {
+				dt.exp, dt.off, dt.end = true, t.off, t.end
+				p.buf = append(p.buf, dt)
+			}
 			continue
 		}
 		p.buf = append(p.buf, t)
@@ -186,6 +200,7 @@ func (p *parser) next() token {
 	t := p.buf[0]
 	p.buf = p.buf[1:]
 	p.last = t
+	p.lastEnd = int(t.end)
 	return t
 }
 

@@ -17,7 +17,11 @@ func (p *parser) parseRule(t *Table, c *Chain) *Rule { return p.parseRuleStmts(t
 // parseRuleStmts parses statements up to the end of the line. On an error
 // it reports it, skips the rest of the rule and returns nil.
 func (p *parser) parseRuleStmts(t *Table, c *Chain) *Rule {
-	r := &Rule{Pos: p.peek().pos}
+	r := p.newRule()
+	r.Pos = p.peek().pos
+	if p.prev != nil {
+		p.markUnmerged(c) // parsed here: checkTable merges it
+	}
 	p.curTable = t
 	saved := p.curRule
 	p.curRule = r

@@ -23,6 +23,9 @@ func (s *Set) mapData() []*Type {
 var setKeywords = []string{"type", "typeof", "flags", "elements", "timeout", "size", "comment", "auto-merge", "policy"}
 
 func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
+	// the table whose family a `typeof` field takes (and not the one of
+	// the last rule parsed: rules must leave no state behind, memo.go)
+	p.curTable = t
 	n, ok := p.declName("set name")
 	if !ok {
 		return false
@@ -101,11 +104,13 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 				break
 			}
 			var el []Elem
+			from := p.elemsFrom(p.lastEnd)
 			if p.packAtParse(s, isMap) {
 				var pk *ElemPack
 				if pk, el, ok = p.parsePackedElems(s.Key); pk != nil {
 					if s.Elems == nil && s.Packed == nil {
 						s.Packed = pk
+						p.elemsTo(from)
 						break
 					}
 					el = pk.Unpack()
@@ -114,6 +119,7 @@ func (p *parser) parseSetDecl(t *Table, isMap bool) bool {
 			} else {
 				el, ok = p.parseElemList(s.Key, s.mapData())
 			}
+			p.elemsTo(from)
 			var ca *Elem
 			el, ca = splitCatchAll(el)
 			if ca != nil {

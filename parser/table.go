@@ -172,6 +172,12 @@ func (p *parser) parseChainDecl(t *Table) bool {
 	c := t.Chain(n.text)
 	if c == nil {
 		c = &Chain{Pos: n.pos, Name: n.text}
+		if p.prev != nil {
+			// room for as many rules as Prev's chain had
+			if pc := p.prev.prevChain(t, n.text); pc != nil {
+				c.Rules = make([]*Rule, 0, len(pc.Rules)+len(pc.Rules)/64)
+			}
+		}
 		t.Chains = append(t.Chains, c)
 	}
 	if p.peek().kind == tLBrace {
@@ -201,6 +207,15 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 		}
 	}()
 	for {
+		sep := p.lastEnd // a rule's unit starts here (memo.go)
+		if r := p.fastRule(t, c, sep); r != nil {
+			if insert {
+				inserted = append(inserted, r)
+			} else {
+				c.Rules = append(c.Rules, r)
+			}
+			continue
+		}
 		p.skipNewlines()
 		tok := p.peek()
 		switch tok.kind {
@@ -247,7 +262,7 @@ func (p *parser) parseChainBody(t *Table, c *Chain, insert bool) {
 				continue
 			}
 		}
-		r := p.parseRule(t, c)
+		r := p.memoRule(t, c, -1, sep)
 		if r != nil {
 			if insert {
 				inserted = append(inserted, r)
