@@ -274,8 +274,14 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	}
 	d.prog.update(func(l *LoadProgress) { l.Bytes = len(src) })
 	d.prog.phase(PhaseParsing)
-	// Large named sets of plain values are read packed (parser.WithPackedSets).
-	rs, err := parser.ParseContext(parser.WithPackedSets(ctx), file, src)
+	// Large named sets of plain values are read packed (parser.WithPackedSets);
+	// rules unchanged since the running ruleset take its statements
+	// (parser.ParseWith).
+	var popts parser.ParseOptions
+	if prev != nil && prev.eng != nil {
+		popts.Prev = prev.eng.Ruleset
+	}
+	rs, err := parser.ParseWith(parser.WithPackedSets(ctx), file, src, popts)
 	if err != nil {
 		return nil, err
 	}

@@ -742,3 +742,50 @@ func TestParseWithFreshStrings(t *testing.T) {
 		t.Error("the re-parsed rule keeps substrings of the file")
 	}
 }
+
+// TestParseWithPackedPrev: the daemon parses with packed sets and packs
+// the rest of its sets once compiled (Ruleset.PackSets), then re-parses
+// with that ruleset as Prev: the result is still a fresh parse's.
+func TestParseWithPackedPrev(t *testing.T) {
+	srcs := reparseSources(t)
+	names := make([]string, 0, len(srcs))
+	for n := range srcs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	r := rand.New(rand.NewSource(21))
+	ctx := WithPackedSets(stdctx.Background())
+	valid := 0
+	for _, name := range names {
+		src := srcs[name]
+		prev, err := ParseContext(ctx, name, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev.PackSets()
+		lines := strings.Split(string(src), "\n")
+		for i := 0; i < 4; i++ {
+			nl, kind := edit(r, lines, ruleStartLines(prev, name))
+			next := []byte(strings.Join(nl, "\n"))
+			got, gerr := ParseWith(ctx, name, next, ParseOptions{Prev: prev})
+			want, werr := ParseContext(ctx, name, next)
+			if (gerr != nil) != (werr != nil) || gerr != nil && errText(gerr) != errText(werr) {
+				t.Fatalf("%s (%s): ParseWith error %v, ParseContext error %v", name, kind, gerr, werr)
+			}
+			if gerr != nil {
+				continue
+			}
+			valid++
+			if g, w := Print(got), Print(want); g != w {
+				t.Fatalf("%s (%s): prints differ:\n%s\n---\n%s", name, kind, g, w)
+			}
+			if d := diffTree(reflect.ValueOf(got), reflect.ValueOf(want), "rs"); d != "" {
+				t.Fatalf("%s (%s): trees differ at %s", name, kind, d)
+			}
+		}
+	}
+	if valid < 100 {
+		t.Fatalf("only %d valid edits", valid)
+	}
+	t.Logf("%d valid edits against packed Prevs", valid)
+}
