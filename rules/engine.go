@@ -168,6 +168,9 @@ type Options struct {
 	// in; a kernel-only rule is assumed not to match, and the first such
 	// rule a packet reaches is recorded in Ctx.Assumed.
 	Offline bool
+	// noReuse (tests): pair rules by text only and reuse nothing, the
+	// carry-over as it was before rule keys.
+	noReuse bool
 }
 
 var monoStart = time.Now()

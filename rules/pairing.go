@@ -68,6 +68,9 @@ func (b *builder) pairChains(rs *parser.Ruleset) map[*parser.Chain]*chainPairs {
 			out[pc] = cp
 		}
 	}
+	if b.opts.noReuse {
+		keyed = 0
+	}
 	for pc, cp := range out {
 		if keyed == 0 {
 			// No key in common: the skeleton changed (or there are no
