@@ -6,11 +6,11 @@ import (
 	"github.com/nfdproject/nfd/parser"
 )
 
-// rule compiles the i-th rule pr of chain pc into r and sh (stamped
-// already with the rule's key and place), reusing the previous engine's
-// compiled form when cp pairs it by key (reuse.go), and appends its
-// RuleInfo to the engine's.
-func (b *builder) rule(t *parser.Table, pc *parser.Chain, pr *parser.Rule, i int, cp *chainPairs, r *rule, sh *shape) error {
+// rule compiles the i-th rule pr of chain pc (compiled c, stamped
+// already with the rule's key and place) into r, reusing the previous
+// engine's compiled form when cp pairs it by key (reuse.go), appends its
+// RuleInfo to the engine's and returns its shape.
+func (b *builder) rule(t *parser.Table, pc *parser.Chain, c *chain, pr *parser.Rule, i int, cp *chainPairs, r *rule) (*shape, error) {
 	var old *RuleInfo
 	var or *rule
 	var osh *shape
@@ -19,33 +19,36 @@ func (b *builder) rule(t *parser.Table, pc *parser.Chain, pr *parser.Rule, i int
 		j = int(cp.of[i])
 		or = &cp.old.rules[j]
 		old = or.info
-		if cp.byKey && !sh.key.IsZero() {
-			osh = &cp.old.shapes[j]
+		if cp.byKey && !c.at[i].key.IsZero() {
+			osh = cp.old.shapes[j]
 		}
 		b.stats.Carried++
 	}
-	ok := false
 	if osh != nil && !osh.ko && !b.kernelOnlyKept(t, pr, osh.ko) {
-		var err error
-		if ok, err = b.reuse(t, pr, i, j, or, osh, r, sh); err != nil {
-			return err
+		ok, err := b.reuse(t, pr, c, i, cp.old, j, osh, r)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			b.e.Rules = append(b.e.Rules, r.info)
+			return osh, nil
 		}
 	}
-	if !ok {
-		if err := b.compileRule(t, pc, pr, i, b.opts.KernelOnly(t, pr), old, r, sh); err != nil {
-			return err
-		}
-		if cp != nil && cp.texts != nil && cp.texts[i] != nil && r.info.cachedText() == nil {
-			r.info.text.Store(cp.texts[i])
-		}
+	sh, err := b.compileRule(t, pc, pr, i, b.opts.KernelOnly(t, pr), old, r)
+	if err != nil {
+		return nil, err
+	}
+	if cp != nil && cp.texts != nil && cp.texts[i] != nil && r.info.cachedText() == nil {
+		r.info.text.Store(cp.texts[i])
 	}
 	b.e.Rules = append(b.e.Rules, r.info)
-	return nil
+	return sh, nil
 }
 
 // newInfo is the RuleInfo of the i-th rule pr of chain c.
 func newInfo(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool) *RuleInfo {
-	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Index: i, Comment: pr.Comment, Pos: pr.Pos, KernelOnly: ko, src: pr}
+	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Index: i, Comment: pr.Comment, Pos: pr.Pos, KernelOnly: ko}
+	info.src.Store(pr)
 	if c.Base != nil {
 		info.Hook, info.InBase = c.Base.Hook, true
 	}
@@ -54,7 +57,7 @@ func newInfo(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool) 
 
 // compileRule compiles a rule afresh. old is the previous engine's rule
 // it pairs with (nil if none): its counts and statement state carry over.
-func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool, old *RuleInfo, r *rule, sh *shape) error {
+func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool, old *RuleInfo, r *rule) (*shape, error) {
 	info := newInfo(t, c, pr, i, ko)
 	if n := len(pr.Stmts); n > 0 {
 		switch s := pr.Stmts[n-1].(type) {
@@ -77,7 +80,7 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule,
 	} else {
 		info.Counts = &Counters{}
 	}
-	sh.clear()
+	sh := b.newShape()
 	sh.ko, sh.names, sh.guard = ko, nameKinds(pr), b.guardOf(pr)
 	*r = rule{info: info, pre: -1}
 	pure := ko
@@ -94,7 +97,7 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule,
 		}
 		o, st, err := b.compileStmt(t, s, prev)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if st != (stmtState{}) {
 			if info.stmts == nil {
@@ -145,7 +148,7 @@ func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule,
 	if fixed {
 		sh.opIdx = append([]int16(nil), opIdx...)
 	}
-	return nil
+	return sh, nil
 }
 
 // newStmtCounter is a `counter` statement's counter: prev's when the

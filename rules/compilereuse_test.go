@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"weak"
 
 	"github.com/nfdproject/nfd/conntrack"
 	"github.com/nfdproject/nfd/parser"
@@ -515,7 +517,7 @@ func origin(e *Engine, c *Counters) string {
 // scratchStmts ranges over the statement indexes of rule i of e.
 func scratchStmts(e *Engine, i int) func(func(int) bool) {
 	return func(yield func(int) bool) {
-		for k := range e.Rules[i].src.Stmts {
+		for k := range e.Rules[i].src.Load().Stmts {
 			if !yield(k) {
 				return
 			}
@@ -560,4 +562,45 @@ func indexEqual(a, b *index) error {
 		return fmt.Errorf("wild %v, want %v", a.wild, b.wild)
 	}
 	return nil
+}
+
+// TestCompileReuseDropsPrevious: an engine that reused the rules of the
+// previous one does not keep the previous ruleset's rules reachable (its
+// shared RuleInfos print their text from the new rules), so a reload
+// does not double the parse tree's memory.
+func TestCompileReuseDropsPrevious(t *testing.T) {
+	old := parseKeyed(t, scaleFile(200, false))
+	var weakRules []weak.Pointer[parser.Rule]
+	for _, r := range old.Tables[0].Chains[0].Rules {
+		weakRules = append(weakRules, weak.Make(r))
+	}
+	weakRS := weak.Make(old)
+	prev, err := Compile(old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev.Rules[3].Text() // a printed text is shared too
+	cur := parseKeyed(t, scaleFile(200, true))
+	e, err := Compile(cur, Options{Prev: prev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Reuse(); st.Reused != 199 || st.SharedInfo != 199 {
+		t.Fatalf("reuse %+v, want 199 rules reused and sharing their RuleInfo", st)
+	}
+	old, prev = nil, nil
+	runtime.GC()
+	runtime.GC()
+	if weakRS.Value() != nil {
+		t.Errorf("the previous ruleset is still reachable")
+	}
+	for i, w := range weakRules {
+		if w.Value() != nil {
+			t.Fatalf("rule %d of the previous ruleset is still reachable", i)
+		}
+	}
+	if got, want := e.Rules[3].Text(), parser.FormatRule(cur.Tables[0].Chains[0].Rules[3]); got != want {
+		t.Fatalf("text %q, want %q", got, want)
+	}
+	runtime.KeepAlive(e)
 }

@@ -76,9 +76,13 @@ type chain struct {
 	fams   uint8 // base chains: 1 IPv4, 2 IPv6
 
 	// What the next compile reuses (reuse.go): the parsed chain, each
-	// rule's shape and what the index was built from.
+	// rule's shape (shared by the engines that reuse it), each rule's
+	// key and place, the files they are in, and what the index was built
+	// from.
 	src    *parser.Chain
-	shapes []shape
+	shapes []*shape
+	at     []ruleAt
+	files  []string
 	ixs    *ixStats
 	// l7: a rule matches a layer-7 name; jumps: a rule names a chain.
 	l7, jumps bool
@@ -184,6 +188,7 @@ type builder struct {
 	sets   map[*parser.Set]*set
 	stats  *ReuseStats
 	guards slab[guardVal]
+	shapes slab[shape]
 	keys   slab[key128]
 }
 
@@ -263,9 +268,10 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 		for _, pc := range t.Chains {
 			c := b.chains[pc]
 			c.rules = make([]rule, len(pc.Rules))
-			c.shapes = make([]shape, len(pc.Rules))
+			c.shapes = make([]*shape, len(pc.Rules))
+			c.at = make([]ruleAt, len(pc.Rules))
 			for i, pr := range pc.Rules {
-				c.shapes[i].stamp(pr)
+				c.stamp(i, pr)
 			}
 		}
 	}
@@ -286,10 +292,12 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			c := b.chains[pc]
 			cp := pairs[pc]
 			for i, pr := range pc.Rules {
-				r, sh := &c.rules[i], &c.shapes[i]
-				if err := b.rule(t, pc, pr, i, cp, r, sh); err != nil {
+				r := &c.rules[i]
+				sh, err := b.rule(t, pc, c, pr, i, cp, r)
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", pr.Pos, err)
 				}
+				c.shapes[i] = sh
 				if r.pre >= 0 {
 					r.run = int32(i)
 					if i > 0 && c.rules[i-1].pre >= 0 {

@@ -142,7 +142,7 @@ func bestField(count map[parser.Field]int32) (parser.Field, int32) {
 // buildIndex makes the index of a chain whose rules have the given
 // shapes: at each level the field most guards can index, while one
 // indexes at least minLevelRules of the rules left. Linear in the rules.
-func buildIndex(shapes []shape) (*index, *ixStats) {
+func buildIndex(shapes []*shape) (*index, *ixStats) {
 	if len(shapes) < minIndexRules {
 		return nil, nil
 	}

@@ -18,7 +18,7 @@ import (
 // (in rule order) as buildIndex's. ok is false when buildIndex must do
 // it: the middle is large, the level choice changed, or the buckets
 // replaced so far leave too much dead space.
-func patchIndex(old *chain, shapes []shape, pre, suf int) (*index, *ixStats, bool) {
+func patchIndex(old *chain, shapes []*shape, pre, suf int) (*index, *ixStats, bool) {
 	m, n := len(old.shapes), len(shapes)
 	oLo, oHi, nLo, nHi := pre, m-suf, pre, n-suf
 	if n < minIndexRules || old.ixs == nil || (oHi-oLo)+(nHi-nLo) > max(64, n/8) {

@@ -64,7 +64,7 @@ func (b *builder) pairChains(rs *parser.Ruleset) map[*parser.Chain]*chainPairs {
 				continue
 			}
 			cp := &chainPairs{old: oc, byKey: true}
-			keyed += cp.pairKeys(oc.shapes, b.chains[pc].shapes)
+			keyed += cp.pairKeys(oc.at, b.chains[pc].at)
 			out[pc] = cp
 		}
 	}
@@ -79,11 +79,11 @@ func (b *builder) pairChains(rs *parser.Ruleset) map[*parser.Chain]*chainPairs {
 			for i := range cp.of {
 				cp.of[i] = -1
 			}
-			cp.pairTexts(pc.Rules, b.chains[pc].shapes, false)
+			cp.pairTexts(pc.Rules, b.chains[pc].at, false)
 			continue
 		}
 		if cp.zeros {
-			cp.pairTexts(pc.Rules, b.chains[pc].shapes, true)
+			cp.pairTexts(pc.Rules, b.chains[pc].at, true)
 		}
 	}
 	b.stats.KeyPaired = keyed
@@ -94,7 +94,7 @@ func (b *builder) pairChains(rs *parser.Ruleset) map[*parser.Chain]*chainPairs {
 // with the old chain's: positionally over the longest common prefix and
 // suffix, and by occurrence for the keys found between them. It returns
 // the number of pairs.
-func (cp *chainPairs) pairKeys(olds, news []shape) int {
+func (cp *chainPairs) pairKeys(olds, news []ruleAt) int {
 	m, n := len(olds), len(news)
 	cp.of = make([]int32, n)
 	same := func(i, j int) bool { k := olds[i].key; return !k.IsZero() && k == news[j].key }
@@ -176,8 +176,8 @@ func (cp *chainPairs) pairKeys(olds, news []shape) int {
 // pairTexts pairs the rules of the new chain not paired yet (only those
 // without a key when zeros) with the old chain's rules of the same kind
 // not paired yet, by printed text and occurrence.
-func (cp *chainPairs) pairTexts(news []*parser.Rule, shapes []shape, zeros bool) {
-	olds := cp.old.shapes
+func (cp *chainPairs) pairTexts(news []*parser.Rule, at []ruleAt, zeros bool) {
+	olds := cp.old.at
 	var taken []bool
 	byText := map[string][]int32{}
 	for i := range olds {
@@ -202,7 +202,7 @@ func (cp *chainPairs) pairTexts(news []*parser.Rule, shapes []shape, zeros bool)
 		return
 	}
 	for j, r := range news {
-		if zeros && !shapes[j].key.IsZero() || cp.of[j] >= 0 {
+		if zeros && !at[j].key.IsZero() || cp.of[j] >= 0 {
 			continue
 		}
 		t := parser.FormatRule(r)

@@ -32,13 +32,6 @@ import (
 // shape is what compiling a rule made of it apart from its place: shared
 // by successive engines while the rule's key stays.
 type shape struct {
-	// key, file, line, col and handle are the rule's (pairing and
-	// reuse read them here, in order, not from the parsed rules).
-	key       parser.RuleKey
-	file      string
-	line, col int32
-	handle    int32
-
 	// The rule's ops are its rule's (chain.rules). opIdx holds, per
 	// statement, the index of its op (-1 for none);
 	// nil when every statement's op may be shared.
@@ -85,10 +78,44 @@ func portable(s parser.Stmt) bool {
 	return false
 }
 
-// reuse makes the i-th rule pr of a chain into r and sh from or, the
-// j-th rule of the previous engine's chain, with the same key, and its
-// shape osh. ok is false when the rule must be compiled afresh.
-func (b *builder) reuse(t *parser.Table, pr *parser.Rule, i, j int, or *rule, osh *shape, r *rule, sh *shape) (ok bool, err error) {
+// ruleAt is a rule's key and place: pairing and reuse read them here,
+// in order, rather than from the parsed rules all over the heap.
+type ruleAt struct {
+	key                     parser.RuleKey
+	line, col, handle, file int32 // file: index in chain.files
+}
+
+// stamp records the key and place of pr, the i-th rule of c.
+func (c *chain) stamp(i int, pr *parser.Rule) {
+	f := len(c.files) - 1
+	if f < 0 || c.files[f] != pr.Pos.File {
+		f = slices.Index(c.files, pr.Pos.File)
+		if f < 0 {
+			f = len(c.files)
+			c.files = append(c.files, pr.Pos.File)
+		}
+	}
+	c.at[i] = ruleAt{pr.Key, int32(pr.Pos.Line), int32(pr.Pos.Col), int32(pr.Handle), int32(f)}
+}
+
+// samePlace reports whether the i-th rule of c and the j-th of o are at
+// the same place (index, handle, file, line and column).
+func samePlace(c *chain, i int, o *chain, j int) bool {
+	a, b := &c.at[i], &o.at[j]
+	return i == j && a.handle == b.handle && a.line == b.line && a.col == b.col && c.files[a.file] == o.files[b.file]
+}
+
+// newShape returns a zero shape, carved from a slab.
+func (b *builder) newShape() *shape {
+	s := b.shapes.take(1)[:1]
+	return &s[0]
+}
+
+// reuse makes the i-th rule pr of chain c into r from the j-th rule of
+// the previous engine's chain oc, with the same key, whose shape is osh.
+// ok is false when the rule must be compiled afresh.
+func (b *builder) reuse(t *parser.Table, pr *parser.Rule, c *chain, i int, oc *chain, j int, osh *shape, r *rule) (ok bool, err error) {
+	or := &oc.rules[j]
 	old, ops := or.info, or.ops
 	if osh.opIdx != nil {
 		if len(osh.opIdx) != len(pr.Stmts) {
@@ -113,18 +140,20 @@ func (b *builder) reuse(t *parser.Table, pr *parser.Rule, i, j int, or *rule, os
 		}
 	}
 	info := old
-	if sh.handle != osh.handle || i != j || sh.line != osh.line || sh.col != osh.col || sh.file != osh.file {
+	if samePlace(c, i, oc, j) {
+		// The same text from the new rule: the old one may go.
+		info.src.Store(pr)
+		b.stats.SharedInfo++
+	} else {
 		info = &RuleInfo{Family: old.Family, Table: old.Table, Chain: old.Chain, Handle: pr.Handle, Index: i, Comment: pr.Comment,
 			Pos: pr.Pos, Counts: old.Counts, Userspace: old.Userspace, Final: old.Final, Hook: old.Hook, InBase: old.InBase,
-			src: pr, stmts: old.stmts}
+			stmts: old.stmts}
+		info.src.Store(pr)
 		if p := old.cachedText(); p != nil {
 			info.text.Store(p)
 		}
-	} else {
-		b.stats.SharedInfo++
 	}
 	b.stats.Reused++
-	sh.take(osh)
 	*r = rule{ops: ops, info: info, pre: -1}
 	return true, nil
 }
@@ -145,21 +174,6 @@ func (b *builder) kernelOnlyKept(t *parser.Table, pr *parser.Rule, was bool) boo
 	}
 	return b.opts.KernelOnly(t, pr)
 }
-
-// stamp records pr's key and place in its shape.
-func (sh *shape) stamp(pr *parser.Rule) {
-	sh.key, sh.file, sh.line, sh.col, sh.handle = pr.Key, pr.Pos.File, int32(pr.Pos.Line), int32(pr.Pos.Col), int32(pr.Handle)
-}
-
-// take copies o's compiled form (all but the key and place) into sh.
-func (sh *shape) take(o *shape) {
-	key, file, line, col, handle := sh.key, sh.file, sh.line, sh.col, sh.handle
-	*sh = *o
-	sh.key, sh.file, sh.line, sh.col, sh.handle = key, file, line, col, handle
-}
-
-// clear empties sh's compiled form, keeping its key and place.
-func (sh *shape) clear() { sh.take(&shape{}) }
 
 // index makes chain c's index: the previous engine's patched where the
 // chain changed little, else built afresh.

@@ -32,8 +32,10 @@ type RuleInfo struct {
 	Hook   parser.Hook
 	InBase bool
 
-	// src is the rule the canonical text is printed from, on first use.
-	src  *parser.Rule
+	// src is the rule the canonical text is printed from, on first use:
+	// of the latest engine sharing the RuleInfo (reuse.go), so that a
+	// replaced ruleset is not kept.
+	src  atomic.Pointer[parser.Rule]
 	text atomic.Pointer[string]
 	// stmts holds, per statement of the rule, the state of a `counter`
 	// or `quota` statement (nil when the rule has neither). It carries
@@ -53,7 +55,7 @@ func (r *RuleInfo) Text() string {
 	if p := r.text.Load(); p != nil {
 		return *p
 	}
-	s := parser.FormatRule(r.src)
+	s := parser.FormatRule(r.src.Load())
 	r.text.Store(&s)
 	return s
 }
