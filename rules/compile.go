@@ -38,8 +38,16 @@ func (b *builder) rule(t *parser.Table, pc *parser.Chain, c *chain, pr *parser.R
 	if err != nil {
 		return nil, err
 	}
-	if cp != nil && cp.texts != nil && cp.texts[i] != nil && r.info.cachedText() == nil {
-		r.info.text.Store(cp.texts[i])
+	if r.info.cachedText() == nil {
+		switch {
+		case cp != nil && cp.texts != nil && cp.texts[i] != nil:
+			r.info.text.Store(cp.texts[i])
+		case c.at[i].key.IsZero():
+			// A rule without a key pairs by its text at the next
+			// reload: print it now, once (as every rule was printed
+			// before keys).
+			r.info.Text()
+		}
 	}
 	b.e.Rules = append(b.e.Rules, r.info)
 	return sh, nil

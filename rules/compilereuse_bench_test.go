@@ -35,10 +35,39 @@ func parseKeyed(tb testing.TB, src string) *parser.Ruleset {
 	return rs
 }
 
+func parseNoKeys(tb testing.TB, src string) *parser.Ruleset {
+	tb.Helper()
+	rs, err := parser.Parse("r.nft", []byte(src))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
+}
+
 // BenchmarkCompileReuse compiles the scale ruleset with one rule changed
-// from scratch, and with the engine of the unchanged ruleset as Prev.
+// from scratch (scratch), and with the engine of the unchanged ruleset as
+// Prev (reuse); keys come from parser.ReferenceKeys, made outside the
+// timed loop. nokeys is a compile with Prev of rules without keys (the
+// daemon before the parser gives keys): rules pair by printed text.
 func BenchmarkCompileReuse(b *testing.B) {
 	for _, n := range []int{1000, 10_000, 100_000} {
+		if n == 100_000 || testing.Short() {
+			// Without keys (the texts of the previous engine printed
+			// at its compile, as every load did before keys).
+			old, cur := parseNoKeys(b, scaleFile(n, false)), parseNoKeys(b, scaleFile(n, true))
+			prev, err := Compile(old, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("rules=%d/nokeys", n), func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					if _, err := Compile(cur, Options{Prev: prev}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 		old, cur := parseKeyed(b, scaleFile(n, false)), parseKeyed(b, scaleFile(n, true))
 		prev, err := Compile(old, Options{})
 		if err != nil {

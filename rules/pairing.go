@@ -222,6 +222,9 @@ func (cp *chainPairs) pairTexts(news []*parser.Rule, at []ruleAt, zeros bool) {
 type keySet struct {
 	list []parser.RuleKey
 	m    map[parser.RuleKey]int
+	// bits has bit k[0]%64 of every key k: most keys are not in the
+	// set, and this says so without a search.
+	bits uint64
 }
 
 func (s *keySet) len() int { return len(s.list) }
@@ -231,6 +234,7 @@ func (s *keySet) add(k parser.RuleKey) {
 		return
 	}
 	s.list = append(s.list, k)
+	s.bits |= 1 << (k[0] % 64)
 	if s.m != nil {
 		s.m[k] = len(s.list) - 1
 	} else if len(s.list) > 8 {
@@ -242,6 +246,9 @@ func (s *keySet) add(k parser.RuleKey) {
 }
 
 func (s *keySet) find(k parser.RuleKey) int {
+	if s.bits&(1<<(k[0]%64)) == 0 {
+		return -1
+	}
 	if s.m != nil {
 		if i, ok := s.m[k]; ok {
 			return i
