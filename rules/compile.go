@@ -34,7 +34,7 @@ func (b *builder) rule(t *parser.Table, pc *parser.Chain, c *chain, pr *parser.R
 			return osh, nil
 		}
 	}
-	sh, err := b.compileRule(t, pc, pr, i, b.opts.KernelOnly(t, pr), old, r)
+	sh, err := b.compileRule(t, pc, pr, i, b.opts.KernelOnly(t, pr), old, c.lineage, r)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,8 @@ func (b *builder) rule(t *parser.Table, pc *parser.Chain, c *chain, pr *parser.R
 			// A rule without a key pairs by its text at the next
 			// reload: print it now, once (as every rule was printed
 			// before keys).
-			r.info.Text()
+			s := parser.FormatRule(pr)
+			r.info.text.Store(&s)
 		}
 	}
 	b.e.Rules = append(b.e.Rules, r.info)
@@ -54,9 +55,8 @@ func (b *builder) rule(t *parser.Table, pc *parser.Chain, c *chain, pr *parser.R
 }
 
 // newInfo is the RuleInfo of the i-th rule pr of chain c.
-func newInfo(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool) *RuleInfo {
-	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Index: i, Comment: pr.Comment, Pos: pr.Pos, KernelOnly: ko}
-	info.src.Store(pr)
+func newInfo(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool, lin *lineage) *RuleInfo {
+	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Index: i, Comment: pr.Comment, Pos: pr.Pos, KernelOnly: ko, lineage: lin}
 	if c.Base != nil {
 		info.Hook, info.InBase = c.Base.Hook, true
 	}
@@ -65,8 +65,8 @@ func newInfo(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool) 
 
 // compileRule compiles a rule afresh. old is the previous engine's rule
 // it pairs with (nil if none): its counts and statement state carry over.
-func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool, old *RuleInfo, r *rule) (*shape, error) {
-	info := newInfo(t, c, pr, i, ko)
+func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule, i int, ko bool, old *RuleInfo, lin *lineage, r *rule) (*shape, error) {
+	info := newInfo(t, c, pr, i, ko, lin)
 	if n := len(pr.Stmts); n > 0 {
 		switch s := pr.Stmts[n-1].(type) {
 		case *parser.Verdict:

@@ -413,6 +413,21 @@ func TestCompileReuseEquivalent(t *testing.T) {
 			fail("carried %d rules, without reuse %d", st.Carried, e2ref.Reuse().Carried)
 		}
 
+		// A second engine from the same previous one (a reload whose
+		// engine was dropped, then done again): every engine's texts
+		// stay its own rules'.
+		if round%4 == 0 {
+			sibling := compileOpts(old, withPrev(e1, false))
+			if err := textsRight(sibling); err != nil {
+				fail("sibling engine: %v", err)
+			}
+		}
+		for _, e := range []*Engine{e1, e2} {
+			if err := textsRight(e); err != nil {
+				fail("%v", err)
+			}
+		}
+
 		// RuleInfos as from scratch.
 		if len(e2.Rules) != len(scratch.Rules) {
 			fail("%d rules, from scratch %d", len(e2.Rules), len(scratch.Rules))
@@ -493,6 +508,22 @@ type reuseDyn struct{}
 
 func (reuseDyn) Contains(hi, lo uint64) bool { return hi == 0 && lo == 0x0a09004d }
 
+// textsRight checks that e's RuleInfos print the rules of e's ruleset.
+func textsRight(e *Engine) error {
+	i := 0
+	for _, t := range e.Ruleset.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				if got, want := e.Rules[i].Text(), parser.FormatRule(r); got != want {
+					return fmt.Errorf("rule %d prints %q, want %q", i, got, want)
+				}
+				i++
+			}
+		}
+	}
+	return nil
+}
+
 func infoString(r *RuleInfo) string {
 	return fmt.Sprintf("%v %s %s h%d i%d %q %v %q us=%v ko=%v final=%v hook=%v base=%v", r.Family, r.Table, r.Chain, r.Handle, r.Index,
 		r.Comment, r.Pos, r.Text(), r.Userspace, r.KernelOnly, r.Final, r.Hook, r.InBase)
@@ -517,7 +548,7 @@ func origin(e *Engine, c *Counters) string {
 // scratchStmts ranges over the statement indexes of rule i of e.
 func scratchStmts(e *Engine, i int) func(func(int) bool) {
 	return func(yield func(int) bool) {
-		for k := range e.Rules[i].src.Load().Stmts {
+		for k := range e.Rules[i].source().Stmts {
 			if !yield(k) {
 				return
 			}

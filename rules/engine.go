@@ -80,6 +80,11 @@ type chain struct {
 	// key and place, the files they are in, and what the index was built
 	// from.
 	src    *parser.Chain
+	// lineage: where RuleInfos print from (ruleinfo.go); shared[j]:
+	// during a compile with Prev, the previous chain's j-th RuleInfo is
+	// shared by this chain.
+	lineage *lineage
+	shared  []bool
 	shapes []*shape
 	at     []ruleAt
 	files  []string
@@ -277,6 +282,17 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	}
 	pairs := b.pairChains(rs)
 	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			if cp := pairs[pc]; cp != nil && cp.old.lineage != nil && cp.old.lineage.rules.Load() == &cp.old.src.Rules {
+				c.lineage, c.shared = cp.old.lineage, make([]bool, len(cp.old.rules))
+			} else {
+				c.lineage = &lineage{}
+				c.lineage.rules.Store(&pc.Rules)
+			}
+		}
+	}
+	for _, t := range rs.Tables {
 		for _, s := range t.Sets {
 			if s.IsMap && s.Data == parser.TypeVerdict {
 				cs := b.sets[s]
@@ -344,7 +360,42 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			b.e.hooks[bc.hook][1] = append(b.e.hooks[bc.hook][1], bc.c)
 		}
 	}
+	b.passLineages(rs, pairs)
 	return b.e, nil
+}
+
+// passLineages makes the lineages this compile shares with the previous
+// engine's chains (ruleinfo.go) print from the new rules, once the
+// previous engine's RuleInfos this engine does not share print from their
+// own rules.
+func (b *builder) passLineages(rs *parser.Ruleset, pairs map[*parser.Chain]*chainPairs) {
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			if c.shared == nil {
+				continue
+			}
+			oc := pairs[pc].old
+			for j, r := range oc.rules {
+				if !c.shared[j] && r.info.own.Load() == nil {
+					r.info.own.Store(oc.src.Rules[j])
+				}
+			}
+			c.shared = nil
+			if c.lineage.rules.CompareAndSwap(&oc.src.Rules, &pc.Rules) {
+				continue
+			}
+			// Another compile from the same engine moved the lineage
+			// on: this engine's RuleInfos print from their own rules.
+			for i, r := range c.rules {
+				if r.info.own.Load() == nil {
+					r.info.own.Store(pc.Rules[i])
+				}
+			}
+			c.lineage = &lineage{}
+			c.lineage.rules.Store(&pc.Rules)
+		}
+	}
 }
 
 // reachesUserspace reports whether chain c, or a chain it jumps or goes

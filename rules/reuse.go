@@ -140,15 +140,15 @@ func (b *builder) reuse(t *parser.Table, pr *parser.Rule, c *chain, i int, oc *c
 		}
 	}
 	info := old
-	if samePlace(c, i, oc, j) {
-		// The same text from the new rule: the old one may go.
-		info.src.Store(pr)
+	if c.shared != nil && samePlace(c, i, oc, j) {
+		// (Only when this chain continues the old one's lineage: a
+		// shared RuleInfo prints from the lineage.)
+		c.shared[j] = true
 		b.stats.SharedInfo++
 	} else {
 		info = &RuleInfo{Family: old.Family, Table: old.Table, Chain: old.Chain, Handle: pr.Handle, Index: i, Comment: pr.Comment,
 			Pos: pr.Pos, Counts: old.Counts, Userspace: old.Userspace, Final: old.Final, Hook: old.Hook, InBase: old.InBase,
-			stmts: old.stmts}
-		info.src.Store(pr)
+			stmts: old.stmts, lineage: c.lineage}
 		if p := old.cachedText(); p != nil {
 			info.text.Store(p)
 		}

@@ -32,11 +32,13 @@ type RuleInfo struct {
 	Hook   parser.Hook
 	InBase bool
 
-	// src is the rule the canonical text is printed from, on first use:
-	// of the latest engine sharing the RuleInfo (reuse.go), so that a
-	// replaced ruleset is not kept.
-	src  atomic.Pointer[parser.Rule]
-	text atomic.Pointer[string]
+	// The text is printed on first use from own, if set, else from the
+	// rule at Index of the newest compile of the chain (lineage): a
+	// RuleInfo shared by successive engines (reuse.go) keeps no replaced
+	// ruleset; one the newest compile does not share gets own first.
+	own     atomic.Pointer[parser.Rule]
+	lineage *lineage
+	text    atomic.Pointer[string]
 	// stmts holds, per statement of the rule, the state of a `counter`
 	// or `quota` statement (nil when the rule has neither). It carries
 	// over a reload with the rule's counts.
@@ -55,9 +57,23 @@ func (r *RuleInfo) Text() string {
 	if p := r.text.Load(); p != nil {
 		return *p
 	}
-	s := parser.FormatRule(r.src.Load())
+	s := parser.FormatRule(r.source())
 	r.text.Store(&s)
 	return s
+}
+
+// source is the parsed rule r prints its text from.
+func (r *RuleInfo) source() *parser.Rule {
+	if p := r.own.Load(); p != nil {
+		return p
+	}
+	return (*r.lineage.rules.Load())[r.Index]
+}
+
+// lineage is a chain's rules as its newest compile has them, shared by
+// the successive compiles of the chain (by family, table and name).
+type lineage struct {
+	rules atomic.Pointer[[]*parser.Rule]
 }
 
 // cachedText is the text when it has been printed, else nil.
