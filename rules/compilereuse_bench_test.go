@@ -46,7 +46,7 @@ func parseNoKeys(tb testing.TB, src string) *parser.Ruleset {
 
 // BenchmarkCompileReuse compiles the scale ruleset with one rule changed
 // from scratch (scratch), and with the engine of the unchanged ruleset as
-// Prev (reuse); keys come from parser.ReferenceKeys, made outside the
+// Prev (reuse: successive one-rule reloads); keys come from parser.ReferenceKeys, made outside the
 // timed loop. nokeys is a compile with Prev of rules without keys (the
 // daemon before the parser gives keys): rules pair by printed text.
 func BenchmarkCompileReuse(b *testing.B) {
@@ -81,12 +81,20 @@ func BenchmarkCompileReuse(b *testing.B) {
 				}
 			}
 		})
+		next, other := cur, old // prev is old's engine
 		b.Run(fmt.Sprintf("rules=%d/reuse", n), func(b *testing.B) {
+			// Successive reloads, each from the engine before it, the
+			// file going back and forth between the two versions.
 			b.ReportAllocs()
 			for range b.N {
-				if _, err := Compile(cur, Options{Prev: prev}); err != nil {
+				e, err := Compile(next, Options{Prev: prev})
+				if err != nil {
 					b.Fatal(err)
 				}
+				if st := e.Reuse(); st.Reused != n-1 || st.SharedInfo != n-1 {
+					b.Fatalf("reuse %+v", st)
+				}
+				prev, next, other = e, other, next
 			}
 		})
 	}

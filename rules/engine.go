@@ -79,16 +79,16 @@ type chain struct {
 	// rule's shape (shared by the engines that reuse it), each rule's
 	// key and place, the files they are in, and what the index was built
 	// from.
-	src    *parser.Chain
+	src *parser.Chain
 	// lineage: where RuleInfos print from (ruleinfo.go); shared[j]:
 	// during a compile with Prev, the previous chain's j-th RuleInfo is
 	// shared by this chain.
 	lineage *lineage
 	shared  []bool
-	shapes []*shape
-	at     []ruleAt
-	files  []string
-	ixs    *ixStats
+	shapes  []*shape
+	at      []ruleAt
+	files   []string
+	ixs     *ixStats
 	// l7: a rule matches a layer-7 name; jumps: a rule names a chain.
 	l7, jumps bool
 }
