@@ -635,3 +635,47 @@ func TestCompileReuseDropsPrevious(t *testing.T) {
 	}
 	runtime.KeepAlive(e)
 }
+
+// TestCompileReuseWhileRunning: the previous engine keeps deciding and
+// printing its rules while a compile reuses them (run with -race).
+func TestCompileReuseWhileRunning(t *testing.T) {
+	old, cur := parseKeyed(t, scaleFile(300, false)), parseKeyed(t, scaleFile(300, true))
+	prev, err := Compile(old, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := pk{src: "10.0.0.7", dst: "10.0.0.2", proto: tcpP, sport: 1, dport: 8, hook: input}
+	stop := make(chan struct{})
+	done := make(chan string)
+	go func() {
+		bad := ""
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- bad
+				return
+			default:
+			}
+			if d := prev.Eval(x.ctx()); d.Verdict != Drop || d.Rule == nil || d.Rule.Index != 7 {
+				bad = fmt.Sprintf("decision %+v", d)
+			}
+			r := prev.Rules[i%len(prev.Rules)]
+			if got, want := r.Text(), parser.FormatRule(old.Tables[0].Chains[0].Rules[r.Index]); got != want {
+				bad = fmt.Sprintf("rule %d prints %q, want %q", r.Index, got, want)
+			}
+		}
+	}()
+	for i := range 20 {
+		src := cur
+		if i%2 == 1 {
+			src = parseKeyed(t, scaleFile(300, i%4 == 1))
+		}
+		if _, err := Compile(src, Options{Prev: prev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if bad := <-done; bad != "" {
+		t.Fatal(bad)
+	}
+}
