@@ -679,3 +679,62 @@ func TestCompileReuseWhileRunning(t *testing.T) {
 		t.Fatal(bad)
 	}
 }
+
+// TestIndexPatchSuccessive: a long chain edited one rule at a time over
+// many reloads, each compiled from the engine before: every patched index
+// holds what buildIndex makes of the same rules, as buckets are replaced
+// and their dead space grows until the index is built afresh.
+func TestIndexPatchSuccessive(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var lines []string
+	line := func() string {
+		if r.IntN(10) == 0 {
+			return fmt.Sprintf("tcp dport %d counter accept", r.IntN(40))
+		}
+		return fmt.Sprintf("ip saddr 10.1.%d.%d tcp dport %d counter accept", r.IntN(4), r.IntN(200), r.IntN(40))
+	}
+	for range 1000 {
+		lines = append(lines, line())
+	}
+	file := func() string {
+		return "table ip t {\n\tchain in {\n\t\ttype filter hook input priority 0; policy drop;\n\t\t" + strings.Join(lines, "\n\t\t") + "\n\t}\n}\n"
+	}
+	prev, err := Compile(parseKeyed(t, file()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patched, built := 0, 0
+	for round := range 300 {
+		switch i := r.IntN(len(lines)); r.IntN(3) {
+		case 0:
+			lines[i] = line()
+		case 1:
+			lines = slices.Insert(lines, i, line())
+		default:
+			lines = slices.Delete(lines, i, i+1)
+		}
+		rs := parseKeyed(t, file())
+		e, err := Compile(rs, Options{Prev: prev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scratch := buildIndexOf(t, file())
+		if err := indexEqual(e.chainOf[e.Chains[0]].idx, scratch); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		st := e.Reuse()
+		patched += st.IndexPatched
+		built += st.IndexBuilt
+		prev = e
+	}
+	if patched < 200 || built == 0 {
+		t.Fatalf("%d indexes patched, %d built: want most patched and some built afresh (dead space)", patched, built)
+	}
+	t.Logf("%d indexes patched, %d built", patched, built)
+}
+
+func buildIndexOf(t *testing.T, src string) *index {
+	t.Helper()
+	e := compile(t, src)
+	return e.chainOf[e.Chains[0]].idx
+}
