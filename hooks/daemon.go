@@ -724,7 +724,7 @@ func (d *Daemon) commit(old, st *state, file, display string) error {
 	d.revokeMarks(old, st)
 	d.ifn.forget()
 	d.releaseMemory()
-	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "batch_messages", prog.Messages, "tables_whole", prog.Full, "chains_dumped", prog.Dumped)
+	d.log.Info("ruleset reloaded", "rules", file, "chains", len(st.chains), "rules_reused", st.eng.Reuse().Reused, "batch_messages", prog.Messages, "tables_whole", prog.Full, "chains_dumped", prog.Dumped)
 	return nil
 }
 

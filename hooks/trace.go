@@ -145,7 +145,7 @@ func (d *Daemon) trace(q uint16, c *rules.Ctx, p *packet.Parsed, cs *chainState,
 			ev = &TraceEvent{Time: time.Now(), Hook: c.Hook.String(), Packet: replay.Summary(p), CT: ctNames[c.CT.State],
 				Table: cs.kc.Family.String() + " " + cs.kc.Table, Chain: cs.kc.Chain, Path: cs.kc.Chain, Verdict: dec.Verdict.String(), Queue: q}
 			if dec.Rule != nil {
-				ev.Rule, ev.Text = dec.Rule.Label(), dec.Rule.Text
+				ev.Rule, ev.Text = dec.Rule.Label(), dec.Rule.Text()
 				if dec.Rule.Chain != cs.kc.Chain {
 					ev.Path = fmt.Sprintf("%s → %s", cs.kc.Chain, dec.Rule.Chain)
 				}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -18,41 +17,6 @@ import (
 type Counters struct {
 	Packets atomic.Uint64
 	Bytes   atomic.Uint64
-}
-
-// RuleInfo names a rule for metrics, tracing and replay.
-type RuleInfo struct {
-	Family  parser.Family
-	Table   string
-	Chain   string
-	Handle  int
-	Index   int // position in its chain
-	Comment string
-	Text    string // canonical nft text of the rule
-	Pos     parser.Pos
-	// Counts are the packets that matched the whole rule.
-	Counts *Counters
-	// Userspace reports whether the rule needs nfd (a layer-7 match).
-	Userspace bool
-	// KernelOnly: only the kernel can evaluate the rule; nfd stops there
-	// and the kernel goes on (Continue).
-	KernelOnly bool
-	// Final is the verdict the rule ends with when it is Accept, Drop or
-	// Reject (0 otherwise); Hook is its base chain's hook when InBase.
-	Final  Verdict
-	Hook   parser.Hook
-	InBase bool
-}
-
-// Label is the rule's comment, else its handle: the `rule` label of metrics.
-func (r *RuleInfo) Label() string {
-	if r == nil {
-		return ""
-	}
-	if r.Comment != "" {
-		return r.Comment
-	}
-	return strconv.Itoa(r.Handle)
 }
 
 // ChainInfo names a chain.
@@ -110,6 +74,23 @@ type chain struct {
 	idx    *index
 	policy verdictKind
 	fams   uint8 // base chains: 1 IPv4, 2 IPv6
+
+	// What the next compile reuses (reuse.go): the parsed chain, each
+	// rule's shape (shared by the engines that reuse it), each rule's
+	// key and place, the files they are in, and what the index was built
+	// from.
+	src *parser.Chain
+	// lineage: where RuleInfos print from (ruleinfo.go); shared[j]:
+	// during a compile with Prev, the previous chain's j-th RuleInfo is
+	// shared by this chain.
+	lineage *lineage
+	shared  []bool
+	shapes  []*shape
+	at      []ruleAt
+	files   []string
+	ixs     *ixStats
+	// l7: a rule matches a layer-7 name; jumps: a rule names a chain.
+	l7, jumps bool
 }
 
 // Base is a base chain as the kernel runs it: nfd gives each its own
@@ -132,12 +113,7 @@ type Engine struct {
 	hooks  [parser.NumHooks][2][]*chain
 	Rules  []*RuleInfo
 	Chains []*ChainInfo
-	// Counters of `counter` statements, keyed like rules, for carry-over.
-	stmtCounters map[string]*Counters
-	// `quota` statements and their consumed bytes, keyed the same way.
-	stmtQuotas map[string]*quota
-	ruleKeys   map[string]*RuleInfo
-	sets       map[*parser.Set]*set // named sets, for their element state
+	sets   map[*parser.Set]*set // named sets, for their element state
 	// Named counters and quotas (objects.go), keyed by objKey.
 	objCounters map[string]*Counters
 	objQuotas   map[string]*quota
@@ -155,6 +131,16 @@ type Engine struct {
 	// chainOf finds a compiled chain by its info (EvalFrom).
 	chainOf map[*ChainInfo]*chain
 	offline bool
+	stats   ReuseStats
+	// What the KernelOnly test was: DefaultKernelOnly, or one with
+	// these facts per table (Options.KernelOnlyFacts).
+	koDefault bool
+	koFacts   map[tableName]string
+}
+
+type tableName struct {
+	fam  parser.Family
+	name string
 }
 
 // SetDynamic gives the named set ps (a single-field set, not a map) its
@@ -172,15 +158,28 @@ func (e *Engine) SetDynamic(ps *parser.Set, d Dynamic) bool {
 type Options struct {
 	Logger *slog.Logger
 	Now    func() int64 // nanosecond clock for limits; nil means monotonic
-	// Prev is the engine being replaced: counters of unchanged rules carry over.
+	// Prev is the engine being replaced: counters of unchanged rules
+	// carry over, and the compiled form of a rule with the same key
+	// (parser.Rule.Key) is reused (reuse.go). KernelOnly must be the
+	// same test as Prev's.
 	Prev *Engine
 	// KernelOnly tells the rules only the kernel can evaluate: the engine
 	// stops there with Continue. nil means DefaultKernelOnly.
 	KernelOnly func(*parser.Table, *parser.Rule) bool
+	// KernelOnlyFacts names, for a table, everything KernelOnly's answer
+	// for a rule of it depends on besides the rule's own statements. A
+	// rule reused from Prev keeps Prev's answer when its table's facts
+	// are those Prev was compiled with; without KernelOnlyFacts, a set
+	// KernelOnly is asked about every rule. (DefaultKernelOnly depends
+	// on the statements alone.)
+	KernelOnlyFacts func(*parser.Table) string
 	// Offline (nfd replay, and nfd check's tools): no kernel to continue
 	// in; a kernel-only rule is assumed not to match, and the first such
 	// rule a packet reaches is recorded in Ctx.Assumed.
 	Offline bool
+	// noReuse (tests): pair rules by text only and reuse nothing, the
+	// carry-over as it was before rule keys.
+	noReuse bool
 }
 
 var monoStart = time.Now()
@@ -192,7 +191,10 @@ type builder struct {
 	e      *Engine
 	chains map[*parser.Chain]*chain
 	sets   map[*parser.Set]*set
-	seen   map[string]int
+	stats  *ReuseStats
+	guards slab[guardVal]
+	shapes slab[shape]
+	keys   slab[key128]
 }
 
 // Compile builds an engine from a validated ruleset.
@@ -203,11 +205,28 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.KernelOnly == nil {
-		opts.KernelOnly = DefaultKernelOnly
+	koDefault, koFacts := opts.KernelOnly == nil, opts.KernelOnlyFacts
+	if koDefault {
+		opts.KernelOnly, koFacts = DefaultKernelOnly, nil
 	}
-	b := &builder{opts: opts, e: &Engine{Ruleset: rs, stmtCounters: map[string]*Counters{}, stmtQuotas: map[string]*quota{}, ruleKeys: map[string]*RuleInfo{}, chainOf: map[*ChainInfo]*chain{}, offline: opts.Offline},
-		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}, seen: map[string]int{}}
+	b := &builder{opts: opts, e: &Engine{Ruleset: rs, chainOf: map[*ChainInfo]*chain{}, offline: opts.Offline},
+		chains: map[*parser.Chain]*chain{}, sets: map[*parser.Set]*set{}}
+	b.stats = &b.e.stats
+	b.e.koDefault = koDefault
+	if koFacts != nil {
+		b.e.koFacts = map[tableName]string{}
+		for _, t := range rs.Tables {
+			b.e.koFacts[tableName{t.Family, t.Name}] = koFacts(t)
+		}
+	}
+	nrules := 0
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			nrules += len(pc.Rules)
+		}
+	}
+	b.e.Rules = make([]*RuleInfo, 0, nrules)
+	b.stats.Rules = nrules
 	b.e.log = newLogger(opts.Logger, opts.Now)
 	b.e.sets = b.sets
 	b.e.objCounters, b.e.objQuotas = map[string]*Counters{}, map[string]*quota{}
@@ -235,7 +254,7 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 		for _, pc := range t.Chains {
 			ci := &ChainInfo{Family: t.Family, Table: t.Name, Name: pc.Name, Base: pc.Base}
 			b.e.Chains = append(b.e.Chains, ci)
-			c := &chain{info: ci}
+			c := &chain{info: ci, src: pc}
 			b.chains[pc] = c
 			b.e.chainOf[ci] = c
 			if pc.Base != nil {
@@ -246,6 +265,30 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 				c.fams = map[parser.Family]uint8{parser.FamilyIP: 1, parser.FamilyIP6: 2, parser.FamilyInet: 3}[t.Family]
 				bases = append(bases, base{c, pc.Base.Priority, len(bases), t.Family, pc.Base.Hook})
 				b.e.Bases = append(b.e.Bases, &Base{Info: ci, Hook: pc.Base.Hook, Priority: pc.Base.Priority, Policy: pc.Base.Policy, c: c})
+			}
+		}
+	}
+	// Each rule's key and place, read once from the parsed rules.
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			c.rules = make([]rule, len(pc.Rules))
+			c.shapes = make([]*shape, len(pc.Rules))
+			c.at = make([]ruleAt, len(pc.Rules))
+			for i, pr := range pc.Rules {
+				c.stamp(i, pr)
+			}
+		}
+	}
+	pairs := b.pairChains(rs)
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			if cp := pairs[pc]; cp != nil && cp.old.lineage != nil && cp.old.lineage.rules.Load() == &cp.old.src.Rules {
+				c.lineage, c.shared = cp.old.lineage, make([]bool, len(cp.old.rules))
+			} else {
+				c.lineage = &lineage{}
+				c.lineage.rules.Store(&pc.Rules)
 			}
 		}
 	}
@@ -263,31 +306,34 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 		}
 		for _, pc := range t.Chains {
 			c := b.chains[pc]
+			cp := pairs[pc]
 			for i, pr := range pc.Rules {
-				r, err := b.compileRule(t, pc, pr)
+				r := &c.rules[i]
+				sh, err := b.rule(t, pc, c, pr, i, cp, r)
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", pr.Pos, err)
 				}
-				r.info.Index = i
+				c.shapes[i] = sh
 				if r.pre >= 0 {
 					r.run = int32(i)
 					if i > 0 && c.rules[i-1].pre >= 0 {
 						r.run = c.rules[i-1].run
 					}
 				}
-				c.rules = append(c.rules, r)
-				b.e.NameKinds |= nameKinds(pr)
-				if r.info.Userspace && pc.Base != nil {
+				b.e.NameKinds |= sh.names
+				c.l7 = c.l7 || sh.l7
+				c.jumps = c.jumps || sh.jumps
+				if sh.userspace && pc.Base != nil {
 					b.e.NeedsPayload[pc.Base.Hook] = true
 				}
 			}
-			c.idx = buildIndex(pc.Rules)
+			c.idx, c.ixs = b.index(c, cp)
 		}
 	}
 	// Payload needs of regular chains apply at every hook that reaches them.
 	for _, t := range rs.Tables {
 		for _, pc := range t.Chains {
-			if pc.Base != nil && reachesUserspace(t, pc, map[*parser.Chain]bool{}) {
+			if pc.Base != nil && b.reachesUserspace(t, pc, map[*parser.Chain]bool{}) {
 				b.e.NeedsPayload[pc.Base.Hook] = true
 				for _, bb := range b.e.Bases {
 					if bb.c == b.chains[pc] {
@@ -314,28 +360,66 @@ func Compile(rs *parser.Ruleset, opts Options) (*Engine, error) {
 			b.e.hooks[bc.hook][1] = append(b.e.hooks[bc.hook][1], bc.c)
 		}
 	}
+	b.passLineages(rs, pairs)
 	return b.e, nil
 }
 
-func reachesUserspace(t *parser.Table, c *parser.Chain, seen map[*parser.Chain]bool) bool {
-	if seen[c] {
+// passLineages makes the lineages this compile shares with the previous
+// engine's chains (ruleinfo.go) print from the new rules, once the
+// previous engine's RuleInfos this engine does not share print from their
+// own rules.
+func (b *builder) passLineages(rs *parser.Ruleset, pairs map[*parser.Chain]*chainPairs) {
+	for _, t := range rs.Tables {
+		for _, pc := range t.Chains {
+			c := b.chains[pc]
+			if c.shared == nil {
+				continue
+			}
+			oc := pairs[pc].old
+			for j, r := range oc.rules {
+				if !c.shared[j] && r.info.own.Load() == nil {
+					r.info.own.Store(oc.src.Rules[j])
+				}
+			}
+			c.shared = nil
+			if c.lineage.rules.CompareAndSwap(&oc.src.Rules, &pc.Rules) {
+				continue
+			}
+			// Another compile from the same engine moved the lineage
+			// on: this engine's RuleInfos print from their own rules.
+			for i, r := range c.rules {
+				if r.info.own.Load() == nil {
+					r.info.own.Store(pc.Rules[i])
+				}
+			}
+			c.lineage = &lineage{}
+			c.lineage.rules.Store(&pc.Rules)
+		}
+	}
+}
+
+// reachesUserspace reports whether chain c, or a chain it jumps or goes
+// to, matches a layer-7 name.
+func (b *builder) reachesUserspace(t *parser.Table, pc *parser.Chain, seen map[*parser.Chain]bool) bool {
+	if seen[pc] {
 		return false
 	}
-	seen[c] = true
-	for _, r := range c.Rules {
+	seen[pc] = true
+	c := b.chains[pc]
+	if c.l7 {
+		return true
+	}
+	if !c.jumps {
+		return false
+	}
+	for i, r := range pc.Rules {
+		if !c.shapes[i].jumps {
+			continue
+		}
 		for _, s := range r.Stmts {
-			switch s := s.(type) {
-			case *parser.Match:
-				for _, k := range s.Keys {
-					if k.Userspace() {
-						return true
-					}
-				}
-			case *parser.Verdict:
-				if s.Target != "" {
-					if x := t.Chain(s.Target); x != nil && reachesUserspace(t, x, seen) {
-						return true
-					}
+			if v, ok := s.(*parser.Verdict); ok && v.Target != "" {
+				if x := t.Chain(v.Target); x != nil && b.reachesUserspace(t, x, seen) {
+					return true
 				}
 			}
 		}
@@ -383,174 +467,6 @@ func (b *builder) verdictOf(t *parser.Table, v *parser.Verdict) *verdict {
 		out.target = b.chains[t.Chain(v.Target)]
 	}
 	return out
-}
-
-// ruleKey identifies a rule across reloads: where it is and what it says,
-// with an occurrence number for identical rules in one chain.
-func (b *builder) ruleKey(t *parser.Table, c *parser.Chain, text string) string {
-	k := t.Family.String() + "\x00" + t.Name + "\x00" + c.Name + "\x00" + text
-	n := b.seen[k]
-	b.seen[k]++
-	return k + "\x00" + strconv.Itoa(n)
-}
-
-func (b *builder) compileRule(t *parser.Table, c *parser.Chain, pr *parser.Rule) (rule, error) {
-	text := parser.FormatRule(pr)
-	key := b.ruleKey(t, c, text)
-	info := &RuleInfo{Family: t.Family, Table: t.Name, Chain: c.Name, Handle: pr.Handle, Comment: pr.Comment, Text: text, Pos: pr.Pos}
-	if c.Base != nil {
-		info.Hook, info.InBase = c.Base.Hook, true
-	}
-	if n := len(pr.Stmts); n > 0 {
-		switch s := pr.Stmts[n-1].(type) {
-		case *parser.Verdict:
-			switch s.Kind {
-			case parser.VerdictAccept:
-				info.Final = Accept
-			case parser.VerdictDrop:
-				info.Final = Drop
-			}
-		case *parser.Reject:
-			info.Final = Reject
-		}
-	}
-	if old := b.prevRule(key); old != nil {
-		info.Counts = old.Counts
-	} else {
-		info.Counts = &Counters{}
-	}
-	b.e.ruleKeys[key] = info
-	b.e.Rules = append(b.e.Rules, info)
-	r := rule{info: info, pre: -1}
-	ko := b.opts.KernelOnly(t, pr)
-	info.KernelOnly = ko
-	pure := ko
-	for i, s := range pr.Stmts {
-		o, err := b.compileStmt(t, s, key+"\x00"+strconv.Itoa(i))
-		if err != nil {
-			return r, err
-		}
-		if m, ok := s.(*parser.Match); ok && m.Keys[0].Userspace() {
-			info.Userspace = true
-		}
-		if o.match == nil && o.exec == nil {
-			continue
-		}
-		if pure {
-			// Leading matches of a kernel-only rule that nfd can test
-			// without side effects: a `limit` takes tokens, a kernel-only
-			// field nfd cannot load.
-			m, isMatch := s.(*parser.Match)
-			if isMatch && o.match != nil && (len(m.Keys) == 0 || m.Keys[0].KernelOnly() == "") && !b.opts.KernelOnly(t, &parser.Rule{Stmts: []parser.Stmt{s}}) {
-				r.pre = int16(len(r.ops) + 1)
-			} else {
-				pure = false
-			}
-		}
-		r.ops = append(r.ops, o)
-	}
-	if ko && r.pre < 0 {
-		r.pre = 0
-	}
-	return r, nil
-}
-
-func (b *builder) prevRule(key string) *RuleInfo {
-	if b.opts.Prev == nil {
-		return nil
-	}
-	return b.opts.Prev.ruleKeys[key]
-}
-
-func (b *builder) compileStmt(t *parser.Table, s parser.Stmt, key string) (op, error) {
-	switch s := s.(type) {
-	case *parser.Match:
-		m, err := b.compileMatch(t, s)
-		return op{match: m}, err
-	case *parser.VMap:
-		return b.compileVMap(t, s)
-	case *parser.Counter:
-		ctr := b.stmtCounter(key, s)
-		return op{exec: func(c *Ctx) *verdict {
-			ctr.Packets.Add(1)
-			ctr.Bytes.Add(uint64(c.P.Len()))
-			return nil
-		}}, nil
-	case *parser.Log:
-		if parser.KernelOnly(s) != "" {
-			// Runs only natively: the planner refuses any plan that
-			// would have nfd evaluate this rule (planner.checkKernelOnly).
-			return op{}, nil
-		}
-		lg := b.e.log
-		prefix, level := s.Prefix, s.Level
-		return op{exec: func(c *Ctx) *verdict { lg.log(c, prefix, level); return nil }}, nil
-	case *parser.Limit:
-		l := newLimiter(s, b.opts.Now)
-		return op{match: l.match}, nil
-	case *parser.Quota:
-		return op{match: b.newQuota(key, s).match}, nil
-	case *parser.ObjRef:
-		return b.compileObjRef(t, s)
-	case *parser.MarkSet:
-		if s.Map != nil {
-			lk, err := b.markMap(t, s.Map)
-			if err != nil {
-				return op{}, err
-			}
-			return compileMarkSetFrom(s, lk), nil
-		}
-		return compileMarkSet(s), nil
-	case *parser.Verdict:
-		v := b.verdictOf(t, s)
-		return op{exec: func(*Ctx) *verdict { return v }}, nil
-	case *parser.Reject:
-		v := &verdict{kind: vReject, reject: s.Kind, code: s.Code}
-		return op{exec: func(*Ctx) *verdict { return v }}, nil
-	case *parser.NAT:
-		// NAT runs only in the kernel; to the engine it accepts.
-		v := &verdict{kind: vAccept, nat: true}
-		return op{exec: func(*Ctx) *verdict { return v }}, nil
-	case *parser.Notrack:
-		return op{}, nil
-	case *parser.CtCount:
-		// Kernel-only (see PayloadSet): to `nfd replay`, not matching.
-		return op{match: func(*Ctx) bool { return false }}, nil
-	case *parser.PayloadSet:
-		// Kernel-only: the planner never places it in nfd; `nfd replay`
-		// passes over it.
-		return op{}, nil
-	case *parser.KeySet, *parser.SynProxy, *parser.TProxy, *parser.Dup, *parser.SetUpdate:
-		// Runs only natively: the planner refuses any plan that would
-		// have nfd evaluate this rule (planner.checkKernelOnly).
-		return op{}, nil
-	}
-	return op{}, fmt.Errorf("unsupported statement %T", s)
-}
-
-func (b *builder) stmtCounter(key string, s *parser.Counter) *Counters {
-	if b.opts.Prev != nil {
-		if c := b.opts.Prev.stmtCounters[key]; c != nil {
-			b.e.stmtCounters[key] = c
-			return c
-		}
-	}
-	c := &Counters{}
-	c.Packets.Store(s.Packets)
-	c.Bytes.Store(s.Bytes)
-	b.e.stmtCounters[key] = c
-	return c
-}
-
-// StmtCounter returns the counter of the i-th statement of a rule, for
-// printing live values (nil if that statement is no counter).
-func (e *Engine) StmtCounter(r *RuleInfo, i int) *Counters {
-	for k, v := range e.ruleKeys {
-		if v == r {
-			return e.stmtCounters[k+"\x00"+strconv.Itoa(i)]
-		}
-	}
-	return nil
 }
 
 // compileMarkSetFrom sets the mark a map lookup finds.

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"strconv"
 	"sync/atomic"
 
 	"github.com/nfdproject/nfd/parser"
@@ -23,32 +22,14 @@ func (q *quota) match(c *Ctx) bool {
 }
 
 // newQuota builds a quota statement; its consumed bytes carry over from
-// the previous engine when the same rule is still there.
-func (b *builder) newQuota(key string, s *parser.Quota) *quota {
+// old, the same statement of the previous engine's same rule, if any.
+func newQuota(old *quota, s *parser.Quota) *quota {
 	q := &quota{bytes: s.Bytes, over: s.Over}
-	if b.opts.Prev != nil {
-		if old := b.opts.Prev.stmtQuotas[key]; old != nil {
-			q.consumed = old.consumed
-		}
-	}
-	if q.consumed == nil {
+	if old != nil {
+		q.consumed = old.consumed
+	} else {
 		q.consumed = &atomic.Uint64{}
 		q.consumed.Store(s.Used)
 	}
-	b.e.stmtQuotas[key] = q
 	return q
-}
-
-// StmtQuotaUsed returns the bytes the i-th statement of a rule, a quota,
-// has consumed, capped at the quota as the kernel lists them
-// (nft_quota_do_dump) (false if that statement is no quota).
-func (e *Engine) StmtQuotaUsed(r *RuleInfo, i int) (uint64, bool) {
-	for k, v := range e.ruleKeys {
-		if v == r {
-			if q := e.stmtQuotas[k+"\x00"+strconv.Itoa(i)]; q != nil {
-				return min(q.consumed.Load(), q.bytes), true
-			}
-		}
-	}
-	return 0, false
 }

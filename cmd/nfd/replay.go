@@ -112,7 +112,7 @@ type jsonResult struct {
 func assumedText(r replay.Result) []string {
 	var out []string
 	for _, a := range r.Assumed {
-		out = append(out, fmt.Sprintf("%s %s/%s rule %s at %s: `%s`", a.Hook, a.Rule.Table, a.Rule.Chain, a.Rule.Label(), a.Rule.Pos, a.Rule.Text))
+		out = append(out, fmt.Sprintf("%s %s/%s rule %s at %s: `%s`", a.Hook, a.Rule.Table, a.Rule.Chain, a.Rule.Label(), a.Rule.Pos, a.Rule.Text()))
 	}
 	return out
 }
