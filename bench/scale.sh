@@ -56,13 +56,15 @@ nft_load() {
 	ip netns del "$NS-nft"
 	echo "$(secs "$s" "$e") cpu_s=$(awk '{print $1+$2}' "$W/nft.cpu")"
 }
-# nfd_cycle FILE CHANGED LABEL: start nfd on FILE (time to "nfd running"),
-# then reload CHANGED (time of `nfd reload`), RSS after each.
+# nfd_cycle FILE CHANGED LABEL: start nfd on a copy of FILE (time to "nfd
+# running"), then edit that file into CHANGED and reload it (time of `nfd
+# reload`: what an operator does), RSS after each.
 nfd_cycle() {
 	ip netns add "$NS"
-	local sock="$W/s.sock" log="$W/run.log" s e load reload
+	local sock="$W/s.sock" log="$W/run.log" live="$W/live.nft" s e load reload
+	cp "$1" "$live"
 	s=$(now)
-	ip netns exec "$NS" "$W/nfd" run --rules "$1" --socket "$sock" --metrics-addr "" --state-dir "$W/st" >"$log" 2>&1 &
+	ip netns exec "$NS" "$W/nfd" run --rules "$live" --socket "$sock" --metrics-addr "" --state-dir "$W/st" >"$log" 2>&1 &
 	PID=$!
 	until grep -q "nfd running" "$log"; do
 		kill -0 "$PID" 2>/dev/null || { cat "$log"; exit 1; }
@@ -76,7 +78,8 @@ nfd_cycle() {
 	sleep 2 # nfd returns a load's freed memory to the OS beside it
 	local rss1s; rss1s=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
 	local c0; c0=$(awk '{print $14+$15}' /proc/$PID/stat)
-	s=$(now); ip netns exec "$NS" "$W/nfd" reload --socket "$sock" "$2" >/dev/null; e=$(now)
+	cp "$2" "$live"
+	s=$(now); ip netns exec "$NS" "$W/nfd" reload --socket "$sock" >/dev/null; e=$(now)
 	reload=$(secs "$s" "$e")
 	# The reload's CPU seconds, as the load's: what a busy machine
 	# disturbs less than the wall time.
@@ -85,7 +88,7 @@ nfd_cycle() {
 	local rss2 hwm; rss2=$(awk '/VmRSS/ {print $2}' /proc/$PID/status); hwm=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 	kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 	ip netns del "$NS"
-	local msgs; msgs=$(grep -o 'batch_messages=[0-9]* tables_whole=[0-9]* chains_dumped=[0-9]*' "$log" | tail -1)
+	local msgs; msgs=$(grep -o 'rules_reused=[0-9]* batch_messages=[0-9]* tables_whole=[0-9]* chains_dumped=[0-9]*' "$log" | tail -1)
 	echo "$3 load_s=$load load_cpu_s=$cpu reload_s=$reload reload_cpu_s=$rcpu reload_over_load=$(echo "scale=3; $reload / $load" | bc) reload_cpu_over_load_cpu=$(echo "scale=3; $rcpu / $cpu" | bc) $msgs rss_kb=$rss1 rss_settled_kb=$rss1s rss_after_reload_kb=$rss2 peak_kb=$hwm"
 }
 
