@@ -292,9 +292,7 @@ func (b *contBuilder) kernelChains(p *ContPoint) {
 			start++
 		}
 		b.tail(tc, p.Frames[:k], b.chain(p.Frames[k].Chain), start)
-		w.Rules = append(w.Rules, []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: tc.Name}})
-		w.Refs = append(w.Refs, RuleRef{})
-		w.Ctr = append(w.Ctr, -1)
+		w.addOther([]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: tc.Name}})
 	}
 	start := p.Frames[0].Index
 	if n > 1 {
@@ -311,14 +309,15 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 		r := c.Rules[j]
 		ref := RuleRef{b.t.Family, b.t.Name, c.Name, j}
 		ko := kernelOnly(b.tr.facts(), r)
-		var exprs []expr.Any
+		var x *xlate
 		err := userspace("--offload=none")
 		if ko || !b.none {
-			exprs, err = b.tr.rule(r)
+			x, err = b.tr.ruleAt(c, j)
 		}
 		if err != nil && ko {
 			if jb, ok := b.jumpBack(lower, c, j, r); ok {
-				exprs, err = jb, nil
+				exprs, ord := withCounter(jb, r)
+				x, err = &xlate{counted: exprs, ord: ord}, nil
 			}
 		}
 		if err != nil {
@@ -330,10 +329,7 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 			cp.Queue, cp.QueueID = true, np.ID
 			return
 		}
-		exprs, ord := withCounter(exprs, r)
-		cp.Rules = append(cp.Rules, exprs)
-		cp.Refs = append(cp.Refs, ref)
-		cp.Ctr = append(cp.Ctr, ord)
+		cp.addRule(x, ref)
 		pl := b.placements[ref]
 		if ko {
 			pl = Placement{Kernel: true, Cont: true}

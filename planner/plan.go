@@ -53,6 +53,10 @@ type ChainPlan struct {
 	// rule's matches back from the kernel.
 	Refs []RuleRef
 	Ctr  []int
+	// Hashes, when as long as Rules, cache each native rule's hash for
+	// the kernel's diff (nil: none); AfterHashes likewise for After.
+	Hashes      []*ExprHash
+	AfterHashes []*ExprHash
 	// BypassBit is the mark bit of this chain's flow bypass, 0 for none;
 	// Bypass[i] tells whether an accept by rule i bypasses its flow.
 	BypassBit uint32
@@ -157,6 +161,26 @@ type TablePlan struct {
 	Dormant bool
 	// DNS, when set, queues DNS messages for the table's `dns names` sets.
 	DNS *DNSPlan
+	// Reused and Translated count the rule translations taken from the
+	// previous plans (PlanOptions.Prev) and those made.
+	Reused, Translated int
+	memo               *tableMemo
+}
+
+// addRule appends a native rule translated as x.
+func (cp *ChainPlan) addRule(x *xlate, ref RuleRef) {
+	cp.Rules = append(cp.Rules, x.counted)
+	cp.Refs = append(cp.Refs, ref)
+	cp.Ctr = append(cp.Ctr, x.ord)
+	cp.Hashes = append(cp.Hashes, x.hash)
+}
+
+// addOther appends a native rule of nfd's own (no user rule).
+func (cp *ChainPlan) addOther(exprs []expr.Any) {
+	cp.Rules = append(cp.Rules, exprs)
+	cp.Refs = append(cp.Refs, RuleRef{})
+	cp.Ctr = append(cp.Ctr, -1)
+	cp.Hashes = append(cp.Hashes, nil)
 }
 
 // Offload modes.
@@ -170,11 +194,34 @@ const (
 // its packets; NAT and route chains always run natively (and must).
 // placements are keyed by table family, table, chain and rule index.
 func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]Placement, error) {
-	placements := map[RuleRef]Placement{}
+	return PlanRulesetWith(rs, offload, PlanOptions{})
+}
+
+// PlanRulesetWith is PlanRuleset reusing, with opts.Prev, the previous
+// plans' translations of rules with the same non-zero key (memo.go). The
+// plans are those PlanRuleset gives, but for set IDs (fresh per plan).
+func PlanRulesetWith(rs *parser.Ruleset, offload string, opts PlanOptions) ([]*TablePlan, map[RuleRef]Placement, error) {
+	n := 0
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			n += len(c.Rules)
+		}
+	}
+	placements := make(map[RuleRef]Placement, n)
+	type tkey struct {
+		f    parser.Family
+		name string
+	}
+	prev := map[tkey]*tableMemo{}
+	for _, tp := range opts.Prev {
+		if tp.memo != nil {
+			prev[tkey{tp.Family, tp.Name}] = tp.memo
+		}
+	}
 	var plans []*TablePlan
 	ids := &contIDs{}
 	for _, t := range rs.Tables {
-		tp, err := planTable(t, offload, placements, ids)
+		tp, err := planTable(t, offload, placements, ids, prev[tkey{t.Family, t.Name}])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -213,7 +260,7 @@ type RuleRef struct {
 // (NFT_TABLE_MAXNAMELEN and friends, 256 with the terminating NUL).
 const maxNameLen = 255
 
-func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement, ids *contIDs) (*TablePlan, error) {
+func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement, ids *contIDs, prev *tableMemo) (*TablePlan, error) {
 	if n := len(KernelTableName(t.Name)); n > maxNameLen {
 		return nil, errorf(t.Pos, "table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
 			t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
@@ -226,12 +273,13 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: TableFamily(t.Family)}
 	kf := factsOf(t)
+	memo := &tableMemo{chains: make(map[string]*chainMemo, len(t.Chains))}
 	native := map[string]bool{}
 	if offload == OffloadAuto {
-		native = nativeChains(t, kt, kf)
+		native = nativeChains(t, kt, kf, memo, prev)
 	}
-	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native, kf: kf}
-	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant}
+	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native, kf: kf, memo: memo, prev: prev}
+	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant, memo: memo}
 	for _, c := range t.Chains {
 		cp := &ChainPlan{Name: c.Name, Base: c.Base}
 		forced := c.Base != nil && c.Base.Type != parser.ChainFilter
@@ -240,7 +288,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// A userspace regular chain: nfd evaluates it when a userspace
 			// rule jumps there; nothing in the kernel.
 			for i := range c.Rules {
-				err := tr.check(c.Rules[i])
+				err := tr.check(c, i)
 				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")}
 			}
 			continue
@@ -254,15 +302,12 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 					if !kernelOnly(kf, r) {
 						break
 					}
-					exprs, err := tr.rule(r)
+					x, err := tr.ruleAt(c, i)
 					if err != nil {
 						break
 					}
 					ref := RuleRef{t.Family, t.Name, c.Name, i}
-					exprs, ord := withCounter(exprs, r)
-					cp.Rules = append(cp.Rules, exprs)
-					cp.Refs = append(cp.Refs, ref)
-					cp.Ctr = append(cp.Ctr, ord)
+					cp.addRule(x, ref)
 					placements[ref] = Placement{Kernel: true}
 					cp.Start = i + 1
 				}
@@ -294,7 +339,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			if stopped {
 				continue // placed below
 			}
-			exprs, err := tr.rule(r)
+			x, err := tr.ruleAt(c, i)
 			if err != nil {
 				if forced {
 					return nil, errorf(r.Pos, "%s chain `%s` runs only in the kernel, but this rule cannot: %v", c.Base.Type, c.Name, err)
@@ -304,16 +349,13 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				placements[ref] = Placement{Reason: err.Error()}
 				continue
 			}
-			exprs, ord := withCounter(exprs, r)
-			cp.Rules = append(cp.Rules, exprs)
-			cp.Refs = append(cp.Refs, ref)
-			cp.Ctr = append(cp.Ctr, ord)
+			cp.addRule(x, ref)
 			placements[ref] = Placement{Kernel: true}
 		}
 		if stopped {
 			if !tr.hoist(c, cp, placements) {
 				for i := cp.Start + 1; i < len(c.Rules); i++ {
-					err := tr.check(c.Rules[i])
+					err := tr.check(c, i)
 					placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
 				}
 			}
@@ -346,6 +388,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		return nil, err
 	}
 	tp.DNS = dns
+	tp.Reused, tp.Translated = memo.reused, memo.translated
 	return tp, nil
 }
 
@@ -488,7 +531,7 @@ func ChainType(t parser.ChainType) nftables.ChainType {
 // rule "native iff every rule translates" has, in time linear in the
 // rules and jumps: a rule's translation depends on the other chains only
 // through checkTarget, which fails exactly when a target is not native.
-func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts) map[string]bool {
+func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts, memo, prev *tableMemo) map[string]bool {
 	native := map[string]bool{}
 	for _, c := range t.Chains {
 		if c.Base == nil {
@@ -506,9 +549,9 @@ func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts) map[strin
 			continue
 		}
 		jumps := map[string]bool{}
-		tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: all, kf: kf, targets: jumps}
-		for _, r := range c.Rules {
-			if _, err := tr.rule(r); err != nil {
+		tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: all, kf: kf, targets: jumps, memo: memo, prev: prev}
+		for i := range c.Rules {
+			if _, err := tr.ruleAt(c, i); err != nil {
 				failed = append(failed, c.Name)
 				break
 			}

@@ -62,16 +62,13 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 		if hasName(r) {
 			continue
 		}
-		exprs, err := tr.rule(r)
+		x, err := tr.ruleAt(c, j)
 		if err != nil {
 			tr.rollback(n)
 			return
 		}
 		ref := RuleRef{tr.t.Family, tr.t.Name, c.Name, j}
-		exprs, ord := withCounter(exprs, r)
-		w.Rules = append(w.Rules, exprs)
-		w.Refs = append(w.Refs, ref)
-		w.Ctr = append(w.Ctr, ord)
+		w.addRule(x, ref)
 		refs = append(refs, ref)
 	}
 	for _, ref := range refs {
@@ -82,9 +79,7 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 	}
 	cp.ContChains = append(cp.ContChains, w)
 	cp.ReplyChain = name
-	cp.Rules = append(cp.Rules, ReplyGuardExprs(name))
-	cp.Refs = append(cp.Refs, RuleRef{})
-	cp.Ctr = append(cp.Ctr, -1)
+	cp.addOther(ReplyGuardExprs(name))
 }
 
 // hasName reports whether r matches a layer-7 name.
