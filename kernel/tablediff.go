@@ -231,7 +231,7 @@ func chainKeys(k *keyer, wc *wantChain, side byte) ([]ruleKey, error) {
 			continue
 		}
 		var err error
-		if keys[i], err = k.key(wc.rules[i].exprs); err != nil {
+		if keys[i], err = k.ruleKey(&wc.rules[i]); err != nil {
 			return nil, err
 		}
 	}
