@@ -23,7 +23,7 @@ import (
 // placements of those rules. It returns false, with nothing changed, when
 // some userspace rule has no usable guard (a match the kernel cannot run
 // besides nfd's own layer-7 ones, or no match at all).
-func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) bool {
+func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements *Placements) bool {
 	// A limit or a quota would be split in two: the kernel's token bucket
 	// or byte count for some packets, nfd's for the others.
 	seen := map[*parser.Chain]bool{}
@@ -59,11 +59,11 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 	}
 	cp.Guards, cp.After, cp.AfterRefs, cp.AfterCtr, cp.AfterHashes = guards, after, refs, ctrs, hashes
 	for _, ref := range refs {
-		placements[ref] = Placement{Kernel: true, Both: true}
+		placements.set(ref, Placement{Kernel: true, Both: true})
 	}
 	for ref, why := range reasons {
 		if ref.Index > cp.Start { // the first one's placement is already set
-			placements[ref] = Placement{Reason: why}
+			placements.set(ref, Placement{Reason: why})
 		}
 	}
 	return true

@@ -80,6 +80,9 @@ type xlate struct {
 	// fresh: the translation made a named set or an object map, so it
 	// cannot be replayed without making them.
 	fresh bool
+	// plain: it translates and read nothing around it (no chains, no
+	// sets): any plan can take it as it is.
+	plain bool
 	hash  *ExprHash
 	own   ExprHash
 }
@@ -107,43 +110,113 @@ func (x *xlate) exprs() []expr.Any {
 // the next plan.
 type tableMemo struct {
 	chains map[string]*chainMemo
+	order  []*chainMemo // as the table's chains
+	kf     *tableFacts  // from the rules' facts (tableFactsOf)
 	// reused and translated count the translations this plan took from
 	// the previous one and those it made.
 	reused, translated int
+	// slab is where new translations are allocated, side by side: the
+	// next plan reads them in order (and the kernel's diff their
+	// hashes), which scattered over the heap would cost a cache miss
+	// each.
+	slab []xlate
+}
+
+// newXlate allocates a translation.
+func (m *tableMemo) newXlate() *xlate {
+	if m == nil {
+		return &xlate{}
+	}
+	if len(m.slab) == 0 {
+		m.slab = make([]xlate, 64)
+	}
+	x := &m.slab[0]
+	m.slab = m.slab[1:]
+	return x
 }
 
 // chainMemo holds, per rule of a user chain (by index), its key and the
 // translations made of it (one per distinct environment, few).
 type chainMemo struct {
 	keys []parser.RuleKey
-	recs [][]*xlate
+	// recs[i] is a translation of rule i, more[i] any others (made in
+	// other surroundings: few rules have them).
+	recs []*xlate
+	more map[int32][]*xlate
+	// facts are the rules' facts (rulefacts.go).
+	facts []*ruleFacts
 	// of this plan: pair[i] is the previous plan's rule that rule i
 	// reuses (-1 none), prev that plan's memo of the chain.
 	pair []int32
 	prev *chainMemo
 }
 
-// memoFor starts the memo of chain c for this plan, paired with prev's.
-func (tr *translator) memoFor(c *parser.Chain) *chainMemo {
-	if tr.lastC == c {
-		return tr.lastM
-	}
-	cm := tr.memo.chains[c.Name]
-	if cm == nil {
-		cm = &chainMemo{keys: make([]parser.RuleKey, len(c.Rules)), recs: make([][]*xlate, len(c.Rules))}
+// newTableMemo starts the memo of table t for a plan, each chain paired
+// with prev's, and finds the rules' facts (taken from prev where paired).
+func newTableMemo(t *parser.Table, prev *tableMemo) *tableMemo {
+	m := &tableMemo{chains: make(map[string]*chainMemo, len(t.Chains)), order: make([]*chainMemo, 0, len(t.Chains))}
+	for _, c := range t.Chains {
+		n := len(c.Rules)
+		cm := &chainMemo{keys: make([]parser.RuleKey, n), recs: make([]*xlate, n), facts: make([]*ruleFacts, n)}
 		for i, r := range c.Rules {
 			cm.keys[i] = r.Key
 		}
-		if tr.prev != nil {
-			if pm := tr.prev.chains[c.Name]; pm != nil {
+		if prev != nil {
+			if pm := prev.chains[c.Name]; pm != nil {
 				cm.prev = pm
 				cm.pair = pairKeys(pm.keys, cm.keys)
 			}
 		}
-		tr.memo.chains[c.Name] = cm
+		for i, r := range c.Rules {
+			if cm.prev != nil && cm.pair[i] >= 0 {
+				cm.facts[i] = cm.prev.facts[cm.pair[i]]
+			} else {
+				cm.facts[i] = factsOfRule(t, r)
+			}
+		}
+		m.chains[c.Name] = cm
+		m.order = append(m.order, cm)
 	}
-	tr.lastC, tr.lastM = c, cm
-	return cm
+	return m
+}
+
+// memoFor is the memo of chain c.
+func (tr *translator) memoFor(c *parser.Chain) *chainMemo {
+	if tr.lastC != c {
+		tr.lastC, tr.lastM = c, tr.memo.chains[c.Name]
+	}
+	return tr.lastM
+}
+
+// ko reports whether only the kernel can evaluate rule i of c
+// (kernelOnly), from its facts.
+func (tr *translator) ko(c *parser.Chain, i int) bool {
+	if tr.memo == nil {
+		return kernelOnly(tr.facts(), c.Rules[i])
+	}
+	return tr.memoFor(c).facts[i].kernelOnly(tr.facts())
+}
+
+// variants are the translations of rule i of this chain.
+func (cm *chainMemo) variants(i int) []*xlate {
+	if cm.recs[i] == nil {
+		return nil
+	}
+	if more := cm.more[int32(i)]; more != nil {
+		return append([]*xlate{cm.recs[i]}, more...)
+	}
+	return cm.recs[i : i+1]
+}
+
+func (cm *chainMemo) add(i int, x *xlate) {
+	if cm.recs[i] == nil {
+		cm.recs[i] = x
+		return
+	}
+	if cm.more == nil {
+		cm.more = map[int32][]*xlate{}
+	}
+	cm.more[int32(i)] = append(cm.more[int32(i)], x)
 }
 
 // pairKeys pairs the rules of a chain with the previous plan's rules of
@@ -198,17 +271,29 @@ func (tr *translator) ruleAt(c *parser.Chain, i int) (*xlate, error) {
 		return x, x.err
 	}
 	cm := tr.memoFor(c)
-	for _, x := range cm.recs[i] {
+	if cm.recs[i] == nil && cm.prev != nil {
+		// Most rules: the previous plan's translation, as it is.
+		if j := cm.pair[i]; j >= 0 {
+			if x := cm.prev.recs[j]; x != nil && x.plain {
+				if tr.targets == nil || len(x.targets) == 0 {
+					cm.recs[i] = x
+					tr.memo.reused++
+					return x, nil
+				}
+			}
+		}
+	}
+	for _, x := range cm.variants(i) {
 		if y, ok := tr.replay(x); ok {
 			return y, y.err
 		}
 	}
 	if cm.prev != nil {
 		if j := cm.pair[i]; j >= 0 {
-			for _, x := range cm.prev.recs[j] {
+			for _, x := range cm.prev.variants(int(j)) {
 				if y, ok := tr.replay(x); ok {
 					tr.memo.reused++
-					cm.recs[i] = append(cm.recs[i], y)
+					cm.add(i, y)
 					return y, y.err
 				}
 			}
@@ -217,14 +302,14 @@ func (tr *translator) ruleAt(c *parser.Chain, i int) (*xlate, error) {
 	x := tr.translate(r)
 	tr.memo.translated++
 	if !x.fresh {
-		cm.recs[i] = append(cm.recs[i], x)
+		cm.add(i, x)
 	}
 	return x, x.err
 }
 
 // translate runs translator.rule on r, recording what it reads.
 func (tr *translator) translate(r *parser.Rule) *xlate {
-	x := &xlate{}
+	x := tr.memo.newXlate()
 	x.hash = &x.own
 	n := len(tr.pending)
 	outer := tr.rec
@@ -245,6 +330,7 @@ func (tr *translator) translate(r *parser.Rule) *xlate {
 		x.anon = append(x.anon, p)
 		x.anonHton = append(x.anonHton, tr.htonSets[p.Set.ID])
 	}
+	x.plain = !x.fresh && len(x.targets) == 0 && len(x.named) == 0 && len(x.anon) == 0
 	return x
 }
 

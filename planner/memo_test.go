@@ -303,7 +303,7 @@ func TestPlanReuseEquivalence(t *testing.T) {
 					if w, g := planDump(t, want), planDump(t, got); w != g {
 						t.Fatalf("seed %d gen %d (%v): plans differ\n%s", seed, gen, what, firstDiff(w, g))
 					}
-					if w, g := placementDump(wantPl), placementDump(gotPl); w != g {
+					if w, g := placementDump(wantPl), placementDump(gotPl.Map()); w != g {
 						t.Fatalf("seed %d gen %d (%v): placements differ\n%s", seed, gen, what, firstDiff(w, g))
 					}
 					for _, tp := range got {

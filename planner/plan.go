@@ -194,20 +194,18 @@ const (
 // its packets; NAT and route chains always run natively (and must).
 // placements are keyed by table family, table, chain and rule index.
 func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]Placement, error) {
-	return PlanRulesetWith(rs, offload, PlanOptions{})
+	plans, pl, err := PlanRulesetWith(rs, offload, PlanOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return plans, pl.Map(), nil
 }
 
 // PlanRulesetWith is PlanRuleset reusing, with opts.Prev, the previous
 // plans' translations of rules with the same non-zero key (memo.go). The
 // plans are those PlanRuleset gives, but for set IDs (fresh per plan).
-func PlanRulesetWith(rs *parser.Ruleset, offload string, opts PlanOptions) ([]*TablePlan, map[RuleRef]Placement, error) {
-	n := 0
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			n += len(c.Rules)
-		}
-	}
-	placements := make(map[RuleRef]Placement, n)
+func PlanRulesetWith(rs *parser.Ruleset, offload string, opts PlanOptions) ([]*TablePlan, *Placements, error) {
+	placements := newPlacements(rs)
 	type tkey struct {
 		f    parser.Family
 		name string
@@ -230,7 +228,7 @@ func PlanRulesetWith(rs *parser.Ruleset, offload string, opts PlanOptions) ([]*T
 	if err := numberRejects(plans, ids); err != nil {
 		return nil, nil, err
 	}
-	if err := checkKernelOnly(rs, placements); err != nil {
+	if err := checkKernelOnly(rs, plans, placements); err != nil {
 		return nil, nil, err
 	}
 	return plans, placements, nil
@@ -260,7 +258,7 @@ type RuleRef struct {
 // (NFT_TABLE_MAXNAMELEN and friends, 256 with the terminating NUL).
 const maxNameLen = 255
 
-func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement, ids *contIDs, prev *tableMemo) (*TablePlan, error) {
+func planTable(t *parser.Table, offload string, placements *Placements, ids *contIDs, prev *tableMemo) (*TablePlan, error) {
 	if n := len(KernelTableName(t.Name)); n > maxNameLen {
 		return nil, errorf(t.Pos, "table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
 			t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
@@ -272,8 +270,9 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		}
 	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: TableFamily(t.Family)}
-	kf := factsOf(t)
-	memo := &tableMemo{chains: make(map[string]*chainMemo, len(t.Chains))}
+	memo := newTableMemo(t, prev)
+	kf := tableFactsOf(memo)
+	memo.kf = kf
 	native := map[string]bool{}
 	if offload == OffloadAuto {
 		native = nativeChains(t, kt, kf, memo, prev)
@@ -289,7 +288,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// rule jumps there; nothing in the kernel.
 			for i := range c.Rules {
 				err := tr.check(c, i)
-				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")}
+				placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")})
 			}
 			continue
 		case offload != OffloadAuto && !forced:
@@ -298,8 +297,8 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// natively: nfd cannot evaluate them, and before any rule
 			// nfd runs they keep first-match order.
 			if cp.Queue {
-				for i, r := range c.Rules {
-					if !kernelOnly(kf, r) {
+				for i := range c.Rules {
+					if !tr.ko(c, i) {
 						break
 					}
 					x, err := tr.ruleAt(c, i)
@@ -308,7 +307,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 					}
 					ref := RuleRef{t.Family, t.Name, c.Name, i}
 					cp.addRule(x, ref)
-					placements[ref] = Placement{Kernel: true}
+					placements.set(ref, Placement{Kernel: true})
 					cp.Start = i + 1
 				}
 				cp.Bypass, cp.BypassNames = bypassRules(c, cp.Start)
@@ -319,7 +318,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				}
 			}
 			for i := cp.Start; i < len(c.Rules); i++ {
-				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
+				placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: "--offload=none"})
 			}
 			if c.Base != nil {
 				if err := tr.continuations(c, cp, true, ids, placements); err != nil {
@@ -334,6 +333,10 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			continue
 		}
 		stopped := false
+		cp.Rules = make([][]expr.Any, 0, len(c.Rules))
+		cp.Refs = make([]RuleRef, 0, len(c.Rules))
+		cp.Ctr = make([]int, 0, len(c.Rules))
+		cp.Hashes = make([]*ExprHash, 0, len(c.Rules))
 		for i, r := range c.Rules {
 			ref := RuleRef{t.Family, t.Name, c.Name, i}
 			if stopped {
@@ -346,17 +349,17 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				}
 				stopped = true
 				cp.Start = i
-				placements[ref] = Placement{Reason: err.Error()}
+				placements.set(ref, Placement{Reason: err.Error()})
 				continue
 			}
 			cp.addRule(x, ref)
-			placements[ref] = Placement{Kernel: true}
+			placements.set(ref, Placement{Kernel: true})
 		}
 		if stopped {
 			if !tr.hoist(c, cp, placements) {
 				for i := cp.Start + 1; i < len(c.Rules); i++ {
 					err := tr.check(c, i)
-					placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
+					placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")})
 				}
 			}
 			cp.Queue = true

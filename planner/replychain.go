@@ -38,7 +38,7 @@ const ReplyChainSuffix = "-reply"
 
 // replyChain lays out c's reply chain and guard (cp.ReplyChain), for a
 // queued filter base chain at a hook other than forward.
-func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) {
+func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements *Placements) {
 	if c.Base == nil || c.Base.Type != parser.ChainFilter || c.Base.Hook == parser.HookForward {
 		return
 	}
@@ -72,9 +72,9 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 		refs = append(refs, ref)
 	}
 	for _, ref := range refs {
-		if pl := placements[ref]; !pl.Kernel || pl.Both {
+		if pl := placements.get(ref); !pl.Kernel || pl.Both {
 			pl.Kernel, pl.Both = true, true
-			placements[ref] = pl
+			placements.set(ref, pl)
 		}
 	}
 	cp.ContChains = append(cp.ContChains, w)
