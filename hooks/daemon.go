@@ -306,6 +306,9 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	// Compiled and planned: the kept ruleset holds its sets' elements in
 	// one flat form from here (parser.Ruleset.PackSets).
 	rs.PackSets()
+	if reused, made := planner.ReuseStats(plans); prev != nil {
+		d.log.Debug("planned", "translations_reused", reused, "translations_made", made)
+	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
 		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
