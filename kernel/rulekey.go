@@ -26,21 +26,30 @@ type keyer struct {
 	fam byte
 	// anon are the table's anonymous sets by ID, hashed when a rule
 	// that is keyed refers to one (anonHash).
+	wt       *wantTable
 	anon     map[uint32]*planner.PendingSet
 	anonHash map[uint32][16]byte
 	buf      []byte
 }
 
 func newKeyer(wt *wantTable) *keyer {
-	k := &keyer{fam: byte(wt.tp.Kernel.Family), anon: map[uint32]*planner.PendingSet{}, anonHash: map[uint32][16]byte{}}
-	for _, wc := range wt.chains {
+	return &keyer{fam: byte(wt.tp.Kernel.Family), wt: wt}
+}
+
+// anonSets finds the table's anonymous sets, once, when a rule being
+// keyed refers to a set: with most keys cached, most diffs never do.
+func (k *keyer) anonSets() {
+	if k.anon != nil {
+		return
+	}
+	k.anon, k.anonHash = map[uint32]*planner.PendingSet{}, map[uint32][16]byte{}
+	for _, wc := range k.wt.chains {
 		for _, r := range wc.rules {
 			for _, ps := range r.anon {
 				k.anon[ps.Set.ID] = ps
 			}
 		}
 	}
-	return k
 }
 
 // ruleKey is r's key: the one cached on r (the planner's translation
@@ -60,6 +69,7 @@ func (k *keyer) ruleKey(r *wantRule) (ruleKey, error) {
 // anonName is what a rule's key takes for the name of the anonymous
 // set id, if it is one.
 func (k *keyer) anonName(id uint32) (string, bool) {
+	k.anonSets()
 	h, ok := k.anonHash[id]
 	if !ok {
 		ps := k.anon[id]

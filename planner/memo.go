@@ -262,15 +262,18 @@ func pairKeys(old, new []parser.RuleKey) []int32 {
 // previous plan (or of this one) that read the same surroundings. The
 // result is shared: callers must not change it.
 func (tr *translator) ruleAt(c *parser.Chain, i int) (*xlate, error) {
-	r := c.Rules[i]
-	if r.Key.IsZero() || tr.memo == nil {
-		x := tr.translate(r)
-		if tr.memo != nil {
-			tr.memo.translated++
-		}
+	if tr.memo == nil {
+		x := tr.translate(c.Rules[i])
 		return x, x.err
 	}
+	// The key from the memo's array: reading each rule's own would cost
+	// a cache miss per rule.
 	cm := tr.memoFor(c)
+	if cm.keys[i].IsZero() {
+		x := tr.translate(c.Rules[i])
+		tr.memo.translated++
+		return x, x.err
+	}
 	if cm.recs[i] == nil && cm.prev != nil {
 		// Most rules: the previous plan's translation, as it is.
 		if j := cm.pair[i]; j >= 0 {
@@ -299,7 +302,7 @@ func (tr *translator) ruleAt(c *parser.Chain, i int) (*xlate, error) {
 			}
 		}
 	}
-	x := tr.translate(r)
+	x := tr.translate(c.Rules[i])
 	tr.memo.translated++
 	if !x.fresh {
 		cm.add(i, x)
