@@ -3,10 +3,10 @@ package kernel
 import (
 	"fmt"
 	"runtime"
-	"syscall"
-	"time"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
