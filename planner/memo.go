@@ -180,6 +180,15 @@ func newTableMemo(t *parser.Table, prev *tableMemo) *tableMemo {
 	return m
 }
 
+// done drops what the memo holds of the previous plan (the pairing):
+// the next plan must not keep every earlier plan alive through it. The
+// translations it took stay, each on its own.
+func (m *tableMemo) done() {
+	for _, cm := range m.order {
+		cm.prev, cm.pair = nil, nil
+	}
+}
+
 // memoFor is the memo of chain c.
 func (tr *translator) memoFor(c *parser.Chain) *chainMemo {
 	if tr.lastC != c {

@@ -387,6 +387,11 @@ func TestPlanReuseCounts(t *testing.T) {
 	if r, tr := ReuseStats(got); r != 199 || tr != 1 {
 		t.Fatalf("one changed: reused %d, translated %d; want 199, 1", r, tr)
 	}
+	for _, cm := range got[0].memo.order {
+		if cm.prev != nil || cm.pair != nil {
+			t.Fatal("the plan's memo keeps the previous plan's")
+		}
+	}
 	// Without keys nothing is reused.
 	rs0, err := parser.Parse("memo.nft", []byte(src))
 	if err != nil {

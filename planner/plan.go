@@ -392,6 +392,7 @@ func planTable(t *parser.Table, offload string, placements *Placements, ids *con
 	}
 	tp.DNS = dns
 	tp.Reused, tp.Translated = memo.reused, memo.translated
+	memo.done()
 	return tp, nil
 }
 
