@@ -65,18 +65,12 @@ func (h *ExprHash) Put(sum [16]byte) {
 // surroundings. It is never changed once made: plans share it.
 type xlate struct {
 	err error
-	// counted is withCounter(exprs): the counter nfd reads back is
-	// counted[at], ord the counter's ordinal among the rule's counters.
+	// counted is withCounter(exprs), ord the read-back counter's
+	// ordinal among the rule's counters.
 	counted []expr.Any
-	at, ord int
-	// targets: the chains checkTarget asked about, and the answers.
-	targets []targetRead
-	// named: the named sets looked up, and what was found.
-	named []namedRead
-	// anon: the anonymous sets the rule made, in order, and whether
-	// each one's lookups convert the key to big-endian (htonSets).
-	anon     []PendingSet
-	anonHton []bool
+	ord     int
+	// reads: what it read around it and the sets it made (nil: none).
+	reads *xlateReads
 	// fresh: the translation made a named set or an object map, so it
 	// cannot be replayed without making them.
 	fresh bool
@@ -85,6 +79,25 @@ type xlate struct {
 	plain bool
 	hash  *ExprHash
 	own   ExprHash
+}
+
+// xlateReads is what a translation read of its surroundings, and the
+// anonymous sets it made; few rules have any, so it is kept apart.
+type xlateReads struct {
+	// targets: the chains checkTarget asked about, and the answers.
+	targets []targetRead
+	// named: the named sets looked up, and what was found.
+	named []namedRead
+	// anon: the anonymous sets the rule made, in order, and whether
+	// each one's lookups convert the key to big-endian (htonSets).
+	anon     []PendingSet
+	anonHton []bool
+}
+
+// recording is what translator.rule records while tr.rec is set.
+type recording struct {
+	xlateReads
+	fresh bool
 }
 
 type targetRead struct {
@@ -97,13 +110,6 @@ type namedRead struct {
 	found bool
 	id    uint32
 	hton  bool
-}
-
-// exprs is the translation without the read-back counter.
-func (x *xlate) exprs() []expr.Any {
-	out := make([]expr.Any, 0, len(x.counted)-1)
-	out = append(out, x.counted[:x.at]...)
-	return append(out, x.counted[x.at+1:]...)
 }
 
 // tableMemo is what a table plan keeps of its rules' translations, for
@@ -287,11 +293,9 @@ func (tr *translator) ruleAt(c *parser.Chain, i int) (*xlate, error) {
 		// Most rules: the previous plan's translation, as it is.
 		if j := cm.pair[i]; j >= 0 {
 			if x := cm.prev.recs[j]; x != nil && x.plain {
-				if tr.targets == nil || len(x.targets) == 0 {
-					cm.recs[i] = x
-					tr.memo.reused++
-					return x, nil
-				}
+				cm.recs[i] = x
+				tr.memo.reused++
+				return x, nil
 			}
 		}
 	}
@@ -324,36 +328,29 @@ func (tr *translator) translate(r *parser.Rule) *xlate {
 	x := tr.memo.newXlate()
 	x.hash = &x.own
 	n := len(tr.pending)
-	outer := tr.rec
-	tr.rec = x
+	rc := &tr.rc
+	rc.targets, rc.named, rc.anon, rc.anonHton, rc.fresh = rc.targets[:0], rc.named[:0], nil, nil, false
+	tr.rec = rc
 	exprs, err := tr.rule(r)
-	tr.rec = outer
-	if err != nil {
-		x.err = err
-		x.anon = nil
-		return x
-	}
-	x.counted, x.ord = withCounter(exprs, r)
-	x.at = counterAt(x.counted, exprs)
-	for _, p := range tr.pending[n:] {
-		if !p.Set.Anonymous || p.ObjType != 0 {
-			x.fresh = true
+	tr.rec = nil
+	x.fresh = rc.fresh
+	if err == nil {
+		x.counted, x.ord = withCounter(exprs, r)
+		for _, p := range tr.pending[n:] {
+			if !p.Set.Anonymous || p.ObjType != 0 {
+				x.fresh = true
+			}
+			rc.anon = append(rc.anon, p)
+			rc.anonHton = append(rc.anonHton, tr.htonSets[p.Set.ID])
 		}
-		x.anon = append(x.anon, p)
-		x.anonHton = append(x.anonHton, tr.htonSets[p.Set.ID])
 	}
-	x.plain = !x.fresh && len(x.targets) == 0 && len(x.named) == 0 && len(x.anon) == 0
+	x.err = err
+	if len(rc.targets) > 0 || len(rc.named) > 0 || len(rc.anon) > 0 {
+		x.reads = &xlateReads{targets: append([]targetRead(nil), rc.targets...), named: append([]namedRead(nil), rc.named...),
+			anon: rc.anon, anonHton: rc.anonHton}
+	}
+	x.plain = err == nil && !x.fresh && x.reads == nil
 	return x
-}
-
-// counterAt finds where withCounter put its counter in counted.
-func counterAt(counted, exprs []expr.Any) int {
-	for i := range exprs {
-		if counted[i] != exprs[i] {
-			return i
-		}
-	}
-	return len(exprs)
 }
 
 // replay applies translation x here, if what it read reads the same:
@@ -364,13 +361,17 @@ func (tr *translator) replay(x *xlate) (*xlate, bool) {
 	if x.fresh {
 		return nil, false
 	}
-	for _, t := range x.targets {
+	if x.reads == nil {
+		return x, true
+	}
+	rd := x.reads
+	for _, t := range rd.targets {
 		if tr.native[t.name] != t.native {
 			return nil, false
 		}
 	}
 	var ids map[uint32]uint32
-	for _, nr := range x.named {
+	for _, nr := range rd.named {
 		s := tr.sets[nr.name]
 		if (s != nil) != nr.found {
 			return nil, false
@@ -389,15 +390,15 @@ func (tr *translator) replay(x *xlate) (*xlate, bool) {
 		}
 	}
 	if tr.targets != nil {
-		for _, t := range x.targets {
+		for _, t := range rd.targets {
 			tr.targets[t.name] = true
 		}
 	}
-	if x.err != nil || (ids == nil && len(x.anon) == 0) {
+	if x.err != nil || (ids == nil && len(rd.anon) == 0) {
 		return x, true
 	}
-	y := &xlate{ord: x.ord, at: x.at, targets: x.targets, named: x.named, anonHton: x.anonHton, hash: x.hash}
-	for k, p := range x.anon {
+	y := &xlate{ord: x.ord, hash: x.hash, reads: &xlateReads{targets: rd.targets, anonHton: rd.anonHton}}
+	for k, p := range rd.anon {
 		s := *p.Set
 		s.ID = setIDs.Add(1)
 		if ids == nil {
@@ -406,24 +407,24 @@ func (tr *translator) replay(x *xlate) (*xlate, bool) {
 		ids[p.Set.ID] = s.ID
 		q := p
 		q.Set = &s
-		y.anon = append(y.anon, q)
+		y.reads.anon = append(y.reads.anon, q)
 		tr.pending = append(tr.pending, q)
-		if x.anonHton[k] {
+		if rd.anonHton[k] {
 			if tr.htonSets == nil {
 				tr.htonSets = map[uint32]bool{}
 			}
 			tr.htonSets[s.ID] = true
 		}
 	}
-	y.named = make([]namedRead, len(x.named))
-	for k, nr := range x.named {
+	y.reads.named = make([]namedRead, len(rd.named))
+	for k, nr := range rd.named {
 		if nr.found {
 			nr.id = ids[nr.id]
 			if nr.id == 0 {
-				nr.id = x.named[k].id
+				nr.id = rd.named[k].id
 			}
 		}
-		y.named[k] = nr
+		y.reads.named[k] = nr
 	}
 	y.counted = make([]expr.Any, len(x.counted))
 	for k, e := range x.counted {

@@ -65,7 +65,8 @@ type translator struct {
 	// the previous plan's (memo.go); rec records the translation being
 	// made; lastC and lastM cache memoFor.
 	memo, prev *tableMemo
-	rec        *xlate
+	rec        *recording
+	rc         recording
 	lastC      *parser.Chain
 	lastM      *chainMemo
 }
