@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"reflect"
@@ -167,7 +168,11 @@ func planDump(t *testing.T, plans []*TablePlan) string {
 			s := *ps.Set
 			s.ID, s.Table = 0, nil
 			fmt.Fprintf(&b, "  set %d %+v objtype=%d\n", i, s, ps.ObjType)
-			for _, e := range ps.Elems {
+			elems := ps.Elems
+			if ps.Packed != nil {
+				elems = ps.Packed.Decode(nil, 0, ps.Packed.Len())
+			}
+			for _, e := range elems {
 				fmt.Fprintf(&b, "    elem %x %x end=%v val=%x verdict=%v timeout=%v %q\n", e.Key, e.KeyEnd, e.IntervalEnd, e.Val, e.VerdictData, e.Timeout, e.Comment)
 			}
 		}
@@ -260,7 +265,8 @@ func placementDump(pl map[RuleRef]Placement) string {
 
 func parseKeyed(t *testing.T, src string) *parser.Ruleset {
 	t.Helper()
-	rs, err := parser.Parse("memo.nft", []byte(src))
+	// Parsed as the daemon parses (a set of plain values packed).
+	rs, err := parser.ParseContext(parser.WithPackedSets(context.Background()), "memo.nft", []byte(src))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
