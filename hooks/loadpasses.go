@@ -2,7 +2,6 @@ package hooks
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
@@ -45,49 +44,10 @@ func compileAndPlan(rs *parser.Ruleset, opts rules.Options, offload string, prev
 	return eng, p.plans, p.placements, p.canon, nil
 }
 
-// canonOf hashes what rs means, for assignMarks to tell a reload that
-// changes nothing. With every rule keyed (parser.Rule.Key), it hashes the
-// keys in order with each chain's rule count: equal non-zero keys are
-// equal rules in equal declarations, so equal hashes are equal rulesets,
-// and nothing is printed. Otherwise (a rule without a key, or no rule to
-// carry the declarations) it hashes the canonical print. Keys are per
-// process, as the hash is; a ruleset with keys and the same one without
-// hash differently (so it counts as changed, which only costs flow
-// bypasses).
+// canonOf hashes what rs means (its canonical print), for assignMarks
+// to tell a reload that changes nothing. Not from the rules' keys: a key
+// changes with the text around a rule (a comment changes the skeleton's),
+// and a reload that means the same must keep its flow-bypass bits.
 func canonOf(rs *parser.Ruleset) [32]byte {
-	n := 0
-	for _, t := range rs.Tables {
-		for _, c := range t.Chains {
-			for _, r := range c.Rules {
-				if r.Key.IsZero() {
-					return sha256.Sum256([]byte(parser.Print(rs)))
-				}
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		return sha256.Sum256([]byte(parser.Print(rs)))
-	}
-	h := sha256.New()
-	buf := make([]byte, 0, 4096)
-	buf = append(buf, "nfd canon: rule keys\x00"...)
-	for _, t := range rs.Tables {
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(t.Chains)))
-		for _, c := range t.Chains {
-			buf = binary.BigEndian.AppendUint32(buf, uint32(len(c.Rules)))
-			for _, r := range c.Rules {
-				buf = binary.BigEndian.AppendUint64(buf, r.Key[0])
-				buf = binary.BigEndian.AppendUint64(buf, r.Key[1])
-				if len(buf) >= 4000 {
-					h.Write(buf)
-					buf = buf[:0]
-				}
-			}
-		}
-	}
-	h.Write(buf)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256([]byte(parser.Print(rs)))
 }

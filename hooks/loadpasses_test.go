@@ -3,7 +3,6 @@ package hooks
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,71 +72,6 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
 
-// TestCanonKeys: with keyed rules the canonical hash, made without
-// printing, is equal exactly when the rulesets print the same, over
-// edits of rules, their order, declarations and chain headers.
-func TestCanonKeys(t *testing.T) {
-	const base = `table inet t {
-  set s { type ipv4_addr; elements = { 10.0.0.1 } }
-  chain c {
-    tcp dport 22 accept
-  }
-  chain input {
-    type filter hook input priority 0; policy accept;
-    ip saddr @s drop
-    tcp dport 80 accept
-    tcp dport 443 accept
-  }
-}
-table ip u {
-  chain output {
-    type filter hook output priority 0; policy accept;
-    counter
-  }
-}
-`
-	edits := []struct{ old, new string }{
-		{"", ""},
-		{"tcp dport 80 accept", "tcp dport 81 accept"},
-		{"    tcp dport 80 accept\n    tcp dport 443 accept\n", "    tcp dport 443 accept\n    tcp dport 80 accept\n"},
-		{"    tcp dport 80 accept\n", ""},
-		{"10.0.0.1 }", "10.0.0.2 }"},
-		{"policy accept;\n    ip saddr", "policy drop;\n    ip saddr"},
-		{"    tcp dport 22 accept\n", ""},
-		{"  chain c {\n    tcp dport 22 accept\n  }\n", ""},
-		{"    counter\n", "    counter\n    counter\n"},
-		{"    tcp dport 22 accept\n  }\n  chain input", "  }\n  chain input"},
-	}
-	keyed := func(src string) *parser.Ruleset {
-		rs, err := parser.Parse("c.nft", []byte(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		parser.ReferenceKeys(rs)
-		return rs
-	}
-	baseRS := keyed(base)
-	for _, e := range edits {
-		src := strings.Replace(base, e.old, e.new, 1)
-		if e.old != "" && src == base {
-			t.Fatalf("edit %q changed nothing", e.old)
-		}
-		rs := keyed(src)
-		same := parser.Print(rs) == parser.Print(baseRS)
-		if got := canonOf(rs) == canonOf(baseRS); got != same {
-			t.Errorf("edit %q: equal hashes %v, equal prints %v", e.old, got, same)
-		}
-	}
-	// Without keys: the print's hash, as before.
-	rs, err := parser.Parse("c.nft", []byte(base))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if canonOf(rs) != sha256Of(parser.Print(rs)) {
-		t.Fatal("unkeyed ruleset: not the print's hash")
-	}
-}
-
 // TestCompileAndPlanReuse: compileAndPlan hands the previous plans to
 // the planner, which reuses translations of keyed rules.
 func TestCompileAndPlanReuse(t *testing.T) {
@@ -166,30 +100,5 @@ func TestCompileAndPlanReuse(t *testing.T) {
 	}
 	if p := pl.Get(planner.RuleRef{Family: parser.FamilyIP, Table: "t", Chain: "input", Index: 1}); !p.Kernel {
 		t.Fatalf("rule 2 placed %+v", p)
-	}
-}
-
-// BenchmarkCanon: the canonical hash of 100,000 rules, keyed (no print)
-// and unkeyed (the print's hash).
-func BenchmarkCanon(b *testing.B) {
-	var s strings.Builder
-	s.WriteString("table ip t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n")
-	for i := 0; i < 100000; i++ {
-		fmt.Fprintf(&s, "    ip saddr 10.%d.%d.%d tcp dport %d counter drop\n", i/65536%256, i/256%256, i%256, 1+i%60000)
-	}
-	s.WriteString("  }\n}\n")
-	for _, keyed := range []bool{true, false} {
-		rs, err := parser.Parse("b.nft", []byte(s.String()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if keyed {
-			parser.ReferenceKeys(rs)
-		}
-		b.Run(fmt.Sprintf("keyed=%v", keyed), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				canonOf(rs)
-			}
-		})
 	}
 }

@@ -403,6 +403,9 @@ func TestPlanReuseCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, r := range rs0.Tables[0].Chains[0].Rules {
+		r.Key = parser.RuleKey{}
+	}
 	none, _, err := PlanRulesetWith(rs0, OffloadAuto, PlanOptions{Prev: old})
 	if err != nil {
 		t.Fatal(err)
