@@ -88,7 +88,7 @@ type chainState struct {
 type state struct {
 	eng        *rules.Engine
 	plans      []*planner.TablePlan
-	placements map[planner.RuleRef]planner.Placement
+	placements *planner.Placements
 	chains     []*chainState
 	byQueue    map[uint16]*chainState
 	queued     [2][parser.NumHooks]bool // [IPv4, IPv6][hook]: some chain queues there
@@ -294,16 +294,21 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 		warnings = append(warnings, w.String())
 	}
 	opts := rules.Options{Logger: d.log, KernelOnly: planner.KernelOnlyTest()}
+	var prevPlans []*planner.TablePlan
 	if prev != nil {
 		opts.Prev = prev.eng
+		prevPlans = prev.plans
 	}
-	eng, plans, placements, canon, err := compileAndPlan(rs, opts, d.cfg.Offload, func() { d.prog.phase(PhasePlanning) })
+	eng, plans, placements, canon, err := compileAndPlan(rs, opts, d.cfg.Offload, prevPlans, func() { d.prog.phase(PhasePlanning) })
 	if err != nil {
 		return nil, err
 	}
 	// Compiled and planned: the kept ruleset holds its sets' elements in
 	// one flat form from here (parser.Ruleset.PackSets).
 	rs.PackSets()
+	if reused, made := planner.ReuseStats(plans); prev != nil {
+		d.log.Debug("planned", "translations_reused", reused, "translations_made", made)
+	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
 		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
@@ -481,7 +486,7 @@ func (d *Daemon) ContinuationPoints() map[planner.RuleRef][]*planner.ContPoint {
 
 // RulePlacement tells where a rule of the running ruleset runs.
 func (d *Daemon) RulePlacement(r *rules.RuleInfo) planner.Placement {
-	return d.st.Load().placements[planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index}]
+	return d.st.Load().placements.Get(planner.RuleRef{Family: r.Family, Table: r.Table, Chain: r.Chain, Index: r.Index})
 }
 
 // Start programs nftables and opens the queues: queues first, so that no

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nfdproject/nfd/parser"
@@ -42,7 +43,7 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 		}
 		for _, off := range []string{planner.OffloadAuto, planner.OffloadNone} {
 			opts := rules.Options{KernelOnly: planner.KernelOnlyTest()}
-			_, plans, _, canon, err := compileAndPlan(rs, opts, off, nil)
+			_, plans, _, canon, err := compileAndPlan(rs, opts, off, nil, nil)
 			_, serr := rules.Compile(rs, rules.Options{KernelOnly: planner.KernelOnlyTest()})
 			splans, _, perr := planner.PlanRuleset(rs, off)
 			if serr == nil {
@@ -70,3 +71,34 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 }
 
 func sha256Of(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// TestCompileAndPlanReuse: compileAndPlan hands the previous plans to
+// the planner, which reuses translations of keyed rules.
+func TestCompileAndPlanReuse(t *testing.T) {
+	src := "table ip t {\n chain input {\n  type filter hook input priority 0;\n  tcp dport 22 accept\n  tcp dport 23 drop\n }\n}\n"
+	rs, err := parser.Parse("r.nft", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser.ReferenceKeys(rs)
+	opts := rules.Options{KernelOnly: planner.KernelOnlyTest()}
+	_, plans, _, _, err := compileAndPlan(rs, opts, planner.OffloadAuto, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs2, err := parser.Parse("r.nft", []byte(strings.Replace(src, "23", "24", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser.ReferenceKeys(rs2)
+	_, plans2, pl, _, err := compileAndPlan(rs2, opts, planner.OffloadAuto, plans, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, tr := planner.ReuseStats(plans2); r != 1 || tr != 1 {
+		t.Fatalf("reused %d, translated %d; want 1, 1", r, tr)
+	}
+	if p := pl.Get(planner.RuleRef{Family: parser.FamilyIP, Table: "t", Chain: "input", Index: 1}); !p.Kernel {
+		t.Fatalf("rule 2 placed %+v", p)
+	}
+}

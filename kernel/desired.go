@@ -37,6 +37,9 @@ type wantRule struct {
 	exprs []expr.Any
 	tag   batchTag
 	anon  []*planner.PendingSet
+	// hash caches the rule's key (ruleKey) across plans: a translation
+	// the planner reused carries the key computed for the previous plan.
+	hash *planner.ExprHash
 }
 
 // desired lays out tp's kernel objects. It sets what the full path set
@@ -144,10 +147,22 @@ func chainRules(mode QueueMode, tp *planner.TablePlan, cp *planner.ChainPlan, ru
 		if cp.Refs[i].Chain == "" {
 			tag = batchTag{tp: tp, chain: cp.Name, what: "continuation jump"}
 		}
-		out = append(out, rule(r, tag))
+		wr := rule(r, tag)
+		wr.hash = hashAt(cp.Hashes, len(cp.Rules), i)
+		out = append(out, wr)
 	}
 	for _, r := range tail(cp, mode) {
-		out = append(out, rule(r.exprs, batchTag{tp: tp, chain: cp.Name, ref: r.ref, what: r.what}))
+		wr := rule(r.exprs, batchTag{tp: tp, chain: cp.Name, ref: r.ref, what: r.what})
+		wr.hash = r.hash
+		out = append(out, wr)
 	}
 	return out
+}
+
+// hashAt is hashes[i] when hashes parallels n rules (nil otherwise).
+func hashAt(hashes []*planner.ExprHash, n, i int) *planner.ExprHash {
+	if len(hashes) != n {
+		return nil
+	}
+	return hashes[i]
 }

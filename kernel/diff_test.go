@@ -86,13 +86,25 @@ func applyEdit(t *testing.T, name, old, new string) string {
 
 func diffPlans(t *testing.T, src string) []*planner.TablePlan {
 	t.Helper()
+	return diffPlansFrom(t, src, false, nil)
+}
+
+// diffPlansFrom plans src; keyed gives its rules keys
+// (parser.ReferenceKeys), so the planner reuses prev's translations.
+func diffPlansFrom(t *testing.T, src string, keyed bool, prev []*planner.TablePlan) []*planner.TablePlan {
+	t.Helper()
 	// Parsed as the daemon parses: a set of plain values packed
 	// (blk: its kernel elements are the parse's keys), others as lists.
 	rs, err := parser.ParseContext(parser.WithPackedSets(context.Background()), "diff.nft", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, _, err := planner.PlanRuleset(rs, planner.OffloadAuto)
+	if keyed {
+		parser.ReferenceKeys(rs)
+	} else {
+		zeroKeys(rs) // the parser's own keys would reuse too
+	}
+	plans, _, err := planner.PlanRulesetWith(rs, planner.OffloadAuto, planner.PlanOptions{Prev: prev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +198,9 @@ func handles(t *testing.T, ns *netns.NS) map[string]string {
 // TestProgramDiffEqualsFullLoad: for each edit, the incremental batch
 // from the old ruleset leaves the kernel's listing equal to a full load
 // of the new one in another namespace, keeps the handles and counters of
-// the rules it does not change, and is small.
+// the rules it does not change, and is small; also when the new plans
+// reuse the old plans' translations (rules with keys), and with them the
+// old rules' keys the diff computed.
 func TestProgramDiffEqualsFullLoad(t *testing.T) {
 	netns.SkipUnlessRoot(t, "nft")
 	inc, full := netns.New(t, "dfi"), netns.New(t, "dff")
@@ -194,6 +208,16 @@ func TestProgramDiffEqualsFullLoad(t *testing.T) {
 	if _, err := inc.Run("ip", "link", "set", "lo", "up"); err != nil {
 		t.Fatal(err)
 	}
+	for _, reuse := range []bool{false, true} {
+		mode := "scratch"
+		if reuse {
+			mode = "reuse"
+		}
+		t.Run(mode, func(t *testing.T) { programDiffEqualsFullLoad(t, reuse, incConn, fullConn, inc, full) })
+	}
+}
+
+func programDiffEqualsFullLoad(t *testing.T, reuse bool, incConn, fullConn func() (*nftables.Conn, error), inc, full *netns.NS) {
 	for i, e := range diffEdits {
 		// Every other edit, nfd forgets the handles it knows and dumps
 		// the chains instead (another tool committed meanwhile).
@@ -206,7 +230,7 @@ func TestProgramDiffEqualsFullLoad(t *testing.T) {
 			if err := Remove(c); err != nil {
 				t.Fatal(err)
 			}
-			oldPlans := diffPlans(t, diffBase)
+			oldPlans := diffPlansFrom(t, diffBase, reuse, nil)
 			if err := ProgramPlans(c, QueueCompat, oldPlans); err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +238,13 @@ func TestProgramDiffEqualsFullLoad(t *testing.T) {
 			inc.Ping("127.0.0.1", time.Second)
 			before := handles(t, inc)
 			newSrc := applyEdit(t, e.name, e.old, e.new)
-			newPlans := diffPlans(t, newSrc)
+			newPlans := diffPlansFrom(t, newSrc, reuse, oldPlans)
+			// An edit of the declarations changes every rule's key.
+			skeleton := map[string]bool{"set element": true, "interval element": true, "set definition": true, "add chain": true,
+				"remove chain": true, "policy": true, "add table": true, "hook change": true}[e.name]
+			if reused, _ := planner.ReuseStats(newPlans); (reuse && !skeleton) != (reused > 0) {
+				t.Errorf("reuse %v, but %d translations reused", reuse, reused)
+			}
 			if dump {
 				forgetHandles(c.NetNS)
 			}
@@ -261,7 +291,7 @@ func TestProgramDiffEqualsFullLoad(t *testing.T) {
 				}
 			}
 			// And back: known handles again.
-			back := diffPlans(t, diffBase)
+			back := diffPlansFrom(t, diffBase, reuse, newPlans)
 			if _, err := ProgramDiff(c, QueueCompat, newPlans, back); err != nil {
 				t.Fatal(err)
 			}
@@ -427,5 +457,16 @@ func TestProgramDiffObjects(t *testing.T) {
 			}
 			same(objectsBase)
 		})
+	}
+}
+
+// zeroKeys takes rs's rules' keys away: nothing of them is reused.
+func zeroKeys(rs *parser.Ruleset) {
+	for _, t := range rs.Tables {
+		for _, c := range t.Chains {
+			for _, r := range c.Rules {
+				r.Key = parser.RuleKey{}
+			}
+		}
 	}
 }

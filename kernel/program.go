@@ -114,6 +114,7 @@ type tailRule struct {
 	exprs []expr.Any
 	ref   *planner.RuleRef
 	what  string
+	hash  *planner.ExprHash
 }
 
 // tail lists the rules of a chain after its native prefix, in the order
@@ -157,7 +158,7 @@ func tail(cp *planner.ChainPlan, mode QueueMode) []tailRule {
 			out = append(out, tailRule{exprs: planner.NoEventsExprs(), what: "event-mask rule"})
 		}
 		for i, r := range cp.After {
-			out = append(out, tailRule{exprs: r, ref: &cp.AfterRefs[i]})
+			out = append(out, tailRule{exprs: r, ref: &cp.AfterRefs[i], hash: hashAt(cp.AfterHashes, len(cp.After), i)})
 		}
 	}
 	if cp.Base != nil {

@@ -23,21 +23,63 @@ type ruleKey [16]byte
 
 // keyer computes the keys of one table's rules.
 type keyer struct {
-	fam  byte
-	anon map[uint32][16]byte
-	buf  []byte
+	fam byte
+	// anon are the table's anonymous sets by ID, hashed when a rule
+	// that is keyed refers to one (anonHash).
+	wt       *wantTable
+	anon     map[uint32]*planner.PendingSet
+	anonHash map[uint32][16]byte
+	buf      []byte
 }
 
 func newKeyer(wt *wantTable) *keyer {
-	k := &keyer{fam: byte(wt.tp.Kernel.Family), anon: map[uint32][16]byte{}}
-	for _, wc := range wt.chains {
+	return &keyer{fam: byte(wt.tp.Kernel.Family), wt: wt}
+}
+
+// anonSets finds the table's anonymous sets, once, when a rule being
+// keyed refers to a set: with most keys cached, most diffs never do.
+func (k *keyer) anonSets() {
+	if k.anon != nil {
+		return
+	}
+	k.anon, k.anonHash = map[uint32]*planner.PendingSet{}, map[uint32][16]byte{}
+	for _, wc := range k.wt.chains {
 		for _, r := range wc.rules {
 			for _, ps := range r.anon {
-				k.anon[ps.Set.ID] = setHash(ps, true)
+				k.anon[ps.Set.ID] = ps
 			}
 		}
 	}
-	return k
+}
+
+// ruleKey is r's key: the one cached on r (the planner's translation
+// carries it from plan to plan), else computed and cached. The key does
+// not depend on set IDs, so a reused translation given new ones keeps it.
+func (k *keyer) ruleKey(r *wantRule) (ruleKey, error) {
+	if sum, ok := r.hash.Get(); ok {
+		return sum, nil
+	}
+	key, err := k.key(r.exprs)
+	if err == nil {
+		r.hash.Put(key)
+	}
+	return key, err
+}
+
+// anonName is what a rule's key takes for the name of the anonymous
+// set id, if it is one.
+func (k *keyer) anonName(id uint32) (string, bool) {
+	k.anonSets()
+	h, ok := k.anonHash[id]
+	if !ok {
+		ps := k.anon[id]
+		if ps == nil {
+			return "", false
+		}
+		h = setHash(ps, true)
+		k.anonHash[id] = h
+	}
+	return fmt.Sprintf("anon:%x", h), true
 }
 
 func (k *keyer) key(exprs []expr.Any) (ruleKey, error) {
@@ -48,15 +90,15 @@ func (k *keyer) key(exprs []expr.Any) (ruleKey, error) {
 			e = &expr.Counter{}
 		case *expr.Lookup:
 			c := *x
-			if h, ok := k.anon[x.SetID]; ok {
-				c.SetName = fmt.Sprintf("anon:%x", h)
+			if name, ok := k.anonName(x.SetID); ok {
+				c.SetName = name
 			}
 			c.SetID = 0
 			e = &c
 		case *expr.Dynset:
 			c := *x
-			if h, ok := k.anon[x.SetID]; ok {
-				c.SetName = fmt.Sprintf("anon:%x", h)
+			if name, ok := k.anonName(x.SetID); ok {
+				c.SetName = name
 			}
 			c.SetID = 0
 			e = &c

@@ -168,7 +168,9 @@ func (d *tableDiff) diffChain(c *nftables.Conn, ok, nk *keyer, oc, wc *wantChain
 	if len(handles) != len(oc.rules) {
 		return false
 	}
-	// The two sides on two cores: keying is most of a diff's time.
+	// The two sides on two cores: keying is most of a diff's time. But
+	// when the planner reused translations, the old side first: the new
+	// side's reused rules then find their keys cached (rulekey.go).
 	var oldKeys []ruleKey
 	var oerr error
 	done := make(chan struct{})
@@ -176,6 +178,9 @@ func (d *tableDiff) diffChain(c *nftables.Conn, ok, nk *keyer, oc, wc *wantChain
 		oldKeys, oerr = chainKeys(ok, oc, 'o')
 		close(done)
 	}()
+	if d.tp.Reused > 0 {
+		<-done
+	}
 	newKeys, err := chainKeys(nk, wc, 'n')
 	<-done
 	if err != nil || oerr != nil {
@@ -231,7 +236,7 @@ func chainKeys(k *keyer, wc *wantChain, side byte) ([]ruleKey, error) {
 			continue
 		}
 		var err error
-		if keys[i], err = k.key(wc.rules[i].exprs); err != nil {
+		if keys[i], err = k.ruleKey(&wc.rules[i]); err != nil {
 			return nil, err
 		}
 	}

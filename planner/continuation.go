@@ -183,7 +183,7 @@ type contBuilder struct {
 	cp         *ChainPlan
 	none       bool
 	ids        *contIDs
-	placements map[RuleRef]Placement
+	placements *Placements
 	points     map[string]*ContPoint
 	walked     map[string]bool
 	err        error
@@ -193,7 +193,7 @@ type contBuilder struct {
 // (plan cp, evaluated by nfd from cp.Start): every kernel-only rule nfd
 // can reach gets a continuation chain, every rule only nfd runs that a
 // continuation chain reaches gets an id to resume at.
-func (tr *translator) continuations(c *parser.Chain, cp *ChainPlan, none bool, ids *contIDs, placements map[RuleRef]Placement) error {
+func (tr *translator) continuations(c *parser.Chain, cp *ChainPlan, none bool, ids *contIDs, placements *Placements) error {
 	b := &contBuilder{tr: tr, t: tr.t, base: c, cp: cp, none: none, ids: ids, placements: placements,
 		points: map[string]*ContPoint{}, walked: map[string]bool{}}
 	b.walk(nil, c, cp.Start)
@@ -215,9 +215,9 @@ func (b *contBuilder) walk(stack []ContFrame, c *parser.Chain, from int) {
 	b.walked[key] = true
 	for j := from; j < len(c.Rules); j++ {
 		r := c.Rules[j]
-		if kernelOnly(b.tr.facts(), r) {
+		if b.tr.ko(c, j) {
 			run := j
-			for run > 0 && kernelOnly(b.tr.facts(), c.Rules[run-1]) {
+			for run > 0 && b.tr.ko(c, run-1) {
 				run--
 			}
 			b.point(true, append(clone(stack), ContFrame{c.Name, run}))
@@ -292,9 +292,7 @@ func (b *contBuilder) kernelChains(p *ContPoint) {
 			start++
 		}
 		b.tail(tc, p.Frames[:k], b.chain(p.Frames[k].Chain), start)
-		w.Rules = append(w.Rules, []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: tc.Name}})
-		w.Refs = append(w.Refs, RuleRef{})
-		w.Ctr = append(w.Ctr, -1)
+		w.addOther([]expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: tc.Name}})
 	}
 	start := p.Frames[0].Index
 	if n > 1 {
@@ -310,15 +308,16 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 	for j := start; j < len(c.Rules) && b.err == nil; j++ {
 		r := c.Rules[j]
 		ref := RuleRef{b.t.Family, b.t.Name, c.Name, j}
-		ko := kernelOnly(b.tr.facts(), r)
-		var exprs []expr.Any
+		ko := b.tr.ko(c, j)
+		var x *xlate
 		err := userspace("--offload=none")
 		if ko || !b.none {
-			exprs, err = b.tr.rule(r)
+			x, err = b.tr.ruleAt(c, j)
 		}
 		if err != nil && ko {
 			if jb, ok := b.jumpBack(lower, c, j, r); ok {
-				exprs, err = jb, nil
+				exprs, ord := withCounter(jb, r)
+				x, err = &xlate{counted: exprs, ord: ord}, nil
 			}
 		}
 		if err != nil {
@@ -330,11 +329,8 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 			cp.Queue, cp.QueueID = true, np.ID
 			return
 		}
-		exprs, ord := withCounter(exprs, r)
-		cp.Rules = append(cp.Rules, exprs)
-		cp.Refs = append(cp.Refs, ref)
-		cp.Ctr = append(cp.Ctr, ord)
-		pl := b.placements[ref]
+		cp.addRule(x, ref)
+		pl := b.placements.get(ref)
 		if ko {
 			pl = Placement{Kernel: true, Cont: true}
 		} else if !pl.Kernel || pl.Both {
@@ -342,7 +338,7 @@ func (b *contBuilder) tail(cp *ChainPlan, lower []ContFrame, c *parser.Chain, st
 			// chain for those that went on in the kernel: counts add up.
 			pl.Kernel, pl.Both = true, true
 		}
-		b.placements[ref] = pl
+		b.placements.set(ref, pl)
 	}
 }
 

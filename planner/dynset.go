@@ -128,7 +128,7 @@ func readsUpdatedSet(upd map[string]bool, r *parser.Rule) string {
 // (which the parser keeps apart from the table's sets): the same lookups
 // and updates, listed as a set and an `update @NAME` rule.
 func (tr *translator) meterSet(s *parser.SetUpdate) (*nftables.Set, error) {
-	if set := tr.sets[s.Set]; set != nil {
+	if set := tr.lookupSet(s.Set); set != nil {
 		return set, nil
 	}
 	ps := &parser.Set{Name: s.Set, Flags: parser.SetDynamic, Size: s.Size}

@@ -23,7 +23,7 @@ import (
 // placements of those rules. It returns false, with nothing changed, when
 // some userspace rule has no usable guard (a match the kernel cannot run
 // besides nfd's own layer-7 ones, or no match at all).
-func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) bool {
+func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements *Placements) bool {
 	// A limit or a quota would be split in two: the kernel's token bucket
 	// or byte count for some packets, nfd's for the others.
 	seen := map[*parser.Chain]bool{}
@@ -36,16 +36,17 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 	var guards, after [][]expr.Any
 	var refs []RuleRef
 	var ctrs []int
+	var hashes []*ExprHash
 	reasons := map[RuleRef]string{}
 	for i := cp.Start; i < len(c.Rules); i++ {
 		r := c.Rules[i]
 		ref := RuleRef{tr.t.Family, tr.t.Name, c.Name, i}
-		exprs, err := tr.rule(r)
+		x, err := tr.ruleAt(c, i)
 		if err == nil {
-			exprs, ord := withCounter(exprs, r)
-			after = append(after, exprs)
+			after = append(after, x.counted)
 			refs = append(refs, ref)
-			ctrs = append(ctrs, ord)
+			ctrs = append(ctrs, x.ord)
+			hashes = append(hashes, x.hash)
 			continue
 		}
 		g, ok := tr.guard(r)
@@ -56,13 +57,13 @@ func (tr *translator) hoist(c *parser.Chain, cp *ChainPlan, placements map[RuleR
 		guards = append(guards, g)
 		reasons[ref] = reasonOf(err, "userspace")
 	}
-	cp.Guards, cp.After, cp.AfterRefs, cp.AfterCtr = guards, after, refs, ctrs
+	cp.Guards, cp.After, cp.AfterRefs, cp.AfterCtr, cp.AfterHashes = guards, after, refs, ctrs, hashes
 	for _, ref := range refs {
-		placements[ref] = Placement{Kernel: true, Both: true}
+		placements.set(ref, Placement{Kernel: true, Both: true})
 	}
 	for ref, why := range reasons {
 		if ref.Index > cp.Start { // the first one's placement is already set
-			placements[ref] = Placement{Reason: why}
+			placements.set(ref, Placement{Reason: why})
 		}
 	}
 	return true

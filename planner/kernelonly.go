@@ -14,22 +14,27 @@ func kernelOnlyField(f parser.Field) bool { return f.KernelOnly() != "" }
 // checkKernelOnly refuses a plan that would evaluate a kernel-only match or
 // statement in nfd: the rule must be placed wholly in the kernel. It runs
 // after placement, so it names the rule and says why it landed in nfd.
-func checkKernelOnly(rs *parser.Ruleset, placements map[RuleRef]Placement) error {
-	for _, t := range rs.Tables {
-		live := reachable(t)
-		upd := updatedSets(t)
+func checkKernelOnly(rs *parser.Ruleset, plans []*TablePlan, placements *Placements) error {
+	for ti, t := range rs.Tables {
+		memo := plans[ti].memo
+		live := reachableOf(t, memo)
+		upd := memo.kf.upd
 		for _, c := range t.Chains {
 			if !live[c.Name] {
 				// No base chain reaches it: neither nft nor nfd ever
 				// evaluates its rules (nft only validates them).
 				continue
 			}
+			facts := memo.chains[c.Name].facts
 			for i, r := range c.Rules {
+				if !facts[i].kernelOnlyPart(upd) {
+					continue
+				}
 				what, reason, f, ok := kernelOnlyPart(upd, r)
 				if !ok {
 					continue
 				}
-				pl := placements[RuleRef{t.Family, t.Name, c.Name, i}]
+				pl := placements.get(RuleRef{t.Family, t.Name, c.Name, i})
 				if pl.Kernel && (!pl.Both || pl.Cont) {
 					continue
 				}

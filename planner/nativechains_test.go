@@ -79,7 +79,7 @@ func TestNativeChainsFixpoint(t *testing.T) {
 		tb := rs.Tables[0]
 		kt := &nftables.Table{Name: KernelTableName(tb.Name), Family: TableFamily(tb.Family)}
 		want := fixpointNative(tb, kt)
-		got := nativeChains(tb, kt, factsOf(tb))
+		got := nativeChains(tb, kt, factsOf(tb), nil, nil)
 		for c, w := range want {
 			if got[c] != w {
 				t.Fatalf("chain %s: native %v, the fixpoint says %v\n%s", c, got[c], w, b.String())

@@ -16,6 +16,10 @@ func (tr *translator) objRef(s *parser.ObjRef, typ uint32, have *depState) ([]ex
 	if s.Map == nil {
 		return []expr.Any{&expr.Objref{Type: int(typ), Name: s.Name}}, nil
 	}
+	if tr.rec != nil {
+		// The map's ID is in the reference's name: made afresh.
+		tr.rec.fresh = true
+	}
 	m := s.Map
 	src, name, anon := m.Val.Elems, "__objmap%d", true
 	catchAll := m.Val.CatchAll != nil

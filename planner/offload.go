@@ -61,6 +61,14 @@ type translator struct {
 	// packedSrc: the named set newSetData makes now, whose elements the
 	// parse may have packed (set by setForData).
 	packedSrc *parser.Set
+	// memo is what this plan keeps of the table's translations, prev
+	// the previous plan's (memo.go); rec records the translation being
+	// made; lastC and lastM cache memoFor.
+	memo, prev *tableMemo
+	rec        *recording
+	rc         recording
+	lastC      *parser.Chain
+	lastM      *chainMemo
 }
 
 // updated returns the table's updated sets.
@@ -253,9 +261,9 @@ func (tr *translator) rule(r *parser.Rule) ([]expr.Any, error) {
 
 // check tells whether a rule could run natively, for rules nfd places in
 // userspace anyway; nothing of the translation is kept.
-func (tr *translator) check(r *parser.Rule) error {
+func (tr *translator) check(c *parser.Chain, i int) error {
 	n := len(tr.pending)
-	_, err := tr.rule(r)
+	_, err := tr.ruleAt(c, i)
 	tr.rollback(n)
 	return err
 }
@@ -339,6 +347,9 @@ func (tr *translator) verdict(v *parser.Verdict) *expr.Verdict {
 func (tr *translator) checkTarget(v *parser.Verdict) error {
 	if v != nil && v.Target != "" && tr.targets != nil {
 		tr.targets[v.Target] = true
+	}
+	if v != nil && v.Target != "" && tr.rec != nil {
+		tr.rec.targets = append(tr.rec.targets, targetRead{v.Target, tr.native[v.Target]})
 	}
 	if v != nil && v.Target != "" && !tr.native[v.Target] {
 		return userspace("jumps to chain %s, which runs in userspace", v.Target)
@@ -575,7 +586,7 @@ func (tr *translator) setForData(keys []parser.Field, v *parser.Value, vmap bool
 		return nil, userspace("its set has a catch-all `*` element, which nfd's netlink library cannot program")
 	}
 	if v.SetRef != "" {
-		if s := tr.sets[v.SetRef]; s != nil {
+		if s := tr.lookupSet(v.SetRef); s != nil {
 			return s, nil
 		}
 		ps := tr.t.Set(v.SetRef)

@@ -53,6 +53,10 @@ type ChainPlan struct {
 	// rule's matches back from the kernel.
 	Refs []RuleRef
 	Ctr  []int
+	// Hashes, when as long as Rules, cache each native rule's hash for
+	// the kernel's diff (nil: none); AfterHashes likewise for After.
+	Hashes      []*ExprHash
+	AfterHashes []*ExprHash
 	// BypassBit is the mark bit of this chain's flow bypass, 0 for none;
 	// Bypass[i] tells whether an accept by rule i bypasses its flow.
 	BypassBit uint32
@@ -157,6 +161,26 @@ type TablePlan struct {
 	Dormant bool
 	// DNS, when set, queues DNS messages for the table's `dns names` sets.
 	DNS *DNSPlan
+	// Reused and Translated count the rule translations taken from the
+	// previous plans (PlanOptions.Prev) and those made.
+	Reused, Translated int
+	memo               *tableMemo
+}
+
+// addRule appends a native rule translated as x.
+func (cp *ChainPlan) addRule(x *xlate, ref RuleRef) {
+	cp.Rules = append(cp.Rules, x.counted)
+	cp.Refs = append(cp.Refs, ref)
+	cp.Ctr = append(cp.Ctr, x.ord)
+	cp.Hashes = append(cp.Hashes, x.hash)
+}
+
+// addOther appends a native rule of nfd's own (no user rule).
+func (cp *ChainPlan) addOther(exprs []expr.Any) {
+	cp.Rules = append(cp.Rules, exprs)
+	cp.Refs = append(cp.Refs, RuleRef{})
+	cp.Ctr = append(cp.Ctr, -1)
+	cp.Hashes = append(cp.Hashes, nil)
 }
 
 // Offload modes.
@@ -170,11 +194,32 @@ const (
 // its packets; NAT and route chains always run natively (and must).
 // placements are keyed by table family, table, chain and rule index.
 func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]Placement, error) {
-	placements := map[RuleRef]Placement{}
+	plans, pl, err := PlanRulesetWith(rs, offload, PlanOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return plans, pl.Map(), nil
+}
+
+// PlanRulesetWith is PlanRuleset reusing, with opts.Prev, the previous
+// plans' translations of rules with the same non-zero key (memo.go). The
+// plans are those PlanRuleset gives, but for set IDs (fresh per plan).
+func PlanRulesetWith(rs *parser.Ruleset, offload string, opts PlanOptions) ([]*TablePlan, *Placements, error) {
+	placements := newPlacements(rs)
+	type tkey struct {
+		f    parser.Family
+		name string
+	}
+	prev := map[tkey]*tableMemo{}
+	for _, tp := range opts.Prev {
+		if tp.memo != nil {
+			prev[tkey{tp.Family, tp.Name}] = tp.memo
+		}
+	}
 	var plans []*TablePlan
 	ids := &contIDs{}
 	for _, t := range rs.Tables {
-		tp, err := planTable(t, offload, placements, ids)
+		tp, err := planTable(t, offload, placements, ids, prev[tkey{t.Family, t.Name}])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -183,7 +228,7 @@ func PlanRuleset(rs *parser.Ruleset, offload string) ([]*TablePlan, map[RuleRef]
 	if err := numberRejects(plans, ids); err != nil {
 		return nil, nil, err
 	}
-	if err := checkKernelOnly(rs, placements); err != nil {
+	if err := checkKernelOnly(rs, plans, placements); err != nil {
 		return nil, nil, err
 	}
 	return plans, placements, nil
@@ -213,7 +258,7 @@ type RuleRef struct {
 // (NFT_TABLE_MAXNAMELEN and friends, 256 with the terminating NUL).
 const maxNameLen = 255
 
-func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement, ids *contIDs) (*TablePlan, error) {
+func planTable(t *parser.Table, offload string, placements *Placements, ids *contIDs, prev *tableMemo) (*TablePlan, error) {
 	if n := len(KernelTableName(t.Name)); n > maxNameLen {
 		return nil, errorf(t.Pos, "table name `%s` is too long for nfd: its kernel table %s… would have %d bytes, the kernel takes %d; shorten it to %d",
 			t.Name[:16]+"…", KernelTableName(t.Name)[:20], n, maxNameLen, maxNameLen-len(TablePrefix))
@@ -225,13 +270,15 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		}
 	}
 	kt := &nftables.Table{Name: KernelTableName(t.Name), Family: TableFamily(t.Family)}
-	kf := factsOf(t)
+	memo := newTableMemo(t, prev)
+	kf := tableFactsOf(memo)
+	memo.kf = kf
 	native := map[string]bool{}
 	if offload == OffloadAuto {
-		native = nativeChains(t, kt, kf)
+		native = nativeChains(t, kt, kf, memo, prev)
 	}
-	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native, kf: kf}
-	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant}
+	tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: native, kf: kf, memo: memo, prev: prev}
+	tp := &TablePlan{Family: t.Family, Name: t.Name, Kernel: kt, Dormant: t.Dormant, memo: memo}
 	for _, c := range t.Chains {
 		cp := &ChainPlan{Name: c.Name, Base: c.Base}
 		forced := c.Base != nil && c.Base.Type != parser.ChainFilter
@@ -240,8 +287,8 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// A userspace regular chain: nfd evaluates it when a userspace
 			// rule jumps there; nothing in the kernel.
 			for i := range c.Rules {
-				err := tr.check(c.Rules[i])
-				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")}
+				err := tr.check(c, i)
+				placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: reasonOf(err, "its chain is not wholly kernel-expressible")})
 			}
 			continue
 		case offload != OffloadAuto && !forced:
@@ -250,20 +297,17 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			// natively: nfd cannot evaluate them, and before any rule
 			// nfd runs they keep first-match order.
 			if cp.Queue {
-				for i, r := range c.Rules {
-					if !kernelOnly(kf, r) {
+				for i := range c.Rules {
+					if !tr.ko(c, i) {
 						break
 					}
-					exprs, err := tr.rule(r)
+					x, err := tr.ruleAt(c, i)
 					if err != nil {
 						break
 					}
 					ref := RuleRef{t.Family, t.Name, c.Name, i}
-					exprs, ord := withCounter(exprs, r)
-					cp.Rules = append(cp.Rules, exprs)
-					cp.Refs = append(cp.Refs, ref)
-					cp.Ctr = append(cp.Ctr, ord)
-					placements[ref] = Placement{Kernel: true}
+					cp.addRule(x, ref)
+					placements.set(ref, Placement{Kernel: true})
 					cp.Start = i + 1
 				}
 				cp.Bypass, cp.BypassNames = bypassRules(c, cp.Start)
@@ -274,7 +318,7 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 				}
 			}
 			for i := cp.Start; i < len(c.Rules); i++ {
-				placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: "--offload=none"}
+				placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: "--offload=none"})
 			}
 			if c.Base != nil {
 				if err := tr.continuations(c, cp, true, ids, placements); err != nil {
@@ -289,32 +333,33 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 			continue
 		}
 		stopped := false
+		cp.Rules = make([][]expr.Any, 0, len(c.Rules))
+		cp.Refs = make([]RuleRef, 0, len(c.Rules))
+		cp.Ctr = make([]int, 0, len(c.Rules))
+		cp.Hashes = make([]*ExprHash, 0, len(c.Rules))
 		for i, r := range c.Rules {
 			ref := RuleRef{t.Family, t.Name, c.Name, i}
 			if stopped {
 				continue // placed below
 			}
-			exprs, err := tr.rule(r)
+			x, err := tr.ruleAt(c, i)
 			if err != nil {
 				if forced {
 					return nil, errorf(r.Pos, "%s chain `%s` runs only in the kernel, but this rule cannot: %v", c.Base.Type, c.Name, err)
 				}
 				stopped = true
 				cp.Start = i
-				placements[ref] = Placement{Reason: err.Error()}
+				placements.set(ref, Placement{Reason: err.Error()})
 				continue
 			}
-			exprs, ord := withCounter(exprs, r)
-			cp.Rules = append(cp.Rules, exprs)
-			cp.Refs = append(cp.Refs, ref)
-			cp.Ctr = append(cp.Ctr, ord)
-			placements[ref] = Placement{Kernel: true}
+			cp.addRule(x, ref)
+			placements.set(ref, Placement{Kernel: true})
 		}
 		if stopped {
 			if !tr.hoist(c, cp, placements) {
 				for i := cp.Start + 1; i < len(c.Rules); i++ {
-					err := tr.check(c.Rules[i])
-					placements[RuleRef{t.Family, t.Name, c.Name, i}] = Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")}
+					err := tr.check(c, i)
+					placements.set(RuleRef{t.Family, t.Name, c.Name, i}, Placement{Reason: reasonOf(err, "follows a userspace rule, so it runs after it to keep first-match order")})
 				}
 			}
 			cp.Queue = true
@@ -346,6 +391,8 @@ func planTable(t *parser.Table, offload string, placements map[RuleRef]Placement
 		return nil, err
 	}
 	tp.DNS = dns
+	tp.Reused, tp.Translated = memo.reused, memo.translated
+	memo.done()
 	return tp, nil
 }
 
@@ -488,7 +535,7 @@ func ChainType(t parser.ChainType) nftables.ChainType {
 // rule "native iff every rule translates" has, in time linear in the
 // rules and jumps: a rule's translation depends on the other chains only
 // through checkTarget, which fails exactly when a target is not native.
-func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts) map[string]bool {
+func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts, memo, prev *tableMemo) map[string]bool {
 	native := map[string]bool{}
 	for _, c := range t.Chains {
 		if c.Base == nil {
@@ -506,9 +553,9 @@ func nativeChains(t *parser.Table, kt *nftables.Table, kf *tableFacts) map[strin
 			continue
 		}
 		jumps := map[string]bool{}
-		tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: all, kf: kf, targets: jumps}
-		for _, r := range c.Rules {
-			if _, err := tr.rule(r); err != nil {
+		tr := &translator{t: t, kt: kt, sets: map[string]*nftables.Set{}, native: all, kf: kf, targets: jumps, memo: memo, prev: prev}
+		for i := range c.Rules {
+			if _, err := tr.ruleAt(c, i); err != nil {
 				failed = append(failed, c.Name)
 				break
 			}

@@ -38,7 +38,7 @@ const ReplyChainSuffix = "-reply"
 
 // replyChain lays out c's reply chain and guard (cp.ReplyChain), for a
 // queued filter base chain at a hook other than forward.
-func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[RuleRef]Placement) {
+func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements *Placements) {
 	if c.Base == nil || c.Base.Type != parser.ChainFilter || c.Base.Hook == parser.HookForward {
 		return
 	}
@@ -62,29 +62,24 @@ func (tr *translator) replyChain(c *parser.Chain, cp *ChainPlan, placements map[
 		if hasName(r) {
 			continue
 		}
-		exprs, err := tr.rule(r)
+		x, err := tr.ruleAt(c, j)
 		if err != nil {
 			tr.rollback(n)
 			return
 		}
 		ref := RuleRef{tr.t.Family, tr.t.Name, c.Name, j}
-		exprs, ord := withCounter(exprs, r)
-		w.Rules = append(w.Rules, exprs)
-		w.Refs = append(w.Refs, ref)
-		w.Ctr = append(w.Ctr, ord)
+		w.addRule(x, ref)
 		refs = append(refs, ref)
 	}
 	for _, ref := range refs {
-		if pl := placements[ref]; !pl.Kernel || pl.Both {
+		if pl := placements.get(ref); !pl.Kernel || pl.Both {
 			pl.Kernel, pl.Both = true, true
-			placements[ref] = pl
+			placements.set(ref, pl)
 		}
 	}
 	cp.ContChains = append(cp.ContChains, w)
 	cp.ReplyChain = name
-	cp.Rules = append(cp.Rules, ReplyGuardExprs(name))
-	cp.Refs = append(cp.Refs, RuleRef{})
-	cp.Ctr = append(cp.Ctr, -1)
+	cp.addOther(ReplyGuardExprs(name))
 }
 
 // hasName reports whether r matches a layer-7 name.
