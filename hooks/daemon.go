@@ -94,7 +94,7 @@ type state struct {
 	queued     [2][parser.NumHooks]bool // [IPv4, IPv6][hook]: some chain queues there
 	file       string
 	checksum   string
-	canon      [32]byte // hash of the canonical print: what the rules mean
+	canon      *canon // hash of the canonical print: what the rules mean
 	loaded     time.Time
 	warnings   []string  // parser.Lint of the file
 	dns        *dnsState // sets filled from DNS answers (dns.go)
@@ -299,7 +299,7 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 		opts.Prev = prev.eng
 		prevPlans = prev.plans
 	}
-	eng, plans, placements, canon, err := compileAndPlan(rs, opts, d.cfg.Offload, prevPlans, func() { d.prog.phase(PhasePlanning) })
+	eng, plans, placements, err := compileAndPlan(rs, opts, d.cfg.Offload, prevPlans, func() { d.prog.phase(PhasePlanning) })
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (d *Daemon) load(ctx context.Context, file string, prev *state) (*state, er
 	}
 	sum := sha256.Sum256(src)
 	st := &state{eng: eng, plans: plans, placements: placements, file: file, checksum: hex.EncodeToString(sum[:]),
-		canon: canon, loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
+		canon: newCanon(rs), loaded: time.Now(), byQueue: map[uint16]*chainState{}, warnings: warnings}
 	planOf := map[string]*planner.ChainPlan{}
 	for _, tp := range plans {
 		for _, cp := range tp.Chains {

@@ -43,7 +43,7 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 		}
 		for _, off := range []string{planner.OffloadAuto, planner.OffloadNone} {
 			opts := rules.Options{KernelOnly: planner.KernelOnlyTest()}
-			_, plans, _, canon, err := compileAndPlan(rs, opts, off, nil, nil)
+			_, plans, _, err := compileAndPlan(rs, opts, off, nil, nil)
 			_, serr := rules.Compile(rs, rules.Options{KernelOnly: planner.KernelOnlyTest()})
 			splans, _, perr := planner.PlanRuleset(rs, off)
 			if serr == nil {
@@ -59,7 +59,7 @@ func TestCompileAndPlanConcurrent(t *testing.T) {
 			if len(plans) != len(splans) {
 				t.Fatalf("%s: %d table plans, %d one after the other", f, len(plans), len(splans))
 			}
-			if canon != [32]byte(sha256Of(parser.Print(rs))) {
+			if newCanon(rs).Sum() != [32]byte(sha256Of(parser.Print(rs))) {
 				t.Fatalf("%s: canonical hash differs", f)
 			}
 		}
@@ -82,7 +82,7 @@ func TestCompileAndPlanReuse(t *testing.T) {
 	}
 	parser.ReferenceKeys(rs)
 	opts := rules.Options{KernelOnly: planner.KernelOnlyTest()}
-	_, plans, _, _, err := compileAndPlan(rs, opts, planner.OffloadAuto, nil, nil)
+	_, plans, _, err := compileAndPlan(rs, opts, planner.OffloadAuto, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestCompileAndPlanReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	parser.ReferenceKeys(rs2)
-	_, plans2, pl, _, err := compileAndPlan(rs2, opts, planner.OffloadAuto, plans, nil)
+	_, plans2, pl, err := compileAndPlan(rs2, opts, planner.OffloadAuto, plans, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

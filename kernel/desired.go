@@ -88,6 +88,7 @@ func desired(mode QueueMode, tp *planner.TablePlan) *wantTable {
 			ch.Policy = &policy
 		}
 		wc := &wantChain{spec: ch, tag: batchTag{tp: tp, chain: cp.Name, what: "chain"}}
+		wc.rules = make([]wantRule, 0, 1+len(cp.Rules)+len(cp.Guards)+len(cp.After)+4)
 		wt.chains = append(wt.chains, wc)
 		if cp.Dispatches() {
 			ps := cp.DispatchSet()
@@ -96,12 +97,12 @@ func desired(mode QueueMode, tp *planner.TablePlan) *wantTable {
 			wc.rules = append(wc.rules, rule(planner.DispatchExprs(cp.ContMask, ps.Set.Name, ps.Set.ID),
 				batchTag{tp: tp, chain: cp.Name, what: "continuation dispatch rule"}))
 		}
-		wc.rules = append(wc.rules, chainRules(mode, tp, cp, rule)...)
+		wc.rules = appendChainRules(wc.rules, mode, tp, cp, rule)
 		for _, cc := range cp.ContChains {
 			cc.QueueNum, cc.QueueTotal, cc.ContMask = cp.QueueNum, cp.QueueTotal, cp.ContMask
 			wcc := &wantChain{spec: &nftables.Chain{Name: cc.Name, Table: t},
 				tag: batchTag{tp: tp, chain: cp.Name, what: "continuation chain " + cc.Name}}
-			wcc.rules = chainRules(mode, tp, cc, rule)
+			wcc.rules = appendChainRules(nil, mode, tp, cc, rule)
 			wt.chains = append(wt.chains, wcc)
 		}
 		if cp.Queue && cp.BypassBit != 0 {
@@ -138,10 +139,12 @@ func setIDOf(e expr.Any) (uint32, bool) {
 	return 0, false
 }
 
-// chainRules lists the rules of one chain after its dispatch rule, in its
-// layout's order.
-func chainRules(mode QueueMode, tp *planner.TablePlan, cp *planner.ChainPlan, rule func([]expr.Any, batchTag) wantRule) []wantRule {
-	var out []wantRule
+// appendChainRules appends the rules of one chain after its dispatch
+// rule, in its layout's order, to out.
+func appendChainRules(out []wantRule, mode QueueMode, tp *planner.TablePlan, cp *planner.ChainPlan, rule func([]expr.Any, batchTag) wantRule) []wantRule {
+	if out == nil {
+		out = make([]wantRule, 0, len(cp.Rules)+len(cp.Guards)+len(cp.After)+4)
+	}
 	for i, r := range cp.Rules {
 		tag := batchTag{tp: tp, chain: cp.Name, ref: &cp.Refs[i]}
 		if cp.Refs[i].Chain == "" {

@@ -203,9 +203,11 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 		kernelChains[k] = append(kernelChains[k], ch)
 	}
 	handles := map[*planner.TablePlan]*tableHandles{}
+	var wts []*wantTable
 	for _, tp := range plans {
 		k := tableKey(tp.Kernel)
 		wt := desired(mode, tp)
+		wts = append(wts, wt)
 		if kt := existing[k]; kt != nil {
 			if err := replaceTable(b, c, kt, kernelChains[k], wt); err != nil {
 				return err
@@ -216,12 +218,38 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 		handles[tp] = &tableHandles{chains: addTable(b, wt, h)}
 		handles[tp].hgen = h.last
 	}
-	if err := sendBatch(c, b); err != nil {
+	msgs, tags, err := b.Messages()
+	if err != nil {
 		forgetHandles(c.NetNS)
 		return err
 	}
+	// While the kernel commits (on one core, a second at 10^5 rules), the
+	// other keys the rules for the next reload's diff (rulekey.go), which
+	// would otherwise hash the whole running side first.
+	warmed := make(chan struct{})
+	go func() {
+		defer close(warmed)
+		warmKeys(wts)
+	}()
+	err = nlbatch.Send(c.NetNS, msgs, tags)
+	<-warmed
+	if err != nil {
+		forgetHandles(c.NetNS)
+		return &CommitError{Err: err}
+	}
 	rememberHandles(c.NetNS, gen, genOK, handles)
 	return nil
+}
+
+// warmKeys computes and caches the key of every rule of wts (in the
+// plans' hash slots; a rule without one is keyed when diffed).
+func warmKeys(wts []*wantTable) {
+	for _, wt := range wts {
+		k := newKeyer(wt)
+		for _, wc := range wt.chains {
+			_, _ = chainKeys(k, wc, 'o')
+		}
+	}
 }
 
 // sendBatch commits b in c's network namespace as one transaction.
