@@ -3,11 +3,11 @@ package kernel
 import (
 	"fmt"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/parser"
 	"github.com/nfdproject/nfd/planner"
 )
@@ -18,17 +18,7 @@ import (
 func keyBenchPlans(b *testing.B, n int) (old *wantTable, plan func() *wantTable) {
 	b.Helper()
 	src := func(changed bool) *parser.Ruleset {
-		var s strings.Builder
-		s.WriteString("table ip t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n")
-		for i := 0; i < n; i++ {
-			p := 1 + i%60000
-			if changed && i == n/2 {
-				p = 65000
-			}
-			fmt.Fprintf(&s, "    ip saddr 10.%d.%d.%d tcp dport %d counter drop\n", i/65536%256, i/256%256, i%256, p)
-		}
-		s.WriteString("  }\n}\n")
-		rs, err := parser.Parse("bench.nft", []byte(s.String()))
+		rs, err := parser.Parse("bench.nft", []byte(rulegen.ScaleChain(n, changed)))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,29 +2,16 @@ package planner
 
 import (
 	"fmt"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/parser"
 )
 
-// memoBenchFile is MEMO.md's generated file: n rules `ip saddr A tcp
-// dport P counter drop` in one base chain; changed moves rule n/2's port.
-func memoBenchFile(n int, changed bool) string {
-	var b strings.Builder
-	b.WriteString("table ip t {\n  chain input {\n    type filter hook input priority 0; policy accept;\n")
-	for i := 0; i < n; i++ {
-		p := 1 + i%60000
-		if changed && i == n/2 {
-			p = 65000
-		}
-		fmt.Fprintf(&b, "    ip saddr 10.%d.%d.%d tcp dport %d counter drop\n", i/65536%256, i/256%256, i%256, p)
-	}
-	b.WriteString("  }\n}\n")
-	return b.String()
-}
+// memoBenchFile is the scale benchmarks' ruleset (rulegen.ScaleChain).
+func memoBenchFile(n int, changed bool) string { return rulegen.ScaleChain(n, changed) }
 
 func memoBenchRulesets(b *testing.B, n int) (old, new *parser.Ruleset) {
 	b.Helper()

@@ -3,6 +3,7 @@ package nlbatch
 import (
 	"encoding/binary"
 	"fmt"
+	"syscall"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -49,46 +50,31 @@ func DumpRules(netnsFd int, family byte, table, chain string) ([]Rule, error) {
 		return nil, err
 	}
 	var out []Rule
-	buf := make([]byte, 256<<10)
 	done := false
 	var perr error
-	for !done && perr == nil {
-		rerr := raw.Read(func(fd uintptr) bool {
-			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
-			if err == unix.EAGAIN {
-				return false
+	if err := readMessages(raw, make([]byte, 256<<10), func() bool { return !done && perr == nil }, func(m nlmsg) bool {
+		typ, body := m.typ, m.body
+		switch {
+		case typ == unix.NLMSG_DONE:
+			done = true
+		case typ == unix.NLMSG_ERROR:
+			if len(body) >= 4 {
+				if e := -int32(binary.NativeEndian.Uint32(body)); e != 0 {
+					perr = unix.Errno(e)
+				}
 			}
+			done = true
+		case typ == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE && len(body) > 4:
+			r, err := parseRule(body[4:])
 			if err != nil {
 				perr = err
-				return true
+				return false
 			}
-			eachMessage(buf[:n], func(m nlmsg) bool {
-				typ, body := m.typ, m.body
-				switch {
-				case typ == unix.NLMSG_DONE:
-					done = true
-				case typ == unix.NLMSG_ERROR:
-					if len(body) >= 4 {
-						if e := -int32(binary.NativeEndian.Uint32(body)); e != 0 {
-							perr = unix.Errno(e)
-						}
-					}
-					done = true
-				case typ == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE && len(body) > 4:
-					r, err := parseRule(body[4:])
-					if err != nil {
-						perr = err
-						return false
-					}
-					out = append(out, r)
-				}
-				return true
-			})
-			return true
-		})
-		if rerr != nil {
-			return nil, rerr
+			out = append(out, r)
 		}
+		return true
+	}); err != nil {
+		return nil, err
 	}
 	if perr != nil {
 		return nil, fmt.Errorf("dumping rules of %s %s: %w", table, chain, perr)
@@ -145,4 +131,32 @@ func parseRule(b []byte) (Rule, error) {
 		}
 	}
 	return r, ad.Err()
+}
+
+// readMessages reads datagrams from raw into buf while more says so,
+// calling f for each message in them (eachMessage). It returns a read's
+// error; f reports its own through what it closes over.
+func readMessages(raw syscall.RawConn, buf []byte, more func() bool, f func(m nlmsg) bool) error {
+	for more() {
+		var rerr error
+		err := raw.Read(func(fd uintptr) bool {
+			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			if err == unix.EAGAIN {
+				return false
+			}
+			if err != nil {
+				rerr = err
+				return true
+			}
+			eachMessage(buf[:n], f)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	return nil
 }

@@ -52,52 +52,37 @@ func GetRules(netnsFd int, family byte, table, chain string, handles []uint64) (
 	out := make([]Rule, len(handles))
 	got := 0
 	var perr error
-	buf := make([]byte, 64<<10)
-	for got < len(handles) && perr == nil {
-		rerr := raw.Read(func(fd uintptr) bool {
-			n, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
-			if err == unix.EAGAIN {
+	if err := readMessages(raw, make([]byte, 64<<10), func() bool { return got < len(handles) && perr == nil }, func(m nlmsg) bool {
+		i := int(m.seq) - 1
+		if i < 0 || i >= len(handles) {
+			return true // not an answer to these requests
+		}
+		switch {
+		case m.typ == unix.NLMSG_ERROR:
+			e := int32(0)
+			if len(m.body) >= 4 {
+				e = -int32(binary.NativeEndian.Uint32(m.body))
+			}
+			if e != 0 {
+				perr = fmt.Errorf("rule handle %d: %w", handles[i], unix.Errno(e))
 				return false
 			}
+		case m.typ == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE && len(m.body) > 4:
+			r, err := parseRule(m.body[4:])
 			if err != nil {
 				perr = err
-				return true
+				return false
 			}
-			eachMessage(buf[:n], func(m nlmsg) bool {
-				i := int(m.seq) - 1
-				if i < 0 || i >= len(handles) {
-					return true // not an answer to these requests
-				}
-				switch {
-				case m.typ == unix.NLMSG_ERROR:
-					e := int32(0)
-					if len(m.body) >= 4 {
-						e = -int32(binary.NativeEndian.Uint32(m.body))
-					}
-					if e != 0 {
-						perr = fmt.Errorf("rule handle %d: %w", handles[i], unix.Errno(e))
-						return false
-					}
-				case m.typ == unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWRULE && len(m.body) > 4:
-					r, err := parseRule(m.body[4:])
-					if err != nil {
-						perr = err
-						return false
-					}
-					if r.Handle != handles[i] {
-						perr = fmt.Errorf("asked for rule handle %d, the kernel answered with %d", handles[i], r.Handle)
-						return false
-					}
-					out[i] = r
-					got++
-				}
-				return true
-			})
-			return true
-		})
-		if rerr != nil {
-			return nil, rerr
+			if r.Handle != handles[i] {
+				perr = fmt.Errorf("asked for rule handle %d, the kernel answered with %d", handles[i], r.Handle)
+				return false
+			}
+			out[i] = r
+			got++
 		}
+		return true
+	}); err != nil {
+		return nil, err
 	}
 	if perr != nil {
 		return nil, fmt.Errorf("reading rules of %s %s: %w", table, chain, perr)
