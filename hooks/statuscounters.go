@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/nftables"
+
 	"github.com/nfdproject/nfd/kernel"
 	"github.com/nfdproject/nfd/planner"
 )
@@ -42,20 +44,14 @@ func (d *Daemon) statusCounters(st *state) (kernel.KernelCounters, time.Duration
 	quick := rc.took < slowDump && (rc.took > 0 || nativeRules(st) < 20000)
 	if !fresh && quick {
 		rc.mu.Unlock()
-		start := time.Now()
-		kc := kernel.ReadKernelCounters(c, st.plans)
-		rc.mu.Lock()
-		rc.st, rc.rule, rc.at, rc.took = st, kc.Rules, time.Now(), time.Since(start)
-		rc.mu.Unlock()
-		return kc, 0
+		return rc.read(c, st), 0
 	}
 	if !fresh && !rc.busy && d.run.Load() == int32(stateRunning) {
 		rc.busy = true
 		d.spawn(func() {
-			start := time.Now()
-			kc := kernel.ReadKernelCounters(c, st.plans)
+			rc.read(c, st)
 			rc.mu.Lock()
-			rc.st, rc.rule, rc.at, rc.took, rc.busy = st, kc.Rules, time.Now(), time.Since(start), false
+			rc.busy = false
 			rc.mu.Unlock()
 		})
 	}
@@ -66,6 +62,16 @@ func (d *Daemon) statusCounters(st *state) (kernel.KernelCounters, time.Duration
 	}
 	rc.mu.Unlock()
 	return kc, age
+}
+
+// read dumps every counter of st's rules and keeps the rules' counts.
+func (rc *ruleCounters) read(c *nftables.Conn, st *state) kernel.KernelCounters {
+	start := time.Now()
+	kc := kernel.ReadKernelCounters(c, st.plans)
+	rc.mu.Lock()
+	rc.st, rc.rule, rc.at, rc.took = st, kc.Rules, time.Now(), time.Since(start)
+	rc.mu.Unlock()
+	return kc
 }
 
 // RecentKernelCounters is KernelCounters for readers that come often

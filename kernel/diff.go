@@ -45,7 +45,7 @@ func ProgramDiff(c *nftables.Conn, mode QueueMode, old, plans []*planner.TablePl
 		return res, err
 	}
 	res.Messages = b.Len()
-	if err := sendBatch(c, b); err != nil {
+	if err := sendBatch(c, b, nil); err != nil {
 		forgetHandles(c.NetNS)
 		return Programmed{Full: len(plans)}, ProgramPlans(c, mode, plans)
 	}

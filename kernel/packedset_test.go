@@ -3,11 +3,10 @@ package kernel
 import (
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 
+	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/planner"
 )
 
@@ -18,7 +17,7 @@ func TestPackedElemDiffEqualsElemDiff(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for round := 0; round < 500; round++ {
 		plain := round%2 == 0
-		old := randKernelElems(r, r.IntN(60), plain)
+		old := rulegen.KernelElems(r, r.IntN(60), plain)
 		var nw []nftables.SetElement
 		switch round % 3 {
 		case 0: // a few changes in a shared list
@@ -27,13 +26,13 @@ func TestPackedElemDiffEqualsElemDiff(t *testing.T) {
 				i := r.IntN(len(nw))
 				nw = append(nw[:i], nw[i+1:]...)
 			}
-			nw = append(nw, randKernelElems(r, r.IntN(4), plain)...)
+			nw = append(nw, rulegen.KernelElems(r, r.IntN(4), plain)...)
 			if len(nw) > 2 {
 				i := r.IntN(len(nw) - 1)
 				nw[i], nw[i+1] = nw[i+1], nw[i]
 			}
 		default:
-			nw = randKernelElems(r, r.IntN(60), plain || r.IntN(2) == 0)
+			nw = rulegen.KernelElems(r, r.IntN(60), plain || r.IntN(2) == 0)
 		}
 		wantDel, wantAdd := elemDiff(old, nw)
 		op, _ := planner.PackKernelElems(old)
@@ -85,46 +84,4 @@ func BenchmarkPackedElemDiff(b *testing.B) {
 			b.Fatalf("diff of %d and %d elements", len(del), len(add))
 		}
 	}
-}
-
-// randKernelElems (as planner's test) is a random kernel element list with every field a plan
-// sets: keys, range ends, interval end flags, data, verdicts, timeouts,
-// expiry and comments; plain (only 4-byte keys) when plain is set.
-func randKernelElems(r *rand.Rand, n int, plain bool) []nftables.SetElement {
-	bs := func(min, max int) []byte {
-		b := make([]byte, min+r.IntN(max-min+1))
-		for i := range b {
-			b[i] = byte(r.IntN(4)) // few values: equal keys happen
-		}
-		return b
-	}
-	els := make([]nftables.SetElement, n)
-	for i := range els {
-		e := &els[i]
-		if plain {
-			e.Key = bs(4, 4)
-			continue
-		}
-		e.Key = bs(1, 6)
-		if r.IntN(5) == 0 {
-			e.KeyEnd = bs(1, 6)
-		}
-		e.IntervalEnd = r.IntN(4) == 0
-		if r.IntN(4) == 0 {
-			e.Val = bs(0, 5)
-		}
-		if r.IntN(4) == 0 {
-			e.VerdictData = &expr.Verdict{Kind: expr.VerdictKind(r.IntN(7) - 5), Chain: string(bs(0, 3))}
-		}
-		if r.IntN(3) == 0 {
-			e.Timeout = time.Duration(r.Int64N(1 << 40))
-		}
-		if r.IntN(5) == 0 {
-			e.Expires = time.Duration(r.Int64N(1 << 40))
-		}
-		if r.IntN(4) == 0 {
-			e.Comment = string(bs(1, 10))
-		}
-	}
-	return els
 }

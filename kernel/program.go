@@ -218,24 +218,12 @@ func ProgramPlans(c *nftables.Conn, mode QueueMode, plans []*planner.TablePlan) 
 		handles[tp] = &tableHandles{chains: addTable(b, wt, h)}
 		handles[tp].hgen = h.last
 	}
-	msgs, tags, err := b.Messages()
-	if err != nil {
-		forgetHandles(c.NetNS)
-		return err
-	}
 	// While the kernel commits (on one core, a second at 10^5 rules), the
 	// other keys the rules for the next reload's diff (rulekey.go), which
 	// would otherwise hash the whole running side first.
-	warmed := make(chan struct{})
-	go func() {
-		defer close(warmed)
-		warmKeys(wts)
-	}()
-	err = nlbatch.Send(c.NetNS, msgs, tags)
-	<-warmed
-	if err != nil {
+	if err := sendBatch(c, b, func() { warmKeys(wts) }); err != nil {
 		forgetHandles(c.NetNS)
-		return &CommitError{Err: err}
+		return err
 	}
 	rememberHandles(c.NetNS, gen, genOK, handles)
 	return nil
@@ -253,12 +241,23 @@ func warmKeys(wts []*wantTable) {
 }
 
 // sendBatch commits b in c's network namespace as one transaction.
-func sendBatch(c *nftables.Conn, b *nlbatch.Batch) error {
+// meanwhile, when set, runs beside the kernel's commit; sendBatch returns
+// once both are done.
+func sendBatch(c *nftables.Conn, b *nlbatch.Batch, meanwhile func()) error {
 	msgs, tags, err := b.Messages()
 	if err != nil {
 		return err
 	}
-	if err := nlbatch.Send(c.NetNS, msgs, tags); err != nil {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if meanwhile != nil {
+			meanwhile()
+		}
+	}()
+	err = nlbatch.Send(c.NetNS, msgs, tags)
+	<-done
+	if err != nil {
 		return &CommitError{Err: err}
 	}
 	return nil
@@ -307,17 +306,23 @@ type PolicyCount struct {
 	Packets uint64
 }
 
+// withContChains lists tp's chains, each followed by its continuation
+// chains: every kernel chain whose rules carry counters nfd reads.
+func withContChains(tp *planner.TablePlan) []*planner.ChainPlan {
+	var all []*planner.ChainPlan
+	for _, cp := range tp.Chains {
+		all = append(append(all, cp), cp.ContChains...)
+	}
+	return all
+}
+
 // ReadKernelCounters reads every counter of plans in one dump per chain
 // (nlbatch.DumpRules: large reads, only handles and counters decoded),
 // finding each rule by the chain's layout.
 func ReadKernelCounters(c *nftables.Conn, plans []*planner.TablePlan) KernelCounters {
 	out := KernelCounters{Rules: map[planner.RuleRef][2]uint64{}}
 	for _, tp := range plans {
-		var all []*planner.ChainPlan
-		for _, cp := range tp.Chains {
-			all = append(append(all, cp), cp.ContChains...)
-		}
-		for _, cp := range all {
+		for _, cp := range withContChains(tp) {
 			l := cp.Layout()
 			if l.Total == 0 {
 				continue

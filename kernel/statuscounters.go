@@ -35,11 +35,7 @@ func queueCountersByHandle(c *nftables.Conn, plans []*planner.TablePlan) (Kernel
 		if th == nil {
 			return out, false
 		}
-		var all []*planner.ChainPlan
-		for _, cp := range tp.Chains {
-			all = append(append(all, cp), cp.ContChains...)
-		}
-		for _, cp := range all {
+		for _, cp := range withContChains(tp) {
 			l := cp.Layout()
 			if l.Total == 0 {
 				continue

@@ -7,55 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 
+	"github.com/nfdproject/nfd/internal/rulegen"
 	"github.com/nfdproject/nfd/parser"
 )
-
-// randKernelElems is a random kernel element list with every field a plan
-// sets: keys, range ends, interval end flags, data, verdicts, timeouts,
-// expiry and comments; plain (only 4-byte keys) when plain is set.
-func randKernelElems(r *rand.Rand, n int, plain bool) []nftables.SetElement {
-	bs := func(min, max int) []byte {
-		b := make([]byte, min+r.IntN(max-min+1))
-		for i := range b {
-			b[i] = byte(r.IntN(4)) // few values: equal keys happen
-		}
-		return b
-	}
-	els := make([]nftables.SetElement, n)
-	for i := range els {
-		e := &els[i]
-		if plain {
-			e.Key = bs(4, 4)
-			continue
-		}
-		e.Key = bs(1, 6)
-		if r.IntN(5) == 0 {
-			e.KeyEnd = bs(1, 6)
-		}
-		e.IntervalEnd = r.IntN(4) == 0
-		if r.IntN(4) == 0 {
-			e.Val = bs(0, 5)
-		}
-		if r.IntN(4) == 0 {
-			e.VerdictData = &expr.Verdict{Kind: expr.VerdictKind(r.IntN(7) - 5), Chain: string(bs(0, 3))}
-		}
-		if r.IntN(3) == 0 {
-			e.Timeout = time.Duration(r.Int64N(1 << 40))
-		}
-		if r.IntN(5) == 0 {
-			e.Expires = time.Duration(r.Int64N(1 << 40))
-		}
-		if r.IntN(4) == 0 {
-			e.Comment = string(bs(1, 10))
-		}
-	}
-	return els
-}
 
 func sameKernelElem(a, b *nftables.SetElement) bool {
 	return bytes.Equal(a.Key, b.Key) && bytes.Equal(a.KeyEnd, b.KeyEnd) && a.IntervalEnd == b.IntervalEnd && bytes.Equal(a.Val, b.Val) &&
@@ -67,7 +25,7 @@ func TestKernelElemsRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for round := 0; round < 300; round++ {
 		plain := round%3 == 0
-		els := randKernelElems(r, r.IntN(200), plain)
+		els := rulegen.KernelElems(r, r.IntN(200), plain)
 		p, ok := PackKernelElems(els)
 		if !ok {
 			t.Fatal("PackKernelElems refused packable elements")
@@ -89,7 +47,7 @@ func TestKernelElemsRoundTrip(t *testing.T) {
 			}
 		}
 		// SameID is sameKernelElem, across the two forms too.
-		q, _ := PackKernelElems(randKernelElems(r, 50, r.IntN(2) == 0))
+		q, _ := PackKernelElems(rulegen.KernelElems(r, 50, r.IntN(2) == 0))
 		qe := q.Decode(nil, 0, q.Len())
 		for i := range els {
 			for j := range qe {

@@ -226,20 +226,22 @@ func rulesListing(d *hooks.Daemon) string {
 				info := eng.Rules[i]
 				i++
 				pl := d.RulePlacement(info)
-				kc := kernel[planner.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}]
-				// A native regular chain also runs in nfd when a rule nfd
-				// evaluates jumps there: its rules count in both places.
-				note := fmt.Sprintf("kernel; packets %d bytes %d", kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
-				if info.Counts.Packets.Load() > 0 && !pl.Both && pl.Kernel {
-					note = fmt.Sprintf("kernel, and nfd for packets a rule it evaluates sends here; packets %d bytes %d", kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
-				}
-				if pl.Both {
-					note = fmt.Sprintf("kernel for packets no userspace rule before it can match, nfd for the rest; packets %d bytes %d",
-						kc[0]+info.Counts.Packets.Load(), kc[1]+info.Counts.Bytes.Load())
-				} else if !pl.Kernel {
-					note = fmt.Sprintf("userspace: %s; packets %d bytes %d", pl.Reason, info.Counts.Packets.Load(), info.Counts.Bytes.Load())
-				}
 				ref := planner.RuleRef{Family: info.Family, Table: info.Table, Chain: info.Chain, Index: info.Index}
+				kc := kernel[ref]
+				// A native regular chain also runs in nfd when a rule nfd
+				// evaluates jumps there: its rules count in both places
+				// (disjoint packets), so the counts add up.
+				up, ub := info.Counts.Packets.Load(), info.Counts.Bytes.Load()
+				where, pk, by := "kernel", kc[0]+up, kc[1]+ub
+				switch {
+				case !pl.Kernel:
+					where, pk, by = "userspace: "+pl.Reason, up, ub
+				case pl.Both:
+					where = "kernel for packets no userspace rule before it can match, nfd for the rest"
+				case up > 0:
+					where = "kernel, and nfd for packets a rule it evaluates sends here"
+				}
+				note := fmt.Sprintf("%s; packets %d bytes %d", where, pk, by)
 				if ps := conts[ref]; len(ps) > 0 {
 					var ids []string
 					for _, p := range ps {

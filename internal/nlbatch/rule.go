@@ -131,13 +131,19 @@ func (b *Batch) layoutPending() {
 	if len(p) == 0 || b.err != nil {
 		return
 	}
+	// layout lays out a run of rules with one memo; an error ends it.
+	layout := func(memo *exprMemo, scratch *[][]byte, run []pendingRule) error {
+		for _, pr := range run {
+			if err := b.layoutRule(memo, scratch, pr); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	workers := min(runtime.GOMAXPROCS(0), 1+len(p)/minPerWorker)
 	if workers <= 1 {
-		for _, pr := range p {
-			if err := b.layoutRule(&b.memo, &b.scratch, pr); err != nil {
-				b.fail(err)
-				return
-			}
+		if err := layout(&b.memo, &b.scratch, p); err != nil {
+			b.fail(err)
 		}
 		return
 	}
@@ -153,12 +159,7 @@ func (b *Batch) layoutPending() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, pr := range chunk {
-				if err := b.layoutRule(memo, scratch, pr); err != nil {
-					errs[w] = err
-					return
-				}
-			}
+			errs[w] = layout(memo, scratch, chunk)
 		}()
 	}
 	wg.Wait()
